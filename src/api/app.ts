@@ -1,0 +1,80 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
+import type { Store } from '../store/index.js';
+import { requireTokenForChanges } from './auth.js';
+import { machineRoutes } from './routes/machines.js';
+import { errorSchema, eventSchema, machineSchema } from './schemas.js';
+
+export interface ApiOptions {
+  store: Store;
+  token: string;
+  logger: FastifyBaseLogger;
+  version: string;
+}
+
+const STATUS_OF: Partial<Record<ErrorCode, number>> = {
+  E_BAD_REF: 400,
+  E_NOT_FOUND: 404,
+  E_AMBIGUOUS_REF: 409,
+  E_NIC_CONFLICT: 409,
+};
+
+/** The HTTP server: health, and the REST API under /api/v1. */
+export function buildApi(options: ApiOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    logController: new DebugLevelRequests(),
+    bodyLimit: 1024 * 1024,
+    // Reject unknown query and body keys instead of silently dropping them.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  app.addSchema(errorSchema);
+  app.addSchema(machineSchema);
+  app.addSchema(eventSchema);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (isMetalboxError(error)) {
+      const statusCode = STATUS_OF[error.code] ?? 500;
+      return reply.code(statusCode).send(errorBody(statusCode, error.code, error.message));
+    }
+    if (error.validation) return reply.code(400).send(errorBody(400, 'E_VALIDATION', error.message));
+    const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+    if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(statusCode).send(errorBody(statusCode, error.code ?? 'E_INTERNAL', statusCode >= 500 ? 'internal error' : error.message));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody(404, 'E_NO_ROUTE', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  app.get('/healthz', {
+    schema: {
+      response: {
+        200: { type: 'object', required: ['status', 'version'], properties: { status: { type: 'string' }, version: { type: 'string' } } },
+      },
+    },
+    handler: async () => ({ status: 'ok', version: options.version }),
+  });
+
+  app.register(
+    async (api) => {
+      requireTokenForChanges(api, options.token);
+      machineRoutes(api, options.store);
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}
+
+/** Booting fleets make many small requests: one info line each would drown the log. */
+class DebugLevelRequests extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    reply.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime, err: error ?? undefined }, 'http');
+  }
+}
+
+function errorBody(statusCode: number, code: string, message: string) {
+  const error = statusCode === 400 ? 'Bad Request' : statusCode === 401 ? 'Unauthorized' : statusCode === 404 ? 'Not Found' : statusCode === 409 ? 'Conflict' : statusCode >= 500 ? 'Internal Server Error' : 'Error';
+  return { statusCode, code, error, message };
+}

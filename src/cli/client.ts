@@ -1,0 +1,82 @@
+import { Agent, request } from 'undici';
+import { readApiToken } from '../api/token.js';
+import { defaultDataDir } from '../config/settings.js';
+import { CliError, EXIT } from './errors.js';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+export interface ClientOptions {
+  server?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Errors meaning nothing answered at the URL: exit 3, not 1. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT',
+]);
+
+/**
+ * The CLI's only way to the appliance: its REST API. The server is --server, else
+ * METALBOX_SERVER, else the local default; the token is METALBOX_TOKEN, else the token
+ * file of the data dir (METALBOX_DATA_DIR or the default), else none (reads need none).
+ */
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #token: string | null;
+  readonly #dispatcher = new Agent({ connect: { timeout: 5000 }, headersTimeout: 30_000, bodyTimeout: 30_000 });
+
+  constructor(options: ClientOptions = {}) {
+    const env = options.env ?? process.env;
+    this.baseUrl = parseServerUrl(options.server ?? (env.METALBOX_SERVER?.trim() || DEFAULT_SERVER));
+    this.#token = env.METALBOX_TOKEN?.trim() || readApiToken(env.METALBOX_DATA_DIR?.trim() || defaultDataDir(env));
+  }
+
+  async get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
+    const url = new URL(`${this.baseUrl}${path}`);
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
+    let response;
+    try {
+      response = await request(url, {
+        method: 'GET',
+        dispatcher: this.#dispatcher,
+        headers: this.#token ? { authorization: `Bearer ${this.#token}` } : {},
+      });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (UNREACHABLE.has(code)) {
+        throw new CliError(EXIT.unreachable, `cannot reach metalbox at ${this.baseUrl} (${code}): is 'metalbox serve' running? Set --server or METALBOX_SERVER`);
+      }
+      throw new CliError(EXIT.unreachable, `request to ${url.origin} failed: ${(error as Error).message}`);
+    }
+    const text = await response.body.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new CliError(EXIT.failed, `${this.baseUrl} answered ${response.statusCode} with a body that is not JSON: is it metalbox?`);
+    }
+    if (response.statusCode >= 400) {
+      const message = (body as { message?: unknown }).message;
+      throw new CliError(response.statusCode === 400 ? EXIT.usage : EXIT.failed, typeof message === 'string' ? message : `HTTP ${response.statusCode}`);
+    }
+    return body as T;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+function parseServerUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CliError(EXIT.usage, `not a server URL: ${text} (expected e.g. ${DEFAULT_SERVER})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(EXIT.usage, `not a server URL: ${text} (expected e.g. ${DEFAULT_SERVER})`);
+  }
+  return url.href.replace(/\/+$/, '');
+}

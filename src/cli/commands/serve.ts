@@ -1,0 +1,59 @@
+import { Command, Option } from 'commander';
+import { loadConfig, renderConfig } from '../../config/load.js';
+import { SETTINGS } from '../../config/settings.js';
+import { createLogger } from '../../lib/log.js';
+import { startServer } from '../../server.js';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export function serveCommand(): Command {
+  const command = new Command('serve').description('run the appliance: HTTP API and inventory (root for ports below 1024)');
+  const flagOf = new Map<string, string>();
+  for (const setting of SETTINGS) {
+    if (setting.flag === undefined) continue;
+    const option = new Option(setting.flag, setting.description);
+    if (setting.env) option.env(setting.env);
+    flagOf.set(setting.path, option.attributeName());
+    command.addOption(option);
+  }
+  command
+    .addOption(new Option('--config <file>', 'config file, YAML or JSON').env('METALBOX_CONFIG'))
+    .option('--print-config', 'print the effective config (flags > env > file > defaults) and exit')
+    .action(async (options: Record<string, string | boolean | undefined>, cmd: Command) => {
+      // Env values are read by loadConfig itself, so that precedence has one implementation.
+      const flags: Record<string, string | undefined> = {};
+      for (const [path, attribute] of flagOf) {
+        if (cmd.getOptionValueSource(attribute) === 'cli') flags[path] = options[attribute] as string;
+      }
+      const config = loadConfig({ flags, env: process.env, configFile: options.config as string | undefined });
+      if (options.printConfig) {
+        process.stdout.write(renderConfig(config));
+        return;
+      }
+      const logger = createLogger(config.log.level);
+      const server = await startServer(config, logger);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          logger.warn({ signal }, 'second signal: exiting now');
+          process.exit(1);
+        }
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        const force = setTimeout(() => {
+          logger.error('shutdown took too long: exiting');
+          process.exit(1);
+        }, SHUTDOWN_GRACE_MS);
+        force.unref();
+        server.close().then(
+          () => logger.info('stopped'),
+          (error: unknown) => {
+            logger.error({ err: error }, 'error while shutting down');
+            process.exitCode = 1;
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT')).on('SIGTERM', () => stop('SIGTERM'));
+    });
+  return command;
+}

@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import type { MachineEventJson, MachineJson } from '../../store/index.js';
+import { formatAge, formatBytes, orDash, renderData, renderTable } from '../output.js';
+import { eventColumns } from './events.js';
+import { clientCommand, outputOption, refPath, requireMachineRef, withClient } from './shared.js';
+
+const RECENT_EVENTS = 10;
+
+export function showCommand(): Command {
+  return clientCommand('show', 'show one machine: its facts and its last events')
+    .argument('<ref>', 'machine id, BMC MAC or any NIC MAC (any MAC spelling)')
+    .addOption(outputOption(['table', 'json', 'yaml'], 'table'))
+    .action(async (text: string, options: { server?: string; output: 'table' | 'json' | 'yaml' }) => {
+      const ref = requireMachineRef(text);
+      await withClient(options, async (client) => {
+        const machine = await client.get<MachineJson>(`/api/v1/machines/${refPath(ref)}`);
+        if (options.output !== 'table') {
+          process.stdout.write(renderData(machine, options.output));
+          return;
+        }
+        const events = await client.get<MachineEventJson[]>(`/api/v1/machines/${machine.id}/events`, { limit: RECENT_EVENTS });
+        process.stdout.write(describe(machine, events));
+      });
+    });
+}
+
+function describe(m: MachineJson, events: MachineEventJson[]): string {
+  const lines: Array<[string, string]> = [
+    ['Machine', m.id],
+    ['State', `${m.state}${m.stateReason ? ` (${m.stateReason})` : ''}`],
+    ['Power', orDash(m.power)],
+    ['Type', `${orDash(m.serverType)}    Profile: ${orDash(m.profile)}`],
+    ['BMC', m.bmc ? `${m.bmc.mac}  ${orDash(m.bmc.ip)}${m.bmc.ipSource ? ` (from ${m.bmc.ipSource})` : ''}` : '-'],
+  ];
+  if (m.bmc) lines.push(['', `${orDash(m.bmc.model)}, firmware ${orDash(m.bmc.firmware)}, Redfish ${orDash(m.bmc.redfishVersion)}`]);
+  const s = m.system;
+  lines.push(
+    ['System', `${orDash([s.manufacturer, s.model].filter(Boolean).join(' '))}${s.sku ? `, SKU ${s.sku}` : ''}`],
+    ['Serial', orDash(s.serial)],
+    ['UUID', orDash(s.uuid)],
+    ['BIOS', orDash(s.biosVersion)],
+    ['CPU', `${orDash(m.cpu.count)} × ${orDash(m.cpu.model)}, ${orDash(m.cpu.cores)} cores, ${orDash(m.cpu.threads)} threads`],
+    ['Memory', `${m.memory.totalGiB === null ? '-' : `${m.memory.totalGiB} GiB`} in ${orDash(m.memory.dimms)} DIMMs`],
+    ['Enrolled', `${m.createdAt} (${formatAge(m.createdAt)} ago)`],
+  );
+  const width = Math.max(...lines.map(([label]) => label.length)) + 2;
+  let text = lines.map(([label, value]) => `${label ? `${label}:` : ''}`.padEnd(width) + value).join('\n') + '\n';
+
+  text += `\nNICs (${m.nics.length})\n`;
+  if (m.nics.length > 0) {
+    text += indent(renderTable(m.nics, [
+      { header: 'MAC', value: (n) => n.mac },
+      { header: 'NAME', value: (n) => orDash(n.name) },
+      { header: 'SPEED', value: (n) => (n.speedMbps === null ? '-' : `${n.speedMbps} Mb/s`), right: true },
+      { header: 'LINK', value: (n) => orDash(n.linkStatus) },
+    ]));
+  }
+  text += `\nDrives (${m.drives.length})\n`;
+  if (m.drives.length > 0) {
+    text += indent(renderTable(m.drives, [
+      { header: 'NAME', value: (d) => orDash(d.name) },
+      { header: 'MODEL', value: (d) => orDash(d.model) },
+      { header: 'SERIAL', value: (d) => orDash(d.serial) },
+      { header: 'CAPACITY', value: (d) => formatBytes(d.capacityBytes), right: true },
+      { header: 'MEDIA', value: (d) => orDash(d.mediaType) },
+      { header: 'PROTOCOL', value: (d) => orDash(d.protocol) },
+    ]));
+  }
+  text += `\nLast events\n`;
+  text += events.length === 0 ? '  (none)\n' : indent(renderTable(events, eventColumns));
+  return text;
+}
+
+function indent(text: string): string {
+  return text.replace(/^(?=.)/gm, '  ');
+}

@@ -1,0 +1,70 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Every setting of `metalbox serve`, in one place: its path in the config file, its flag,
+ * its environment variable, its JSON schema and its default. Precedence, validation and
+ * --print-config are all derived from this table.
+ */
+export interface Setting {
+  /** Dotted path in the config file and in the effective config, e.g. `http.port`. */
+  path: string;
+  /** commander flag, e.g. `--http-port <n>`; absent for settings only a file can hold. */
+  flag?: string;
+  /** Environment variable (METALBOX_*). */
+  env?: string;
+  schema: Record<string, unknown>;
+  default: () => unknown;
+  description: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    path: 'dataDir',
+    flag: '--data-dir <dir>',
+    env: 'METALBOX_DATA_DIR',
+    schema: { type: 'string', minLength: 1 },
+    default: defaultDataDir,
+    description: 'directory of the inventory database, API token and keys (created 0700)',
+  },
+  {
+    path: 'listen',
+    flag: '--listen <ip>',
+    env: 'METALBOX_LISTEN',
+    schema: { type: 'string', format: 'ip' },
+    default: () => '0.0.0.0',
+    description: 'address of the provisioning interface to bind',
+  },
+  {
+    path: 'http.port',
+    flag: '--http-port <n>',
+    env: 'METALBOX_HTTP_PORT',
+    schema: { type: 'integer', minimum: 0, maximum: 65535 },
+    default: () => 8080,
+    description: 'port of the HTTP server (API, iPXE scripts, assets); 0 picks a free one',
+  },
+  {
+    path: 'log.level',
+    flag: '--log-level <level>',
+    env: 'METALBOX_LOG_LEVEL',
+    schema: { type: 'string', enum: LOG_LEVELS },
+    default: () => 'info',
+    description: `log level: ${LOG_LEVELS.join(', ')}`,
+  },
+];
+
+/** /var/lib/metalbox for root (the appliance), else the user's XDG data dir (trying it out). */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() === 0) return '/var/lib/metalbox';
+  const xdg = env.XDG_DATA_HOME?.trim();
+  return join(xdg ? xdg : join(homedir(), '.local', 'share'), 'metalbox');
+}
+
+export interface Config {
+  dataDir: string;
+  listen: string;
+  http: { port: number };
+  log: { level: string };
+}

@@ -1,0 +1,29 @@
+import { join } from 'node:path';
+import { openDatabase, type SqliteDatabase } from './database.js';
+import { MachineStore } from './machines.js';
+
+export { MachineStore } from './machines.js';
+export type { EnrollInput, EventInput, InventoryInput, MachineFilter } from './machines.js';
+export { prepareDataDir, lockDataDir } from './data-dir.js';
+export { MACHINE_STATES, isMachineState, type MachineState } from './states.js';
+export type * from './types.js';
+
+export const DATABASE_FILE = 'metalbox.db';
+
+/** The inventory: one SQLite file in the data dir, and its repositories. */
+export class Store {
+  readonly machines: MachineStore;
+
+  private constructor(readonly db: SqliteDatabase, readonly path: string) {
+    this.machines = new MachineStore(db);
+  }
+
+  static open(dataDir: string): Store {
+    const path = join(dataDir, DATABASE_FILE);
+    return new Store(openDatabase(path), path);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,335 @@
+import { MetalboxError } from '../lib/errors.js';
+import { newMachineId, type MachineRef } from '../lib/machine-ref.js';
+import { normalizeMac } from '../lib/mac.js';
+import type { SqliteDatabase } from './database.js';
+import type { MachineState } from './states.js';
+import type { DriveJson, MachineEventJson, MachineJson, NicJson, SystemJson } from './types.js';
+
+export interface MachineFilter {
+  state?: MachineState | undefined;
+  /** Case-insensitive substring of id, serial, manufacturer, model, profile, type, BMC IP or any MAC. */
+  q?: string | undefined;
+}
+
+export interface EnrollInput {
+  bmcMac: string;
+  bmcIp?: string | null;
+  ipSource?: string | null;
+  scheme?: 'https' | 'http';
+  port?: number | null;
+  insecure?: boolean;
+}
+
+/** What an inspection learned: it replaces the machine's hardware view as a whole. */
+export interface InventoryInput {
+  systemPath: string | null;
+  bmc: { model: string | null; firmware: string | null; redfishVersion: string | null; vendor: string | null };
+  power: string | null;
+  system: SystemJson;
+  cpu: MachineJson['cpu'];
+  memory: MachineJson['memory'];
+  drives: DriveJson[];
+  nics: NicJson[];
+}
+
+export interface EventInput {
+  type: string;
+  message: string;
+  data?: unknown;
+  operationId?: string | null;
+}
+
+interface MachineRow {
+  id: string;
+  state: MachineState;
+  state_reason: string | null;
+  power: string | null;
+  bmc_mac: string | null;
+  bmc_ip: string | null;
+  bmc_model: string | null;
+  bmc_firmware: string | null;
+  bmc_redfish_version: string | null;
+  bmc_ip_source: string | null;
+  manufacturer: string | null;
+  model: string | null;
+  serial: string | null;
+  uuid: string | null;
+  sku: string | null;
+  bios_version: string | null;
+  power_state: string | null;
+  cpu_count: number | null;
+  cpu_cores: number | null;
+  cpu_threads: number | null;
+  cpu_model: string | null;
+  memory_gib: number | null;
+  memory_dimms: number | null;
+  server_type: string | null;
+  profile: string | null;
+  created_at: string;
+  updated_at: string;
+  nics_json: string;
+  drives_json: string;
+}
+
+interface EventRow {
+  id: number;
+  machine_id: string;
+  at: string;
+  type: string;
+  from_state: MachineState | null;
+  to_state: MachineState | null;
+  message: string;
+  data: string | null;
+  operation_id: string | null;
+}
+
+// One statement yields whole machine documents: NICs and drives are folded into JSON by
+// correlated subqueries on indexed columns, so listing N machines is one pass, not 2N+1.
+const MACHINE_SELECT = `
+  SELECT m.*, b.mac AS bmc_mac, b.ip AS bmc_ip, b.model AS bmc_model, b.firmware AS bmc_firmware,
+         b.redfish_version AS bmc_redfish_version, b.ip_source AS bmc_ip_source,
+         (SELECT json_group_array(json_object('mac', n.mac, 'name', n.name, 'speedMbps', n.speed_mbps,
+                                              'linkStatus', n.link_status))
+            FROM (SELECT * FROM nics n WHERE n.machine_id = m.id ORDER BY n.id) n) AS nics_json,
+         (SELECT json_group_array(json_object('name', d.name, 'model', d.model, 'serial', d.serial,
+                                              'capacityBytes', d.capacity_bytes, 'mediaType', d.media_type,
+                                              'protocol', d.protocol))
+            FROM (SELECT * FROM drives d WHERE d.machine_id = m.id ORDER BY d.id) d) AS drives_json
+    FROM machines m LEFT JOIN bmcs b ON b.id = m.bmc_id`;
+
+const SEARCHABLE = `(
+     instr(m.id, :q) OR instr(lower(coalesce(m.serial, '')), :q)
+  OR instr(lower(coalesce(m.manufacturer, '')), :q) OR instr(lower(coalesce(m.model, '')), :q)
+  OR instr(lower(coalesce(m.profile, '')), :q) OR instr(lower(coalesce(m.server_type, '')), :q)
+  OR instr(coalesce(b.mac, ''), :q) OR instr(coalesce(b.ip, ''), :q)
+  OR EXISTS (SELECT 1 FROM nics n WHERE n.machine_id = m.id AND instr(n.mac, :q)))`;
+
+/** The inventory's machines, their hardware and their timelines. */
+export class MachineStore {
+  readonly #db: SqliteDatabase;
+  readonly #list;
+  readonly #byId;
+  readonly #idsByMac;
+  readonly #events;
+  readonly #appendEvent;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+    this.#list = db.prepare<{ state: string | null; q: string | null }, MachineRow>(
+      `${MACHINE_SELECT}
+        WHERE (:state IS NULL OR m.state = :state) AND (:q IS NULL OR ${SEARCHABLE})
+        ORDER BY m.created_at, m.id`,
+    );
+    this.#byId = db.prepare<[string], MachineRow>(`${MACHINE_SELECT} WHERE m.id = ?`);
+    this.#idsByMac = db
+      .prepare<{ mac: string }, { id: string }>(
+        `SELECT m.id FROM machines m JOIN bmcs b ON b.id = m.bmc_id WHERE b.mac = :mac
+          UNION SELECT machine_id FROM nics WHERE mac = :mac`,
+      )
+      .pluck(false);
+    this.#events = db.prepare<{ machineId: string; after: number; limit: number }, EventRow>(
+      `SELECT * FROM (SELECT * FROM events WHERE machine_id = :machineId AND id > :after ORDER BY id DESC LIMIT :limit)
+        ORDER BY id`,
+    );
+    this.#appendEvent = db.prepare(
+      `INSERT INTO events (machine_id, at, type, from_state, to_state, message, data, operation_id)
+       VALUES (:machineId, :at, :type, :fromState, :toState, :message, :data, :operationId)`,
+    );
+  }
+
+  list(filter: MachineFilter = {}): MachineJson[] {
+    const q = filter.q?.trim() ? (normalizeMac(filter.q) ?? filter.q.trim().toLowerCase()) : null;
+    return this.#list.all({ state: filter.state ?? null, q }).map(toMachineJson);
+  }
+
+  get(id: string): MachineJson | null {
+    const row = this.#byId.get(id);
+    return row ? toMachineJson(row) : null;
+  }
+
+  /** The one machine a ref names; E_NOT_FOUND, or E_AMBIGUOUS_REF for a BMC holding several systems. */
+  resolve(ref: MachineRef): MachineJson {
+    const ids = ref.kind === 'id' ? [ref.id] : this.#idsByMac.all({ mac: ref.mac }).map((row) => row.id);
+    if (ids.length > 1) {
+      throw new MetalboxError('E_AMBIGUOUS_REF', `MAC ${describeRef(ref)} belongs to ${ids.length} machines (${ids.join(', ')}); use a machine id`);
+    }
+    const machine = ids[0] === undefined ? null : this.get(ids[0]);
+    if (!machine) throw new MetalboxError('E_NOT_FOUND', `no machine with ${ref.kind === 'id' ? 'id' : 'MAC'} ${describeRef(ref)}`);
+    return machine;
+  }
+
+  /** The latest `limit` events after event id `after`, oldest first. */
+  events(machineId: string, options: { after?: number; limit?: number } = {}): MachineEventJson[] {
+    return this.#events.all({ machineId, after: options.after ?? 0, limit: options.limit ?? 100 }).map(toEventJson);
+  }
+
+  /**
+   * Records a BMC and its machine in state `enrolled`, or returns the machine a known BMC
+   * already has: enrolling twice never duplicates anything.
+   */
+  enroll(input: EnrollInput): MachineJson {
+    const bmcMac = requireMac(input.bmcMac);
+    return this.#db
+      .transaction(() => {
+        const existing = this.#idsByMac.all({ mac: bmcMac });
+        if (existing[0]) return this.get(existing[0].id)!;
+        const now = new Date().toISOString();
+        const bmc = this.#db
+          .prepare(
+            `INSERT INTO bmcs (mac, ip, ip_source, ip_seen_at, scheme, port, insecure, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(bmcMac, input.bmcIp ?? null, input.ipSource ?? null, input.bmcIp ? now : null, input.scheme ?? 'https',
+            input.port ?? null, input.insecure ? 1 : 0, now, now);
+        const id = newMachineId();
+        this.#db
+          .prepare(
+            `INSERT INTO machines (id, bmc_id, state, state_changed_at, created_at, updated_at)
+             VALUES (?, ?, 'enrolled', ?, ?, ?)`,
+          )
+          .run(id, bmc.lastInsertRowid, now, now, now);
+        this.#append(id, now, null, 'enrolled', { type: 'state', message: `enrolled with BMC ${bmcMac}` });
+        return this.get(id)!;
+      })
+      .immediate();
+  }
+
+  /** Moves a machine to `to` and appends the event, in one transaction. */
+  transition(machineId: string, to: MachineState, reason: string | null, event: EventInput): MachineEventJson {
+    return this.#db
+      .transaction(() => {
+        const current = this.#db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?').get(machineId);
+        if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
+        const now = new Date().toISOString();
+        this.#db
+          .prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?')
+          .run(to, reason, now, now, machineId);
+        return this.#append(machineId, now, current.state, to, event);
+      })
+      .immediate();
+  }
+
+  /**
+   * Replaces the machine's hardware view with what an inspection read, and appends the
+   * event, in one transaction. A NIC MAC already owned by another machine is refused
+   * (E_NIC_CONFLICT) rather than silently moved: it means two records for one server.
+   */
+  recordInventory(machineId: string, inventory: InventoryInput, event: EventInput): void {
+    const nics = inventory.nics.map((nic) => ({ ...nic, mac: requireMac(nic.mac) }));
+    this.#db
+      .transaction(() => {
+        const now = new Date().toISOString();
+        const owners = this.#db.prepare<[string, string], { machine_id: string }>(
+          'SELECT machine_id FROM nics WHERE mac = ? AND machine_id != ?',
+        );
+        for (const nic of nics) {
+          const owner = owners.get(nic.mac, machineId);
+          if (owner) throw new MetalboxError('E_NIC_CONFLICT', `NIC ${nic.mac} already belongs to machine ${owner.machine_id}`);
+        }
+        const { system, cpu, memory } = inventory;
+        const updated = this.#db
+          .prepare(
+            `UPDATE machines SET system_path = ?, power = ?, manufacturer = ?, model = ?, serial = ?, uuid = ?, sku = ?,
+               bios_version = ?, power_state = ?, cpu_count = ?, cpu_cores = ?, cpu_threads = ?, cpu_model = ?,
+               memory_gib = ?, memory_dimms = ?, updated_at = ? WHERE id = ?`,
+          )
+          .run(inventory.systemPath, inventory.power, system.manufacturer, system.model, system.serial, system.uuid,
+            system.sku, system.biosVersion, system.powerState, cpu.count, cpu.cores, cpu.threads, cpu.model,
+            memory.totalGiB, memory.dimms, now, machineId);
+        if (updated.changes === 0) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
+        this.#db
+          .prepare(
+            `UPDATE bmcs SET model = ?, firmware = ?, redfish_version = ?, vendor = ?, updated_at = ?
+              WHERE id = (SELECT bmc_id FROM machines WHERE id = ?)`,
+          )
+          .run(inventory.bmc.model, inventory.bmc.firmware, inventory.bmc.redfishVersion, inventory.bmc.vendor, now, machineId);
+        this.#db.prepare('DELETE FROM nics WHERE machine_id = ?').run(machineId);
+        this.#db.prepare('DELETE FROM drives WHERE machine_id = ?').run(machineId);
+        const insertNic = this.#db.prepare(
+          'INSERT INTO nics (machine_id, mac, name, speed_mbps, link_status) VALUES (?, ?, ?, ?, ?)',
+        );
+        for (const nic of nics) insertNic.run(machineId, nic.mac, nic.name, nic.speedMbps, nic.linkStatus);
+        const insertDrive = this.#db.prepare(
+          `INSERT INTO drives (machine_id, name, model, serial, capacity_bytes, media_type, protocol)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        );
+        for (const drive of inventory.drives) {
+          insertDrive.run(machineId, drive.name, drive.model, drive.serial, drive.capacityBytes, drive.mediaType, drive.protocol);
+        }
+        const state = this.#db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?').get(machineId)!;
+        this.#append(machineId, now, state.state, state.state, event);
+      })
+      .immediate();
+  }
+
+  #append(machineId: string, at: string, fromState: MachineState | null, toState: MachineState | null, event: EventInput): MachineEventJson {
+    const data = event.data === undefined ? null : JSON.stringify(event.data);
+    const operationId = event.operationId ?? null;
+    const result = this.#appendEvent.run({ machineId, at, type: event.type, fromState, toState, message: event.message, data, operationId });
+    return {
+      id: Number(result.lastInsertRowid), machineId, at, type: event.type, fromState, toState,
+      message: event.message, data: event.data ?? null, operationId,
+    };
+  }
+}
+
+function requireMac(input: string): string {
+  const mac = normalizeMac(input);
+  if (mac === null) throw new MetalboxError('E_BAD_REF', `not a MAC address: ${input}`);
+  return mac;
+}
+
+function describeRef(ref: MachineRef): string {
+  return ref.kind === 'id' ? ref.id : ref.mac;
+}
+
+function toMachineJson(row: MachineRow): MachineJson {
+  return {
+    id: row.id,
+    state: row.state,
+    stateReason: row.state_reason,
+    power: row.power,
+    bmc:
+      row.bmc_mac === null
+        ? null
+        : {
+            mac: row.bmc_mac,
+            ip: row.bmc_ip,
+            model: row.bmc_model,
+            firmware: row.bmc_firmware,
+            redfishVersion: row.bmc_redfish_version,
+            ipSource: row.bmc_ip_source,
+          },
+    system: {
+      manufacturer: row.manufacturer,
+      model: row.model,
+      serial: row.serial,
+      uuid: row.uuid,
+      sku: row.sku,
+      biosVersion: row.bios_version,
+      powerState: row.power_state,
+    },
+    cpu: { count: row.cpu_count, cores: row.cpu_cores, threads: row.cpu_threads, model: row.cpu_model },
+    memory: { totalGiB: row.memory_gib, dimms: row.memory_dimms },
+    drives: JSON.parse(row.drives_json) as DriveJson[],
+    nics: JSON.parse(row.nics_json) as NicJson[],
+    serverType: row.server_type,
+    profile: row.profile,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toEventJson(row: EventRow): MachineEventJson {
+  return {
+    id: row.id,
+    machineId: row.machine_id,
+    at: row.at,
+    type: row.type,
+    fromState: row.from_state,
+    toState: row.to_state,
+    message: row.message,
+    data: row.data === null ? null : JSON.parse(row.data),
+    operationId: row.operation_id,
+  };
+}

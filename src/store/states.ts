@@ -1,0 +1,20 @@
+/** Lifecycle state names: a contract (DESIGN §5) shared by the store, API and CLI. */
+export const STABLE_STATES = ['enrolled', 'ready', 'unclassified', 'provisioned'] as const;
+export const FAILED_STATES = ['bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed'] as const;
+export const TRANSIENT_STATES = [
+  'resolving',
+  'connecting',
+  'inspecting',
+  'classifying',
+  'preparing',
+  'netbooting',
+  'installing',
+  'deprovisioning',
+] as const;
+
+export const MACHINE_STATES = [...STABLE_STATES, ...FAILED_STATES, ...TRANSIENT_STATES] as const;
+export type MachineState = (typeof MACHINE_STATES)[number];
+
+export function isMachineState(value: string): value is MachineState {
+  return (MACHINE_STATES as readonly string[]).includes(value);
+}

@@ -1,0 +1,66 @@
+import type { MachineState } from './states.js';
+
+/** The machine JSON of DESIGN §4: a contract for the API, `show -o json` and `ls -o json`. */
+export interface MachineJson {
+  id: string;
+  state: MachineState;
+  stateReason: string | null;
+  power: string | null;
+  bmc: BmcJson | null;
+  system: SystemJson;
+  cpu: { count: number | null; cores: number | null; threads: number | null; model: string | null };
+  memory: { totalGiB: number | null; dimms: number | null };
+  drives: DriveJson[];
+  nics: NicJson[];
+  serverType: string | null;
+  profile: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface BmcJson {
+  mac: string;
+  ip: string | null;
+  model: string | null;
+  firmware: string | null;
+  redfishVersion: string | null;
+  ipSource: string | null;
+}
+
+export interface SystemJson {
+  manufacturer: string | null;
+  model: string | null;
+  serial: string | null;
+  uuid: string | null;
+  sku: string | null;
+  biosVersion: string | null;
+  powerState: string | null;
+}
+
+export interface DriveJson {
+  name: string | null;
+  model: string | null;
+  serial: string | null;
+  capacityBytes: number | null;
+  mediaType: string | null;
+  protocol: string | null;
+}
+
+export interface NicJson {
+  mac: string;
+  name: string | null;
+  speedMbps: number | null;
+  linkStatus: string | null;
+}
+
+export interface MachineEventJson {
+  id: number;
+  machineId: string;
+  at: string;
+  type: string;
+  fromState: MachineState | null;
+  toState: MachineState | null;
+  message: string;
+  data: unknown;
+  operationId: string | null;
+}

@@ -1,0 +1,110 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { InventoryInput } from '../src/store/index.js';
+
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** A fresh directory removed when the test ends. */
+export function tempDir(t: { after(fn: () => void): void }, prefix = 'metalbox-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as an operator would, without the caller's METALBOX_* variables. */
+export function runCli(args: string[], env: Record<string, string> = {}, options: { uid?: number; gid?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface Serving {
+  url: string;
+  child: ChildProcess;
+  log: () => string;
+  /** Resolves with the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Starts `metalbox serve` on a free port and waits for its "serving" log line. */
+export function startServe(t: { after(fn: () => Promise<unknown> | void): void }, args: string[], env: Record<string, string> = {}): Promise<Serving> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', ...args], {
+      env: cleanEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    };
+    t.after(() => stop('SIGKILL'));
+    const timer = setTimeout(() => reject(new Error(`serve did not start in 10 s:\n${output}`)), 10_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ url: match[1]!, child, log: () => output, stop });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code} before serving:\n${output}`));
+    });
+  });
+}
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('METALBOX_')) env[key] = value;
+  return { ...env, ...extra };
+}
+
+/**
+ * A server as an inspection would record it. The expected JSON in the tests is written
+ * out by hand from these values, never produced by the code under test.
+ */
+export function dl360Inventory(): InventoryInput {
+  return {
+    systemPath: '/redfish/v1/Systems/1',
+    bmc: { model: 'iLO 5', firmware: '2.55', redfishVersion: '1.6.0', vendor: 'HPE' },
+    power: 'On',
+    system: {
+      manufacturer: 'HPE',
+      model: 'ProLiant DL360 Gen10 Plus',
+      serial: 'CZJ1234ABC',
+      uuid: '30363150-3530-584d-5131-303130303132',
+      sku: 'P39999-B21',
+      biosVersion: 'U46',
+      powerState: 'On',
+    },
+    cpu: { count: 2, cores: 64, threads: 128, model: 'Intel(R) Xeon(R) Gold 6338' },
+    memory: { totalGiB: 512, dimms: 16 },
+    drives: [
+      { name: 'NVMe 1', model: 'MZXL5960HBLA', serial: 'S6EXNA0T100001', capacityBytes: 960197124096, mediaType: 'SSD', protocol: 'NVMe' },
+    ],
+    nics: [
+      { mac: 'B4:7A:F1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' },
+      { mac: 'b4-7a-f1-00-11-23', name: 'NIC.1.2', speedMbps: 25000, linkStatus: 'LinkDown' },
+    ],
+  };
+}

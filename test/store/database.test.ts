@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { MetalboxError } from '../../src/lib/errors.js';
+import { openDatabase } from '../../src/store/database.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+import { MACHINE_STATES, Store } from '../../src/store/index.js';
+import { tempDir } from '../helpers.js';
+
+const TABLES = [
+  'bmcs', 'credentials', 'drives', 'events', 'facts', 'jobs', 'machines', 'nics',
+  'observations', 'profiles', 'raw_resources', 'server_types',
+];
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+test('an empty data dir gets the whole schema; reopening changes nothing', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'metalbox.db');
+  const db = openDatabase(path);
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
+  assert.deepEqual(tables, TABLES);
+  assert.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+  assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+  db.close();
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+
+  const again = openDatabase(path);
+  assert.equal(again.pragma('user_version', { simple: true }), MIGRATIONS.length);
+  assert.equal(again.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get(), TABLES.length + 1 /* sqlite_sequence */);
+  again.close();
+});
+
+test('a database written by a newer metalbox is refused and left untouched', (t) => {
+  const path = join(tempDir(t), 'metalbox.db');
+  const newer = new Database(path);
+  newer.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+  newer.exec('CREATE TABLE future (x)');
+  newer.close();
+  const before = sha256(path);
+  assert.throws(
+    () => openDatabase(path),
+    (error: unknown) =>
+      error instanceof MetalboxError && error.code === 'E_DB_SCHEMA_NEWER' && error.message.includes(path) && error.message.includes(`version ${MIGRATIONS.length + 1}`),
+  );
+  assert.equal(sha256(path), before);
+});
+
+test('a file that is not SQLite is refused and left untouched', (t) => {
+  const dir = tempDir(t);
+  for (const [name, content] of [
+    ['text.db', 'hello, this is my shopping list\n'],
+    ['short.db', 'SQLite'],
+    ['zeros.db', Buffer.alloc(8192)],
+  ] as const) {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    const before = sha256(path);
+    assert.throws(() => openDatabase(path), (error: unknown) => error instanceof MetalboxError && error.code === 'E_DB_NOT_SQLITE' && error.message.includes(path), name);
+    assert.equal(sha256(path), before, name);
+  }
+});
+
+test('the state CHECK of the schema accepts exactly the contract states', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const machine = store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
+  const setState = store.db.prepare('UPDATE machines SET state = ? WHERE id = ?');
+  for (const state of MACHINE_STATES) setState.run(state, machine.id);
+  for (const state of ['READY', 'booting', 'failed', '']) {
+    assert.throws(() => setState.run(state, machine.id), /CHECK constraint failed/, state);
+  }
+});
+
+test('MACs are unique across the inventory and only stored in canonical form', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const a = store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
+  const b = store.machines.enroll({ bmcMac: '02:00:00:00:00:02' });
+  const addNic = store.db.prepare('INSERT INTO nics (machine_id, mac) VALUES (?, ?)');
+  addNic.run(a.id, '52:54:00:00:00:01');
+  assert.throws(() => addNic.run(b.id, '52:54:00:00:00:01'), /UNIQUE constraint failed: nics.mac/);
+  assert.throws(() => addNic.run(b.id, '52:54:00:00:00:0A'), /CHECK constraint failed/);
+  assert.throws(() => addNic.run(b.id, '52-54-00-00-00-02'), /CHECK constraint failed/);
+});
+
+test('events are append-only', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const machine = store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
+  assert.throws(() => store.db.prepare("UPDATE events SET message = 'rewritten'").run(), /append-only/);
+  assert.throws(() => store.db.prepare('DELETE FROM events').run(), /append-only/);
+  assert.equal(store.machines.events(machine.id).length, 1);
+});
+
+test('readers in another process are not blocked by an open write transaction', async (t) => {
+  const dir = tempDir(t);
+  const store = Store.open(dir);
+  t.after(() => store.close());
+  store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
+
+  // A second process opens a write transaction and holds it until told to commit.
+  const writer = spawn(process.execPath, ['--input-type=module', '-e', `
+    import Database from 'better-sqlite3';
+    const db = new Database(${JSON.stringify(store.path)});
+    db.exec('BEGIN IMMEDIATE');
+    db.prepare("INSERT INTO bmcs (mac, created_at, updated_at) VALUES ('02:00:00:00:00:02', 'x', 'x')").run();
+    console.log('locked');
+    process.stdin.once('data', () => { db.exec('COMMIT'); db.close(); process.exit(0); });
+  `], { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'inherit'] });
+  let output = '';
+  writer.stdout.on('data', (chunk) => (output += chunk));
+  while (!output.includes('locked')) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const reader = new Database(store.path, { readonly: true, timeout: 0 });
+  t.after(() => reader.close());
+  const count = reader.prepare('SELECT count(*) FROM bmcs').pluck();
+  for (let read = 0; read < 50; read++) {
+    assert.equal(count.get(), 1, 'the reader sees the last committed state, not the open transaction');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  writer.stdin.end('commit\n');
+  await new Promise((resolve) => writer.on('close', resolve));
+  assert.equal(count.get(), 2);
+  assert.equal(store.machines.list().length, 1, 'the store itself reads too');
+});
