@@ -1,8 +1,6 @@
 import { Command, Option } from 'commander';
 import { loadConfig, renderConfig } from '../../config/load.js';
 import { SETTINGS } from '../../config/settings.js';
-import { createLogger } from '../../lib/log.js';
-import { startServer } from '../../server.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -30,6 +28,8 @@ export function serveCommand(): Command {
         process.stdout.write(renderConfig(config));
         return;
       }
+      // Loaded here, not at the top: client commands should not pay for the server's modules.
+      const [{ createLogger }, { startServer }] = await Promise.all([import('../../lib/log.js'), import('../../server.js')]);
       const logger = createLogger(config.log.level);
       const server = await startServer(config, logger);
       let stopping = false;

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { parseMachineRef, type MachineRef } from '../../lib/machine-ref.js';
-import { ApiClient } from '../client.js';
+import type { ApiClient } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
 
 /** Adds the options every command that talks to the API takes. */
@@ -16,6 +16,8 @@ export function outputOption(formats: string[], fallback: string): Option {
 
 /** Runs `work` with a client, always closing it. */
 export async function withClient<T>(options: { server?: string }, work: (client: ApiClient) => Promise<T>): Promise<T> {
+  // undici is loaded only by the commands that talk to the API, not by serve.
+  const { ApiClient } = await import('../client.js');
   const client = new ApiClient({ server: options.server });
   try {
     return await work(client);

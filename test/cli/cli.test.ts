@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import YAML from 'yaml';
+import { Store } from '../../src/store/index.js';
+import { CLI, dl360Inventory, runCli, startServe, tempDir } from '../helpers.js';
+
+test('serve on an empty data dir: healthz, empty inventory, exit codes, graceful stop', async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  const started = Date.now();
+  const serve = await startServe(t, ['--data-dir', dataDir]);
+  t.diagnostic(`serve was answering after ${Date.now() - started} ms`);
+
+  const health = await fetch(`${serve.url}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal(((await health.json()) as { status: string }).status, 'ok');
+
+  const server = ['--server', serve.url];
+  const ls = await runCli(['ls', '-o', 'json', ...server]);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.deepEqual(JSON.parse(ls.stdout), []);
+
+  const missing = await runCli(['show', '00:11:22:33:44:55', ...server]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, 'error: no machine with MAC 00:11:22:33:44:55\n');
+
+  const nonsense = await runCli(['show', 'nonsense', ...server]);
+  assert.equal(nonsense.code, 2);
+  assert.match(nonsense.stderr, /^error: not a MAC address: nonsense/);
+  assert.equal(nonsense.stderr.split('\n').length, 2, 'one line');
+
+  // Files of the data dir: private to the service account.
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+  for (const file of ['metalbox.db', 'api-token', 'metalbox.pid']) assert.equal(statSync(join(dataDir, file)).mode & 0o777, 0o600, file);
+  const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+  assert.match(token, /^[A-Za-z0-9_-]{43}$/, '256 random bits, base64url');
+
+  assert.equal(await serve.stop('SIGTERM'), 0);
+  assert.match(serve.log(), /"msg":"stopped"/);
+  assert.equal(existsSync(join(dataDir, 'metalbox.pid')), false, 'the lock is released');
+
+  // The token survives a restart: clients configured with it keep working.
+  const again = await startServe(t, ['--data-dir', dataDir]);
+  assert.equal(readFileSync(join(dataDir, 'api-token'), 'utf8').trim(), token);
+  assert.equal(await again.stop('SIGINT'), 0);
+});
+
+test('a client with no server to talk to exits 3 naming the URL', async () => {
+  const result = await runCli(['ls', '--server', 'http://127.0.0.1:9']);
+  assert.equal(result.code, 3);
+  assert.match(result.stderr, /^error: cannot reach metalbox at http:\/\/127\.0\.0\.1:9 /);
+  const env = await runCli(['show', 'aa:bb:cc:dd:ee:ff'], { METALBOX_SERVER: 'http://127.0.0.1:9' });
+  assert.equal(env.code, 3);
+  assert.match(env.stderr, /http:\/\/127\.0\.0\.1:9/);
+  const bad = await runCli(['ls', '--server', 'ftp://example']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /not a server URL: ftp:\/\/example/);
+});
+
+test('serve refuses bad input before anything starts', async (t) => {
+  const dir = tempDir(t);
+  const serve = (args: string[], env: Record<string, string> = {}) =>
+    runCli(['serve', '--listen', '127.0.0.1', '--http-port', '0', ...args], env);
+
+  const blocker = join(dir, 'a-file');
+  writeFileSync(blocker, 'x');
+  const underFile = await serve(['--data-dir', join(blocker, 'data')]);
+  assert.equal(underFile.code, 1);
+  assert.match(underFile.stderr, /^error: data dir .*a-file\/data is not usable \(ENOTDIR\)/);
+
+  const notSqlite = join(dir, 'not-sqlite');
+  await runCli(['serve', '--data-dir', notSqlite, '--print-config']); // creates nothing
+  assert.equal(existsSync(notSqlite), false, '--print-config touches nothing');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(notSqlite);
+  writeFileSync(join(notSqlite, 'metalbox.db'), 'PK\x03\x04 a zip file, not a database');
+  const refused = await serve(['--data-dir', notSqlite]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /not-sqlite\/metalbox\.db is not an SQLite database/);
+  assert.equal(readFileSync(join(notSqlite, 'metalbox.db'), 'utf8'), 'PK\x03\x04 a zip file, not a database');
+  assert.equal(existsSync(join(notSqlite, 'api-token')), false, 'nothing else was started');
+
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(config, 'http:\n  prot: 80\n');
+  const unknownKey = await serve(['--data-dir', join(dir, 'd1'), '--config', config]);
+  assert.equal(unknownKey.code, 2);
+  assert.equal(unknownKey.stderr, `error: config file ${config}: unknown key http.prot\n`);
+  assert.equal(existsSync(join(dir, 'd1')), false);
+
+  writeFileSync(config, 'log:\n  level: 3\n');
+  const wrongType = await serve(['--data-dir', join(dir, 'd2'), '--config', config]);
+  assert.equal(wrongType.code, 2);
+  assert.match(wrongType.stderr, /log\.level must be of type string/);
+
+  const badEnv = await serve(['--data-dir', join(dir, 'd3')], { METALBOX_HTTP_PORT: 'x' });
+  assert.equal(badEnv.code, 2);
+  assert.match(badEnv.stderr, /environment METALBOX_HTTP_PORT=x/);
+
+  const badFlag = await runCli(['serve', '--log-level']);
+  assert.equal(badFlag.code, 2, 'commander usage errors exit 2');
+});
+
+/** Whether user nobody can run the built CLI from where this checkout lives. */
+function nobodyCanRunCli(): boolean {
+  let dir = CLI;
+  do {
+    dir = dirname(dir);
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+  } while (dir !== '/');
+  return true;
+}
+
+test('an unwritable data dir is refused (checked as an unprivileged user)', {
+  skip: process.getuid?.() !== 0 ? 'needs root to switch user' : !nobodyCanRunCli() ? 'the checkout is not reachable by user nobody' : false,
+}, async (t) => {
+  const dir = tempDir(t);
+  chmodSync(dir, 0o755); // nobody may enter, not write
+  const result = await runCli(['serve', '--data-dir', dir, '--listen', '127.0.0.1', '--http-port', '0'], { HOME: '/nonexistent' }, { uid: 65534, gid: 65534 });
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /data dir .* is not usable \(EACCES\)/);
+});
+
+test('a second serve on the same data dir is refused while the first runs', async (t) => {
+  const dataDir = tempDir(t);
+  const first = await startServe(t, ['--data-dir', dataDir]);
+  const second = await runCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--http-port', '0']);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, new RegExp(`in use by another metalbox serve \\(pid ${first.child.pid}\\)`));
+  // A lock left by a process killed with -9 is taken over.
+  assert.notEqual(await first.stop('SIGKILL'), 0);
+  assert.equal(existsSync(join(dataDir, 'metalbox.pid')), true);
+  const third = await startServe(t, ['--data-dir', dataDir]);
+  assert.equal(await third.stop(), 0);
+});
+
+test('ls, show and events on a populated inventory', async (t) => {
+  const dataDir = tempDir(t);
+  const store = Store.open(dataDir);
+  const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01', bmcIp: '192.0.2.5', ipSource: 'dhcp-snoop' });
+  store.machines.recordInventory(ready.id, dl360Inventory(), { type: 'inventory', message: 'inspected: 2 NICs, 1 drive' });
+  store.machines.transition(ready.id, 'ready', null, { type: 'state', message: 'no server type matched yet' });
+  const failed = store.machines.enroll({ bmcMac: '3c:ec:ef:00:00:02', bmcIp: '192.0.2.6', ipSource: 'explicit' });
+  store.machines.transition(failed.id, 'auth_failed', 'Redfish answered 401 to the session login for user admin', { type: 'state', message: 'login refused' });
+  store.close();
+
+  const serve = await startServe(t, ['--data-dir', dataDir]);
+  const server = ['--server', serve.url];
+
+  const json = await runCli(['ls', '-o', 'json', ...server]);
+  assert.equal(json.code, 0, json.stderr);
+  const machines = JSON.parse(json.stdout);
+  assert.deepEqual(machines.map((m: { id: string }) => m.id), [ready.id, failed.id]);
+  assert.deepEqual(Object.keys(machines[0]), [
+    'id', 'state', 'stateReason', 'power', 'bmc', 'system', 'cpu', 'memory', 'drives', 'nics', 'serverType', 'profile', 'createdAt', 'updatedAt',
+  ]);
+  assert.deepEqual(machines[1].system, { manufacturer: null, model: null, serial: null, uuid: null, sku: null, biosVersion: null, powerState: null });
+  const yaml = await runCli(['ls', '-o', 'yaml', ...server]);
+  assert.deepEqual(YAML.parse(yaml.stdout), machines);
+
+  const table = await runCli(['ls', ...server]);
+  const lines = table.stdout.trimEnd().split('\n');
+  assert.match(lines[0]!, /^BMC MAC\s+STATE\s+POWER\s+BMC IP\s+MODEL\s+SERIAL\s+CPUS\s+MEMORY\s+NICS\s+PROFILE\s+AGE\s+ERROR$/);
+  assert.match(lines[1]!, /^94:40:c9:00:00:01\s+ready\s+On\s+192\.0\.2\.5\s+HPE ProLiant DL360 Gen10 Plus\s+CZJ1234ABC\s+2 \(64c\)\s+512 GiB\s+2\s+-\s+\d+s\s*$/);
+  assert.match(lines[2]!, /^3c:ec:ef:00:00:02\s+auth_failed\s+-\s+192\.0\.2\.6\s+-\s+-\s+-\s+-\s+0\s+-\s+\d+s\s+Redfish answered 401 to the session log…$/);
+  const wide = await runCli(['ls', '-o', 'wide', ...server]);
+  assert.match(wide.stdout, new RegExp(`${ready.id}\\s+94:40:c9:00:00:01`));
+  assert.match(wide.stdout, /1 \(960 GB\)/);
+
+  const onlyFailed = await runCli(['ls', '--state', 'auth_failed', '-o', 'json', ...server]);
+  assert.deepEqual(JSON.parse(onlyFailed.stdout).map((m: { id: string }) => m.id), [failed.id]);
+  const badState = await runCli(['ls', '--state', 'booting', ...server]);
+  assert.equal(badState.code, 2);
+  const query = await runCli(['ls', '-q', 'B4-7A-F1-00-11-23', '-o', 'json', ...server]);
+  assert.deepEqual(JSON.parse(query.stdout).map((m: { id: string }) => m.id), [ready.id]);
+
+  const showJson = await runCli(['show', 'B4-7A-F1-00-11-23', '-o', 'json', ...server]);
+  assert.equal(showJson.code, 0, showJson.stderr);
+  assert.deepEqual(JSON.parse(showJson.stdout), machines[0]);
+  const show = await runCli(['show', ready.id, ...server]);
+  for (const fragment of [
+    /State:\s+ready/, /BMC:\s+94:40:c9:00:00:01\s+192\.0\.2\.5 \(from dhcp-snoop\)/, /iLO 5, firmware 2\.55, Redfish 1\.6\.0/,
+    /System:\s+HPE ProLiant DL360 Gen10 Plus, SKU P39999-B21/, /CPU:\s+2 × Intel\(R\) Xeon\(R\) Gold 6338, 64 cores, 128 threads/,
+    /Memory:\s+512 GiB in 16 DIMMs/, /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/, /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
+    /state\s+enrolled → ready\s+no server type matched yet/,
+  ]) assert.match(show.stdout, fragment);
+
+  const events = await runCli(['events', '3c-ec-ef-00-00-02', '-o', 'json', ...server]);
+  assert.deepEqual(JSON.parse(events.stdout).map((e: { toState: string }) => e.toState), ['enrolled', 'auth_failed']);
+});
+
+test('ls --watch redraws until interrupted', async (t) => {
+  const serve = await startServe(t, ['--data-dir', tempDir(t)]);
+  const child = spawn(process.execPath, [CLI, 'ls', '--watch', '--interval', '0.2', '--server', serve.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  while ((output.match(/Every 0\.2s: metalbox ls/g) ?? []).length < 3) await new Promise((resolve) => setTimeout(resolve, 50));
+  child.kill('SIGINT');
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  assert.equal(code, 0);
+  assert.match(output, /No machines\./);
+});
+
+test('serve --print-config shows the effective config', async (t) => {
+  const dir = tempDir(t);
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(config, 'http:\n  port: 8001\nlog:\n  level: debug\n');
+  const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--print-config'], { METALBOX_LISTEN: '192.0.2.7' });
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(YAML.parse(result.stdout), { dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, log: { level: 'debug' } });
+});

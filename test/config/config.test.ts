@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import { MetalboxError } from '../../src/lib/errors.js';
+import { tempDir } from '../helpers.js';
+
+const configError = (pattern: RegExp) => (error: unknown) => error instanceof MetalboxError && error.code === 'E_CONFIG' && pattern.test(error.message);
+
+test('defaults apply when nothing is given', () => {
+  const config = loadConfig({ env: { XDG_DATA_HOME: '/srv/xdg' } });
+  assert.equal(config.listen, '0.0.0.0');
+  assert.equal(config.http.port, 8080);
+  assert.equal(config.log.level, 'info');
+  assert.equal(config.dataDir, process.getuid?.() === 0 ? '/var/lib/metalbox' : '/srv/xdg/metalbox');
+});
+
+test('precedence: flags > env > config file > defaults, setting by setting', (t) => {
+  const file = join(tempDir(t), 'metalbox.yaml');
+  writeFileSync(file, 'dataDir: /from/file\nlisten: 192.0.2.1\nhttp:\n  port: 8001\nlog:\n  level: warn\n');
+  const env = { METALBOX_HTTP_PORT: '8002', METALBOX_LISTEN: '192.0.2.2' };
+  const config = loadConfig({ configFile: file, env, flags: { 'http.port': '8003' } });
+  assert.deepEqual(config, {
+    dataDir: '/from/file', // file only
+    listen: '192.0.2.2', // env beats file
+    http: { port: 8003 }, // flag beats env and file
+    log: { level: 'warn' }, // file beats default
+  });
+});
+
+test('METALBOX_CONFIG names the file when --config is absent; JSON files work too', (t) => {
+  const file = join(tempDir(t), 'metalbox.json');
+  writeFileSync(file, JSON.stringify({ http: { port: 9090 } }));
+  assert.equal(loadConfig({ env: { METALBOX_CONFIG: file } }).http.port, 9090);
+});
+
+test('an empty config file is no config', (t) => {
+  const file = join(tempDir(t), 'empty.yaml');
+  writeFileSync(file, '# nothing yet\n');
+  assert.equal(loadConfig({ configFile: file, env: {} }).http.port, 8080);
+});
+
+test('bad config files are refused with the file, the key and the reason', (t) => {
+  const dir = tempDir(t);
+  const cases: Array<[string, string, RegExp]> = [
+    ['unknown-top.yaml', 'datadir: /x\n', /unknown-top\.yaml: unknown key datadir/],
+    ['unknown-nested.yaml', 'http:\n  prot: 80\n', /unknown key http\.prot/],
+    ['wrong-type.yaml', 'http:\n  port: "8080"\n', /http\.port must be of type integer/],
+    ['out-of-range.yaml', 'http:\n  port: 70000\n', /http\.port must be <= 65535/],
+    ['not-a-mapping.yaml', 'http: 8080\n', /http must be a mapping/],
+    ['bad-enum.yaml', 'log:\n  level: loud\n', /log\.level must be one of fatal, error, warn, info, debug, trace, silent/],
+    ['bad-ip.yaml', 'listen: 10.0.0.300\n', /listen must be an IP address/],
+    ['list.yaml', '- a\n- b\n', /must be a mapping/],
+    ['syntax.yaml', 'http: {port: 80\n', /not valid YAML or JSON/],
+    ['duplicate.yaml', 'listen: 192.0.2.1\nlisten: 192.0.2.2\n', /not valid YAML or JSON/],
+  ];
+  for (const [name, text, pattern] of cases) {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    assert.throws(() => loadConfig({ configFile: file, env: {} }), configError(pattern), name);
+  }
+  assert.throws(() => loadConfig({ configFile: join(dir, 'missing.yaml'), env: {} }), configError(/missing\.yaml: cannot read it \(ENOENT\)/));
+});
+
+test('bad env values and flags are refused naming their source', () => {
+  assert.throws(() => loadConfig({ env: { METALBOX_HTTP_PORT: 'eighty' } }), configError(/environment METALBOX_HTTP_PORT=eighty: http\.port must be of type integer/));
+  assert.throws(() => loadConfig({ env: {}, flags: { 'http.port': '-1' } }), configError(/flag --http-port -1: http\.port must be >= 0/));
+  assert.throws(() => loadConfig({ env: {}, flags: { listen: 'localhost' } }), configError(/flag --listen localhost: listen must be an IP address/));
+  assert.throws(() => loadConfig({ env: { METALBOX_LOG_LEVEL: 'chatty' } }), configError(/METALBOX_LOG_LEVEL=chatty: log\.level must be one of/));
+});
