@@ -1,11 +1,11 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { buildApi } from './api/app.js';
 import { ensureApiToken, TOKEN_FILE } from './api/token.js';
 import type { Config } from './config/settings.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
 import { lockDataDir, prepareDataDir, Store } from './store/index.js';
-import { join } from 'node:path';
 
 export interface RunningServer {
   /** Base URL of the HTTP server, with the port actually bound. */

@@ -38,7 +38,7 @@ export function lsCommand(): Command {
 async function render(client: ApiClient, options: LsOptions): Promise<string> {
   const machines = await client.get<MachineJson[]>('/api/v1/machines', { state: options.state, q: options.query });
   if (options.output === 'json' || options.output === 'yaml') return renderData(machines, options.output);
-  if (machines.length === 0) return 'No machines. Onboard one with: metalbox onboard <bmc-mac>\n';
+  if (machines.length === 0) return 'No machines.\n';
   return renderTable(machines, options.output === 'wide' ? WIDE : TABLE);
 }
 
