@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodePacket, encodePacket, Option, type DhcpPacket } from '../../src/dhcp-proxy/codec.js';
+import { ProxyDhcpHandler, type ResponderSettings } from '../../src/dhcp-proxy/responder.js';
+import { EDK2_UUID, edk2Discover, edk2Request4011, ipxeBiosDiscover } from './fixtures.js';
+
+const SETTINGS: ResponderSettings = { serverIp: '192.0.2.1', httpBase: 'http://192.0.2.1:8080', uefiBinary: 'snponly.efi' };
+const CLIENT = { address: '0.0.0.0', port: 68 };
+
+function handler(known: string[] = ['52:54:00:77:00:e1', '52:54:00:77:00:b1'], settings = SETTINGS) {
+  const snooped: string[] = [];
+  const h = new ProxyDhcpHandler(settings, (mac) => known.includes(mac), (packet) => snooped.push(packet.xid.toString(16)));
+  return { h, snooped };
+}
+
+/** A copy of a fixture with some options changed (undefined removes one). */
+function variant(bytes: Buffer, changes: Record<number, string | undefined>, header: Partial<DhcpPacket> = {}): Buffer {
+  const packet = { ...decodePacket(bytes), ...header };
+  for (const [code, hex] of Object.entries(changes)) {
+    if (hex === undefined) packet.options.delete(Number(code));
+    else packet.options.set(Number(code), Buffer.from(hex, 'hex'));
+  }
+  return encodePacket(packet);
+}
+
+const hex = (packet: DhcpPacket, code: number) => packet.options.get(code)?.toString('hex');
+
+test('UEFI PXE DISCOVER: broadcast offer, no option 43, no address, snponly.efi', () => {
+  const { h } = handler();
+  const reply = h.handle(edk2Discover, 'dhcp', CLIENT)!;
+  assert.ok(reply);
+  assert.deepEqual(reply.destination, { address: '255.255.255.255', port: 68 });
+  const offer = decodePacket(reply.bytes);
+  assert.equal(offer.op, 2);
+  assert.equal(offer.xid, 0x1c0ffee1);
+  assert.equal(offer.flags, 0x8000);
+  assert.equal(offer.yiaddr, '0.0.0.0');
+  assert.equal(offer.ciaddr, '0.0.0.0');
+  assert.equal(offer.siaddr, '192.0.2.1');
+  assert.equal(offer.sname, '192.0.2.1');
+  assert.equal(offer.file, 'snponly.efi');
+  assert.equal(offer.chaddr.subarray(0, 6).toString('hex'), '5254007700e1');
+  assert.equal(hex(offer, Option.MESSAGE_TYPE), '02');
+  assert.equal(hex(offer, Option.SERVER_ID), 'c0000201');
+  assert.equal(offer.options.get(Option.VENDOR_CLASS)!.toString(), 'PXEClient');
+  assert.equal(offer.options.has(Option.VENDOR_SPECIFIC), false);
+  assert.equal(hex(offer, Option.CLIENT_UUID), EDK2_UUID);
+  assert.equal(reply.client.firmware, 'uefi');
+});
+
+test('UEFI REQUEST on 4011: ACK unicast to the source address and port; ipxe.efi selectable', () => {
+  const source = { address: '10.77.0.101', port: 4011 };
+  for (const uefiBinary of ['snponly.efi', 'ipxe.efi'] as const) {
+    const { h } = handler(undefined, { ...SETTINGS, uefiBinary });
+    const reply = h.handle(edk2Request4011, 'pxe', source)!;
+    assert.deepEqual(reply.destination, source);
+    const ack = decodePacket(reply.bytes);
+    assert.equal(hex(ack, Option.MESSAGE_TYPE), '05');
+    assert.equal(ack.ciaddr, '10.77.0.101');
+    assert.equal(ack.yiaddr, '0.0.0.0');
+    assert.equal(ack.file, uefiBinary);
+    assert.equal(ack.flags, 0);
+    assert.equal(ack.options.has(Option.VENDOR_SPECIFIC), false);
+  }
+});
+
+test('iPXE DISCOVER gets the HTTP script URL, which breaks the chain loop', () => {
+  const { h } = handler();
+  const reply = h.handle(ipxeBiosDiscover, 'dhcp', CLIENT)!;
+  const offer = decodePacket(reply.bytes);
+  assert.equal(offer.file, 'http://192.0.2.1:8080/boot.ipxe');
+  assert.equal(hex(offer, Option.VENDOR_SPECIFIC), '060108ff', 'arch 0: discovery control 8');
+  assert.equal(hex(offer, Option.CLIENT_UUID), '000a58424d1111224283330000000000b1');
+  // Detected by option 175 alone, and by an RFC 3004 user class alone.
+  assert.equal(decodePacket(h.handle(variant(ipxeBiosDiscover, { [Option.USER_CLASS]: undefined }), 'dhcp', CLIENT)!.bytes).file, 'http://192.0.2.1:8080/boot.ipxe');
+  assert.equal(decodePacket(h.handle(variant(ipxeBiosDiscover, { [Option.IPXE]: undefined, [Option.USER_CLASS]: '0469505845' }), 'dhcp', CLIENT)!.bytes).file, 'http://192.0.2.1:8080/boot.ipxe');
+});
+
+test('BIOS PXE ROM (not iPXE): option 43 = 06 01 08 ff and undionly.kpxe', () => {
+  const { h } = handler();
+  const bios = variant(ipxeBiosDiscover, { [Option.USER_CLASS]: undefined, [Option.IPXE]: undefined });
+  const offer = decodePacket(h.handle(bios, 'dhcp', CLIENT)!.bytes);
+  assert.equal(offer.file, 'undionly.kpxe');
+  assert.equal(hex(offer, Option.VENDOR_SPECIFIC), '060108ff');
+});
+
+test('UEFI HTTP boot: HTTPClient echoed and an http URL', () => {
+  const { h } = handler();
+  const httpBoot = variant(edk2Discover, { [Option.VENDOR_CLASS]: Buffer.from('HTTPClient:Arch:00016:UNDI:003001').toString('hex'), [Option.CLIENT_ARCH]: '0010' });
+  const offer = decodePacket(h.handle(httpBoot, 'dhcp', CLIENT)!.bytes);
+  assert.equal(offer.options.get(Option.VENDOR_CLASS)!.toString(), 'HTTPClient');
+  assert.equal(offer.file, 'http://192.0.2.1:8080/ipxe/snponly.efi');
+});
+
+test('a relayed DISCOVER is answered through the relay', () => {
+  const { h } = handler();
+  const relayed = variant(edk2Discover, {}, { giaddr: '198.51.100.1', hops: 1 });
+  const reply = h.handle(relayed, 'dhcp', { address: '198.51.100.1', port: 67 })!;
+  assert.deepEqual(reply.destination, { address: '198.51.100.1', port: 67 });
+  assert.equal(decodePacket(reply.bytes).giaddr, '198.51.100.1');
+});
+
+test('option 97 is echoed only when it is a 17-byte type-0 GUID', () => {
+  const { h } = handler();
+  for (const bad of ['00' + 'aa'.repeat(35), '01' + 'aa'.repeat(16), '00' + 'aa'.repeat(15)]) {
+    const offer = decodePacket(h.handle(variant(edk2Discover, { [Option.CLIENT_UUID]: bad }), 'dhcp', CLIENT)!.bytes);
+    assert.equal(offer.options.has(Option.CLIENT_UUID), false, bad.length.toString());
+  }
+  const intel = decodePacket(h.handle(variant(edk2Discover, { [Option.CLIENT_UUID]: undefined }), 'dhcp', CLIENT)!.bytes);
+  assert.equal(intel.file, 'snponly.efi', 'ROMs that omit 97 still boot');
+});
+
+test('silence, counted by reason: non-PXE clients, unknown machines, wrong port, no binary, garbage', () => {
+  const { h, snooped } = handler();
+  const udhcpc = variant(edk2Discover, { [Option.VENDOR_CLASS]: Buffer.from('udhcp 1.36.1').toString('hex'), [Option.CLIENT_ARCH]: undefined });
+  assert.equal(h.handle(udhcpc, 'dhcp', CLIENT), null);
+  assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: undefined }), 'dhcp', CLIENT), null);
+  const stranger = Buffer.from(edk2Discover);
+  stranger[33] = 0x99; // chaddr 52:54:00:77:00:99
+  assert.equal(h.handle(stranger, 'dhcp', CLIENT), null);
+  assert.equal(h.handle(edk2Request4011, 'dhcp', CLIENT), null, 'REQUESTs on 67 are the site server’s');
+  assert.equal(h.handle(edk2Discover, 'pxe', CLIENT), null, 'DISCOVERs do not go to 4011');
+  assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '000b' }), 'dhcp', CLIENT), null, 'ARM64: no binary');
+  assert.equal(h.handle(Buffer.from('hello'), 'dhcp', CLIENT), null);
+  assert.deepEqual(Object.fromEntries(h.drops), {
+    'not-pxe-vendor': 1, 'no-arch': 1, 'no-boot-decision': 1, 'not-for-listener': 2, 'unsupported-arch': 1, 'too-short': 1,
+  });
+  assert.equal(h.answered, 0);
+  assert.equal(snooped.length, 6, 'every well-formed packet is snooped, PXE or not; garbage is not');
+});
