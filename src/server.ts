@@ -1,8 +1,14 @@
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildApi } from './api/app.js';
 import { ensureApiToken, TOKEN_FILE } from './api/token.js';
 import type { Config } from './config/settings.js';
+import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
+import { ProxyDhcpServer } from './dhcp-proxy/server.js';
+import { SnoopRecorder } from './dhcp-proxy/snooping.js';
+import { BootDecisions } from './ipxe/boot-decisions.js';
+import { MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
 import { lockDataDir, prepareDataDir, Store } from './store/index.js';
@@ -29,15 +35,49 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const store = Store.open(config.dataDir);
     cleanups.push(() => store.close());
     const token = ensureApiToken(config.dataDir);
+    const advertise = config.dhcp.proxy ? resolveAdvertise(config) : undefined;
 
-    const api = buildApi({ store, token, logger, version: VERSION });
+    const decisions = new BootDecisions(store.machines, { unknown: 'ignore' });
+    cleanups.push(decisions.start());
+    const snooping = new SnoopRecorder({
+      write: (batch) => store.observations.record(batch),
+      onError: (error) => logger.error({ err: error }, 'DHCP observations not written; kept for the next try'),
+    });
+    let dhcp: ProxyDhcpServer | undefined;
+    let dhcpHandler: ProxyDhcpHandler | undefined;
+    const stats = () => ({
+      dhcp: dhcpHandler
+        ? { answered: dhcpHandler.answered, drops: Object.fromEntries(dhcpHandler.drops), sendErrors: dhcp!.sendErrors, handlerErrors: dhcp!.handlerErrors }
+        : null,
+      snooping: { dropped: snooping.dropped },
+      bootDecisions: { nics: decisions.size },
+    });
+
+    const api = buildApi({ store, token, logger, version: VERSION, stats });
     cleanups.push(() => api.close());
     await api.listen({ host: config.listen, port: config.http.port });
     const { port } = api.server.address() as AddressInfo;
     const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
     const url = `http://${host}:${port}`;
+
+    if (advertise !== undefined) {
+      dhcpHandler = new ProxyDhcpHandler(
+        { serverIp: advertise, httpBase: `http://${advertise}:${port}`, uefiBinary: config.netboot.uefiBinary },
+        (mac) => decisions.decide(mac).kind !== 'ignore',
+        snooping.observe,
+      );
+      dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort }, logger.child({ component: 'dhcp' }));
+      await dhcp.start();
+      const running = dhcp;
+      cleanups.push(() => running.stop());
+      snooping.start();
+      cleanups.push(() => snooping.stop());
+    }
     logger.info(
-      { version: VERSION, url, dataDir: config.dataDir, database: store.path, tokenFile: join(config.dataDir, TOKEN_FILE) },
+      {
+        version: VERSION, url, dataDir: config.dataDir, database: store.path, tokenFile: join(config.dataDir, TOKEN_FILE),
+        proxyDhcp: dhcp ? { advertise, ...dhcp.ports } : 'off',
+      },
       `metalbox ${VERSION} serving on ${url}`,
     );
     return { url, close };
@@ -45,4 +85,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await close();
     throw error;
   }
+}
+
+/**
+ * The address booting machines reach metalbox at: --advertise, else --listen when it is
+ * one address, else the host's only non-loopback IPv4 address. With several candidates
+ * there is no safe guess: a wrong siaddr sends every firmware to a dead end.
+ */
+export function resolveAdvertise(config: Config, interfaces = networkInterfaces()): string {
+  if (config.advertise) return config.advertise;
+  if (config.listen !== '0.0.0.0') return config.listen;
+  const candidates = Object.values(interfaces)
+    .flat()
+    .filter((address) => address !== undefined && address.family === 'IPv4' && !address.internal)
+    .map((address) => address!.address);
+  if (candidates.length === 1) return candidates[0]!;
+  throw new MetalboxError(
+    'E_CONFIG',
+    candidates.length === 0
+      ? 'no IPv4 address to advertise to booting machines: set --advertise (or --listen) to the provisioning interface address'
+      : `several IPv4 addresses (${candidates.join(', ')}): set --advertise (or --listen) to the provisioning interface address`,
+  );
 }

@@ -35,6 +35,9 @@ export function runCli(args: string[], env: Record<string, string> = {}, options
 
 export interface Serving {
   url: string;
+  /** UDP ports of the ProxyDHCP responder, when it runs. */
+  dhcpPort: number;
+  pxePort: number;
   child: ChildProcess;
   log: () => string;
   /** Resolves with the exit code. */
@@ -44,7 +47,8 @@ export interface Serving {
 /** Starts `metalbox serve` on a free port and waits for its "serving" log line. */
 export function startServe(t: { after(fn: () => Promise<unknown> | void): void }, args: string[], env: Record<string, string> = {}): Promise<Serving> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', ...args], {
+    // Ephemeral ports everywhere: a test never binds the host's real DHCP port.
+    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', '--dhcp-port', '0', '--pxe-port', '0', ...args], {
       env: cleanEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -61,7 +65,8 @@ export function startServe(t: { after(fn: () => Promise<unknown> | void): void }
       const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve({ url: match[1]!, child, log: () => output, stop });
+        const ports = /"proxyDhcp":\{"advertise":"[^"]+","dhcp":(\d+),"pxe":(\d+)\}/.exec(output);
+        resolve({ url: match[1]!, dhcpPort: Number(ports?.[1] ?? 0), pxePort: Number(ports?.[2] ?? 0), child, log: () => output, stop });
       }
     };
     child.stdout!.on('data', onData);

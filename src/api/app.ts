@@ -3,6 +3,7 @@ import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
 import { requireTokenForChanges } from './auth.js';
 import { machineRoutes } from './routes/machines.js';
+import { observationRoutes } from './routes/observations.js';
 import { errorSchema, eventSchema, machineSchema } from './schemas.js';
 
 export interface ApiOptions {
@@ -10,6 +11,8 @@ export interface ApiOptions {
   token: string;
   logger: FastifyBaseLogger;
   version: string;
+  /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
+  stats?: () => Record<string, unknown>;
 }
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
@@ -59,6 +62,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     async (api) => {
       requireTokenForChanges(api, options.token);
       machineRoutes(api, options.store);
+      observationRoutes(api, options.store);
+      api.get('/stats', {
+        schema: { response: { 200: { type: 'object', additionalProperties: true } } },
+        handler: async () => options.stats?.() ?? {},
+      });
     },
     { prefix: '/api/v1' },
   );

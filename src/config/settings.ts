@@ -46,6 +46,46 @@ export const SETTINGS: readonly Setting[] = [
     description: 'port of the HTTP server (API, iPXE scripts, assets); 0 picks a free one',
   },
   {
+    path: 'advertise',
+    flag: '--advertise <ip>',
+    env: 'METALBOX_ADVERTISE',
+    schema: { type: 'string', format: 'ip' },
+    default: () => undefined,
+    description: 'address booting machines reach metalbox at (default: --listen, or the only non-loopback IPv4 address)',
+  },
+  {
+    path: 'dhcp.proxy',
+    flag: '--no-dhcp-proxy',
+    env: 'METALBOX_DHCP_PROXY',
+    schema: { type: 'boolean' },
+    default: () => true,
+    description: 'do not run the ProxyDHCP responder (UDP 67 and 4011)',
+  },
+  {
+    path: 'dhcp.port',
+    flag: '--dhcp-port <n>',
+    env: 'METALBOX_DHCP_PORT',
+    schema: { type: 'integer', minimum: 0, maximum: 65535 },
+    default: () => 67,
+    description: 'UDP port of the ProxyDHCP responder',
+  },
+  {
+    path: 'dhcp.pxePort',
+    flag: '--pxe-port <n>',
+    env: 'METALBOX_PXE_PORT',
+    schema: { type: 'integer', minimum: 0, maximum: 65535 },
+    default: () => 4011,
+    description: 'UDP port of the PXE boot server (UEFI clients ask there after a proxy offer)',
+  },
+  {
+    path: 'netboot.uefiBinary',
+    flag: '--uefi-binary <file>',
+    env: 'METALBOX_UEFI_BINARY',
+    schema: { type: 'string', enum: ['snponly.efi', 'ipxe.efi'] },
+    default: () => 'snponly.efi',
+    description: 'iPXE binary for UEFI clients: snponly.efi (the firmware NIC driver) or ipxe.efi',
+  },
+  {
     path: 'log.level',
     flag: '--log-level <level>',
     env: 'METALBOX_LOG_LEVEL',
@@ -65,6 +105,9 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 export interface Config {
   dataDir: string;
   listen: string;
+  advertise?: string;
   http: { port: number };
+  dhcp: { proxy: boolean; port: number; pxePort: number };
+  netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
   log: { level: string };
 }

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import { openDatabase, type SqliteDatabase } from './database.js';
 import { MachineStore } from './machines.js';
+import { ObservationStore } from './observations.js';
 
 export { MachineStore } from './machines.js';
-export type { EnrollInput, EventInput, InventoryInput, MachineFilter } from './machines.js';
+export { ObservationStore, type ObservationJson } from './observations.js';
+export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
 export { MACHINE_STATES, isMachineState, type MachineState } from './states.js';
 export type * from './types.js';
@@ -13,9 +15,11 @@ export const DATABASE_FILE = 'metalbox.db';
 /** The inventory: one SQLite file in the data dir, and its repositories. */
 export class Store {
   readonly machines: MachineStore;
+  readonly observations: ObservationStore;
 
   private constructor(readonly db: SqliteDatabase, readonly path: string) {
     this.machines = new MachineStore(db);
+    this.observations = new ObservationStore(db);
   }
 
   static open(dataDir: string): Store {

@@ -104,9 +104,19 @@ const SEARCHABLE = `(
   OR instr(coalesce(b.mac, ''), :q) OR instr(coalesce(b.ip, ''), :q)
   OR EXISTS (SELECT 1 FROM nics n WHERE n.machine_id = m.id AND instr(n.mac, :q)))`;
 
+/** What a booting NIC's MAC maps to, for the in-memory boot decisions. */
+export interface BootEntry {
+  mac: string;
+  machineId: string;
+  state: MachineState;
+  maintenance: boolean;
+  profile: string | null;
+}
+
 /** The inventory's machines, their hardware and their timelines. */
 export class MachineStore {
   readonly #db: SqliteDatabase;
+  readonly #listeners = new Set<(machineId: string) => void>();
   readonly #list;
   readonly #byId;
   readonly #idsByMac;
@@ -135,6 +145,23 @@ export class MachineStore {
       `INSERT INTO events (machine_id, at, type, from_state, to_state, message, data, operation_id)
        VALUES (:machineId, :at, :type, :fromState, :toState, :message, :data, :operationId)`,
     );
+  }
+
+  /** Calls `listener` with the machine's id after every committed change to a machine. */
+  onChange(listener: (machineId: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The boot entries of every NIC, or of one machine's NICs. */
+  bootEntries(machineId?: string): BootEntry[] {
+    return this.#db
+      .prepare<{ machineId: string | null }, { mac: string; machine_id: string; state: MachineState; maintenance: number; profile: string | null }>(
+        `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile FROM nics n JOIN machines m ON m.id = n.machine_id
+          WHERE :machineId IS NULL OR m.id = :machineId`,
+      )
+      .all({ machineId: machineId ?? null })
+      .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile }));
   }
 
   list(filter: MachineFilter = {}): MachineJson[] {
@@ -169,7 +196,7 @@ export class MachineStore {
    */
   enroll(input: EnrollInput): MachineJson {
     const bmcMac = requireMac(input.bmcMac);
-    return this.#db
+    const machine = this.#db
       .transaction(() => {
         const existing = this.#idsByMac.all({ mac: bmcMac });
         if (existing[0]) return this.get(existing[0].id)!;
@@ -192,11 +219,13 @@ export class MachineStore {
         return this.get(id)!;
       })
       .immediate();
+    this.#notify(machine.id);
+    return machine;
   }
 
   /** Moves a machine to `to` and appends the event, in one transaction. */
   transition(machineId: string, to: MachineState, reason: string | null, event: EventInput): MachineEventJson {
-    return this.#db
+    const appended = this.#db
       .transaction(() => {
         const current = this.#db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?').get(machineId);
         if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
@@ -207,6 +236,8 @@ export class MachineStore {
         return this.#append(machineId, now, current.state, to, event);
       })
       .immediate();
+    this.#notify(machineId);
+    return appended;
   }
 
   /**
@@ -260,6 +291,12 @@ export class MachineStore {
         this.#append(machineId, now, state.state, state.state, event);
       })
       .immediate();
+    this.#notify(machineId);
+  }
+
+  /** After the commit, never inside it: a listener's failure cannot undo a state change. */
+  #notify(machineId: string): void {
+    for (const listener of this.#listeners) listener(machineId);
   }
 
   #append(machineId: string, at: string, fromState: MachineState | null, toState: MachineState | null, event: EventInput): MachineEventJson {

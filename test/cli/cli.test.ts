@@ -206,7 +206,10 @@ test('serve --print-config shows the effective config', async (t) => {
   const dir = tempDir(t);
   const config = join(dir, 'metalbox.yaml');
   writeFileSync(config, 'http:\n  port: 8001\nlog:\n  level: debug\n');
-  const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--print-config'], { METALBOX_LISTEN: '192.0.2.7' });
+  const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--no-dhcp-proxy', '--print-config'], { METALBOX_LISTEN: '192.0.2.7' });
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(YAML.parse(result.stdout), { dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, log: { level: 'debug' } });
+  assert.deepEqual(YAML.parse(result.stdout), {
+    dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
+    netboot: { uefiBinary: 'snponly.efi' }, log: { level: 'debug' },
+  });
 });

@@ -19,12 +19,15 @@ test('defaults apply when nothing is given', () => {
 test('precedence: flags > env > config file > defaults, setting by setting', (t) => {
   const file = join(tempDir(t), 'metalbox.yaml');
   writeFileSync(file, 'dataDir: /from/file\nlisten: 192.0.2.1\nhttp:\n  port: 8001\nlog:\n  level: warn\n');
-  const env = { METALBOX_HTTP_PORT: '8002', METALBOX_LISTEN: '192.0.2.2' };
-  const config = loadConfig({ configFile: file, env, flags: { 'http.port': '8003' } });
+  const env = { METALBOX_HTTP_PORT: '8002', METALBOX_LISTEN: '192.0.2.2', METALBOX_UEFI_BINARY: 'ipxe.efi', METALBOX_DHCP_PROXY: 'true' };
+  const config = loadConfig({ configFile: file, env, flags: { 'http.port': '8003', 'dhcp.proxy': 'false' } });
   assert.deepEqual(config, {
     dataDir: '/from/file', // file only
     listen: '192.0.2.2', // env beats file
+    advertise: undefined, // nowhere
     http: { port: 8003 }, // flag beats env and file
+    dhcp: { proxy: false, port: 67, pxePort: 4011 }, // proxy: flag --no-dhcp-proxy
+    netboot: { uefiBinary: 'ipxe.efi' }, // env
     log: { level: 'warn' }, // file beats default
   });
 });

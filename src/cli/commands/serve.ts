@@ -5,7 +5,7 @@ import { SETTINGS } from '../../config/settings.js';
 const SHUTDOWN_GRACE_MS = 10_000;
 
 export function serveCommand(): Command {
-  const command = new Command('serve').description('run the appliance: HTTP API and inventory (root for ports below 1024)');
+  const command = new Command('serve').description('run the appliance: ProxyDHCP, HTTP API and inventory (root for ports below 1024)');
   const flagOf = new Map<string, string>();
   for (const setting of SETTINGS) {
     if (setting.flag === undefined) continue;
@@ -21,7 +21,7 @@ export function serveCommand(): Command {
       // Env values are read by loadConfig itself, so that precedence has one implementation.
       const flags: Record<string, string | undefined> = {};
       for (const [path, attribute] of flagOf) {
-        if (cmd.getOptionValueSource(attribute) === 'cli') flags[path] = options[attribute] as string;
+        if (cmd.getOptionValueSource(attribute) === 'cli') flags[path] = String(options[attribute]);
       }
       const config = loadConfig({ flags, env: process.env, configFile: options.config as string | undefined });
       if (options.printConfig) {

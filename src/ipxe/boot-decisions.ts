@@ -1,0 +1,65 @@
+import type { BootEntry, MachineState, MachineStore } from '../store/index.js';
+
+/**
+ * What a booting NIC gets (DESIGN §5), decided from memory: the DHCP, TFTP and script
+ * paths call decide() per packet and must never wait on the database. The view is loaded
+ * once and refreshed per machine when the store reports a committed change.
+ */
+export type BootAnswer =
+  /** No answer at all: unknown machines (unless discovering) and machines in maintenance. */
+  | { kind: 'ignore'; reason: 'unknown' | 'maintenance' }
+  /** The installer of the machine's profile (netbooting, installing). */
+  | { kind: 'install'; machineId: string; profile: string | null }
+  /** Boot from local disk (ready, provisioned, failures, and every other state). */
+  | { kind: 'local'; machineId: string }
+  /** An unknown machine, when `boot.unknown: discover`. */
+  | { kind: 'discover' };
+
+export interface BootDecisionSettings {
+  unknown: 'ignore' | 'discover';
+}
+
+const INSTALLING: ReadonlySet<MachineState> = new Set(['netbooting', 'installing']);
+
+export class BootDecisions {
+  #byMac = new Map<string, BootEntry>();
+  #macsOf = new Map<string, string[]>();
+
+  constructor(
+    private readonly machines: MachineStore,
+    private readonly settings: BootDecisionSettings,
+  ) {}
+
+  /** Loads the whole view and follows the store's changes from now on. */
+  start(): () => void {
+    this.#byMac = new Map();
+    this.#macsOf = new Map();
+    for (const entry of this.machines.bootEntries()) this.#add(entry);
+    return this.machines.onChange((machineId) => this.#refresh(machineId));
+  }
+
+  decide(mac: string): BootAnswer {
+    const entry = this.#byMac.get(mac);
+    if (entry === undefined) return this.settings.unknown === 'discover' ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
+    if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
+    if (INSTALLING.has(entry.state)) return { kind: 'install', machineId: entry.machineId, profile: entry.profile };
+    return { kind: 'local', machineId: entry.machineId };
+  }
+
+  get size(): number {
+    return this.#byMac.size;
+  }
+
+  #refresh(machineId: string): void {
+    for (const mac of this.#macsOf.get(machineId) ?? []) this.#byMac.delete(mac);
+    this.#macsOf.delete(machineId);
+    for (const entry of this.machines.bootEntries(machineId)) this.#add(entry);
+  }
+
+  #add(entry: BootEntry): void {
+    this.#byMac.set(entry.mac, entry);
+    const macs = this.#macsOf.get(entry.machineId);
+    if (macs) macs.push(entry.mac);
+    else this.#macsOf.set(entry.machineId, [entry.mac]);
+  }
+}

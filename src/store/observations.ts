@@ -1,0 +1,75 @@
+import type { SqliteDatabase } from './database.js';
+
+/** What DHCP snooping saw of one client: a MAC, a message type and the address involved. */
+export interface ObservationJson {
+  mac: string;
+  messageType: string;
+  /** The requested (option 50) or client (ciaddr) address; null when the message had none. */
+  ip: string | null;
+  vendorClass: string | null;
+  arch: number | null;
+  hostname: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  count: number;
+}
+
+interface ObservationRow {
+  mac: string;
+  message_type: string;
+  ip: string;
+  vendor_class: string | null;
+  arch: number | null;
+  hostname: string | null;
+  first_seen: string;
+  last_seen: string;
+  count: number;
+}
+
+export class ObservationStore {
+  readonly #db: SqliteDatabase;
+  readonly #upsert;
+  readonly #list;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
+    this.#upsert = db.prepare(
+      `INSERT INTO observations (mac, message_type, ip, vendor_class, arch, hostname, first_seen, last_seen, count)
+       VALUES (:mac, :messageType, :ip, :vendorClass, :arch, :hostname, :firstSeen, :lastSeen, :count)
+       ON CONFLICT (mac, message_type, ip) DO UPDATE SET
+         vendor_class = coalesce(excluded.vendor_class, vendor_class),
+         arch = coalesce(excluded.arch, arch),
+         hostname = coalesce(excluded.hostname, hostname),
+         first_seen = min(first_seen, excluded.first_seen),
+         last_seen = max(last_seen, excluded.last_seen),
+         count = count + excluded.count`,
+    );
+    this.#list = db.prepare<{ mac: string | null; limit: number }, ObservationRow>(
+      `SELECT * FROM observations WHERE :mac IS NULL OR mac = :mac ORDER BY last_seen DESC, mac, message_type, ip LIMIT :limit`,
+    );
+  }
+
+  /** Merges a batch into the table in one transaction. */
+  record(batch: Iterable<ObservationJson>): void {
+    this.#db
+      .transaction(() => {
+        for (const observation of batch) this.#upsert.run({ ...observation, ip: observation.ip ?? '' });
+      })
+      .immediate();
+  }
+
+  /** Most recently seen first. */
+  list(options: { mac?: string | undefined; limit?: number } = {}): ObservationJson[] {
+    return this.#list.all({ mac: options.mac ?? null, limit: options.limit ?? 1000 }).map((row) => ({
+      mac: row.mac,
+      messageType: row.message_type,
+      ip: row.ip === '' ? null : row.ip,
+      vendorClass: row.vendor_class,
+      arch: row.arch,
+      hostname: row.hostname,
+      firstSeen: row.first_seen,
+      lastSeen: row.last_seen,
+      count: row.count,
+    }));
+  }
+}

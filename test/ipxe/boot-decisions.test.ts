@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BootDecisions } from '../../src/ipxe/boot-decisions.js';
+import { Store } from '../../src/store/index.js';
+import { dl360Inventory, tempDir } from '../helpers.js';
+
+test('boot decisions follow the machine state from memory, refreshed on every change', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
+  const decisions = new BootDecisions(store.machines, { unknown: 'ignore' });
+  t.after(decisions.start());
+  const nic = 'b4:7a:f1:00:11:22';
+  assert.deepEqual(decisions.decide(nic), { kind: 'ignore', reason: 'unknown' }, 'no NICs known yet');
+  assert.deepEqual(decisions.decide('94:40:c9:00:00:01'), { kind: 'ignore', reason: 'unknown' }, 'a BMC MAC is not a booting NIC');
+
+  store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
+  assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id }, 'enrolled: local boot');
+  assert.equal(decisions.size, 2);
+  for (const [state, kind] of [['ready', 'local'], ['netbooting', 'install'], ['installing', 'install'], ['provisioned', 'local'], ['provision_failed', 'local']] as const) {
+    store.machines.transition(id, state, null, { type: 'state', message: state });
+    assert.equal(decisions.decide('b4:7a:f1:00:11:23').kind, kind, state);
+  }
+  store.db.prepare('UPDATE machines SET maintenance = 1 WHERE id = ?').run(id);
+  store.machines.transition(id, 'netbooting', null, { type: 'state', message: 'again' });
+  assert.deepEqual(decisions.decide(nic), { kind: 'ignore', reason: 'maintenance' });
+
+  // A NIC that disappears from the inventory stops being answered.
+  store.db.prepare('UPDATE machines SET maintenance = 0 WHERE id = ?').run(id);
+  store.machines.recordInventory(id, { ...dl360Inventory(), nics: [dl360Inventory().nics[1]!] }, { type: 'inventory', message: 'one NIC removed' });
+  assert.deepEqual(decisions.decide(nic), { kind: 'ignore', reason: 'unknown' });
+  assert.equal(decisions.decide('b4:7a:f1:00:11:23').kind, 'install');
+  assert.equal(decisions.size, 1);
+});
+
+test('a new view loads what is already stored; discover mode answers unknown machines', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
+  store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
+  const decisions = new BootDecisions(store.machines, { unknown: 'discover' });
+  t.after(decisions.start());
+  assert.equal(decisions.decide('b4:7a:f1:00:11:22').kind, 'local');
+  assert.deepEqual(decisions.decide('02:00:00:00:00:99'), { kind: 'discover' });
+});
