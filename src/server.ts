@@ -8,6 +8,9 @@ import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
 import { ProxyDhcpServer } from './dhcp-proxy/server.js';
 import { SnoopRecorder } from './dhcp-proxy/snooping.js';
 import { BootDecisions } from './ipxe/boot-decisions.js';
+import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
+import { mtuOfAddress } from './lib/net.js';
+import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
 import { MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
@@ -35,7 +38,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const store = Store.open(config.dataDir);
     cleanups.push(() => store.close());
     const token = ensureApiToken(config.dataDir);
-    const advertise = config.dhcp.proxy ? resolveAdvertise(config) : undefined;
+    const advertise = config.dhcp.proxy || config.tftp.enabled ? resolveAdvertise(config) : undefined;
+    const binaries = config.dhcp.proxy || config.tftp.enabled ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
 
     const decisions = new BootDecisions(store.machines, { unknown: 'ignore' });
     cleanups.push(decisions.start());
@@ -45,7 +49,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     });
     let dhcp: ProxyDhcpServer | undefined;
     let dhcpHandler: ProxyDhcpHandler | undefined;
+    let tftp: TftpServer | undefined;
     const stats = () => ({
+      tftp: tftp ? { active: tftp.active, outcomes: Object.fromEntries(tftp.outcomes), refused: Object.fromEntries(tftp.refused) } : null,
       dhcp: dhcpHandler
         ? { answered: dhcpHandler.answered, drops: Object.fromEntries(dhcpHandler.drops), sendErrors: dhcp!.sendErrors, handlerErrors: dhcp!.handlerErrors }
         : null,
@@ -60,7 +66,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
     const url = `http://${host}:${port}`;
 
-    if (advertise !== undefined) {
+    if (config.tftp.enabled && advertise !== undefined) {
+      const mtu = mtuOfAddress(advertise);
+      const maxBlksize = Math.min(config.tftp.maxBlksize, mtu === null ? Infinity : mtu - 32);
+      const files = new Map([...binaries].map(([name, binary]) => [name as string, binary.bytes]));
+      tftp = new TftpServer(
+        files,
+        { address: config.listen, port: config.tftp.port, maxBlksize, ...TFTP_DEFAULTS, maxTransfers: config.tftp.maxTransfers },
+        logger.child({ component: 'tftp' }),
+      );
+      await tftp.start();
+      const running = tftp;
+      cleanups.push(() => running.stop());
+    }
+    if (config.dhcp.proxy && advertise !== undefined) {
       dhcpHandler = new ProxyDhcpHandler(
         { serverIp: advertise, httpBase: `http://${advertise}:${port}`, uefiBinary: config.netboot.uefiBinary },
         (mac) => decisions.decide(mac).kind !== 'ignore',
@@ -77,6 +96,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       {
         version: VERSION, url, dataDir: config.dataDir, database: store.path, tokenFile: join(config.dataDir, TOKEN_FILE),
         proxyDhcp: dhcp ? { advertise, ...dhcp.ports } : 'off',
+        tftp: tftp ? { port: tftp.port, files: [...binaries.values()].map((binary) => binary.path) } : 'off',
       },
       `metalbox ${VERSION} serving on ${url}`,
     );

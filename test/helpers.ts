@@ -38,6 +38,7 @@ export interface Serving {
   /** UDP ports of the ProxyDHCP responder, when it runs. */
   dhcpPort: number;
   pxePort: number;
+  tftpPort: number;
   child: ChildProcess;
   log: () => string;
   /** Resolves with the exit code. */
@@ -48,7 +49,7 @@ export interface Serving {
 export function startServe(t: { after(fn: () => Promise<unknown> | void): void }, args: string[], env: Record<string, string> = {}): Promise<Serving> {
   return new Promise((resolve, reject) => {
     // Ephemeral ports everywhere: a test never binds the host's real DHCP port.
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', '--dhcp-port', '0', '--pxe-port', '0', ...args], {
+    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', '--dhcp-port', '0', '--pxe-port', '0', '--tftp-port', '0', ...args], {
       env: cleanEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -66,7 +67,8 @@ export function startServe(t: { after(fn: () => Promise<unknown> | void): void }
       if (match) {
         clearTimeout(timer);
         const ports = /"proxyDhcp":\{"advertise":"[^"]+","dhcp":(\d+),"pxe":(\d+)\}/.exec(output);
-        resolve({ url: match[1]!, dhcpPort: Number(ports?.[1] ?? 0), pxePort: Number(ports?.[2] ?? 0), child, log: () => output, stop });
+        const tftp = /"tftp":\{"port":(\d+)/.exec(output);
+        resolve({ url: match[1]!, dhcpPort: Number(ports?.[1] ?? 0), pxePort: Number(ports?.[2] ?? 0), tftpPort: Number(tftp?.[1] ?? 0), child, log: () => output, stop });
       }
     };
     child.stdout!.on('data', onData);

@@ -78,6 +78,46 @@ export const SETTINGS: readonly Setting[] = [
     description: 'UDP port of the PXE boot server (UEFI clients ask there after a proxy offer)',
   },
   {
+    path: 'tftp.enabled',
+    flag: '--no-tftp',
+    env: 'METALBOX_TFTP_ENABLED',
+    schema: { type: 'boolean' },
+    default: () => true,
+    description: 'do not run the TFTP server',
+  },
+  {
+    path: 'tftp.port',
+    flag: '--tftp-port <n>',
+    env: 'METALBOX_TFTP_PORT',
+    schema: { type: 'integer', minimum: 0, maximum: 65535 },
+    default: () => 69,
+    description: 'UDP port of the TFTP server',
+  },
+  {
+    path: 'tftp.maxBlksize',
+    flag: '--tftp-max-blksize <n>',
+    env: 'METALBOX_TFTP_MAX_BLKSIZE',
+    schema: { type: 'integer', minimum: 512, maximum: 65464 },
+    default: () => 1468,
+    description: "largest TFTP block offered; never more than the provisioning link's MTU - 32",
+  },
+  {
+    path: 'tftp.maxTransfers',
+    flag: '--tftp-max-transfers <n>',
+    env: 'METALBOX_TFTP_MAX_TRANSFERS',
+    schema: { type: 'integer', minimum: 1, maximum: 65536 },
+    default: () => 4096,
+    description: 'concurrent TFTP transfers; past it clients are told to retry',
+  },
+  {
+    path: 'ipxeDir',
+    flag: '--ipxe-dir <dir>',
+    env: 'METALBOX_IPXE_DIR',
+    schema: { type: 'string', minLength: 1 },
+    default: () => undefined,
+    description: 'directory holding undionly.kpxe, ipxe.efi and snponly.efi (searched first)',
+  },
+  {
     path: 'netboot.uefiBinary',
     flag: '--uefi-binary <file>',
     env: 'METALBOX_UEFI_BINARY',
@@ -108,6 +148,8 @@ export interface Config {
   advertise?: string;
   http: { port: number };
   dhcp: { proxy: boolean; port: number; pxePort: number };
+  tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number };
+  ipxeDir?: string;
   netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
   log: { level: string };
 }

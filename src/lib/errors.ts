@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'E_BAD_REF'
   | 'E_NOT_FOUND'
   | 'E_AMBIGUOUS_REF'
-  | 'E_NIC_CONFLICT';
+  | 'E_NIC_CONFLICT'
+  | 'E_IPXE';
 
 export class MetalboxError extends Error {
   override readonly name = 'MetalboxError';

@@ -128,7 +128,7 @@ export class MachineStore {
     this.#list = db.prepare<{ state: string | null; q: string | null }, MachineRow>(
       `${MACHINE_SELECT}
         WHERE (:state IS NULL OR m.state = :state) AND (:q IS NULL OR ${SEARCHABLE})
-        ORDER BY m.created_at, m.id`,
+        ORDER BY m.rowid`,
     );
     this.#byId = db.prepare<[string], MachineRow>(`${MACHINE_SELECT} WHERE m.id = ?`);
     this.#idsByMac = db

@@ -27,6 +27,8 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     advertise: undefined, // nowhere
     http: { port: 8003 }, // flag beats env and file
     dhcp: { proxy: false, port: 67, pxePort: 4011 }, // proxy: flag --no-dhcp-proxy
+    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, // defaults
+    ipxeDir: undefined,
     netboot: { uefiBinary: 'ipxe.efi' }, // env
     log: { level: 'warn' }, // file beats default
   });

@@ -1,0 +1,163 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { Logger } from '../lib/log.js';
+import { confineName, decodeTftp, encodeError, ErrorCode, negotiate, Opcode, TftpDecodeError, type TftpDecodeFailure } from './codec.js';
+import { ReadTransfer, type TransferOutcome } from './transfer.js';
+
+export interface TftpServerOptions {
+  address: string;
+  port: number;
+  /** Largest block offered: the provisioning link's MTU − 32, or less (--tftp-max-blksize). */
+  maxBlksize: number;
+  maxWindowsize: number;
+  /** Concurrent transfers; past it requests get "server busy" so clients retry. */
+  maxTransfers: number;
+  /** Retransmission timeout when the client names none (RFC 2349 timeout option). */
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export const TFTP_DEFAULTS = { maxWindowsize: 64, maxTransfers: 4096, timeoutMs: 1000, maxRetries: 5 } as const;
+
+export type RequestRefusal = TftpDecodeFailure | 'not-a-request' | 'write-request' | 'bad-name' | 'not-found' | 'busy';
+
+export interface TransferReport {
+  client: string;
+  file: string;
+  outcome: TransferOutcome;
+}
+
+/**
+ * A read-only TFTP server over files held in memory. Each transfer gets a socket of its
+ * own (a new TID, RFC 1350), so one slow client never delays another and datagrams from
+ * anyone else on that port get "unknown transfer ID".
+ */
+export class TftpServer {
+  #socket: Socket | undefined;
+  readonly #transfers = new Set<{ transfer: ReadTransfer; socket: Socket }>();
+  readonly refused = new Map<RequestRefusal, number>();
+  readonly outcomes = new Map<TransferOutcome['result'], number>();
+
+  constructor(
+    private readonly files: ReadonlyMap<string, Buffer>,
+    private readonly options: TftpServerOptions,
+    private readonly log: Logger,
+    private readonly onTransfer: (report: TransferReport) => void = () => {},
+  ) {}
+
+  get active(): number {
+    return this.#transfers.size;
+  }
+
+  get port(): number {
+    return this.#socket?.address().port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        socket.close();
+        const hint = error.code === 'EADDRINUSE' ? ' (another TFTP server on this host? stop it, or run with --no-tftp)'
+          : error.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : '';
+        reject(Object.assign(new Error(`cannot bind UDP port ${this.options.port} for TFTP: ${error.code}${hint}`), { code: error.code }));
+      });
+      socket.bind(this.options.port, this.options.address, () => resolve());
+    });
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => this.log.error({ err: error }, 'TFTP socket error'));
+    socket.on('message', (datagram, client) => this.#request(datagram, client));
+    this.#socket = socket;
+  }
+
+  async stop(): Promise<void> {
+    for (const { transfer } of [...this.#transfers]) transfer.cancel();
+    const socket = this.#socket;
+    this.#socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  #request(datagram: Buffer, client: RemoteInfo): void {
+    let packet;
+    try {
+      packet = decodeTftp(datagram);
+    } catch (error) {
+      if (!(error instanceof TftpDecodeError)) throw error;
+      this.#count(error.reason); // garbage gets no answer
+      return;
+    }
+    if (packet.opcode === Opcode.WRQ) {
+      this.#refuse(client, 'write-request', ErrorCode.ACCESS_VIOLATION, 'read-only server');
+      return;
+    }
+    if (packet.opcode !== Opcode.RRQ) {
+      this.#count('not-a-request');
+      return;
+    }
+    const name = confineName(packet.filename);
+    if ('refused' in name) {
+      this.log.warn({ client: client.address, name: packet.filename, reason: name.refused }, 'tftp: name refused');
+      this.#refuse(client, 'bad-name', ErrorCode.ACCESS_VIOLATION, 'access violation');
+      return;
+    }
+    const file = this.files.get(name.path);
+    if (file === undefined) {
+      this.log.debug({ client: client.address, name: name.path }, 'tftp: not found');
+      this.#refuse(client, 'not-found', ErrorCode.FILE_NOT_FOUND, 'file not found');
+      return;
+    }
+    if (this.#transfers.size >= this.options.maxTransfers) {
+      this.log.warn({ client: client.address, active: this.#transfers.size }, 'tftp: transfer limit reached, asking the client to retry');
+      this.#refuse(client, 'busy', ErrorCode.NOT_DEFINED, 'server busy, try again');
+      return;
+    }
+    const negotiated = negotiate(packet.options, { maxBlksize: this.options.maxBlksize, maxWindowsize: this.options.maxWindowsize, fileSize: file.length });
+    const socket = this.#transferSocket();
+    const entry = {
+      socket,
+      transfer: new ReadTransfer(
+        file,
+        {
+          blksize: negotiated.blksize,
+          windowsize: negotiated.windowsize,
+          oack: negotiated.accepted,
+          timeoutMs: negotiated.timeout === null ? this.options.timeoutMs : negotiated.timeout * 1000,
+          maxRetries: this.options.maxRetries,
+        },
+        (bytes) => socket.send(bytes, client.port, client.address),
+        (outcome) => {
+          this.#transfers.delete(entry);
+          socket.close();
+          this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
+          // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
+          const probe = outcome.result === 'aborted' && outcome.afterOack;
+          const level = outcome.result === 'complete' || probe ? 'debug' : 'warn';
+          this.log[level]({ client: `${client.address}:${client.port}`, file: name.path, ...outcome }, `tftp: ${probe ? 'size probe' : outcome.result}`);
+          this.onTransfer({ client: client.address, file: name.path, outcome });
+        },
+      ),
+    };
+    socket.on('message', (reply, from) => {
+      if (from.address === client.address && from.port === client.port) entry.transfer.receive(reply);
+      else socket.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from.port, from.address);
+    });
+    this.#transfers.add(entry);
+    socket.bind(0, this.options.address, () => entry.transfer.start());
+  }
+
+  /** Answers a request with an error from a fresh TID, as RFC 1350 has the server do. */
+  #refuse(client: RemoteInfo, reason: RequestRefusal, code: number, message: string): void {
+    this.#count(reason);
+    const socket = this.#transferSocket();
+    socket.bind(0, this.options.address, () => socket.send(encodeError(code, message), client.port, client.address, () => socket.close()));
+  }
+
+  #transferSocket(): Socket {
+    const socket = createSocket('udp4');
+    socket.on('error', (error) => this.log.warn({ err: error }, 'tftp transfer socket error'));
+    return socket;
+  }
+
+  #count(reason: RequestRefusal): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { encodeRequest } from '../../src/tftp/codec.js';
+import { startServe, tempDir } from '../helpers.js';
+import { sendRaw, tftpGet } from './client.js';
+
+const run = promisify(execFile);
+const IPXE_EFI = readFileSync(resolve('assets/ipxe/ipxe.efi'));
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+async function serveWithTftp(t: Parameters<typeof tempDir>[0]) {
+  const serve = await startServe(t, ['--data-dir', tempDir(t), '--no-dhcp-proxy']);
+  assert.ok(serve.tftpPort > 0, serve.log());
+  return serve;
+}
+
+test('ipxe.efi over TFTP is byte-identical to the file, with the packaged clients and windowsize', async (t) => {
+  const serve = await serveWithTftp(t);
+  const dir = tempDir(t);
+  const port = String(serve.tftpPort);
+
+  // tftp-hpa: plain RFC 1350, 512-byte lock-step.
+  await run('tftp', ['-m', 'binary', '127.0.0.1', port, '-c', 'get', 'ipxe.efi', join(dir, 'hpa.efi')]);
+  assert.equal(sha256(readFileSync(join(dir, 'hpa.efi'))), sha256(IPXE_EFI), 'tftp-hpa');
+
+  // atftp with blksize and tsize (RFC 2348, 2349).
+  await run('atftp', ['--option', 'blksize 1428', '--option', 'tsize 0', '-g', '-r', 'ipxe.efi', '-l', join(dir, 'atftp.efi'), '127.0.0.1', port]);
+  assert.equal(sha256(readFileSync(join(dir, 'atftp.efi'))), sha256(IPXE_EFI), 'atftp');
+
+  // curl with --tftp-blksize.
+  await run('curl', ['-sS', '--tftp-blksize', '1428', '-o', join(dir, 'curl.efi'), `tftp://127.0.0.1:${port}/ipxe.efi`]);
+  assert.equal(sha256(readFileSync(join(dir, 'curl.efi'))), sha256(IPXE_EFI), 'curl');
+
+  // RFC 7440 windowsize, which none of the packaged clients speaks.
+  const windowed = await tftpGet(serve.tftpPort, 'ipxe.efi', new Map([['blksize', '1428'], ['tsize', '0'], ['windowsize', '8']]));
+  assert.deepEqual([...windowed.oack!], [['blksize', '1428'], ['tsize', String(IPXE_EFI.length)], ['windowsize', '8']]);
+  assert.equal(sha256(windowed.data!), sha256(IPXE_EFI));
+  // 850,528 / 1,428 = 595.6 → 596 DATA blocks + the OACK.
+  assert.equal(windowed.datagrams, 597);
+
+  const stats = (await (await fetch(`${serve.url}/api/v1/stats`)).json()) as { tftp: { outcomes: Record<string, number>; active: number } };
+  assert.deepEqual(stats.tftp.outcomes, { complete: 4 });
+  assert.equal(stats.tftp.active, 0);
+});
+
+test("EDK2's tsize probe then the real download: normal, and not logged as a failure", async (t) => {
+  const serve = await serveWithTftp(t);
+  const probe = await tftpGet(serve.tftpPort, 'ipxe.efi', new Map([['tsize', '0'], ['blksize', '1468'], ['windowsize', '4']]), { abortAfterOack: true });
+  assert.equal(probe.oack!.get('tsize'), '850528');
+  const real = await tftpGet(serve.tftpPort, 'ipxe.efi', new Map([['blksize', '1468'], ['windowsize', '4']]));
+  assert.equal(sha256(real.data!), sha256(IPXE_EFI));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const stats = (await (await fetch(`${serve.url}/api/v1/stats`)).json()) as { tftp: { outcomes: Record<string, number> } };
+  assert.deepEqual(stats.tftp.outcomes, { aborted: 1, complete: 1 });
+  assert.doesNotMatch(serve.log(), /"level":(40|50)[^\n]*tftp/, 'no warning or error for the probe');
+});
+
+test('hostile names are refused with a TFTP error and logged; writes refused; garbage unanswered', async (t) => {
+  const serve = await serveWithTftp(t);
+  const refusedNames = [
+    '../etc/passwd', '../../../../etc/shadow', 'ipxe/../../etc/passwd', '/../etc/passwd', '..\\..\\windows\\win.ini',
+    'ipxe.efi\\..\\..\\x', 'ipxe.efi\n', `${'a/'.repeat(130)}x`, '..',
+  ];
+  const missingNames = ['/etc/passwd', '%2e%2e%2fetc%2fpasswd', '..%2f..%2fetc%2fpasswd', 'IPXE.EFI'];
+  for (const name of refusedNames) {
+    const { error } = await tftpGet(serve.tftpPort, name);
+    assert.deepEqual(error, { code: 2, message: 'access violation' }, JSON.stringify(name));
+  }
+  for (const name of missingNames) {
+    const { error } = await tftpGet(serve.tftpPort, name);
+    assert.deepEqual(error, { code: 1, message: 'file not found' }, JSON.stringify(name));
+  }
+  // A NUL inside the name ends it at the NUL: "ipxe.efi\0../../etc/passwd" is ipxe.efi in
+  // octet mode "../../etc/passwd", a bad mode; it gets no answer at all.
+  assert.deepEqual(await sendRaw(serve.tftpPort, Buffer.from('\0\x01ipxe.efi\0../../etc/passwd\0', 'latin1')), []);
+  const write = await sendRaw(serve.tftpPort, encodeRequest(2, 'ipxe.efi'));
+  assert.equal(write.length, 1);
+  assert.equal(write[0]!.toString('latin1'), '\0\x05\0\x02read-only server\0');
+  for (const garbage of [Buffer.alloc(0), Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0, 4, 0, 1]), Buffer.alloc(2000, 0xff)]) {
+    assert.deepEqual(await sendRaw(serve.tftpPort, garbage, 100), [], 'no answer to garbage');
+  }
+  const log = serve.log();
+  for (const name of refusedNames) assert.ok(log.includes(`"name":${JSON.stringify(name)}`), `log line for ${JSON.stringify(name)}`);
+  const stats = (await (await fetch(`${serve.url}/api/v1/stats`)).json()) as { tftp: { refused: Record<string, number> } };
+  assert.deepEqual(stats.tftp.refused, {
+    'bad-name': refusedNames.length, 'not-found': missingNames.length, 'bad-mode': 1, 'write-request': 1,
+    'too-short': 1, 'bad-opcode': 2, 'not-a-request': 1,
+  });
+});
