@@ -40,7 +40,10 @@ async function main(argv: string[]): Promise<number> {
     if (isMetalboxError(error)) return fail(error.message, INPUT_ERRORS.has(error.code) ? EXIT.usage : EXIT.failed);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      return fail(`cannot listen: ${(error as Error).message}${code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, EXIT.failed);
+      // The UDP services explain themselves; fastify's TCP listen error says only "listen EADDRINUSE …".
+      const message = (error as Error).message;
+      if (!message.startsWith('listen ')) return fail(message, EXIT.failed);
+      return fail(`cannot ${message}${code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, EXIT.failed);
     }
     return fail(`unexpected error: ${(error as Error).stack ?? String(error)}`, EXIT.failed);
   }

@@ -1,5 +1,6 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from '../lib/log.js';
+import { bindUdp } from '../lib/udp.js';
 import type { Listener, ProxyDhcpHandler } from './responder.js';
 
 export interface ProxyDhcpListenOptions {
@@ -51,24 +52,14 @@ export class ProxyDhcpServer {
     return { dhcp: this.#sockets[0]?.address().port ?? 0, pxe: this.#sockets[1]?.address().port ?? 0 };
   }
 
-  #bind(listener: Listener, port: number): Promise<Socket> {
-    const socket = createSocket({ type: 'udp4', recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024 });
-    return new Promise((resolve, reject) => {
-      const failed = (error: NodeJS.ErrnoException) => {
-        socket.close();
-        const hint = error.code === 'EADDRINUSE' ? ' (another DHCP or PXE server on this host? stop it, or run with --no-dhcp-proxy)'
-          : error.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : '';
-        reject(Object.assign(new Error(`cannot bind UDP port ${port} for ProxyDHCP: ${error.code ?? error.message}${hint}`), { code: error.code }));
-      };
-      socket.once('error', failed);
-      socket.bind(port, '0.0.0.0', () => {
-        socket.off('error', failed);
-        socket.setBroadcast(true);
-        socket.on('error', (error) => this.log.error({ err: error, port }, 'ProxyDHCP socket error'));
-        socket.on('message', (datagram, source) => this.#receive(socket, listener, datagram, source));
-        resolve(socket);
-      });
+  async #bind(listener: Listener, port: number): Promise<Socket> {
+    const socket = await bindUdp({
+      port, address: '0.0.0.0', service: 'ProxyDHCP', disableFlag: '--no-dhcp-proxy', recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024,
     });
+    socket.setBroadcast(true);
+    socket.on('error', (error) => this.log.error({ err: error, port }, 'ProxyDHCP socket error'));
+    socket.on('message', (datagram, source) => this.#receive(socket, listener, datagram, source));
+    return socket;
   }
 
   #receive(socket: Socket, listener: Listener, datagram: Buffer, source: RemoteInfo): void {

@@ -122,6 +122,9 @@ export class MachineStore {
   readonly #idsByMac;
   readonly #events;
   readonly #appendEvent;
+  readonly #stateOf;
+  readonly #setState;
+  readonly #bootEntries;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
@@ -141,6 +144,12 @@ export class MachineStore {
       `SELECT * FROM (SELECT * FROM events WHERE machine_id = :machineId AND id > :after ORDER BY id DESC LIMIT :limit)
         ORDER BY id`,
     );
+    this.#stateOf = db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?');
+    this.#setState = db.prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?');
+    this.#bootEntries = db.prepare<{ machineId: string | null }, { mac: string; machine_id: string; state: MachineState; maintenance: number; profile: string | null }>(
+      `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile FROM nics n JOIN machines m ON m.id = n.machine_id
+        WHERE :machineId IS NULL OR m.id = :machineId`,
+    );
     this.#appendEvent = db.prepare(
       `INSERT INTO events (machine_id, at, type, from_state, to_state, message, data, operation_id)
        VALUES (:machineId, :at, :type, :fromState, :toState, :message, :data, :operationId)`,
@@ -155,11 +164,7 @@ export class MachineStore {
 
   /** The boot entries of every NIC, or of one machine's NICs. */
   bootEntries(machineId?: string): BootEntry[] {
-    return this.#db
-      .prepare<{ machineId: string | null }, { mac: string; machine_id: string; state: MachineState; maintenance: number; profile: string | null }>(
-        `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile FROM nics n JOIN machines m ON m.id = n.machine_id
-          WHERE :machineId IS NULL OR m.id = :machineId`,
-      )
+    return this.#bootEntries
       .all({ machineId: machineId ?? null })
       .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile }));
   }
@@ -227,12 +232,10 @@ export class MachineStore {
   transition(machineId: string, to: MachineState, reason: string | null, event: EventInput): MachineEventJson {
     const appended = this.#db
       .transaction(() => {
-        const current = this.#db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?').get(machineId);
+        const current = this.#stateOf.get(machineId);
         if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
         const now = new Date().toISOString();
-        this.#db
-          .prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?')
-          .run(to, reason, now, now, machineId);
+        this.#setState.run(to, reason, now, now, machineId);
         return this.#append(machineId, now, current.state, to, event);
       })
       .immediate();
@@ -287,7 +290,7 @@ export class MachineStore {
         for (const drive of inventory.drives) {
           insertDrive.run(machineId, drive.name, drive.model, drive.serial, drive.capacityBytes, drive.mediaType, drive.protocol);
         }
-        const state = this.#db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?').get(machineId)!;
+        const state = this.#stateOf.get(machineId)!;
         this.#append(machineId, now, state.state, state.state, event);
       })
       .immediate();

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Logger } from '../lib/log.js';
+import { bindUdp } from '../lib/udp.js';
 import { confineName, decodeTftp, encodeError, ErrorCode, negotiate, Opcode, TftpDecodeError, type TftpDecodeFailure } from './codec.js';
 import { ReadTransfer, type TransferOutcome } from './transfer.js';
 
@@ -53,17 +54,9 @@ export class TftpServer {
   }
 
   async start(): Promise<void> {
-    const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        socket.close();
-        const hint = error.code === 'EADDRINUSE' ? ' (another TFTP server on this host? stop it, or run with --no-tftp)'
-          : error.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : '';
-        reject(Object.assign(new Error(`cannot bind UDP port ${this.options.port} for TFTP: ${error.code}${hint}`), { code: error.code }));
-      });
-      socket.bind(this.options.port, this.options.address, () => resolve());
+    const socket = await bindUdp({
+      port: this.options.port, address: this.options.address, service: 'TFTP', disableFlag: '--no-tftp', recvBufferSize: 4 * 1024 * 1024,
     });
-    socket.removeAllListeners('error');
     socket.on('error', (error) => this.log.error({ err: error }, 'TFTP socket error'));
     socket.on('message', (datagram, client) => this.#request(datagram, client));
     this.#socket = socket;
