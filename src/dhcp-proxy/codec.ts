@@ -9,6 +9,8 @@
  * PXE responder decides on.
  */
 
+import { macFromBytes } from '../lib/mac.js';
+
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
 
@@ -195,10 +197,7 @@ export function encodePacket(packet: DhcpPacket, options: { minLength?: number }
 
 /** The client's MAC, when the hardware is Ethernet (htype 1, hlen 6); null otherwise. */
 export function clientMac(packet: DhcpPacket): string | null {
-  if (packet.htype !== 1 || packet.hlen !== 6) return null;
-  let mac = '';
-  for (let i = 0; i < 6; i++) mac += (i ? ':' : '') + packet.chaddr[i]!.toString(16).padStart(2, '0');
-  return mac;
+  return packet.htype === 1 && packet.hlen === 6 ? macFromBytes(packet.chaddr.subarray(0, 6)) : null;
 }
 
 // ---- typed readers of the options a PXE responder and DHCP snooping use ----
@@ -219,11 +218,6 @@ export function hostname(packet: DhcpPacket): string | null {
 
 export function requestedIp(packet: DhcpPacket): string | null {
   const data = packet.options.get(Option.REQUESTED_IP);
-  return data?.length === 4 ? ipv4At(data, 0) : null;
-}
-
-export function serverId(packet: DhcpPacket): string | null {
-  const data = packet.options.get(Option.SERVER_ID);
   return data?.length === 4 ? ipv4At(data, 0) : null;
 }
 

@@ -7,7 +7,7 @@ export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
 export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
-export { MACHINE_STATES, isMachineState, type MachineState } from './states.js';
+export { MACHINE_STATES, type MachineState } from './states.js';
 export type * from './types.js';
 
 export const DATABASE_FILE = 'metalbox.db';

@@ -14,7 +14,3 @@ export const TRANSIENT_STATES = [
 
 export const MACHINE_STATES = [...STABLE_STATES, ...FAILED_STATES, ...TRANSIENT_STATES] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
-
-export function isMachineState(value: string): value is MachineState {
-  return (MACHINE_STATES as readonly string[]).includes(value);
-}
