@@ -7,7 +7,13 @@ import type { Config } from './config/settings.js';
 import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
 import { ProxyDhcpServer } from './dhcp-proxy/server.js';
 import { SnoopRecorder } from './dhcp-proxy/snooping.js';
+import { MessageType } from './dhcp-proxy/codec.js';
 import { BootDecisions } from './ipxe/boot-decisions.js';
+import { BootEventRecorder, type BootMilestone } from './ipxe/boot-events.js';
+import { CallbackTokens } from './ipxe/callback.js';
+import { compileProfiles } from './ipxe/profiles.js';
+import { netbootRoutes } from './ipxe/routes.js';
+import { ClientAddresses } from './lib/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
 import { mtuOfAddress } from './lib/net.js';
 import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
@@ -40,9 +46,31 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const token = ensureApiToken(config.dataDir);
     const advertise = config.dhcp.proxy || config.tftp.enabled ? resolveAdvertise(config) : undefined;
     const binaries = config.dhcp.proxy || config.tftp.enabled ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
+    const binaryBytes = new Map<string, Buffer>([...binaries].map(([name, binary]) => [name, binary.bytes]));
 
-    const decisions = new BootDecisions(store.machines, { unknown: 'ignore' });
+    if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
+      throw new MetalboxError('E_CONFIG', 'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot');
+    }
+    const profiles = compileProfiles(config.profiles, {
+      assetsDir: config.assetsDir,
+      discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined,
+      warn: (message) => logger.warn(message),
+    });
+    const tokens = CallbackTokens.open(config.dataDir);
+    const decisions = new BootDecisions(store.machines, { unknown: config.boot.unknown });
     cleanups.push(decisions.start());
+    const addresses = new ClientAddresses();
+    const bootEvents = new BootEventRecorder({
+      write: (batch) => store.machines.appendEvents(batch),
+      onError: (error) => logger.error({ err: error }, 'boot events not written; kept for the next try'),
+    });
+    bootEvents.start();
+    cleanups.push(() => bootEvents.stop());
+    /** The boot events of a machine known by a NIC's MAC; unknown and ignored machines have none. */
+    const recordBootEvent = (mac: string | undefined, type: BootMilestone, message: string, data: Record<string, unknown>) => {
+      const decision = mac === undefined ? undefined : decisions.decide(mac);
+      if (decision?.kind === 'install' || decision?.kind === 'local') bootEvents.record(decision.machineId, type, message, data);
+    };
     const snooping = new SnoopRecorder({
       write: (batch) => store.observations.record(batch),
       onError: (error) => logger.error({ err: error }, 'DHCP observations not written; kept for the next try'),
@@ -56,24 +84,44 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         ? { answered: dhcpHandler.answered, drops: Object.fromEntries(dhcpHandler.drops), sendErrors: dhcp!.sendErrors, handlerErrors: dhcp!.handlerErrors }
         : null,
       snooping: { dropped: snooping.dropped },
+      bootEvents: { dropped: bootEvents.dropped },
+      clientAddresses: addresses.size,
       bootDecisions: { nics: decisions.size },
     });
 
     const api = buildApi({ store, token, logger, version: VERSION, stats });
     cleanups.push(() => api.close());
+    let serverUrl = '';
+    api.register(async (scope) =>
+      netbootRoutes(scope, {
+        decisions, profiles, events: bootEvents, addresses, tokens,
+        machine: (machineId) => store.machines.get(machineId),
+        appendEvents: (events) => store.machines.appendEvents(events),
+        binaries: binaryBytes,
+        assetsDir: config.assetsDir,
+        localBoot: config.boot.localBoot,
+        discoveryProfile: config.boot.discoveryProfile,
+        serverUrl: (request) => serverUrl || (/^[\w.:[\]-]+$/.test(request.host) ? `http://${request.host}` : url),
+      }),
+    );
     await api.listen({ host: config.listen, port: config.http.port });
     const { port } = api.server.address() as AddressInfo;
-    const host = config.listen.includes(':') ? `[${config.listen}]` : config.listen;
-    const url = `http://${host}:${port}`;
+    const url = `http://${hostForUrl(config.listen)}:${port}`;
+    // Scripts name URLs the booting machine can reach: the advertised address. Without
+    // one (no ProxyDHCP, no TFTP, no --advertise), the address the request came in on.
+    const scriptHost = advertise ?? config.advertise;
+    if (scriptHost !== undefined) serverUrl = `http://${hostForUrl(scriptHost)}:${port}`;
 
     if (config.tftp.enabled && advertise !== undefined) {
       const mtu = mtuOfAddress(advertise);
       const maxBlksize = Math.min(config.tftp.maxBlksize, mtu === null ? Infinity : mtu - 32);
-      const files = new Map([...binaries].map(([name, binary]) => [name as string, binary.bytes]));
       tftp = new TftpServer(
-        files,
+        binaryBytes,
         { address: config.listen, port: config.tftp.port, maxBlksize, ...TFTP_DEFAULTS, maxTransfers: config.tftp.maxTransfers },
         logger.child({ component: 'tftp' }),
+        ({ client, file, outcome }) => {
+          if (outcome.result === 'complete') recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, { bytes: binaryBytes.get(file)?.length, to: client });
+        },
       );
       await tftp.start();
       const running = tftp;
@@ -83,9 +131,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       dhcpHandler = new ProxyDhcpHandler(
         { serverIp: advertise, httpBase: `http://${advertise}:${port}`, uefiBinary: config.netboot.uefiBinary },
         (mac) => decisions.decide(mac).kind !== 'ignore',
-        snooping.observe,
+        (packet) => {
+          const client = snooping.observe(packet);
+          if (client?.ip) addresses.learn(client.ip, client.mac);
+        },
       );
-      dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort }, logger.child({ component: 'dhcp' }));
+      dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort }, logger.child({ component: 'dhcp' }), (reply) => {
+        const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
+        recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, { firmware: reply.client.firmware, arch: reply.client.arch });
+      });
       await dhcp.start();
       const running = dhcp;
       cleanups.push(() => running.stop());
@@ -105,6 +159,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await close();
     throw error;
   }
+}
+
+function hostForUrl(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
 }
 
 /**

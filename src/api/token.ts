@@ -1,30 +1,14 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureSecretFile, readSecretFile } from '../lib/secret-file.js';
 
 export const TOKEN_FILE = 'api-token';
 
-/** The API token of this data dir, created (0600, 256 random bits) at first start. */
+/** The API token of this data dir, created at first start. */
 export function ensureApiToken(dataDir: string): string {
-  const path = join(dataDir, TOKEN_FILE);
-  const existing = readApiToken(dataDir);
-  if (existing) return existing;
-  const token = randomBytes(32).toString('base64url');
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, `${token}\n`);
-  } finally {
-    closeSync(fd);
-  }
-  return token;
+  return ensureSecretFile(join(dataDir, TOKEN_FILE));
 }
 
 /** The token a client sends: null when the file is absent or unreadable (reads need none). */
 export function readApiToken(dataDir: string): string | null {
-  try {
-    const token = readFileSync(join(dataDir, TOKEN_FILE), 'utf8').trim();
-    return token === '' ? null : token;
-  } catch {
-    return null;
-  }
+  return readSecretFile(join(dataDir, TOKEN_FILE));
 }

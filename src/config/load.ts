@@ -83,7 +83,12 @@ function coerce(setting: Setting, text: string, source: string): unknown {
 }
 
 function describeErrors(errors: ErrorObject[]): string {
-  return errors.map((error) => describeError(error, pathOf(error))).join('; ');
+  // anyOf and propertyNames report each failed branch first, then themselves: keep only the summary.
+  const summaries = new Set(errors.filter((error) => error.keyword === 'anyOf' || error.keyword === 'propertyNames').map((error) => error.instancePath));
+  return errors
+    .filter((error) => error.keyword === 'anyOf' || error.keyword === 'propertyNames' || !summaries.has(error.instancePath))
+    .map((error) => describeError(error, pathOf(error)))
+    .join('; ');
 }
 
 function describeError(error: ErrorObject, path: string): string {
@@ -95,6 +100,10 @@ function describeError(error: ErrorObject, path: string): string {
     }
     case 'enum':
       return `${at}must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    case 'anyOf':
+      return `${at}must be a string or a list of strings`;
+    case 'propertyNames':
+      return `${at}key ${JSON.stringify((error.params as { propertyName: string }).propertyName)} must be 1-63 letters, digits and ._- starting with a letter or digit`;
     case 'format':
       return `${at}must be an IP address`;
     case 'type':

@@ -126,6 +126,57 @@ export const SETTINGS: readonly Setting[] = [
     description: 'iPXE binary for UEFI clients: snponly.efi (the firmware NIC driver) or ipxe.efi',
   },
   {
+    path: 'assetsDir',
+    flag: '--assets-dir <dir>',
+    env: 'METALBOX_ASSETS_DIR',
+    schema: { type: 'string', minLength: 1 },
+    default: () => undefined,
+    description: 'directory whose files are served under /assets/ (kernels and initrds a profile names by relative path)',
+  },
+  {
+    path: 'boot.unknown',
+    flag: '--boot-unknown <mode>',
+    env: 'METALBOX_BOOT_UNKNOWN',
+    schema: { type: 'string', enum: ['ignore', 'discover'] },
+    default: () => 'ignore',
+    description: 'machines not in the inventory: ignore (no answer at all) or discover (boot boot.discoveryProfile)',
+  },
+  {
+    path: 'boot.discoveryProfile',
+    flag: '--discovery-profile <name>',
+    env: 'METALBOX_DISCOVERY_PROFILE',
+    schema: { type: 'string', minLength: 1 },
+    default: () => undefined,
+    description: 'profile booted by unknown machines when boot.unknown is discover',
+  },
+  {
+    path: 'boot.localBoot',
+    flag: '--local-boot <mode>',
+    env: 'METALBOX_LOCAL_BOOT',
+    schema: { type: 'string', enum: ['exit', 'sanboot', '404'] },
+    default: () => 'exit',
+    description: "what a machine that should boot from disk gets: iPXE exit (the firmware's next boot entry), sanboot of the first disk, or HTTP 404",
+  },
+  {
+    path: 'profiles',
+    schema: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          kernel: { type: 'string', minLength: 1 },
+          initrd: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 } }] },
+          cmdline: { type: 'string' },
+          script: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+    default: () => ({}),
+    description: 'boot profiles by name: kernel, initrd and cmdline, or an iPXE script; templated (see Profiles)',
+  },
+  {
     path: 'log.level',
     flag: '--log-level <level>',
     env: 'METALBOX_LOG_LEVEL',
@@ -151,5 +202,16 @@ export interface Config {
   tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number };
   ipxeDir?: string;
   netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
+  assetsDir?: string;
+  boot: { unknown: 'ignore' | 'discover'; discoveryProfile?: string; localBoot: 'exit' | 'sanboot' | '404' };
+  profiles: Record<string, ProfileConfig>;
   log: { level: string };
+}
+
+/** A boot profile as the config file holds it (DESIGN §9): a kernel with initrds and a command line, or a whole iPXE script. */
+export interface ProfileConfig {
+  kernel?: string;
+  initrd?: string | string[];
+  cmdline?: string;
+  script?: string;
 }

@@ -1,7 +1,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from '../lib/log.js';
 import { bindUdp } from '../lib/udp.js';
-import type { Listener, ProxyDhcpHandler } from './responder.js';
+import type { Listener, ProxyDhcpHandler, Reply } from './responder.js';
 
 export interface ProxyDhcpListenOptions {
   dhcpPort: number;
@@ -29,6 +29,8 @@ export class ProxyDhcpServer {
     private readonly handler: ProxyDhcpHandler,
     private readonly options: ProxyDhcpListenOptions,
     private readonly log: Logger,
+    /** Told of every answer handed to the kernel (boot events); must not block. */
+    private readonly onAnswer: (reply: Reply) => void = () => {},
   ) {}
 
   async start(): Promise<void> {
@@ -83,5 +85,6 @@ export class ProxyDhcpServer {
       }
     });
     this.log.debug({ mac: reply.client.mac, firmware: reply.client.firmware, arch: reply.client.arch, file: reply.bootFile, to: reply.destination }, 'dhcp: answered');
+    this.onAnswer(reply);
   }
 }

@@ -5,7 +5,7 @@ import { ObservationStore } from './observations.js';
 
 export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
-export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineFilter } from './machines.js';
+export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineEventInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
 export { MACHINE_STATES, type MachineState } from './states.js';
 export type * from './types.js';

@@ -39,6 +39,13 @@ export interface EventInput {
   operationId?: string | null;
 }
 
+/** An event of one machine that may also move it on, when it is in one of `advance.from`. */
+export interface MachineEventInput extends EventInput {
+  machineId: string;
+  at?: string;
+  advance?: { from: readonly MachineState[]; to: MachineState; reason?: string | null };
+}
+
 interface MachineRow {
   id: string;
   state: MachineState;
@@ -240,6 +247,44 @@ export class MachineStore {
       })
       .immediate();
     this.#notify(machineId);
+    return appended;
+  }
+
+  /** Sets the profile the machine installs with (null: none), and appends the event, in one transaction. */
+  setProfile(machineId: string, profile: string | null, event: EventInput): MachineEventJson {
+    const appended = this.#db
+      .transaction(() => {
+        const current = this.#stateOf.get(machineId);
+        if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
+        const now = new Date().toISOString();
+        this.#db.prepare('UPDATE machines SET profile = ?, updated_at = ? WHERE id = ?').run(profile, now, machineId);
+        return this.#append(machineId, now, current.state, current.state, event);
+      })
+      .immediate();
+    this.#notify(machineId);
+    return appended;
+  }
+
+  /**
+   * Appends events, each moving its machine on when `advance` says so, all in one
+   * transaction. Events of machines deleted meanwhile are skipped. Returns those appended.
+   */
+  appendEvents(inputs: readonly MachineEventInput[]): MachineEventJson[] {
+    const appended = this.#db
+      .transaction(() => {
+        const done: MachineEventJson[] = [];
+        for (const input of inputs) {
+          const current = this.#stateOf.get(input.machineId);
+          if (!current) continue;
+          const at = input.at ?? new Date().toISOString();
+          const to = input.advance?.from.includes(current.state) ? input.advance.to : current.state;
+          if (to !== current.state) this.#setState.run(to, input.advance?.reason ?? null, at, at, input.machineId);
+          done.push(this.#append(input.machineId, at, current.state, to, input));
+        }
+        return done;
+      })
+      .immediate();
+    for (const machineId of new Set(appended.filter((event) => event.fromState !== event.toState).map((event) => event.machineId))) this.#notify(machineId);
     return appended;
   }
 

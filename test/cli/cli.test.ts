@@ -210,6 +210,7 @@ test('serve --print-config shows the effective config', async (t) => {
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(YAML.parse(result.stdout), {
     dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
-    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, netboot: { uefiBinary: 'snponly.efi' }, log: { level: 'debug' },
+    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, netboot: { uefiBinary: 'snponly.efi' },
+    boot: { unknown: 'ignore', localBoot: 'exit' }, profiles: {}, log: { level: 'debug' },
   });
 });

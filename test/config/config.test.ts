@@ -18,9 +18,13 @@ test('defaults apply when nothing is given', () => {
 
 test('precedence: flags > env > config file > defaults, setting by setting', (t) => {
   const file = join(tempDir(t), 'metalbox.yaml');
-  writeFileSync(file, 'dataDir: /from/file\nlisten: 192.0.2.1\nhttp:\n  port: 8001\nlog:\n  level: warn\n');
-  const env = { METALBOX_HTTP_PORT: '8002', METALBOX_LISTEN: '192.0.2.2', METALBOX_UEFI_BINARY: 'ipxe.efi', METALBOX_DHCP_PROXY: 'true' };
-  const config = loadConfig({ configFile: file, env, flags: { 'http.port': '8003', 'dhcp.proxy': 'false' } });
+  writeFileSync(file, [
+    'dataDir: /from/file', 'listen: 192.0.2.1', 'http:', '  port: 8001', 'log:', '  level: warn',
+    'boot:', '  unknown: discover', '  discoveryProfile: from-file',
+    'profiles:', '  rescue:', '    kernel: rescue/vmlinuz', '    initrd: [rescue/initrd.img]', '    cmdline: "console=ttyS0 mac={{ mac }}"', '',
+  ].join('\n'));
+  const env = { METALBOX_HTTP_PORT: '8002', METALBOX_LISTEN: '192.0.2.2', METALBOX_UEFI_BINARY: 'ipxe.efi', METALBOX_DHCP_PROXY: 'true', METALBOX_LOCAL_BOOT: '404' };
+  const config = loadConfig({ configFile: file, env, flags: { 'http.port': '8003', 'dhcp.proxy': 'false', 'boot.discoveryProfile': 'from-flag' } });
   assert.deepEqual(config, {
     dataDir: '/from/file', // file only
     listen: '192.0.2.2', // env beats file
@@ -30,6 +34,9 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, // defaults
     ipxeDir: undefined,
     netboot: { uefiBinary: 'ipxe.efi' }, // env
+    assetsDir: undefined,
+    boot: { unknown: 'discover', discoveryProfile: 'from-flag', localBoot: '404' }, // file, flag, env
+    profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only
     log: { level: 'warn' }, // file beats default
   });
 });
@@ -56,6 +63,9 @@ test('bad config files are refused with the file, the key and the reason', (t) =
     ['not-a-mapping.yaml', 'http: 8080\n', /http must be a mapping/],
     ['bad-enum.yaml', 'log:\n  level: loud\n', /log\.level must be one of fatal, error, warn, info, debug, trace, silent/],
     ['bad-ip.yaml', 'listen: 10.0.0.300\n', /listen must be an IP address/],
+    ['profile-key.yaml', 'profiles:\n  p:\n    kernal: x\n', /unknown key profiles\.p\.kernal/],
+    ['profile-name.yaml', 'profiles:\n  "../x":\n    kernel: x\n', /profiles key "\.\.\/x" must be 1-63 letters/],
+    ['profile-initrd.yaml', 'profiles:\n  p:\n    initrd: 5\n', /profiles\.p\.initrd must be a string or a list of strings$/],
     ['list.yaml', '- a\n- b\n', /must be a mapping/],
     ['syntax.yaml', 'http: {port: 80\n', /not valid YAML or JSON/],
     ['duplicate.yaml', 'listen: 192.0.2.1\nlisten: 192.0.2.2\n', /not valid YAML or JSON/],

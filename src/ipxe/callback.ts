@@ -1,0 +1,35 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import { ensureSecretFile } from '../lib/secret-file.js';
+
+export const CALLBACK_KEY_FILE = 'callback-key';
+
+/**
+ * Installer callback URLs carry an HMAC of the machine id under a key kept in the data
+ * dir: unguessable, bound to one machine, stable across restarts, and nothing to store.
+ */
+export class CallbackTokens {
+  readonly #key: Buffer;
+
+  constructor(key: string) {
+    this.#key = Buffer.from(key);
+  }
+
+  static open(dataDir: string): CallbackTokens {
+    return new CallbackTokens(ensureSecretFile(join(dataDir, CALLBACK_KEY_FILE)));
+  }
+
+  tokenFor(machineId: string): string {
+    return createHmac('sha256', this.#key).update(`callback\0${machineId}`).digest('base64url');
+  }
+
+  verify(machineId: string, token: string): boolean {
+    const expected = Buffer.from(this.tokenFor(machineId));
+    const given = Buffer.from(token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  url(serverUrl: string, machineId: string): string {
+    return `${serverUrl}/callback/${machineId}/${this.tokenFor(machineId)}`;
+  }
+}

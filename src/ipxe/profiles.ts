@@ -1,0 +1,130 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProfileConfig } from '../config/settings.js';
+import { MetalboxError } from '../lib/errors.js';
+import { Template, TemplateError, type TemplateVariables } from './template.js';
+
+/** A profile checked and compiled at start-up; rendering it is pure string work. */
+export interface Profile {
+  name: string;
+  /** Paths under --assets-dir this profile boots, to tell kernel from initrd in the boot events. */
+  assets: { kernel: string | null; initrds: string[] };
+  /** The whole iPXE script for one booting machine; throws TemplateError when a name has no value. */
+  script(variables: TemplateVariables): string;
+}
+
+export interface ProfileOptions {
+  assetsDir?: string | undefined;
+  /** The profile unknown machines boot (boot.unknown: discover), which has no machine or callback to fill in. */
+  discoveryProfile?: string | undefined;
+  /** Told about each relative kernel or initrd path missing under --assets-dir: not fatal, the files may come later. */
+  warn?: (message: string) => void;
+}
+
+/** Checks every profile of the config and compiles its templates; errors name the profile and what to fix. */
+export function compileProfiles(configs: Record<string, ProfileConfig>, options: ProfileOptions = {}): Map<string, Profile> {
+  const profiles = new Map<string, Profile>();
+  for (const [name, config] of Object.entries(configs)) {
+    try {
+      profiles.set(name, compileProfile(name, config, options));
+    } catch (error) {
+      if (error instanceof TemplateError) throw new MetalboxError('E_CONFIG', `profile ${name}: ${error.message}`);
+      throw error;
+    }
+  }
+  const discovery = options.discoveryProfile;
+  if (discovery !== undefined) {
+    if (!profiles.has(discovery)) throw new MetalboxError('E_CONFIG', `boot.discoveryProfile names profile ${discovery}, which the config does not define`);
+    const names = templateNames(configs[discovery]!);
+    const unavailable = names.find((name) => name === 'callbackUrl' || name.startsWith('machine'));
+    if (unavailable) {
+      throw new MetalboxError('E_CONFIG', `profile ${discovery} is the discovery profile, so it cannot use {{ ${unavailable} }}: unknown machines have no inventory record`);
+    }
+  }
+  return profiles;
+}
+
+function compileProfile(name: string, config: ProfileConfig, options: ProfileOptions): Profile {
+  if (config.script !== undefined) {
+    if (config.kernel !== undefined || config.initrd !== undefined || config.cmdline !== undefined) {
+      throw new MetalboxError('E_CONFIG', `profile ${name}: give either script, or kernel with initrd and cmdline, not both`);
+    }
+    if (!config.script.trimStart().startsWith('#!ipxe')) throw new MetalboxError('E_CONFIG', `profile ${name}: script must start with #!ipxe`);
+    const template = new Template(config.script);
+    return { name, assets: { kernel: null, initrds: [] }, script: (variables) => template.render(variables) };
+  }
+  if (config.kernel === undefined) throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline) or a script`);
+  const kernel = bootFile(name, 'kernel', config.kernel, options);
+  const initrds = (typeof config.initrd === 'string' ? [config.initrd] : (config.initrd ?? [])).map((initrd) => bootFile(name, 'initrd', initrd, options));
+  const cmdline = new Template(config.cmdline ?? '');
+  return {
+    name,
+    assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
+    script(variables) {
+      // Each initrd gets a name and the kernel is told it (initrd=…): the EFI stub of Linux
+      // loads initrds by name from iPXE's file system, and older ipxe.efi builds pass none
+      // otherwise. BIOS kernels ignore the argument.
+      const names = initrds.map((_, index) => `initrd${index}`);
+      const line = [kernel.url(variables.serverUrl), ...names.map((initrd) => `initrd=${initrd}`), cmdline.render(variables)].filter(Boolean).join(' ');
+      return [
+        '#!ipxe',
+        `echo metalbox: ${variables.machine?.id ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
+        `kernel ${line} || goto failed`,
+        ...initrds.map((initrd, index) => `initrd --name ${names[index]} ${initrd.url(variables.serverUrl)} || goto failed`),
+        'boot || goto failed',
+        ':failed',
+        `echo metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
+        'exit 1',
+        '',
+      ].join('\n');
+    },
+  };
+}
+
+interface BootFile {
+  /** The path under --assets-dir, or null for a URL served elsewhere. */
+  asset: string | null;
+  url(serverUrl: string): string;
+}
+
+function bootFile(profile: string, what: string, reference: string, options: ProfileOptions): BootFile {
+  if (/^https?:\/\//i.test(reference)) {
+    if (/[\s\u0000-\u001f\u007f]/.test(reference)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} URL ${JSON.stringify(reference)} holds spaces or control characters`);
+    return { asset: null, url: () => reference };
+  }
+  const segments = reference.split('/');
+  if (reference.startsWith('/') || reference.includes('\\') || segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${JSON.stringify(reference)} must be an http(s) URL or a relative path under --assets-dir (no leading /, no . or .. segments)`);
+  }
+  if (options.assetsDir === undefined) {
+    throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${reference} is a path under --assets-dir, and --assets-dir is not set`);
+  }
+  if (!existsSync(join(options.assetsDir, reference))) options.warn?.(`profile ${profile}: ${what} ${join(options.assetsDir, reference)} does not exist (yet)`);
+  const encoded = segments.map(encodeURIComponent).join('/');
+  return { asset: reference, url: (serverUrl) => `${serverUrl}/assets/${encoded}` };
+}
+
+function templateNames(config: ProfileConfig): string[] {
+  return [config.script, config.cmdline].flatMap((source) => (source === undefined ? [] : new Template(source).names));
+}
+
+/** The first script of every boot: it sends iPXE back with the booting NIC's MAC, arch and platform filled in. */
+export function chainScript(serverUrl: string): string {
+  return ['#!ipxe', `chain ${serverUrl}/boot.ipxe?mac=\${mac:hexhyp}&arch=\${buildarch}&platform=\${platform}`, ''].join('\n');
+}
+
+/**
+ * Boot from the local disk. `exit` hands control back to the firmware, which tries its
+ * next boot entry: right on BIOS and UEFI alike. `sanboot --drive 0x80` boots the first
+ * BIOS disk directly, for firmware whose next entry is not the disk; UEFI has no such
+ * drive number, so it exits there too.
+ */
+export function localBootScript(mode: 'exit' | 'sanboot', platform: string | undefined): string {
+  const command = mode === 'sanboot' && platform !== 'efi' ? 'sanboot --no-describe --drive 0x80 || exit' : 'exit';
+  return ['#!ipxe', 'echo metalbox: booting from local disk', command, ''].join('\n');
+}
+
+/** What a machine gets when its script cannot be made: the reason on its console, then its next boot entry. */
+export function failureScript(reason: string): string {
+  return ['#!ipxe', `echo metalbox: ${reason.replace(/[\u0000-\u001f\u007f$]/g, '')}`, 'exit 1', ''].join('\n');
+}

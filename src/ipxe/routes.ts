@@ -1,0 +1,230 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { normalizeMac } from '../lib/mac.js';
+import type { ClientAddresses } from '../lib/client-addresses.js';
+import type { MachineEventInput, MachineJson, MachineState } from '../store/index.js';
+import type { BootDecisions } from './boot-decisions.js';
+import type { BootEventRecorder } from './boot-events.js';
+import type { CallbackTokens } from './callback.js';
+import { openConfined, sendBody } from './http-files.js';
+import { chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
+import { TemplateError } from './template.js';
+
+export interface NetbootHttpOptions {
+  decisions: BootDecisions;
+  profiles: ReadonlyMap<string, Profile>;
+  /** The machine JSON a template reads: one primary-key read, only for machines that install. */
+  machine: (machineId: string) => MachineJson | null;
+  /** Writes callback events at once (the installer waits for the answer). */
+  appendEvents: (events: MachineEventInput[]) => unknown[];
+  events: BootEventRecorder;
+  addresses: ClientAddresses;
+  tokens: CallbackTokens;
+  /** iPXE binaries by name, served from memory under /ipxe/ (UEFI HTTP boot fetches them there). */
+  binaries: ReadonlyMap<string, Buffer>;
+  assetsDir?: string | undefined;
+  localBoot: 'exit' | 'sanboot' | '404';
+  discoveryProfile?: string | undefined;
+  /** http://advertise:port, the base of every URL a script names. */
+  serverUrl: (request: FastifyRequest) => string;
+}
+
+/** What an installer may report; `installed` and `failed` end the installation. */
+const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: MachineState }> = {
+  installed: { from: ['netbooting', 'installing'], to: 'provisioned' },
+  failed: { from: ['netbooting', 'installing'], to: 'provision_failed' },
+};
+const MAX_CALLBACK_FIELDS = 32;
+
+const textReply = (reply: FastifyReply, code: number, text: string) =>
+  reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);
+
+/**
+ * The HTTP side of netboot: the iPXE script of each booting machine, the files it boots,
+ * and the installer's callback. Nothing here awaits the network; the script path reads
+ * the in-memory boot decisions.
+ */
+export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions): void {
+  const { decisions, events, addresses } = options;
+
+  app.get('/boot.ipxe', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          mac: { type: 'string', maxLength: 32 },
+          arch: { type: 'string', pattern: '^[A-Za-z0-9_-]{0,16}$' },
+          platform: { type: 'string', pattern: '^[A-Za-z0-9_-]{0,16}$' },
+        },
+      },
+    },
+    handler: async (request: FastifyRequest<{ Querystring: { mac?: string; arch?: string; platform?: string } }>, reply) => {
+      const serverUrl = options.serverUrl(request);
+      const { query } = request;
+      if (query.mac === undefined) return textReply(reply, 200, chainScript(serverUrl));
+      const mac = normalizeMac(query.mac);
+      if (mac === null) return textReply(reply, 400, `not a MAC address: ${query.mac}\n`);
+      addresses.learn(request.ip, mac);
+      const decision = decisions.decide(mac);
+      switch (decision.kind) {
+        case 'ignore':
+          request.log.debug({ mac, reason: decision.reason }, 'boot.ipxe: not serving this machine');
+          return textReply(reply, 404, `metalbox does not boot ${mac} (${decision.reason})\n`);
+        case 'local': {
+          events.record(decision.machineId, 'boot.script', `iPXE script: local boot (${options.localBoot})`, { mac, platform: query.platform });
+          if (options.localBoot === '404') return textReply(reply, 404, `${mac} boots from its local disk\n`);
+          return textReply(reply, 200, localBootScript(options.localBoot, query.platform));
+        }
+        case 'discover':
+        case 'install': {
+          const machineId = decision.kind === 'install' ? decision.machineId : null;
+          const profileName = decision.kind === 'install' ? decision.profile : (options.discoveryProfile ?? null);
+          const profile = profileName === null ? undefined : options.profiles.get(profileName);
+          const note = (message: string, data: Record<string, unknown>) => {
+            if (machineId !== null) events.record(machineId, 'boot.script', message, { mac, platform: query.platform, ...data });
+          };
+          if (profile === undefined) {
+            const reason = profileName === null ? `${machineId ?? mac} has no profile` : `profile ${profileName} is not defined`;
+            request.log.warn({ mac, machineId }, `boot.ipxe: ${reason}`);
+            note(`iPXE script: cannot install, ${reason}`, {});
+            return textReply(reply, 200, failureScript(reason));
+          }
+          try {
+            const machine = machineId === null ? null : options.machine(machineId);
+            const callbackUrl = machineId === null ? null : options.tokens.url(serverUrl, machineId);
+            const script = profile.script({ mac, serverUrl, callbackUrl, machine });
+            note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
+            return textReply(reply, 200, script);
+          } catch (error) {
+            if (!(error instanceof TemplateError)) throw error;
+            request.log.warn({ mac, machineId, profile: profile.name, err: error }, 'boot.ipxe: profile does not render');
+            note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
+            return textReply(reply, 200, failureScript(`profile ${profile.name}: ${error.message}`));
+          }
+        }
+      }
+    },
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/ipxe/:name',
+    schema: { params: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 64 } } } },
+    handler: async (request: FastifyRequest<{ Params: { name: string } }>, reply) => {
+      const bytes = options.binaries.get(request.params.name);
+      if (bytes === undefined) return textReply(reply, 404, `no iPXE binary ${request.params.name}\n`);
+      const range = sendBody(request, reply, { size: bytes.length, read: ({ start, end }) => bytes.subarray(start, end + 1) });
+      if (range?.start === 0) recordFile(request, 'ipxe', request.params.name, bytes.length);
+      return reply;
+    },
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/assets/*',
+    schema: { params: { type: 'object', properties: { '*': { type: 'string', maxLength: 1024 } } } },
+    handler: async (request: FastifyRequest<{ Params: { '*': string } }>, reply) => {
+      const name = request.params['*'];
+      const file = options.assetsDir === undefined ? null : await openConfined(options.assetsDir, name);
+      if (file === null) {
+        request.log.debug({ name, from: request.ip }, 'assets: not found or outside --assets-dir');
+        return textReply(reply, 404, 'not found\n');
+      }
+      let streaming = false;
+      try {
+        const range = sendBody(request, reply, {
+          size: file.size,
+          modified: file.modified,
+          read: ({ start, end }) => {
+            streaming = true;
+            return file.handle.createReadStream({ start, end, autoClose: true });
+          },
+        });
+        if (range?.start === 0) recordFile(request, 'assets', name, file.size);
+      } finally {
+        if (!streaming) await file.handle.close();
+      }
+      return reply;
+    },
+  });
+
+  /** The installer's callback: GET with a query, or POST with a form or JSON body. */
+  const callback = {
+    schema: {
+      params: {
+        type: 'object',
+        required: ['machineId', 'token'],
+        properties: { machineId: { type: 'string', maxLength: 64 }, token: { type: 'string', maxLength: 128 } },
+      },
+      querystring: { type: 'object', maxProperties: MAX_CALLBACK_FIELDS, additionalProperties: { type: 'string', maxLength: 1024 } },
+    },
+    handler: async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Querystring: Record<string, string> }>, reply: FastifyReply) => {
+      const { machineId, token } = request.params;
+      if (!options.tokens.verify(machineId, token)) {
+        request.log.warn({ machineId, from: request.ip }, 'callback with a wrong token refused');
+        return textReply(reply, 403, 'wrong callback token\n');
+      }
+      const fields = callbackFields(request.query, request.body);
+      if (typeof fields === 'string') return textReply(reply, 400, `${fields}\n`);
+      const { event, ...data } = fields;
+      if (event === undefined || !/^[A-Za-z0-9._:-]{1,64}$/.test(event)) {
+        return textReply(reply, 400, 'event= is required: a name of up to 64 letters, digits and ._:- (installed, failed, or any progress step)\n');
+      }
+      const appended = options.appendEvents([{
+        machineId, type: 'callback', message: `installer reported ${event}`, data: { event, from: request.ip, ...data },
+        ...(CALLBACK_ADVANCES[event] ? { advance: { ...CALLBACK_ADVANCES[event], reason: `installer reported ${event}` } } : {}),
+      }]);
+      if (appended.length === 0) return textReply(reply, 404, `no machine ${machineId}\n`);
+      return textReply(reply, 200, 'recorded\n');
+    },
+  };
+  app.register(async (scope) => {
+    // busybox wget --post-data and curl -d send forms; fastify parses only JSON by itself.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+    scope.get('/callback/:machineId/:token', callback);
+    scope.post('/callback/:machineId/:token', { ...callback, bodyLimit: 16 * 1024 });
+  });
+
+  /** A kernel, initrd or other file sent in full or from its start, as an event of the machine that fetched it. */
+  function recordFile(request: FastifyRequest, source: 'assets' | 'ipxe', name: string, size: number): void {
+    const answer = machineOf(request);
+    if (answer === null) return;
+    const assets = source === 'assets' && answer.profile !== null ? options.profiles.get(answer.profile)?.assets : undefined;
+    const [milestone, what] = assets?.kernel === name ? (['boot.kernel', 'kernel'] as const)
+      : assets?.initrds.includes(name) ? (['boot.initrd', 'initrd'] as const)
+      : (['boot.asset', source === 'ipxe' ? 'iPXE binary' : 'file'] as const);
+    events.record(answer.machineId, milestone, `HTTP sent ${what} ${name}`, { bytes: size, to: request.ip });
+  }
+
+  /** The machine behind a request's source address, as the DHCP and script traffic taught it. */
+  function machineOf(request: FastifyRequest): { machineId: string; profile: string | null } | null {
+    const mac = addresses.macOf(request.ip);
+    if (mac === undefined) return null;
+    const decision = decisions.decide(mac);
+    if (decision.kind === 'install') return { machineId: decision.machineId, profile: decision.profile };
+    if (decision.kind === 'local') return { machineId: decision.machineId, profile: null };
+    return null;
+  }
+}
+
+/** The callback's fields from the query and the body; a string says what is wrong. */
+function callbackFields(query: Record<string, string>, body: unknown): Record<string, string> | string {
+  const fields: Record<string, string> = { ...query };
+  if (body !== undefined && body !== null) {
+    if (typeof body !== 'object' || Array.isArray(body)) return 'the body must be a form or a JSON object';
+    for (const [key, value] of Object.entries(body)) {
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return `field ${key} must be a plain value`;
+      fields[key] = String(value);
+    }
+  }
+  const entries = Object.entries(fields);
+  if (entries.length > MAX_CALLBACK_FIELDS) return `at most ${MAX_CALLBACK_FIELDS} fields`;
+  for (const [key, value] of entries) {
+    if (key.length > 64 || value.length > 1024) return `field ${key.slice(0, 64)} is too long (names up to 64, values up to 1024 characters)`;
+    // Installer-supplied text ends up in terminals (metalbox events): no control characters.
+    fields[key] = value.replace(/[\u0000-\u001f\u007f]/g, '');
+  }
+  return fields;
+}

@@ -1,0 +1,26 @@
+/**
+ * Which MAC an IPv4 address belongs to, as the netboot traffic shows it: a TFTP or HTTP
+ * request carries only its source address, and the boot events belong to a machine, so
+ * the DHCP packets (requested IP, ciaddr) and the script requests (?mac=) teach it. The
+ * map is bounded: past `capacity` the address learnt longest ago is forgotten.
+ */
+export class ClientAddresses {
+  readonly #macByIp = new Map<string, string>();
+
+  constructor(private readonly capacity = 65_536) {}
+
+  learn(ip: string, mac: string): void {
+    if (ip === '0.0.0.0') return;
+    this.#macByIp.delete(ip); // re-inserting moves it to the young end
+    this.#macByIp.set(ip, mac);
+    if (this.#macByIp.size > this.capacity) this.#macByIp.delete(this.#macByIp.keys().next().value!);
+  }
+
+  macOf(ip: string): string | undefined {
+    return this.#macByIp.get(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+  }
+
+  get size(): number {
+    return this.#macByIp.size;
+  }
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
+import { prepareDataDir, Store } from '../../src/store/index.js';
+import { dl360Inventory, startServe, tempDir } from '../helpers.js';
+
+const INSTALLING_NIC = '52:54:00:77:00:e1';
+const READY_NIC = '52:54:00:77:00:b1';
+
+/** An HTTP request with the path sent as written: fetch would resolve `..` before sending. */
+function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+    const { hostname, port } = new URL(url);
+    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function eventsOf(url: string, id: string, until: (events: MachineEventJson[]) => boolean): Promise<MachineEventJson[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const events = (await (await fetch(`${url}/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
+    if (until(events) || Date.now() > deadline) return events;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('boot.ipxe, assets and the installer callback, as a netbooting machine meets them', async (t) => {
+  const dir = tempDir(t);
+  const dataDir = join(dir, 'data');
+  const assetsDir = join(dir, 'assets');
+  mkdirSync(join(assetsDir, 'lab'), { recursive: true });
+  const kernel = Buffer.from(Array.from({ length: 5000 }, (_, index) => index % 251));
+  writeFileSync(join(assetsDir, 'lab', 'vmlinuz'), kernel);
+  writeFileSync(join(assetsDir, 'lab', 'initrd.gz'), 'initrd bytes');
+  writeFileSync(join(dir, 'secret'), 'outside the assets dir');
+  symlinkSync(join(dir, 'secret'), join(assetsDir, 'lab', 'escape'));
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(config, [
+    'profiles:',
+    '  lab:',
+    '    kernel: lab/vmlinuz',
+    '    initrd: lab/initrd.gz',
+    '    cmdline: "console=ttyS0 sn={{ machine.system.serial }} mbx.done={{ callbackUrl }}"',
+    '',
+  ].join('\n'));
+
+  prepareDataDir(dataDir);
+  const store = Store.open(dataDir);
+  const installing = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
+  const inventory = dl360Inventory();
+  inventory.nics.push({ mac: INSTALLING_NIC, name: 'virtio', speedMbps: null, linkStatus: null });
+  store.machines.recordInventory(installing.id, inventory, { type: 'inventory', message: 'inspected' });
+  store.machines.setProfile(installing.id, 'lab', { type: 'profile', message: 'profile lab' });
+  store.machines.transition(installing.id, 'netbooting', null, { type: 'state', message: 'PXE seen' });
+  const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:02' });
+  store.machines.recordInventory(ready.id, { ...dl360Inventory(), nics: [{ mac: READY_NIC, name: null, speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  store.close();
+
+  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--assets-dir', assetsDir]);
+  const base = serve.url; // advertise = --listen = 127.0.0.1
+
+  const chain = await fetch(`${base}/boot.ipxe`);
+  assert.equal(chain.status, 200);
+  assert.equal(await chain.text(), `#!ipxe\nchain ${base}/boot.ipxe?mac=\${mac:hexhyp}&arch=\${buildarch}&platform=\${platform}\n`);
+
+  // Other machines first: the last script request teaches metalbox whose address 127.0.0.1 is.
+  assert.equal((await fetch(`${base}/boot.ipxe?mac=52:54:00:77:00:99`)).status, 404, 'unknown machines get nothing');
+  assert.equal((await fetch(`${base}/boot.ipxe?mac=not-a-mac`)).status, 400);
+  assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&colour=blue`)).status, 400, 'unknown query keys are refused');
+  assert.match(await (await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&platform=pcbios`)).text(), /^exit$/m, 'ready machines boot from disk');
+
+
+  // The machine's script, as iPXE asks for it after the chain (hyphenated MAC).
+  const script = await (await fetch(`${base}/boot.ipxe?mac=52-54-00-77-00-e1&arch=x86_64&platform=efi`)).text();
+  const callbackUrl = new RegExp(`mbx\\.done=(${base}/callback/${installing.id}/[A-Za-z0-9_-]{43}) `).exec(script)?.[1];
+  assert.ok(callbackUrl, script);
+  assert.match(script, new RegExp(`^kernel ${base}/assets/lab/vmlinuz initrd=initrd0 console=ttyS0 sn=CZJ1234ABC mbx\\.done=`, 'm'));
+  assert.match(script, new RegExp(`^initrd --name initrd0 ${base}/assets/lab/initrd\\.gz \\|\\| goto failed$`, 'm'));
+
+  // Assets: whole, HEAD, ranges; this address was learnt as the installing NIC's.
+  const whole = await fetch(`${base}/assets/lab/vmlinuz`);
+  assert.equal(whole.headers.get('content-length'), '5000');
+  assert.deepEqual(Buffer.from(await whole.arrayBuffer()), kernel);
+  const head = await raw(base, '/assets/lab/vmlinuz', { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], '5000');
+  assert.equal(head.body.length, 0);
+  const part = await raw(base, '/assets/lab/vmlinuz', { headers: { range: 'bytes=4990-' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers['content-range'], 'bytes 4990-4999/5000');
+  assert.deepEqual(part.body, kernel.subarray(4990));
+  const beyond = await raw(base, '/assets/lab/vmlinuz', { headers: { range: 'bytes=5000-' } });
+  assert.equal(beyond.status, 416);
+  assert.equal(beyond.headers['content-range'], 'bytes */5000');
+  await fetch(`${base}/assets/lab/initrd.gz`);
+
+  for (const hostile of ['/assets/../../secret', '/assets/lab/..%2f..%2fsecret', '/assets/%2e%2e/secret', '/assets/lab/escape', '/assets/lab', '/assets/lab/vmlinuz%00', '/assets/lab\\..\\..\\secret', '/assets//etc/passwd']) {
+    const response = await raw(base, hostile);
+    assert.equal(response.status, 404, hostile);
+    assert.ok(!response.body.toString().includes('outside the assets dir'), hostile);
+  }
+
+  // iPXE binaries over HTTP (UEFI HTTP boot), from memory.
+  const snponly = readFileSync('assets/ipxe/snponly.efi');
+  const binaryHead = await raw(base, '/ipxe/snponly.efi', { method: 'HEAD' });
+  assert.equal(binaryHead.status, 200);
+  assert.equal(binaryHead.headers['content-length'], String(snponly.length));
+  assert.deepEqual((await raw(base, '/ipxe/snponly.efi')).body, snponly);
+  assert.equal((await raw(base, '/ipxe/..%2fVERSION')).status, 404);
+
+  // The milestones reach the store within a second, the kernel moving the machine to installing.
+  const milestones = await eventsOf(base, installing.id, (list) => list.some((event) => event.type === 'boot.asset'));
+  assert.deepEqual(milestones.slice(-4).map((event) => [event.type, event.fromState, event.toState, event.message, (event.data as { count: number }).count]), [
+    ['boot.script', 'netbooting', 'netbooting', 'iPXE script: install profile lab', 1],
+    ['boot.kernel', 'netbooting', 'installing', 'HTTP sent kernel lab/vmlinuz', 1], // HEAD and the range are not a download
+    ['boot.initrd', 'installing', 'installing', 'HTTP sent initrd lab/initrd.gz', 1],
+    ['boot.asset', 'installing', 'installing', 'HTTP sent iPXE binary snponly.efi', 1],
+  ]);
+  const readyEvents = await eventsOf(base, ready.id, () => true);
+  assert.equal(readyEvents.at(-1)!.message, 'iPXE script: local boot (exit)');
+
+  // The callback: the token is checked, events recorded, `installed` ends the installation.
+  const forged = callbackUrl.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'));
+  assert.equal((await fetch(`${forged}?event=installed`)).status, 403);
+  assert.equal((await fetch(callbackUrl.replace(installing.id, ready.id) + '?event=installed')).status, 403, "one machine's token is not another's");
+  assert.equal((await fetch(`${callbackUrl}`)).status, 400, 'event= is required');
+  const progress = await fetch(callbackUrl, { method: 'POST', body: new URLSearchParams({ event: 'partitioning', disk: 'nvme0n1\u001b[2J' }) });
+  assert.equal(progress.status, 200);
+  assert.equal((await fetch(`${callbackUrl}?event=installed&platform=efi`)).status, 200);
+  const events = await eventsOf(base, installing.id, () => true);
+  assert.deepEqual(events.slice(-2).map((event) => [event.type, event.fromState, event.toState, event.message]), [
+    ['callback', 'installing', 'installing', 'installer reported partitioning'],
+    ['callback', 'installing', 'provisioned', 'installer reported installed'],
+  ]);
+  const progressEvent = events.find((event) => event.message === 'installer reported partitioning')!;
+  assert.deepEqual(progressEvent.data, { event: 'partitioning', from: '127.0.0.1', disk: 'nvme0n1[2J' }, 'control characters are stripped');
+  const machine = (await (await fetch(`${base}/api/v1/machines/${installing.id}`)).json()) as MachineJson;
+  assert.equal(machine.state, 'provisioned');
+  assert.equal(await serve.stop(), 0);
+});
