@@ -55,6 +55,12 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
     ['52:54:00:77:00:e1', 'REQUEST', '10.77.0.101'],
   ]);
   assert.equal((await fetch(`${serve.url}/api/v1/observations?mac=nonsense`)).status, 400);
+  let events: Array<{ type: string; message: string; data: unknown }> = [];
+  while (events.at(-1)?.type !== 'boot.dhcp' && Date.now() < deadline + 6000) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    events = (await (await fetch(`${serve.url}/api/v1/machines/${id}/events`)).json()) as typeof events;
+  }
+  assert.deepEqual(events.at(-1), { ...events.at(-1), type: 'boot.dhcp', message: 'ProxyDHCP ack: snponly.efi', data: { firmware: 'uefi', arch: 7, count: 1 } });
   assert.equal(await serve.stop(), 0);
 });
 
