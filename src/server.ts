@@ -136,7 +136,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           if (client?.ip) addresses.learn(client.ip, client.mac);
         },
       );
-      dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort }, logger.child({ component: 'dhcp' }), (reply) => {
+      dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort, replyAddress: advertise }, logger.child({ component: 'dhcp' }), (reply) => {
         const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
         recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, { firmware: reply.client.firmware, arch: reply.client.arch });
       });

@@ -7,6 +7,14 @@ export interface ProxyDhcpListenOptions {
   dhcpPort: number;
   pxePort: number;
   /**
+   * The provisioning interface's address. Offers are sent from a socket bound to it:
+   * Linux sends a limited broadcast (255.255.255.255) from a socket bound to a local
+   * address out of that address's interface. From the wildcard socket it would follow the
+   * routing table: out of the default route's interface, or nowhere (ENETUNREACH) on a
+   * segment without a default route.
+   */
+  replyAddress?: string;
+  /**
    * Large enough to absorb a boot storm's bursts while the event loop is busy; the kernel
    * caps it at net.core.rmem_max (dnsmasq starts dropping near 10,000 DISCOVER/s with
    * the default buffer).
@@ -16,12 +24,17 @@ export interface ProxyDhcpListenOptions {
 
 /**
  * The ProxyDHCP sockets: UDP 67 (DISCOVERs, broadcast) and 4011 (UEFI's follow-up
- * REQUEST). Both bind 0.0.0.0: a socket bound to a unicast address does not receive
+ * REQUEST). Both listen on 0.0.0.0: a socket bound to a unicast address does not receive
  * limited broadcasts, and Node's dgram cannot tell the ingress interface, so metalbox
- * serves one provisioning interface per process.
+ * serves one provisioning interface per process. Offers leave from a third socket bound
+ * to that interface's address (see replyAddress).
  */
 export class ProxyDhcpServer {
   #sockets: Socket[] = [];
+  #dhcp: Socket | undefined;
+  #pxe: Socket | undefined;
+  /** Sends the port-67 answers; also receives what is unicast to the reply address (relays). */
+  #reply: Socket | undefined;
   sendErrors = 0;
   handlerErrors = 0;
 
@@ -34,9 +47,19 @@ export class ProxyDhcpServer {
   ) {}
 
   async start(): Promise<void> {
+    const { replyAddress } = this.options;
     try {
-      this.#sockets.push(await this.#bind('dhcp', this.options.dhcpPort));
-      this.#sockets.push(await this.#bind('pxe', this.options.pxePort));
+      // Binding the reply address beside the wildcard on one port needs SO_REUSEADDR on both.
+      this.#dhcp = await this.#bind('dhcp', '0.0.0.0', this.options.dhcpPort, replyAddress !== undefined);
+      this.#pxe = await this.#bind('pxe', '0.0.0.0', this.options.pxePort, false);
+      this.#reply = this.#dhcp;
+      if (replyAddress !== undefined && replyAddress !== '0.0.0.0') {
+        try {
+          this.#reply = await this.#bind('dhcp', replyAddress, this.ports.dhcp, true);
+        } catch (error) {
+          this.log.warn({ err: error, replyAddress }, 'cannot bind the advertised address: broadcast offers follow the routing table');
+        }
+      }
     } catch (error) {
       await this.stop();
       throw error;
@@ -46,25 +69,27 @@ export class ProxyDhcpServer {
   async stop(): Promise<void> {
     const sockets = this.#sockets;
     this.#sockets = [];
+    this.#dhcp = this.#pxe = this.#reply = undefined;
     await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
   }
 
   /** The ports actually bound (differs from the options when they asked for 0). */
   get ports(): { dhcp: number; pxe: number } {
-    return { dhcp: this.#sockets[0]?.address().port ?? 0, pxe: this.#sockets[1]?.address().port ?? 0 };
+    return { dhcp: this.#dhcp?.address().port ?? 0, pxe: this.#pxe?.address().port ?? 0 };
   }
 
-  async #bind(listener: Listener, port: number): Promise<Socket> {
+  async #bind(listener: Listener, address: string, port: number, reuseAddr: boolean): Promise<Socket> {
     const socket = await bindUdp({
-      port, address: '0.0.0.0', service: 'ProxyDHCP', disableFlag: '--no-dhcp-proxy', recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024,
+      port, address, reuseAddr, service: 'ProxyDHCP', disableFlag: '--no-dhcp-proxy', recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024,
     });
+    this.#sockets.push(socket);
     socket.setBroadcast(true);
     socket.on('error', (error) => this.log.error({ err: error, port }, 'ProxyDHCP socket error'));
-    socket.on('message', (datagram, source) => this.#receive(socket, listener, datagram, source));
+    socket.on('message', (datagram, source) => this.#receive(listener, datagram, source));
     return socket;
   }
 
-  #receive(socket: Socket, listener: Listener, datagram: Buffer, source: RemoteInfo): void {
+  #receive(listener: Listener, datagram: Buffer, source: RemoteInfo): void {
     let reply;
     try {
       reply = this.handler.handle(datagram, listener, { address: source.address, port: source.port });
@@ -78,7 +103,9 @@ export class ProxyDhcpServer {
       if (this.log.isLevelEnabled('trace')) this.log.trace({ from: `${source.address}:${source.port}`, listener }, 'dhcp: no answer');
       return;
     }
-    socket.send(reply.bytes, reply.destination.port, reply.destination.address, (error) => {
+    // 4011 answers must come from 4011, where EDK2 sent its REQUEST.
+    const socket = listener === 'pxe' ? this.#pxe : this.#reply;
+    socket?.send(reply.bytes, reply.destination.port, reply.destination.address, (error) => {
       if (error) {
         this.sendErrors++;
         this.log.warn({ err: error, to: reply.destination }, 'ProxyDHCP reply not sent');

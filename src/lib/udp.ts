@@ -4,8 +4,8 @@ import { createSocket, type Socket } from 'node:dgram';
  * Binds a UDP socket for a service, turning the two errors operators meet into what to
  * do about them: a port already taken, and a privileged port without privileges.
  */
-export function bindUdp(options: { port: number; address: string; service: string; disableFlag: string; recvBufferSize?: number }): Promise<Socket> {
-  const socket = createSocket({ type: 'udp4', ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}) });
+export function bindUdp(options: { port: number; address: string; service: string; disableFlag: string; recvBufferSize?: number; reuseAddr?: boolean }): Promise<Socket> {
+  const socket = createSocket({ type: 'udp4', reuseAddr: options.reuseAddr ?? false, ...(options.recvBufferSize ? { recvBufferSize: options.recvBufferSize } : {}) });
   return new Promise((resolve, reject) => {
     socket.once('error', (error: NodeJS.ErrnoException) => {
       socket.close();
