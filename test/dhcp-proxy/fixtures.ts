@@ -1,8 +1,8 @@
 /**
  * DHCP requests of the PXE clients in the lab (QEMU SeaBIOS + iPXE ROM, OVMF's EDK2
  * PxeBcDxe). The option bytes are those captured on the lab bridge and written down in
- * shared/notes/pxe-lab.md §5, in wire order; xid and secs are illustrative. The lab test
- * records full captures from its own runs.
+ * shared/notes/pxe-lab.md §5, in wire order; xid and secs are illustrative. Whole packets
+ * captured by this project's lab are in captures/ (captures.test.ts).
  */
 
 const header = (chaddr: string, flags: number, xid: number, ciaddr = '00000000') =>

@@ -11,7 +11,8 @@
  * marker on the serial console and calls the callback URL metalbox put on the kernel
  * command line. Nothing touches the host's own network: every device lives in a namespace
  * this file creates and deletes. Run with `npm run test:lab` as root (scripts/lab-deps
- * installs the packages and fetches the kernel).
+ * installs the packages and fetches the kernel). LAB_KEEP=1 keeps the run's files, and
+ * LAB_CAPTURE=1 also records the DHCP traffic in dhcp.pcap.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -236,6 +237,11 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   const stats = JSON.parse(inNs(NS.prov, 'curl', '-sf', `${SERVER_URL}/api/v1/stats`)) as { dhcp: { answered: number; drops: Record<string, number> } };
   assert.equal(stats.dhcp.answered, 0, 'metalbox answered the non-PXE client');
   assert.ok((stats.dhcp.drops['not-pxe-vendor'] ?? 0) >= 1, JSON.stringify(stats));
+
+  if (process.env.LAB_CAPTURE) {
+    // For new codec fixtures: every DHCP packet on the segment, in dhcp.pcap (needs tcpdump).
+    children.push(daemon(NS.sw, join(dir, 'tcpdump.log'), 'tcpdump', ['-i', 'br0', '-U', '--immediate-mode', '-w', join(dir, 'dhcp.pcap'), 'udp port 67 or udp port 68 or udp port 4011']));
+  }
 
   // Both firmwares at once.
   const boots = VMS.map((vm) => {
