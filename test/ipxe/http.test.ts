@@ -147,3 +147,36 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.equal(machine.state, 'provisioned');
   assert.equal(await serve.stop(), 0);
 });
+
+test('discovery: unknown machines boot the discovery profile; --local-boot 404 sends disk-booting machines away', async (t) => {
+  const dir = tempDir(t);
+  const dataDir = join(dir, 'data');
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(config, [
+    'boot:',
+    '  unknown: discover',
+    '  localBoot: "404"',
+    'profiles:',
+    '  rescue:',
+    '    script: |',
+    '      #!ipxe',
+    '      echo rescue for {{ mac }}',
+    '      chain {{ serverUrl }}/assets/rescue.ipxe?mac=${mac}',
+    '',
+  ].join('\n'));
+  prepareDataDir(dataDir);
+  const store = Store.open(dataDir);
+  const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:02' });
+  store.machines.recordInventory(ready.id, { ...dl360Inventory(), nics: [{ mac: READY_NIC, name: null, speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  store.close();
+
+  const refused = await startServe(t, ['--data-dir', dataDir, '--config', config]).then(() => null, (error: Error) => error.message);
+  assert.match(refused ?? '', /boot\.unknown is discover: set boot\.discoveryProfile/, 'discover without a profile does not start');
+
+  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--discovery-profile', 'rescue']);
+  const script = await fetch(`${serve.url}/boot.ipxe?mac=52:54:00:aa:bb:cc`);
+  assert.equal(script.status, 200);
+  assert.equal(await script.text(), `#!ipxe\necho rescue for 52:54:00:aa:bb:cc\nchain ${serve.url}/assets/rescue.ipxe?mac=\${mac}\n`);
+  assert.equal((await fetch(`${serve.url}/boot.ipxe?mac=${READY_NIC}`)).status, 404);
+  assert.equal(await serve.stop(), 0);
+});
