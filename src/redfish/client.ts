@@ -1,0 +1,274 @@
+import { Client, errors as undiciErrors, type Dispatcher } from 'undici';
+
+/** Why a Redfish exchange failed; onboarding maps these to bmc_unreachable, auth_failed and inspect_failed. */
+export type RedfishFailure =
+  | 'unreachable' // no TCP/TLS connection, or no answer in time
+  | 'timeout' // an answer started but did not finish in time
+  | 'auth' // credentials refused
+  | 'too-large' // a body past the size cap
+  | 'bad-json' // a body that is not a JSON object
+  | 'redirect' // to another host, or a loop
+  | 'http'; // any other status that is not a success
+
+export class RedfishError extends Error {
+  override readonly name = 'RedfishError';
+  constructor(
+    readonly failure: RedfishFailure,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RedfishTarget {
+  host: string;
+  port?: number | null;
+  scheme: 'https' | 'http';
+  /** Accept a certificate no CA vouches for (BMCs ship self-signed ones). */
+  insecure?: boolean;
+}
+
+export interface RedfishOptions {
+  auth: 'auto' | 'session' | 'basic';
+  connectTimeoutMs: number;
+  /** Deadline of one request, from sending to the last byte of the body. */
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+  /** Extra tries of a GET after a connection error, a timeout, 429 or 5xx. */
+  retries: number;
+  backoffMs: number;
+  /** Shared by every client: the global cap on requests in flight to all BMCs. */
+  limiter?: Limiter;
+}
+
+export const REDFISH_DEFAULTS: RedfishOptions = {
+  auth: 'auto', connectTimeoutMs: 15_000, requestTimeoutMs: 60_000, maxBodyBytes: 16 * 1024 * 1024, retries: 3, backoffMs: 1000,
+};
+
+/** A counting semaphore. */
+export class Limiter {
+  #active = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(readonly capacity: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.capacity) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#active++;
+    try {
+      return await task();
+    } finally {
+      this.#active--;
+      this.#waiting.shift()?.();
+    }
+  }
+}
+
+export type RedfishBody = Record<string, unknown>;
+
+const MAX_REDIRECTS = 3;
+
+/**
+ * One BMC's Redfish service. Its undici Client holds a single connection without
+ * pipelining, so requests to one BMC go one at a time (BMCs fall over otherwise); the
+ * limiter caps them across BMCs. Every body read is kept in `resources` (the raw JSON the
+ * inventory stores), and login always ends with a logout in close().
+ */
+export class RedfishClient {
+  readonly resources = new Map<string, RedfishBody>();
+  readonly origin: string;
+  readonly #client: Client;
+  readonly #options: RedfishOptions;
+  #authorization: Record<string, string> = {};
+  #session: string | null = null;
+  #credentials: { username: string; password: string } | null = null;
+
+  constructor(target: RedfishTarget, options: Partial<RedfishOptions> = {}) {
+    this.#options = { ...REDFISH_DEFAULTS, ...options };
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    this.origin = `${target.scheme}://${host}${target.port ? `:${target.port}` : ''}`;
+    this.#client = new Client(this.origin, {
+      pipelining: 1,
+      connect: { timeout: this.#options.connectTimeoutMs, rejectUnauthorized: !target.insecure },
+      headersTimeout: this.#options.requestTimeoutMs,
+      bodyTimeout: this.#options.requestTimeoutMs,
+    });
+  }
+
+  /** Logs in: a session when the service offers one (auth auto/session), else Basic, checked with one GET. */
+  async login(username: string, password: string): Promise<RedfishBody> {
+    this.#credentials = { username, password };
+    const root = await this.get('/redfish/v1/');
+    if (this.#options.auth !== 'basic') {
+      const sessions = link((root.Links as RedfishBody | undefined)?.Sessions) ?? '/redfish/v1/SessionService/Sessions';
+      const response = await this.#send('POST', sessions, { UserName: username, Password: password }, {});
+      const token = response.headers['x-auth-token'];
+      if (response.status >= 200 && response.status < 300 && typeof token === 'string' && token !== '') {
+        this.#authorization = { 'x-auth-token': token };
+        const location = response.headers.location;
+        this.#session = typeof location === 'string' ? new URL(location, this.origin).pathname : null;
+        return root;
+      }
+      if (response.status === 401 || response.status === 403) throw new RedfishError('auth', `login refused: ${bmcMessage(response.body, response.status)}`, response.status);
+      if (this.#options.auth === 'session') throw new RedfishError('http', `session login failed: ${bmcMessage(response.body, response.status)}`, response.status);
+    }
+    this.#authorization = { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+    // Basic is only known to work once a protected resource answers.
+    await this.get(link(root.Systems) ?? '/redfish/v1/Systems');
+    return root;
+  }
+
+  /** GETs a resource; retried on connection errors, timeouts, 429 and 5xx. Keeps the body in `resources`. */
+  async get(path: string): Promise<RedfishBody> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.#send('GET', path, undefined, this.#authorization);
+        if (response.status === 401 && this.#session !== null && this.#credentials && attempt === 0) {
+          // An expired session: log in once more, then give up.
+          this.#session = null;
+          await this.login(this.#credentials.username, this.#credentials.password);
+          continue;
+        }
+        if (response.status >= 200 && response.status < 300) {
+          const body = parseJson(response.body, path);
+          this.resources.set(normalizePath(path), body);
+          return body;
+        }
+        if (response.status === 401 || response.status === 403) throw new RedfishError('auth', `${path}: ${bmcMessage(response.body, response.status)}`, response.status);
+        const error = new RedfishError('http', `${path}: ${bmcMessage(response.body, response.status)}`, response.status);
+        if (!(response.status === 429 || response.status >= 500) || attempt >= this.#options.retries) throw error;
+        await this.#backoff(attempt, response.headers['retry-after']);
+      } catch (error) {
+        if (!(error instanceof RedfishError) || !(error.failure === 'unreachable' || error.failure === 'timeout') || attempt >= this.#options.retries) throw error;
+        await this.#backoff(attempt, undefined);
+      }
+    }
+  }
+
+  /** Every member of a collection, following Members@odata.nextLink pages with a loop guard. */
+  async members(path: string): Promise<RedfishBody[]> {
+    const members: RedfishBody[] = [];
+    const seen = new Set<string>();
+    for (let page: string | null = path; page !== null && !seen.has(normalizePath(page)) && seen.size < 100;) {
+      seen.add(normalizePath(page));
+      const collection = await this.get(page);
+      for (const member of Array.isArray(collection.Members) ? collection.Members : []) {
+        if (member && typeof member === 'object') members.push(member as RedfishBody);
+      }
+      page = typeof collection['Members@odata.nextLink'] === 'string' ? collection['Members@odata.nextLink'] : null;
+    }
+    return members;
+  }
+
+  /** Deletes the session (sessions are scarce on BMCs) and closes the connection. */
+  async close(): Promise<void> {
+    const session = this.#session;
+    this.#session = null;
+    if (session !== null) {
+      await this.#send('DELETE', session, undefined, this.#authorization).catch(() => undefined);
+    }
+    await this.#client.close().catch(() => undefined);
+  }
+
+  async #backoff(attempt: number, retryAfter: string | string[] | undefined): Promise<void> {
+    const asked = typeof retryAfter === 'string' && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0;
+    const exponential = this.#options.backoffMs * 2 ** attempt;
+    const delay = Math.min(Math.max(asked, exponential * (0.5 + Math.random() / 2)), 60_000);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+
+  async #send(method: Dispatcher.HttpMethod, path: string, json: unknown, headers: Record<string, string>) {
+    const run = () => this.#exchange(method, path, json, headers);
+    return this.#options.limiter ? this.#options.limiter.run(run) : run();
+  }
+
+  async #exchange(method: Dispatcher.HttpMethod, path: string, json: unknown, headers: Record<string, string>, redirects = 0): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+    const signal = AbortSignal.timeout(this.#options.requestTimeoutMs);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#client.request({
+        method, path, signal,
+        headers: { accept: 'application/json', 'accept-encoding': 'identity', ...headers, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+      });
+    } catch (error) {
+      throw connectionError(error, this.origin, path, this.#options);
+    }
+    if (response.statusCode >= 300 && response.statusCode < 400 && typeof response.headers.location === 'string') {
+      await response.body.dump().catch(() => undefined);
+      const target = new URL(response.headers.location, `${this.origin}${path}`);
+      if (target.origin !== this.origin) throw new RedfishError('redirect', `${path}: redirected to another host (${target.origin}), refused`, response.statusCode);
+      if (redirects >= MAX_REDIRECTS) throw new RedfishError('redirect', `${path}: more than ${MAX_REDIRECTS} redirects`, response.statusCode);
+      return this.#exchange(method, target.pathname + target.search, json, headers, redirects + 1);
+    }
+    const declared = Number(response.headers['content-length']);
+    if (declared > this.#options.maxBodyBytes) {
+      response.body.destroy();
+      throw new RedfishError('too-large', `${path}: a ${declared}-byte body is over the ${this.#options.maxBodyBytes}-byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > this.#options.maxBodyBytes) {
+          response.body.destroy();
+          throw new RedfishError('too-large', `${path}: the body passed the ${this.#options.maxBodyBytes}-byte limit`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (error) {
+      if (error instanceof RedfishError) throw error;
+      throw connectionError(error, this.origin, path, this.#options, 'timeout');
+    }
+    return { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) };
+  }
+}
+
+function connectionError(error: unknown, origin: string, path: string, options: RedfishOptions, whenTimedOut: RedfishFailure = 'unreachable'): RedfishError {
+  const code = (error as { code?: string }).code ?? (error as Error).name;
+  if (error instanceof undiciErrors.ConnectTimeoutError) return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);
+  if (code === 'TimeoutError' || code === 'AbortError' || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.RequestAbortedError) {
+    return new RedfishError(whenTimedOut, `${origin}${path}: no complete answer within ${options.requestTimeoutMs / 1000} s`);
+  }
+  const cause = (error as { cause?: { code?: string } }).cause?.code;
+  return new RedfishError('unreachable', `${origin}: ${cause ?? code ?? String(error)}${/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(String(cause ?? code)) ? ' (a self-signed certificate? onboard with --insecure)' : ''}`);
+}
+
+function parseJson(body: Buffer, path: string): RedfishBody {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new RedfishError('bad-json', `${path}: the answer is not JSON`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RedfishError('bad-json', `${path}: the answer is not a JSON object`);
+  return value as RedfishBody;
+}
+
+/** The BMC's own words for an error: Redfish's error.message and MessageId, else the status. */
+export function bmcMessage(body: Buffer, status: number): string {
+  let message: string | undefined;
+  try {
+    const error = (JSON.parse(body.toString('utf8')) as { error?: { message?: unknown; code?: unknown; '@Message.ExtendedInfo'?: Array<{ Message?: unknown; MessageId?: unknown }> } }).error;
+    const info = error?.['@Message.ExtendedInfo']?.[0];
+    const text = typeof info?.Message === 'string' ? info.Message : typeof error?.message === 'string' ? error.message : undefined;
+    const id = typeof info?.MessageId === 'string' ? info.MessageId : typeof error?.code === 'string' ? error.code : undefined;
+    if (text !== undefined) message = id ? `${text} (${id})` : text;
+  } catch {
+    // HTML or empty: the status says it all
+  }
+  return `HTTP ${status}${message ? `: ${message.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 300)}` : ''}`;
+}
+
+/** The @odata.id of a link object, or null. */
+export function link(value: unknown): string | null {
+  const id = (value as { '@odata.id'?: unknown } | undefined)?.['@odata.id'];
+  return typeof id === 'string' && id.startsWith('/') ? id : null;
+}
+
+/** Redfish ids with and without a trailing slash or fragment name the same resource. */
+export function normalizePath(path: string): string {
+  return path.split('#')[0]!.replace(/(?<=.)\/+$/, '');
+}

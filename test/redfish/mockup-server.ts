@@ -1,0 +1,200 @@
+/**
+ * A Redfish mockup server for the tests (test code, not product): it serves a tree of
+ * ../shared/redfish-mockups (request path → <tree>/<path>/index.json) the way a BMC
+ * would, with session and Basic auth, optional TLS, latency, and hostile behaviours on
+ * chosen paths. A fake only in the sense that no real BMC can run here; the bodies are
+ * captures of real BMCs and DMTF's published mockups.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MOCKUPS = fileURLToPath(new URL('../../../../shared/redfish-mockups/', import.meta.url));
+
+export type Hostile =
+  | { kind: 'status'; status: number; body?: string; contentType?: string }
+  | { kind: 'slow-bytes'; intervalMs: number }
+  | { kind: 'huge'; bytes: number }
+  | { kind: 'invalid-json' }
+  | { kind: 'redirect'; location: string }
+  | { kind: 'hang' };
+
+export interface MockupOptions {
+  tree: string;
+  username?: string;
+  password?: string;
+  /** Whether POST /redfish/v1/SessionService/Sessions works; false answers 405, so clients fall back to Basic. */
+  sessions?: boolean;
+  tls?: { key: string; cert: string };
+  latencyMs?: number;
+  /** Behaviours by exact path (no query), e.g. a 500 on a collection. */
+  hostile?: Record<string, Hostile>;
+  host?: string;
+  port?: number;
+}
+
+export interface Mockup {
+  url: string;
+  port: number;
+  /** Every request, `METHOD path`, in order. */
+  requests: string[];
+  /** Sessions currently open. */
+  sessions: Set<string>;
+  /** The most requests in flight at once. */
+  maxInFlight: number;
+  close(): Promise<void>;
+}
+
+export async function startMockup(options: MockupOptions): Promise<Mockup> {
+  const root = join(MOCKUPS, options.tree);
+  const username = options.username ?? 'admin';
+  const password = options.password ?? 'password';
+  const requests: string[] = [];
+  const sessions = new Set<string>();
+  let inFlight = 0;
+  const state = { maxInFlight: 0 };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    inFlight++;
+    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+    response.on('close', () => inFlight--);
+    const path = decodeURIComponent((request.url ?? '/').split('?')[0]!).replace(/\/+$/, '') || '/';
+    requests.push(`${request.method} ${request.url}`);
+    if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { 'content-type': 'application/json', ...headers });
+      response.end(JSON.stringify(body));
+    };
+    const error = (status: number, messageId: string, message: string) =>
+      json(status, { error: { code: messageId, message, '@Message.ExtendedInfo': [{ MessageId: messageId, Message: message }] } });
+
+    if (request.method === 'POST' && path === '/redfish/v1/SessionService/Sessions') {
+      if (options.sessions === false) return error(405, 'Base.1.0.ActionNotSupported', 'sessions are not supported');
+      const body = await readBody(request);
+      let credentials: { UserName?: string; Password?: string } = {};
+      try {
+        credentials = JSON.parse(body) as typeof credentials;
+      } catch {
+        return error(400, 'Base.1.0.MalformedJSON', 'malformed JSON');
+      }
+      if (credentials.UserName !== username || credentials.Password !== password) return error(401, 'Base.1.0.InsufficientPrivilege', 'Invalid username or password');
+      const token = randomBytes(16).toString('hex');
+      const id = randomBytes(4).toString('hex');
+      sessions.add(id);
+      tokens.set(token, id);
+      return json(201, { '@odata.id': `/redfish/v1/SessionService/Sessions/${id}`, Id: id, UserName: username }, {
+        'x-auth-token': token, location: `/redfish/v1/SessionService/Sessions/${id}`,
+      });
+    }
+    const isRoot = path === '/redfish' || path === '/redfish/v1';
+    if (!isRoot && !authorized(request)) return error(401, 'Base.1.0.NoValidSession', 'There is no valid session established with the implementation.');
+    if (request.method === 'DELETE' && path.startsWith('/redfish/v1/SessionService/Sessions/')) {
+      const id = path.split('/').at(-1)!;
+      if (!sessions.delete(id)) return error(404, 'Base.1.0.ResourceMissingAtURI', 'no such session');
+      response.writeHead(204).end();
+      return;
+    }
+    const hostile = options.hostile?.[path];
+    if (hostile) return behave(hostile, response);
+    if (request.method !== 'GET') return error(405, 'Base.1.0.ActionNotSupported', `${request.method} is not supported here`);
+    const file = join(root, path, 'index.json');
+    if (!file.startsWith(root) || !existsSync(file)) return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${path} was not found.`);
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(readFileSync(file));
+  };
+
+  const tokens = new Map<string, string>();
+  const authorized = (request: IncomingMessage) => {
+    const token = request.headers['x-auth-token'];
+    if (typeof token === 'string') {
+      const id = tokens.get(token);
+      return id !== undefined && sessions.has(id);
+    }
+    const basic = /^Basic (.+)$/.exec(request.headers.authorization ?? '');
+    return basic !== null && Buffer.from(basic[1]!, 'base64').toString() === `${username}:${password}`;
+  };
+
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
+    handle(request, response).catch((error: unknown) => {
+      response.writeHead(500).end(String(error));
+    });
+  };
+  const server: Server = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createHttpServer(listener);
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `${options.tls ? 'https' : 'http'}://${options.host ?? '127.0.0.1'}:${port}`,
+    port,
+    requests,
+    sessions,
+    get maxInFlight() {
+      return state.maxInFlight;
+    },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function behave(hostile: Hostile, response: ServerResponse): void {
+  switch (hostile.kind) {
+    case 'status':
+      response.writeHead(hostile.status, { 'content-type': hostile.contentType ?? 'text/html' });
+      response.end(hostile.body ?? '<html><body>Internal Server Error</body></html>');
+      return;
+    case 'invalid-json':
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"Members": [ {"@odata.id": ');
+      return;
+    case 'redirect':
+      response.writeHead(302, { location: hostile.location });
+      response.end();
+      return;
+    case 'hang':
+      return; // never answers
+    case 'huge': {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < hostile.bytes) {
+          sent += chunk.length;
+          if (!response.write(chunk)) return void response.once('drain', pump);
+        }
+        response.end();
+      };
+      response.on('close', () => (sent = hostile.bytes));
+      pump();
+      return;
+    }
+    case 'slow-bytes': {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const body = Buffer.from(`{"Name": "${'x'.repeat(10_000)}"}`);
+      let at = 0;
+      const timer = setInterval(() => {
+        if (at >= body.length) {
+          clearInterval(timer);
+          response.end();
+          return;
+        }
+        response.write(body.subarray(at, at + 1));
+        at++;
+      }, hostile.intervalMs);
+      response.on('close', () => clearInterval(timer));
+    }
+  }
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk));
+    request.on('end', () => resolve(body));
+    request.on('error', reject);
+  });
+}
