@@ -227,9 +227,11 @@ export class RedfishClient {
 }
 
 function connectionError(error: unknown, origin: string, path: string, options: RedfishOptions, whenTimedOut: RedfishFailure = 'unreachable'): RedfishError {
-  const code = (error as { code?: string }).code ?? (error as Error).name;
+  const name = (error as Error).name;
+  const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : name;
   if (error instanceof undiciErrors.ConnectTimeoutError) return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);
-  if (code === 'TimeoutError' || code === 'AbortError' || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.RequestAbortedError) {
+  // AbortSignal.timeout() rejects with a DOMException named TimeoutError (its numeric code is 23).
+  if (name === 'TimeoutError' || name === 'AbortError' || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.RequestAbortedError) {
     return new RedfishError(whenTimedOut, `${origin}${path}: no complete answer within ${options.requestTimeoutMs / 1000} s`);
   }
   const cause = (error as { cause?: { code?: string } }).cause?.code;
