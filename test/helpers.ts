@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { InventoryInput } from '../src/store/index.js';
+import type { InventoryInput, MachineState, Store } from '../src/store/index.js';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -114,4 +114,16 @@ export function dl360Inventory(): InventoryInput {
       { mac: 'b4-7a-f1-00-11-23', name: 'NIC.1.2', speedMbps: 25000, linkStatus: 'LinkDown' },
     ],
   };
+}
+
+/**
+ * A machine as onboarding and provisioning would leave it: enrolled with `bmcMac`, the DL360
+ * inventory with `nicMac` as its only NIC, and, when asked, a profile and a state.
+ */
+export function seedMachine(store: Store, bmcMac: string, nicMac: string, options: { profile?: string; state?: MachineState } = {}): string {
+  const { id } = store.machines.enroll({ bmcMac });
+  store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: nicMac, name: 'NIC.1.1', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  if (options.profile) store.machines.setProfile(id, options.profile, { type: 'profile', message: `profile ${options.profile}` });
+  if (options.state) store.machines.transition(id, options.state, null, { type: 'state', message: options.state });
+  return id;
 }

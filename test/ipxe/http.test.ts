@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { dl360Inventory, startServe, tempDir } from '../helpers.js';
+import { seedMachine, startServe, tempDir } from '../helpers.js';
 
 const INSTALLING_NIC = '52:54:00:77:00:e1';
 const READY_NIC = '52:54:00:77:00:b1';
@@ -55,14 +55,8 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
 
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
-  const installing = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
-  const inventory = dl360Inventory();
-  inventory.nics.push({ mac: INSTALLING_NIC, name: 'virtio', speedMbps: null, linkStatus: null });
-  store.machines.recordInventory(installing.id, inventory, { type: 'inventory', message: 'inspected' });
-  store.machines.setProfile(installing.id, 'lab', { type: 'profile', message: 'profile lab' });
-  store.machines.transition(installing.id, 'netbooting', null, { type: 'state', message: 'PXE seen' });
-  const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:02' });
-  store.machines.recordInventory(ready.id, { ...dl360Inventory(), nics: [{ mac: READY_NIC, name: null, speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  const installingId = seedMachine(store, '94:40:c9:00:00:01', INSTALLING_NIC, { profile: 'lab', state: 'netbooting' });
+  const readyId = seedMachine(store, '94:40:c9:00:00:02', READY_NIC);
   store.close();
 
   const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--assets-dir', assetsDir]);
@@ -81,7 +75,7 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
 
   // The machine's script, as iPXE asks for it after the chain (hyphenated MAC).
   const script = await (await fetch(`${base}/boot.ipxe?mac=52-54-00-77-00-e1&arch=x86_64&platform=efi`)).text();
-  const callbackUrl = new RegExp(`mbx\\.done=(${base}/callback/${installing.id}/[A-Za-z0-9_-]{43}) `).exec(script)?.[1];
+  const callbackUrl = new RegExp(`mbx\\.done=(${base}/callback/${installingId}/[A-Za-z0-9_-]{43}) `).exec(script)?.[1];
   assert.ok(callbackUrl, script);
   assert.match(script, new RegExp(`^kernel ${base}/assets/lab/vmlinuz initrd=initrd0 console=ttyS0 sn=CZJ1234ABC mbx\\.done=`, 'm'));
   assert.match(script, new RegExp(`^initrd --name initrd0 ${base}/assets/lab/initrd\\.gz \\|\\| goto failed$`, 'm'));
@@ -118,32 +112,32 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.equal((await raw(base, '/ipxe/..%2fVERSION')).status, 404);
 
   // The milestones reach the store within a second, the kernel moving the machine to installing.
-  const milestones = await eventsOf(base, installing.id, (list) => list.some((event) => event.type === 'boot.asset'));
+  const milestones = await eventsOf(base, installingId, (list) => list.some((event) => event.type === 'boot.asset'));
   assert.deepEqual(milestones.slice(-4).map((event) => [event.type, event.fromState, event.toState, event.message, (event.data as { count: number }).count]), [
     ['boot.script', 'netbooting', 'netbooting', 'iPXE script: install profile lab', 1],
     ['boot.kernel', 'netbooting', 'installing', 'HTTP sent kernel lab/vmlinuz', 1], // HEAD and the range are not a download
     ['boot.initrd', 'installing', 'installing', 'HTTP sent initrd lab/initrd.gz', 1],
     ['boot.asset', 'installing', 'installing', 'HTTP sent iPXE binary snponly.efi', 1],
   ]);
-  const readyEvents = await eventsOf(base, ready.id, () => true);
+  const readyEvents = await eventsOf(base, readyId, () => true);
   assert.equal(readyEvents.at(-1)!.message, 'iPXE script: local boot (exit)');
 
   // The callback: the token is checked, events recorded, `installed` ends the installation.
   const forged = callbackUrl.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'));
   assert.equal((await fetch(`${forged}?event=installed`)).status, 403);
-  assert.equal((await fetch(callbackUrl.replace(installing.id, ready.id) + '?event=installed')).status, 403, "one machine's token is not another's");
+  assert.equal((await fetch(callbackUrl.replace(installingId, readyId) + '?event=installed')).status, 403, "one machine's token is not another's");
   assert.equal((await fetch(`${callbackUrl}`)).status, 400, 'event= is required');
   const progress = await fetch(callbackUrl, { method: 'POST', body: new URLSearchParams({ event: 'partitioning', disk: 'nvme0n1\u001b[2J' }) });
   assert.equal(progress.status, 200);
   assert.equal((await fetch(`${callbackUrl}?event=installed&platform=efi`)).status, 200);
-  const events = await eventsOf(base, installing.id, () => true);
+  const events = await eventsOf(base, installingId, () => true);
   assert.deepEqual(events.slice(-2).map((event) => [event.type, event.fromState, event.toState, event.message]), [
     ['callback', 'installing', 'installing', 'installer reported partitioning'],
     ['callback', 'installing', 'provisioned', 'installer reported installed'],
   ]);
   const progressEvent = events.find((event) => event.message === 'installer reported partitioning')!;
   assert.deepEqual(progressEvent.data, { event: 'partitioning', from: '127.0.0.1', disk: 'nvme0n1[2J' }, 'control characters are stripped');
-  const machine = (await (await fetch(`${base}/api/v1/machines/${installing.id}`)).json()) as MachineJson;
+  const machine = (await (await fetch(`${base}/api/v1/machines/${installingId}`)).json()) as MachineJson;
   assert.equal(machine.state, 'provisioned');
   assert.equal(await serve.stop(), 0);
 });
@@ -166,8 +160,7 @@ test('discovery: unknown machines boot the discovery profile; --local-boot 404 s
   ].join('\n'));
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
-  const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:02' });
-  store.machines.recordInventory(ready.id, { ...dl360Inventory(), nics: [{ mac: READY_NIC, name: null, speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  seedMachine(store, '94:40:c9:00:00:02', READY_NIC);
   store.close();
 
   const refused = await startServe(t, ['--data-dir', dataDir, '--config', config]).then(() => null, (error: Error) => error.message);

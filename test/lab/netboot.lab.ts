@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
-import { dl360Inventory } from '../helpers.js';
+import { seedMachine } from '../helpers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -199,11 +199,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
   for (const [index, vm] of VMS.entries()) {
-    const { id } = store.machines.enroll({ bmcMac: `02:00:00:00:00:0${index + 1}` });
-    store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: vm.mac, name: 'virtio-net', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'lab VM' });
-    store.machines.setProfile(id, 'lab', { type: 'profile', message: 'profile lab' });
-    store.machines.transition(id, 'netbooting', null, { type: 'state', message: 'lab: PXE boot expected' });
-    vm.machineId = id;
+    vm.machineId = seedMachine(store, `02:00:00:00:00:0${index + 1}`, vm.mac, { profile: 'lab', state: 'netbooting' });
   }
   store.close();
   const config = join(dir, 'metalbox.yaml');
