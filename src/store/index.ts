@@ -1,10 +1,13 @@
 import { join } from 'node:path';
+import { ensureSecretFile } from '../lib/secret-file.js';
+import { CredentialStore, SECRET_KEY_FILE } from './credentials.js';
 import { openDatabase, type SqliteDatabase } from './database.js';
 import { MachineStore } from './machines.js';
 import { ObservationStore } from './observations.js';
 
 export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
+export { CredentialStore, SECRET_KEY_FILE, type Credential } from './credentials.js';
 export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineEventInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
 export { MACHINE_STATES, type MachineState } from './states.js';
@@ -16,15 +19,23 @@ export const DATABASE_FILE = 'metalbox.db';
 export class Store {
   readonly machines: MachineStore;
   readonly observations: ObservationStore;
+  readonly credentials: CredentialStore;
 
-  private constructor(readonly db: SqliteDatabase, readonly path: string) {
+  private constructor(readonly db: SqliteDatabase, readonly path: string, secretKey: Buffer) {
     this.machines = new MachineStore(db);
     this.observations = new ObservationStore(db);
+    this.credentials = new CredentialStore(db, secretKey);
   }
 
   static open(dataDir: string): Store {
     const path = join(dataDir, DATABASE_FILE);
-    return new Store(openDatabase(path), path);
+    const db = openDatabase(path);
+    try {
+      return new Store(db, path, Buffer.from(ensureSecretFile(join(dataDir, SECRET_KEY_FILE)), 'base64url'));
+    } catch (error) {
+      db.close();
+      throw error;
+    }
   }
 
   close(): void {
