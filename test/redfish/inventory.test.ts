@@ -5,7 +5,7 @@ import { scrapeInventory, type ScrapeResult } from '../../src/redfish/inventory.
 import { startMockup } from './mockup-server.js';
 
 /**
- * Each tree of ../shared/redfish-mockups, scraped through the mockup server. The expected
+ * Each mockup tree (test/redfish/mockups, pruned from ../shared/redfish-mockups), scraped through the mockup server. The expected
  * facts were read by hand from the trees' JSON (comments say where), not produced by the
  * scraper.
  */

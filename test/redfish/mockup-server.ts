@@ -1,6 +1,6 @@
 /**
  * A Redfish mockup server for the tests (test code, not product): it serves a tree of
- * ../shared/redfish-mockups (request path → <tree>/<path>/index.json) the way a BMC
+ * test/redfish/mockups (request path → <tree>/<path>/index.json) the way a BMC
  * would, with session and Basic auth, optional TLS, latency, and hostile behaviours on
  * chosen paths. A fake only in the sense that no real BMC can run here; the bodies are
  * captures of real BMCs and DMTF's published mockups.
@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const MOCKUPS = fileURLToPath(new URL('../../../../shared/redfish-mockups/', import.meta.url));
+/** The pruned copies scripts/vendor-mockups makes of ../shared/redfish-mockups (committed: a checkout may sit anywhere). */
+export const MOCKUPS = fileURLToPath(new URL('../../../test/redfish/mockups/', import.meta.url));
 
 export type Hostile =
   | { kind: 'status'; status: number; body?: string; contentType?: string }
