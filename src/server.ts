@@ -129,7 +129,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
     if (config.dhcp.proxy && advertise !== undefined) {
       dhcpHandler = new ProxyDhcpHandler(
-        { serverIp: advertise, httpBase: `http://${advertise}:${port}`, uefiBinary: config.netboot.uefiBinary },
+        { serverIp: advertise, httpBase: serverUrl, uefiBinary: config.netboot.uefiBinary },
         (mac) => decisions.decide(mac).kind !== 'ignore',
         (packet) => {
           const client = snooping.observe(packet);

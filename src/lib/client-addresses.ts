@@ -9,18 +9,24 @@ export class ClientAddresses {
 
   constructor(private readonly capacity = 65_536) {}
 
-  learn(ip: string, mac: string): void {
+  learn(address: string, mac: string): void {
+    const ip = ipv4(address);
     if (ip === '0.0.0.0') return;
     this.#macByIp.delete(ip); // re-inserting moves it to the young end
     this.#macByIp.set(ip, mac);
     if (this.#macByIp.size > this.capacity) this.#macByIp.delete(this.#macByIp.keys().next().value!);
   }
 
-  macOf(ip: string): string | undefined {
-    return this.#macByIp.get(ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+  macOf(address: string): string | undefined {
+    return this.#macByIp.get(ipv4(address));
   }
 
   get size(): number {
     return this.#macByIp.size;
   }
+}
+
+/** A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; DHCP speaks plain a.b.c.d. */
+function ipv4(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
