@@ -21,6 +21,17 @@ import { MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
 import { lockDataDir, prepareDataDir, Store } from './store/index.js';
+import { BmcLocator } from './discovery/locator.js';
+import { DhcpObservationResolver } from './discovery/dhcp-observations.js';
+import { LeaseFileResolver } from './discovery/leases.js';
+import { NeighbourTableResolver, readNeighbours } from './discovery/neighbours.js';
+import { SweepResolver } from './discovery/sweep.js';
+import { UnifiResolver } from './discovery/unifi.js';
+import { DefaultCredentials } from './onboarding/credentials.js';
+import { JobEngine } from './onboarding/engine.js';
+import { Onboarding } from './onboarding/onboarding.js';
+import { Limiter } from './redfish/client.js';
+import { readFileSync } from 'node:fs';
 
 export interface RunningServer {
   /** Base URL of the HTTP server, with the port actually bound. */
@@ -89,7 +100,29 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       bootDecisions: { nics: decisions.size },
     });
 
-    const api = buildApi({ store, token, logger, version: VERSION, stats });
+    const sweep = new SweepResolver(config.bmc.subnets, () => readNeighbours(), { ratePerSecond: config.bmc.sweepRate });
+    const unifi = config.unifi ? new UnifiResolver(unifiSettings(config.unifi)) : null;
+    if (unifi) cleanups.push(() => unifi.close());
+    // Chosen in this order (DESIGN §8); the passive ones are all read so disagreements show.
+    const locator = new BmcLocator([
+      new DhcpObservationResolver((mac) => store.observations.list({ mac, limit: 20 })),
+      new NeighbourTableResolver(),
+      sweep,
+      new LeaseFileResolver(config.discovery.leaseFiles),
+      ...(unifi ? [unifi] : []),
+    ]);
+    const engine = new JobEngine(store.jobs, (work) => store.transaction(work), logger.child({ component: 'onboarding' }), {
+      concurrency: config.onboarding.concurrency, attempts: config.onboarding.attempts, backoffMs: config.onboarding.backoffMs,
+    });
+    const onboarding = new Onboarding({
+      store, locator, engine,
+      defaults: new DefaultCredentials(config.bmc.credentials),
+      redfish: { limiter: new Limiter(config.redfish.maxInFlight), connectTimeoutMs: config.redfish.connectTimeoutMs, requestTimeoutMs: config.redfish.requestTimeoutMs },
+    });
+    engine.register(onboarding);
+    cleanups.push(engine.start());
+
+    const api = buildApi({ store, token, logger, version: VERSION, onboarding, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
     cleanups.push(() => api.close());
     let serverUrl = '';
     api.register(async (scope) =>
@@ -159,6 +192,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await close();
     throw error;
   }
+}
+
+function unifiSettings(unifi: NonNullable<Config['unifi']>) {
+  let password = unifi.password;
+  if (unifi.passwordFile !== undefined) {
+    try {
+      password = readFileSync(unifi.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new MetalboxError('E_CONFIG', `unifi.passwordFile: cannot read ${unifi.passwordFile} (${(error as NodeJS.ErrnoException).code ?? error})`);
+    }
+  }
+  if (password === undefined) throw new MetalboxError('E_CONFIG', 'unifi: give password or passwordFile');
+  return { url: unifi.url, username: unifi.username, password, site: unifi.site ?? 'default', insecure: unifi.insecure ?? false };
 }
 
 function hostForUrl(address: string): string {

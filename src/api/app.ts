@@ -4,13 +4,17 @@ import type { Store } from '../store/index.js';
 import { requireTokenForChanges } from './auth.js';
 import { machineRoutes } from './routes/machines.js';
 import { observationRoutes } from './routes/observations.js';
-import { errorSchema, eventSchema, machineSchema } from './schemas.js';
+import { onboardingRoutes } from './routes/onboardings.js';
+import type { Onboarding } from '../onboarding/onboarding.js';
+import { errorSchema, eventSchema, jobSchema, machineSchema } from './schemas.js';
 
 export interface ApiOptions {
   store: Store;
   token: string;
   logger: FastifyBaseLogger;
   version: string;
+  /** The onboarding service; without it the onboarding routes are absent. */
+  onboarding?: Onboarding;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
   stats?: () => Record<string, unknown>;
 }
@@ -20,6 +24,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   E_NOT_FOUND: 404,
   E_AMBIGUOUS_REF: 409,
   E_NIC_CONFLICT: 409,
+  E_CONFLICT: 409,
 };
 
 /** The HTTP server: health, and the REST API under /api/v1. */
@@ -34,6 +39,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.addSchema(errorSchema);
   app.addSchema(machineSchema);
   app.addSchema(eventSchema);
+  app.addSchema(jobSchema);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isMetalboxError(error)) {
@@ -63,6 +69,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       requireTokenForChanges(api, options.token);
       machineRoutes(api, options.store);
       observationRoutes(api, options.store);
+      if (options.onboarding) onboardingRoutes(api, options.onboarding, options.store.jobs);
       api.get('/stats', {
         schema: { response: { 200: { type: 'object', additionalProperties: true } } },
         handler: async () => options.stats?.() ?? {},

@@ -72,3 +72,23 @@ export const machineRefParams = {
 
 /** The error responses every route can give, for the schema's `response` map. */
 export const errorResponses = { 400: { $ref: 'error#' }, 404: { $ref: 'error#' }, 409: { $ref: 'error#' } };
+
+/** A job as the API shows it (its input holds no secret: credentials are sealed in their own table). */
+export const jobSchema = {
+  $id: 'job',
+  ...closedObject({
+    id: { type: 'integer' },
+    kind: { type: 'string' },
+    machineId: str,
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+    step: str,
+    input: { type: 'object', additionalProperties: true },
+    attempts: { type: 'integer' },
+    runAfter: { type: 'string' },
+    leaseOwner: str,
+    leaseExpiresAt: str,
+    lastError: str,
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+  }),
+};

@@ -33,14 +33,27 @@ export class ApiClient {
   }
 
   async get<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
+    return (await this.#call<T>('GET', path, query, undefined)).body;
+  }
+
+  /** POSTs a JSON body; returns the status too (200 and 202 can mean different things). */
+  async post<T>(path: string, json: unknown): Promise<{ status: number; body: T }> {
+    return this.#call<T>('POST', path, {}, json);
+  }
+
+  async #call<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number | undefined>, json: unknown): Promise<{ status: number; body: T }> {
     const url = new URL(`${this.baseUrl}${path}`);
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
     let response;
     try {
       response = await request(url, {
-        method: 'GET',
+        method,
         dispatcher: this.#dispatcher,
-        headers: this.#token ? { authorization: `Bearer ${this.#token}` } : {},
+        headers: {
+          ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
+          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(json === undefined ? {} : { body: JSON.stringify(json) }),
       });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
@@ -60,7 +73,7 @@ export class ApiClient {
       const message = (body as { message?: unknown }).message;
       throw new CliError(response.statusCode === 400 ? EXIT.usage : EXIT.failed, typeof message === 'string' ? message : `HTTP ${response.statusCode}`);
     }
-    return body as T;
+    return { status: response.statusCode, body: body as T };
   }
 
   async close(): Promise<void> {

@@ -42,9 +42,9 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   return config as unknown as Config;
 }
 
-/** The effective config as YAML, for `serve --print-config`. */
+/** The effective config as YAML, for `serve --print-config`; passwords show as ********. */
 export function renderConfig(config: Config): string {
-  return YAML.stringify(config);
+  return YAML.stringify(config, (key, value) => (key === 'password' && typeof value === 'string' ? '********' : value));
 }
 
 export function flagName(setting: Setting): string {

@@ -177,6 +177,114 @@ export const SETTINGS: readonly Setting[] = [
     description: 'boot profiles by name: kernel, initrd and cmdline, or an iPXE script; templated (see Profiles)',
   },
   {
+    path: 'bmc.subnets',
+    schema: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d{1,2}$' } },
+    default: () => [],
+    description: 'IPv4 subnets (CIDR, at most a /20 each) swept to find a BMC by MAC when nothing else knows it',
+  },
+  {
+    path: 'bmc.sweepRate',
+    flag: '--sweep-rate <n>',
+    env: 'METALBOX_SWEEP_RATE',
+    schema: { type: 'integer', minimum: 1, maximum: 5000 },
+    default: () => 200,
+    description: 'probes per second of a BMC subnet sweep',
+  },
+  {
+    path: 'bmc.credentials',
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['macPrefix', 'username'],
+        properties: {
+          macPrefix: { type: 'string', minLength: 2 },
+          username: { type: 'string', minLength: 1 },
+          password: { type: 'string' },
+          passwordFile: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+    default: () => [],
+    description: 'default BMC logins by MAC prefix (vendor OUI), longest prefix first: macPrefix, username, password or passwordFile',
+  },
+  {
+    path: 'discovery.leaseFiles',
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['format', 'path'],
+        properties: { format: { type: 'string', enum: ['dnsmasq', 'isc', 'kea'] }, path: { type: 'string', minLength: 1 } },
+      },
+    },
+    default: () => [],
+    description: "the site DHCP server's lease files, to find a BMC by MAC: format (dnsmasq, isc, kea) and path",
+  },
+  {
+    path: 'unifi',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url', 'username'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://' },
+        username: { type: 'string', minLength: 1 },
+        password: { type: 'string' },
+        passwordFile: { type: 'string', minLength: 1 },
+        site: { type: 'string', minLength: 1 },
+        insecure: { type: 'boolean' },
+      },
+    },
+    default: () => undefined,
+    description: "a UniFi controller whose client list finds BMCs by MAC: url, username, password or passwordFile, site (default), insecure",
+  },
+  {
+    path: 'onboarding.concurrency',
+    flag: '--onboarding-concurrency <n>',
+    env: 'METALBOX_ONBOARDING_CONCURRENCY',
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    default: () => 100,
+    description: 'onboardings running at once (Redfish requests are capped separately by redfish.maxInFlight)',
+  },
+  {
+    path: 'onboarding.attempts',
+    env: 'METALBOX_ONBOARDING_ATTEMPTS',
+    schema: { type: 'integer', minimum: 1, maximum: 20 },
+    default: () => 5,
+    description: 'tries of an onboarding step that failed for a passing reason (unreachable, timeout) before the machine is marked failed',
+  },
+  {
+    path: 'onboarding.backoffMs',
+    env: 'METALBOX_ONBOARDING_BACKOFF_MS',
+    schema: { type: 'integer', minimum: 10, maximum: 600000 },
+    default: () => 5000,
+    description: 'first retry delay of a failed onboarding step; doubled per try, with jitter',
+  },
+  {
+    path: 'redfish.maxInFlight',
+    env: 'METALBOX_REDFISH_MAX_IN_FLIGHT',
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    default: () => 32,
+    description: 'Redfish requests in flight across all BMCs (each BMC gets one at a time)',
+  },
+  {
+    path: 'redfish.connectTimeoutMs',
+    env: 'METALBOX_REDFISH_CONNECT_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 100, maximum: 300000 },
+    default: () => 15000,
+    description: 'time a BMC has to accept a connection',
+  },
+  {
+    path: 'redfish.requestTimeoutMs',
+    env: 'METALBOX_REDFISH_REQUEST_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 100, maximum: 600000 },
+    default: () => 60000,
+    description: 'time a BMC has to answer one request completely',
+  },
+  {
     path: 'log.level',
     flag: '--log-level <level>',
     env: 'METALBOX_LOG_LEVEL',
@@ -205,7 +313,19 @@ export interface Config {
   assetsDir?: string;
   boot: { unknown: 'ignore' | 'discover'; discoveryProfile?: string; localBoot: 'exit' | 'sanboot' | '404' };
   profiles: Record<string, ProfileConfig>;
+  bmc: { subnets: string[]; sweepRate: number; credentials: DefaultCredentialConfig[] };
+  discovery: { leaseFiles: Array<{ format: 'dnsmasq' | 'isc' | 'kea'; path: string }> };
+  unifi?: { url: string; username: string; password?: string; passwordFile?: string; site?: string; insecure?: boolean };
+  onboarding: { concurrency: number; attempts: number; backoffMs: number };
+  redfish: { maxInFlight: number; connectTimeoutMs: number; requestTimeoutMs: number };
   log: { level: string };
+}
+
+export interface DefaultCredentialConfig {
+  macPrefix: string;
+  username: string;
+  password?: string;
+  passwordFile?: string;
 }
 
 /** A boot profile as the config file holds it (DESIGN §9): a kernel with initrds and a command line, or a whole iPXE script. */

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'E_NOT_FOUND'
   | 'E_AMBIGUOUS_REF'
   | 'E_NIC_CONFLICT'
-  | 'E_IPXE';
+  | 'E_IPXE'
+  | 'E_CONFLICT'
+  | 'E_LEASE_LOST';
 
 export class MetalboxError extends Error {
   override readonly name = 'MetalboxError';

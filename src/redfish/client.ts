@@ -1,4 +1,5 @@
-import { Client, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { TLSSocket } from 'node:tls';
+import { buildConnector, Client, errors as undiciErrors, type Dispatcher } from 'undici';
 
 /** Why a Redfish exchange failed; onboarding maps these to bmc_unreachable, auth_failed and inspect_failed. */
 export type RedfishFailure =
@@ -8,6 +9,7 @@ export type RedfishFailure =
   | 'too-large' // a body past the size cap
   | 'bad-json' // a body that is not a JSON object
   | 'redirect' // to another host, or a loop
+  | 'tls' // a certificate other than the pinned one
   | 'http'; // any other status that is not a success
 
 export class RedfishError extends Error {
@@ -27,6 +29,8 @@ export interface RedfishTarget {
   scheme: 'https' | 'http';
   /** Accept a certificate no CA vouches for (BMCs ship self-signed ones). */
   insecure?: boolean;
+  /** SHA-256 of the certificate pinned at first contact: this one is accepted, any other refused. */
+  tlsFingerprint?: string | null;
 }
 
 export interface RedfishOptions {
@@ -78,19 +82,36 @@ const MAX_REDIRECTS = 3;
 export class RedfishClient {
   readonly resources = new Map<string, RedfishBody>();
   readonly origin: string;
+  /** SHA-256 of the certificate the BMC presented (https only), in pinning form. */
+  certificateFingerprint: string | null = null;
   readonly #client: Client;
   readonly #options: RedfishOptions;
   #authorization: Record<string, string> = {};
   #session: string | null = null;
   #credentials: { username: string; password: string } | null = null;
+  /** The `$expand` query the service root advertises (null: none; then one GET per member). */
+  #expand: string | null = null;
 
   constructor(target: RedfishTarget, options: Partial<RedfishOptions> = {}) {
     this.#options = { ...REDFISH_DEFAULTS, ...options };
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
     this.origin = `${target.scheme}://${host}${target.port ? `:${target.port}` : ''}`;
+    const pin = target.tlsFingerprint ? normalizeFingerprint(target.tlsFingerprint) : null;
+    // A pinned certificate is checked here, by its hash, instead of by a CA chain.
+    const connector = buildConnector({ timeout: this.#options.connectTimeoutMs, rejectUnauthorized: !target.insecure && pin === null });
     this.#client = new Client(this.origin, {
       pipelining: 1,
-      connect: { timeout: this.#options.connectTimeoutMs, rejectUnauthorized: !target.insecure },
+      connect: (connectOptions, callback) =>
+        connector(connectOptions, (error, socket) => {
+          if (error !== null) return callback(error, null);
+          const certificate = target.scheme === 'https' ? (socket as TLSSocket).getPeerCertificate?.() : undefined;
+          if (certificate?.fingerprint256) this.certificateFingerprint = normalizeFingerprint(certificate.fingerprint256);
+          if (pin !== null && this.certificateFingerprint !== pin) {
+            socket.destroy();
+            return callback(new PinMismatch(pin, this.certificateFingerprint), null);
+          }
+          callback(null, socket);
+        }),
       headersTimeout: this.#options.requestTimeoutMs,
       bodyTimeout: this.#options.requestTimeoutMs,
     });
@@ -100,6 +121,7 @@ export class RedfishClient {
   async login(username: string, password: string): Promise<RedfishBody> {
     this.#credentials = { username, password };
     const root = await this.get('/redfish/v1/');
+    this.#expand = expandQuery(root);
     if (this.#options.auth !== 'basic') {
       const sessions = link((root.Links as RedfishBody | undefined)?.Sessions) ?? '/redfish/v1/SessionService/Sessions';
       const response = await this.#send('POST', sessions, { UserName: username, Password: password }, {});
@@ -146,19 +168,55 @@ export class RedfishClient {
     }
   }
 
-  /** Every member of a collection, following Members@odata.nextLink pages with a loop guard. */
+  /**
+   * Every member of a collection, following Members@odata.nextLink pages with a loop
+   * guard. Where the service advertises `$expand`, the first page is asked for expanded;
+   * any error, or members that come back as bare links, fall back to the plain collection.
+   */
   async members(path: string): Promise<RedfishBody[]> {
+    if (this.#expand !== null) {
+      const expanded = await this.#expandedMembers(path).catch((error: unknown) => {
+        if (error instanceof RedfishError && error.failure === 'auth') throw error;
+        return null;
+      });
+      if (expanded !== null) return expanded;
+    }
+    return this.#pages(path, (page) => this.get(page));
+  }
+
+  async #expandedMembers(path: string): Promise<RedfishBody[] | null> {
+    const query = `${path.includes('?') ? '&' : '?'}${this.#expand}`;
+    const members = await this.#pages(path, async (page) => {
+      const body = await this.get(page === path ? `${path}${query}` : page);
+      if (page === path) this.resources.delete(normalizePath(`${path}${query}`));
+      return body;
+    });
+    if (members.some((member) => Object.keys(member).every((key) => key.startsWith('@odata')))) return null;
+    for (const member of members) {
+      const id = link(member);
+      if (id !== null) this.resources.set(normalizePath(id), member);
+    }
+    return members;
+  }
+
+  async #pages(path: string, read: (page: string) => Promise<RedfishBody>): Promise<RedfishBody[]> {
     const members: RedfishBody[] = [];
     const seen = new Set<string>();
     for (let page: string | null = path; page !== null && !seen.has(normalizePath(page)) && seen.size < 100;) {
       seen.add(normalizePath(page));
-      const collection = await this.get(page);
+      const collection = await read(page);
+      if (page === path) this.resources.set(normalizePath(path), collection);
       for (const member of Array.isArray(collection.Members) ? collection.Members : []) {
         if (member && typeof member === 'object') members.push(member as RedfishBody);
       }
       page = typeof collection['Members@odata.nextLink'] === 'string' ? collection['Members@odata.nextLink'] : null;
     }
     return members;
+  }
+
+  /** Drops the connection at once, mid-request: a step that ran out of time must not linger. */
+  abort(): void {
+    this.#client.destroy().catch(() => undefined);
   }
 
   /** Deletes the session (sessions are scarce on BMCs) and closes the connection. */
@@ -226,7 +284,29 @@ export class RedfishClient {
   }
 }
 
+class PinMismatch extends Error {
+  constructor(readonly pinned: string, readonly presented: string | null) {
+    super(`the BMC's certificate changed: pinned ${pinned}, presented ${presented ?? 'none'}; if it was renewed on purpose, onboard again with --insecure to pin the new one`);
+  }
+}
+
+/** SHA-256 fingerprints as pinned: uppercase hex pairs joined by colons, whatever form was given. */
+export function normalizeFingerprint(text: string): string {
+  return (text.replace(/[^0-9a-fA-F]/g, '').toUpperCase().match(/../g) ?? []).join(':');
+}
+
+/** The `$expand` query a service root advertises in ProtocolFeaturesSupported.ExpandQuery, one level deep. */
+function expandQuery(root: RedfishBody): string | null {
+  const features = ((root.ProtocolFeaturesSupported ?? {}) as RedfishBody).ExpandQuery as RedfishBody | undefined;
+  if (!features || typeof features !== 'object') return null;
+  const levels = features.Levels === true ? '($levels=1)' : '';
+  if (features.NoLinks === true) return `$expand=.${levels}`;
+  if (features.ExpandAll === true) return `$expand=*${levels}`;
+  return null;
+}
+
 function connectionError(error: unknown, origin: string, path: string, options: RedfishOptions, whenTimedOut: RedfishFailure = 'unreachable'): RedfishError {
+  if (error instanceof PinMismatch) return new RedfishError('tls', `${origin}: ${error.message}`);
   const name = (error as Error).name;
   const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : name;
   if (error instanceof undiciErrors.ConnectTimeoutError) return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);

@@ -4,9 +4,13 @@ import { CredentialStore, SECRET_KEY_FILE } from './credentials.js';
 import { openDatabase, type SqliteDatabase } from './database.js';
 import { MachineStore } from './machines.js';
 import { ObservationStore } from './observations.js';
+import { BmcStore } from './bmcs.js';
+import { JobStore } from './jobs.js';
 
 export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
+export { BmcStore, type BmcRecord, type BmcConnection } from './bmcs.js';
+export { JobStore, type JobJson, type JobStatus } from './jobs.js';
 export { CredentialStore, SECRET_KEY_FILE, type Credential } from './credentials.js';
 export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineEventInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
@@ -20,11 +24,31 @@ export class Store {
   readonly machines: MachineStore;
   readonly observations: ObservationStore;
   readonly credentials: CredentialStore;
+  readonly bmcs: BmcStore;
+  readonly jobs: JobStore;
 
   private constructor(readonly db: SqliteDatabase, readonly path: string, secretKey: Buffer) {
     this.machines = new MachineStore(db);
     this.observations = new ObservationStore(db);
     this.credentials = new CredentialStore(db, secretKey);
+    this.bmcs = new BmcStore(db);
+    this.jobs = new JobStore(db);
+  }
+
+  /**
+   * Runs `work` as one transaction across the repositories (a step's result, its machine
+   * event and its job's progress commit together or not at all). Machine-change listeners
+   * hear of the changes only after the commit.
+   */
+  transaction<T>(work: () => T): T {
+    let committed = false;
+    try {
+      const result = this.db.transaction(work).immediate();
+      committed = true;
+      return result;
+    } finally {
+      this.machines.flushDeferred(committed);
+    }
   }
 
   static open(dataDir: string): Store {

@@ -124,6 +124,8 @@ export interface BootEntry {
 export class MachineStore {
   readonly #db: SqliteDatabase;
   readonly #listeners = new Set<(machineId: string) => void>();
+  /** Machines changed inside an enclosing transaction, announced once it commits. */
+  readonly #deferred = new Set<string>();
   readonly #list;
   readonly #byId;
   readonly #idsByMac;
@@ -290,10 +292,10 @@ export class MachineStore {
 
   /**
    * Replaces the machine's hardware view with what an inspection read, and appends the
-   * event, in one transaction. A NIC MAC already owned by another machine is refused
+   * event (moving the machine to `advanceTo` when given), in one transaction. A NIC MAC already owned by another machine is refused
    * (E_NIC_CONFLICT) rather than silently moved: it means two records for one server.
    */
-  recordInventory(machineId: string, inventory: InventoryInput, event: EventInput): void {
+  recordInventory(machineId: string, inventory: InventoryInput, event: EventInput, advanceTo?: MachineState): void {
     const nics = inventory.nics.map((nic) => ({ ...nic, mac: requireMac(nic.mac) }));
     this.#db
       .transaction(() => {
@@ -336,14 +338,76 @@ export class MachineStore {
           insertDrive.run(machineId, drive.name, drive.model, drive.serial, drive.capacityBytes, drive.mediaType, drive.protocol);
         }
         const state = this.#stateOf.get(machineId)!;
-        this.#append(machineId, now, state.state, state.state, event);
+        if (advanceTo !== undefined && advanceTo !== state.state) this.#setState.run(advanceTo, null, now, now, machineId);
+        this.#append(machineId, now, state.state, advanceTo ?? state.state, event);
       })
       .immediate();
     this.#notify(machineId);
   }
 
-  /** After the commit, never inside it: a listener's failure cannot undo a state change. */
+  /** The machines of a BMC (one per Redfish system), oldest first. */
+  ofBmc(bmcId: number): Array<{ id: string; systemPath: string | null; state: MachineState }> {
+    return this.#db
+      .prepare<[number], { id: string; system_path: string | null; state: MachineState }>('SELECT id, system_path, state FROM machines WHERE bmc_id = ? ORDER BY rowid')
+      .all(bmcId)
+      .map((row) => ({ id: row.id, systemPath: row.system_path, state: row.state }));
+  }
+
+  stateOf(machineId: string): MachineState | null {
+    return this.#stateOf.get(machineId)?.state ?? null;
+  }
+
+  /** A further system of a known BMC (a blade chassis, a multi-node box) becomes a machine of its own. */
+  addSystem(bmcId: number, systemPath: string, state: MachineState, event: EventInput): string {
+    return this.#db
+      .transaction(() => {
+        const now = new Date().toISOString();
+        const id = newMachineId();
+        this.#db
+          .prepare(`INSERT INTO machines (id, bmc_id, system_path, state, state_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+          .run(id, bmcId, systemPath, state, now, now, now);
+        this.#append(id, now, null, state, event);
+        this.#notify(id);
+        return id;
+      })
+      .immediate();
+  }
+
+  /** Replaces the machine's facts (what inspection learned beyond the summary columns). */
+  setFacts(machineId: string, facts: Record<string, unknown>): void {
+    this.#db
+      .transaction(() => {
+        this.#db.prepare('DELETE FROM facts WHERE machine_id = ?').run(machineId);
+        const insert = this.#db.prepare('INSERT INTO facts (machine_id, key, value) VALUES (?, ?, ?)');
+        for (const [key, value] of Object.entries(facts)) if (value !== undefined) insert.run(machineId, key, JSON.stringify(value));
+      })
+      .immediate();
+  }
+
+  facts(machineId: string): Record<string, unknown> {
+    const rows = this.#db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM facts WHERE machine_id = ? ORDER BY key').all(machineId);
+    return Object.fromEntries(rows.map((row) => [row.key, JSON.parse(row.value)]));
+  }
+
+  /**
+   * Announces the machines changed inside a transaction that has now committed (see
+   * Store.transaction); a rolled-back change is dropped instead.
+   */
+  flushDeferred(committed: boolean): void {
+    const machineIds = [...this.#deferred];
+    this.#deferred.clear();
+    if (committed) for (const machineId of machineIds) this.#notify(machineId);
+  }
+
+  /**
+   * After the commit, never inside it: a listener's failure cannot undo a state change,
+   * and a listener never sees a change that an enclosing transaction may still roll back.
+   */
   #notify(machineId: string): void {
+    if (this.#db.inTransaction) {
+      this.#deferred.add(machineId);
+      return;
+    }
     for (const listener of this.#listeners) listener(machineId);
   }
 

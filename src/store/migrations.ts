@@ -184,6 +184,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (mac, message_type, ip)
   ) STRICT, WITHOUT ROWID;
   `,
+  // 2: at most one unfinished job of a kind per machine, so two requests at once make one job.
+  `
+  CREATE UNIQUE INDEX jobs_one_active ON jobs(kind, machine_id) WHERE status IN ('queued', 'running');
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -205,12 +205,22 @@ test('ls --watch redraws until interrupted', async (t) => {
 test('serve --print-config shows the effective config', async (t) => {
   const dir = tempDir(t);
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(config, 'http:\n  port: 8001\nlog:\n  level: debug\n');
-  const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--no-dhcp-proxy', '--print-config'], { METALBOX_LISTEN: '192.0.2.7' });
+  writeFileSync(config, [
+    'http:', '  port: 8001', 'log:', '  level: debug', 'bmc:', '  subnets: [10.9.0.0/24]', '  credentials:',
+    '    - {macPrefix: "94:40:c9", username: admin, password: s3cret-factory}', 'unifi: {url: "https://unifi.example", username: ro, password: s3cret-unifi}', '',
+  ].join('\n'));
+  const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--no-dhcp-proxy', '--print-config'], { METALBOX_LISTEN: '192.0.2.7', METALBOX_SWEEP_RATE: '50' });
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(YAML.parse(result.stdout), {
     dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, netboot: { uefiBinary: 'snponly.efi' },
-    boot: { unknown: 'ignore', localBoot: 'exit' }, profiles: {}, log: { level: 'debug' },
+    boot: { unknown: 'ignore', localBoot: 'exit' }, profiles: {},
+    bmc: { subnets: ['10.9.0.0/24'], sweepRate: 50, credentials: [{ macPrefix: '94:40:c9', username: 'admin', password: '********' }] },
+    discovery: { leaseFiles: [] },
+    unifi: { url: 'https://unifi.example', username: 'ro', password: '********' },
+    onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },
+    redfish: { maxInFlight: 32, connectTimeoutMs: 15000, requestTimeoutMs: 60000 },
+    log: { level: 'debug' },
   });
+  assert.doesNotMatch(result.stdout, /s3cret/, 'passwords never printed');
 });

@@ -37,6 +37,11 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     assetsDir: undefined,
     boot: { unknown: 'discover', discoveryProfile: 'from-flag', localBoot: '404' }, // file, flag, env
     profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only
+    bmc: { subnets: [], sweepRate: 200, credentials: [] }, // defaults
+    discovery: { leaseFiles: [] },
+    unifi: undefined,
+    onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },
+    redfish: { maxInFlight: 32, connectTimeoutMs: 15000, requestTimeoutMs: 60000 },
     log: { level: 'warn' }, // file beats default
   });
 });

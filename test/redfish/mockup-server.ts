@@ -36,6 +36,11 @@ export interface MockupOptions {
   hostile?: Record<string, Hostile>;
   host?: string;
   port?: number;
+  /**
+   * XORed into the fourth octet of every MAC the tree holds, so many servers of one tree
+   * are many distinct BMCs (distinct NIC MACs); 0 serves the tree as it is.
+   */
+  macSalt?: number;
 }
 
 export interface Mockup {
@@ -105,7 +110,7 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
     const file = join(root, path, 'index.json');
     if (!file.startsWith(root) || !existsSync(file)) return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${path} was not found.`);
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(readFileSync(file));
+    response.end(options.macSalt ? saltMacs(readFileSync(file, 'utf8'), options.macSalt) : readFileSync(file));
   };
 
   const tokens = new Map<string, string>();
@@ -189,6 +194,15 @@ function behave(hostile: Hostile, response: ServerResponse): void {
       response.on('close', () => clearInterval(timer));
     }
   }
+}
+
+const MAC_IN_TEXT = /\b([0-9a-fA-F]{2})([:-])([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\b/g;
+
+function saltMacs(text: string, salt: number): string {
+  return text.replace(MAC_IN_TEXT, (_match, a: string, separator: string, b: string, c: string, d: string, e: string, f: string) => {
+    const salted = (Number.parseInt(d, 16) ^ salt).toString(16).padStart(2, '0');
+    return [a, b, c, salted, e, f].join(separator);
+  });
 }
 
 function readBody(request: IncomingMessage): Promise<string> {

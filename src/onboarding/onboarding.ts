@@ -1,0 +1,351 @@
+import type { BmcLocator } from '../discovery/locator.js';
+import { MetalboxError, isMetalboxError } from '../lib/errors.js';
+import type { MachineRef } from '../lib/machine-ref.js';
+import { RedfishClient, RedfishError, type RedfishOptions } from '../redfish/client.js';
+import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
+import type { BmcRecord, Credential, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
+import type { DefaultCredentials } from './credentials.js';
+import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
+
+export const ONBOARDING = 'onboarding';
+
+/** What `metalbox onboard` asks for. Connection settings given here are kept for the BMC. */
+export interface OnboardingRequest {
+  bmcMac: string;
+  ip?: string;
+  port?: number;
+  scheme?: 'https' | 'http';
+  username?: string;
+  password?: string;
+  insecure?: boolean;
+  tlsFingerprint?: string;
+}
+
+export interface OnboardingTicket {
+  job: JobJson;
+  machine: MachineJson;
+  /** False when the BMC was being onboarded already: that job is returned, no second one is made. */
+  created: boolean;
+}
+
+type Step = 'resolve' | 'connect' | 'inspect' | 'classify';
+
+/** The state a machine is in while each step runs (DESIGN §5). */
+const STATE_OF: Record<Step, MachineState> = { resolve: 'resolving', connect: 'connecting', inspect: 'inspecting', classify: 'classifying' };
+
+const TIMEOUT_MS: Record<Step, number> = { resolve: 120_000, connect: 120_000, inspect: 900_000, classify: 30_000 };
+
+/** States in which the machine is being provisioned or is installed: onboarding it again would disrupt that. */
+const BUSY: ReadonlySet<MachineState> = new Set(['preparing', 'netbooting', 'installing', 'deprovisioning', 'provisioned']);
+
+export interface OnboardingDependencies {
+  store: Store;
+  locator: BmcLocator;
+  defaults: DefaultCredentials;
+  redfish: Partial<RedfishOptions>;
+  engine: JobEngine;
+}
+
+/**
+ * The onboarding state machine: enrolled → resolving → connecting → inspecting →
+ * classifying → ready, one job step per transient state. Each step reads the world (MAC
+ * → IP, a Redfish login, the scrape) without writing; its result, the machine's next
+ * state and the event are then committed together by the engine.
+ */
+export class Onboarding implements JobHandler {
+  readonly kind = ONBOARDING;
+
+  constructor(private readonly deps: OnboardingDependencies) {}
+
+  /** Queues an onboarding of the BMC (enrolling it when new), or returns the one under way. */
+  request(input: OnboardingRequest): OnboardingTicket {
+    const { store } = this.deps;
+    if ((input.username === undefined) !== (input.password === undefined)) {
+      throw new MetalboxError('E_BAD_REF', 'give the BMC username and password together (or neither, to use the stored or default ones)');
+    }
+    const ticket = store.transaction(() => {
+      const enrolled = store.machines.enroll({ bmcMac: input.bmcMac });
+      const bmc = store.bmcs.ofMachine(enrolled.id)!;
+      const primary = store.machines.ofBmc(bmc.id)[0]!;
+      const active = store.jobs.active(ONBOARDING, primary.id);
+      if (active) return { job: active, machineId: primary.id, created: false };
+      if (BUSY.has(primary.state)) {
+        throw new MetalboxError('E_CONFLICT', `machine ${primary.id} is ${primary.state}: onboarding it again now would disrupt its provisioning; deprovision it first`);
+      }
+      const credentialId = input.username === undefined ? undefined : store.credentials.save({ username: input.username, password: input.password! });
+      store.bmcs.setConnection(bmc.id, {
+        scheme: input.scheme,
+        port: input.port,
+        insecure: input.insecure,
+        // --insecure again drops the pin, so a renewed certificate is pinned afresh.
+        tlsFingerprint: input.tlsFingerprint ?? (input.insecure ? null : undefined),
+        credentialId,
+      });
+      const { job } = store.jobs.enqueue({ kind: ONBOARDING, machineId: primary.id, step: 'resolve', input: input.ip ? { ip: input.ip } : {} });
+      const message = `onboarding queued (job ${job.id})${input.ip ? ` with BMC address ${input.ip}` : ''}`;
+      if (primary.state === 'enrolled') store.machines.appendEvents([{ machineId: primary.id, type: 'onboarding', message, data: { job: job.id } }]);
+      else store.machines.transition(primary.id, 'enrolled', null, { type: 'onboarding', message, data: { job: job.id } });
+      return { job, machineId: primary.id, created: true };
+    });
+    if (ticket.created) this.deps.engine.wake();
+    return { job: ticket.job, machine: store.machines.get(ticket.machineId)!, created: ticket.created };
+  }
+
+  /** Onboards a known machine's BMC again with its stored settings (`metalbox onboard --retry`). */
+  retry(ref: MachineRef): OnboardingTicket {
+    const machine = this.deps.store.machines.resolve(ref);
+    if (!machine.bmc) throw new MetalboxError('E_CONFLICT', `machine ${machine.id} has no BMC to onboard`);
+    return this.request({ bmcMac: machine.bmc.mac });
+  }
+
+  timeoutMs(step: string): number {
+    return TIMEOUT_MS[step as Step] ?? 60_000;
+  }
+
+  begin(job: JobJson): void {
+    const machineId = job.machineId!;
+    const want = STATE_OF[job.step as Step];
+    const state = this.deps.store.machines.stateOf(machineId);
+    if (want === undefined || state === null || state === want) return;
+    this.deps.store.machines.transition(machineId, want, null, { type: 'state', message: BEGIN_MESSAGE[job.step as Step], data: { job: job.id } });
+  }
+
+  async run(job: JobJson, signal: AbortSignal): Promise<StepSuccess> {
+    const machineId = job.machineId!;
+    const bmc = this.deps.store.bmcs.ofMachine(machineId);
+    if (!bmc) throw this.#fail(job, 'inspect_failed', `machine ${machineId} has no BMC`, false);
+    switch (job.step as Step) {
+      case 'resolve':
+        return this.#resolve(job, bmc, signal);
+      case 'connect':
+        return this.#connect(job, bmc, signal);
+      case 'inspect':
+        return this.#inspect(job, bmc, signal);
+      case 'classify':
+        return this.#classify(bmc);
+      default:
+        throw this.#fail(job, 'inspect_failed', `unknown onboarding step ${job.step}`, false);
+    }
+  }
+
+  retrying(job: JobJson, failure: StepFailure, delayMs: number): void {
+    this.deps.store.machines.appendEvents([{
+      machineId: job.machineId!,
+      type: 'onboarding.retry',
+      message: `${job.step} try ${job.attempts + 1} failed: ${failure.message}; next try in ${Math.round(delayMs / 1000)} s`,
+      data: { job: job.id, attempt: job.attempts + 1, delayMs },
+    }]);
+  }
+
+  failure(job: JobJson, error: unknown): StepFailure {
+    if (error instanceof StepFailure) return error;
+    const step = job.step as Step;
+    const unreachable: MachineState = step === 'inspect' ? 'inspect_failed' : 'bmc_unreachable';
+    if (error instanceof RedfishError) {
+      switch (error.failure) {
+        case 'auth':
+          return this.#fail(job, 'auth_failed', error.message, false);
+        case 'unreachable':
+        case 'timeout':
+          return this.#fail(job, 'bmc_unreachable', error.message, true);
+        case 'tls':
+          return this.#fail(job, 'bmc_unreachable', error.message, false);
+        default:
+          return this.#fail(job, step === 'connect' ? 'bmc_unreachable' : 'inspect_failed', step === 'connect' ? `not a usable Redfish service: ${error.message}` : error.message, false);
+      }
+    }
+    if (isMetalboxError(error)) return this.#fail(job, 'inspect_failed', error.message, false);
+    return this.#fail(job, unreachable, (error as Error).message ?? String(error), true);
+  }
+
+  #fail(job: JobJson, state: MachineState, reason: string, retryable: boolean): StepFailure {
+    const machineId = job.machineId!;
+    return new StepFailure(reason, retryable, () => {
+      this.deps.store.machines.transition(machineId, state, reason, { type: 'onboarding.failed', message: `${job.step}: ${reason}`, data: { job: job.id } });
+    });
+  }
+
+  async #resolve(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
+    const { store } = this.deps;
+    const explicit = typeof job.input.ip === 'string' ? job.input.ip : null;
+    if (explicit !== null) {
+      return {
+        next: 'connect',
+        commit: () => {
+          store.bmcs.setAddress(bmc.id, explicit, 'explicit');
+          store.machines.transition(job.machineId!, 'connecting', null, { type: 'resolved', message: `BMC ${bmc.mac} at ${explicit} (given)`, data: { ip: explicit, source: 'explicit' } });
+        },
+      };
+    }
+    const resolution = await this.deps.locator.locate(bmc.mac, signal);
+    const chosen = resolution.chosen;
+    if (chosen === null) {
+      throw this.#fail(job, 'bmc_unreachable', `no resolver knows MAC ${bmc.mac}: ${resolution.tried.map((entry) => `${entry.resolver}: ${entry.note}`).join('; ')}`, true);
+    }
+    return {
+      next: 'connect',
+      commit: () => {
+        store.bmcs.setAddress(bmc.id, chosen.ip, chosen.source);
+        const message = `BMC ${bmc.mac} at ${chosen.ip} (${chosen.source})${resolution.conflict ? `; ${resolution.conflict}: using the first` : ''}`;
+        store.machines.transition(job.machineId!, 'connecting', null, { type: 'resolved', message, data: resolution });
+      },
+    };
+  }
+
+  async #connect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
+    const { store } = this.deps;
+    const session = await this.#login(job, bmc, signal);
+    await session.client.close();
+    const fingerprint = session.client.certificateFingerprint;
+    const root = session.root;
+    const service = { vendor: text(root.Vendor), redfishVersion: text(root.RedfishVersion), uuid: text(root.UUID)?.toLowerCase() ?? null };
+    return {
+      next: 'inspect',
+      commit: () => {
+        store.bmcs.setService(bmc.id, service);
+        // A certificate accepted without a CA (--insecure) is pinned at first contact.
+        const pin = bmc.insecure && bmc.tlsFingerprint === null && fingerprint !== null;
+        if (pin) store.bmcs.setConnection(bmc.id, { tlsFingerprint: fingerprint });
+        const message = `Redfish ${service.redfishVersion ?? '(version not given)'} at ${session.client.origin}${service.vendor ? ` (${service.vendor})` : ''}${pin ? `; certificate pinned (SHA-256 ${fingerprint})` : ''}`;
+        store.machines.transition(job.machineId!, 'inspecting', null, { type: 'connected', message, data: { origin: session.client.origin, ...service, tlsFingerprint: fingerprint } });
+      },
+    };
+  }
+
+  async #inspect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
+    const { store } = this.deps;
+    const { client, root } = await this.#login(job, bmc, signal);
+    let scrape;
+    try {
+      scrape = await scrapeInventory(client, root);
+    } finally {
+      await client.close();
+    }
+    if (scrape.systems.length === 0) throw this.#fail(job, 'inspect_failed', 'the BMC lists no computer systems', false);
+    const notes = [...scrape.notes];
+    if (scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac) notes.push(`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac}: check that this is the right BMC`);
+    const resources = new Map(client.resources);
+    return {
+      next: 'classify',
+      commit: () => {
+        store.bmcs.saveRawResources(bmc.id, resources);
+        store.bmcs.setService(bmc.id, scrape.service);
+        for (const [machineId, system] of this.#assign(job, bmc, scrape.systems)) {
+          const before = store.machines.get(machineId)!;
+          const after: HardwareView = system;
+          const changes = before.nics.length > 0 || before.system.serial !== null ? changesBetween(before, after) : null;
+          store.machines.recordInventory(machineId, system, { type: 'inventory', message: summarize(after, changes, notes), data: { changes, notes, resources: resources.size } }, 'classifying');
+          store.machines.setFacts(machineId, {
+            systemPath: system.systemPath, bootTargets: system.bootTargets, resetTypes: system.resetTypes, macSources: system.macSources,
+            serviceUuid: scrape.service.uuid, notes,
+          });
+        }
+      },
+    };
+  }
+
+  /** Pairs each system with its machine: by system path, else the BMC's machine not yet tied to a system, else a new machine. */
+  #assign(job: JobJson, bmc: BmcRecord, systems: SystemScrape[]): Array<[string, SystemScrape]> {
+    const { store } = this.deps;
+    const machines = store.machines.ofBmc(bmc.id);
+    const pairs: Array<[string, SystemScrape]> = [];
+    const taken = new Set<string>();
+    for (const system of systems) {
+      const known = machines.find((machine) => machine.systemPath !== null && machine.systemPath === system.systemPath && !taken.has(machine.id))
+        ?? machines.find((machine) => machine.systemPath === null && !taken.has(machine.id));
+      const machineId = known?.id ?? store.machines.addSystem(bmc.id, system.systemPath ?? `#${pairs.length}`, 'inspecting', {
+        type: 'state', message: `found as system ${system.systemPath} of BMC ${bmc.mac}`, data: { job: job.id },
+      });
+      if (known && known.state !== 'inspecting') store.machines.transition(known.id, 'inspecting', null, { type: 'state', message: `inspecting as system ${system.systemPath} of BMC ${bmc.mac}`, data: { job: job.id } });
+      taken.add(machineId);
+      pairs.push([machineId, system]);
+    }
+    return pairs;
+  }
+
+  async #classify(bmc: BmcRecord): Promise<StepSuccess> {
+    const { store } = this.deps;
+    return {
+      next: null,
+      commit: () => {
+        for (const machine of store.machines.ofBmc(bmc.id)) {
+          if (machine.state !== 'classifying') continue;
+          // Server types (DESIGN §9) arrive with provisioning; until then every inspected machine is ready.
+          store.machines.transition(machine.id, 'ready', null, { type: 'classified', message: 'ready: no server types are configured yet, so no type was matched' });
+        }
+      },
+    };
+  }
+
+  async #login(job: JobJson, bmc: BmcRecord, signal: AbortSignal) {
+    if (bmc.ip === null) throw this.#fail(job, 'bmc_unreachable', `BMC ${bmc.mac} has no known address`, true);
+    const credential = this.#credentialOf(job, bmc);
+    const client = new RedfishClient(
+      { host: bmc.ip, port: bmc.port, scheme: bmc.scheme, insecure: bmc.insecure, tlsFingerprint: bmc.tlsFingerprint },
+      this.deps.redfish,
+    );
+    const onAbort = () => client.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const root = await client.login(credential.username, credential.password);
+      return { client, root };
+    } catch (error) {
+      client.abort();
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #credentialOf(job: JobJson, bmc: BmcRecord): Credential {
+    const stored = bmc.credentialId === null ? null : this.deps.store.credentials.read(bmc.credentialId);
+    const credential = stored ?? this.deps.defaults.for(bmc.mac);
+    if (credential === null) {
+      throw this.#fail(job, 'auth_failed', `no credentials for BMC ${bmc.mac}: onboard it with --username and --password-file, or add a bmc.credentials entry for its MAC prefix`, false);
+    }
+    return credential;
+  }
+}
+
+const BEGIN_MESSAGE: Record<Step, string> = {
+  resolve: "looking for the BMC's address",
+  connect: 'logging in to Redfish',
+  inspect: 'reading the inventory',
+  classify: 'matching server types',
+};
+
+/** The hardware part of the machine JSON, which an inspection replaces. */
+type HardwareView = Pick<MachineJson, 'system' | 'cpu' | 'memory' | 'nics' | 'drives'> & { bmc: { model: string | null; firmware: string | null; redfishVersion: string | null } | null };
+
+/** What differs between two inspections of one machine, field by field. */
+export function changesBetween(before: HardwareView, after: HardwareView): Array<{ field: string; from: unknown; to: unknown }> {
+  const changes: Array<{ field: string; from: unknown; to: unknown }> = [];
+  const compare = (field: string, from: unknown, to: unknown) => {
+    if (JSON.stringify(from) !== JSON.stringify(to)) changes.push({ field, from, to });
+  };
+  for (const group of ['system', 'cpu', 'memory'] as const) {
+    for (const [key, value] of Object.entries(after[group])) compare(`${group}.${key}`, (before[group] as Record<string, unknown>)[key], value);
+  }
+  for (const key of ['model', 'firmware', 'redfishVersion'] as const) compare(`bmc.${key}`, before.bmc?.[key] ?? null, after.bmc?.[key] ?? null);
+  const macs = (machine: HardwareView) => machine.nics.map((nic) => nic.mac).sort();
+  compare('nics', macs(before), macs(after));
+  const drives = (machine: HardwareView) => machine.drives.map((drive) => `${drive.model ?? '?'} ${drive.serial ?? '?'} ${drive.capacityBytes ?? '?'}`).sort();
+  compare('drives', drives(before), drives(after));
+  return changes;
+}
+
+function summarize(machine: HardwareView, changes: ReturnType<typeof changesBetween> | null, notes: string[]): string {
+  const parts = [
+    [machine.system.manufacturer, machine.system.model].filter(Boolean).join(' ') || 'unknown model',
+    `${machine.cpu.count ?? '?'} CPU`,
+    `${machine.memory.totalGiB ?? '?'} GiB`,
+    `${machine.nics.length} NIC MAC${machine.nics.length === 1 ? '' : 's'}`,
+    `${machine.drives.length} drive${machine.drives.length === 1 ? '' : 's'}`,
+  ];
+  const changed = changes === null ? '' : changes.length === 0 ? '; nothing changed' : `; changed: ${changes.map((change) => change.field).join(', ')}`;
+  return `inspected: ${parts.join(', ')}${changed}${notes.length > 0 ? ` (${notes.length} note${notes.length === 1 ? '' : 's'})` : ''}`;
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value.replace(/[\u0000-\u001f\u007f]/g, '').trim() : null;
+}
