@@ -167,7 +167,8 @@ export class Onboarding implements JobHandler {
 
   async #resolve(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
     const { store } = this.deps;
-    const explicit = typeof job.input.ip === 'string' ? job.input.ip : null;
+    // An address the operator gave is kept for the BMC: a retry or a re-onboarding uses it again.
+    const explicit = typeof job.input.ip === 'string' ? job.input.ip : bmc.ipSource === 'explicit' ? bmc.ip : null;
     if (explicit !== null) {
       return {
         next: 'connect',
@@ -221,7 +222,9 @@ export class Onboarding implements JobHandler {
     } finally {
       await client.close();
     }
-    if (scrape.systems.length === 0) throw this.#fail(job, 'inspect_failed', 'the BMC lists no computer systems', false);
+    if (scrape.systems.length === 0) {
+      throw this.#fail(job, 'inspect_failed', `the BMC lists no readable computer system${scrape.notes.length > 0 ? `: ${scrape.notes.join('; ')}` : ''}`, false);
+    }
     const notes = [...scrape.notes];
     if (scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac) notes.push(`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac}: check that this is the right BMC`);
     const resources = new Map(client.resources);

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { RedfishClient, RedfishError, type RedfishOptions } from '../../src/redfish/client.js';
 import { tempDir } from '../helpers.js';
-import { startMockup, type MockupOptions } from './mockup-server.js';
+import { selfSignedTls, startMockup, type MockupOptions } from './mockup-server.js';
 
 const TREE = 'dmtf-interface-emulator-static';
 
@@ -78,10 +75,7 @@ test('an address nobody answers on is unreachable', async () => {
 });
 
 test('TLS: a self-signed certificate is refused unless the BMC is marked insecure', async (t) => {
-  const dir = tempDir(t);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=bmc',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  const tls = selfSignedTls(tempDir(t));
   const mockup = await startMockup({ tree: TREE, tls });
   t.after(() => mockup.close());
   const strict = new RedfishClient({ host: '127.0.0.1', port: mockup.port, scheme: 'https' }, { retries: 0 });

@@ -5,6 +5,7 @@
  * chosen paths. A fake only in the sense that no real BMC can run here; the bodies are
  * captures of real BMCs and DMTF's published mockups.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -53,6 +54,16 @@ export interface Mockup {
   /** The most requests in flight at once. */
   maxInFlight: number;
   close(): Promise<void>;
+}
+
+/** A fresh self-signed certificate, as BMCs ship, made by openssl in `dir`; also its SHA-256 fingerprint as openssl prints it. */
+export function selfSignedTls(dir: string, name = 'bmc'): { key: string; cert: string; fingerprint: string } {
+  const key = join(dir, `${name}-key.pem`);
+  const cert = join(dir, `${name}-cert.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${name}`,
+    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const printed = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), fingerprint: printed.trim().split('=')[1]! };
 }
 
 export async function startMockup(options: MockupOptions): Promise<Mockup> {
