@@ -15,7 +15,7 @@
  * LAB_CAPTURE=1 also records the DHCP traffic in dhcp.pcap.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
+import { daemon, inNs, sh, stop, waitFor } from './kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -47,43 +48,6 @@ const VMS: Vm[] = [
 
 const run = randomBytes(3).toString('hex');
 const NS = { sw: `mbx-sw-${run}`, prov: `mbx-prov-${run}`, dhcp: `mbx-dhcp-${run}`, cli: `mbx-cli-${run}` };
-
-function sh(command: string, args: string[], options: { input?: string } = {}): string {
-  return execFileSync(command, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...options });
-}
-const inNs = (ns: string, command: string, ...args: string[]) => sh('ip', ['netns', 'exec', ns, command, ...args]);
-
-/** A long-running process in a namespace, its output in a log file. */
-function daemon(ns: string, log: string, command: string, args: string[]): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: string[] = [];
-  const write = (chunk: Buffer) => {
-    chunks.push(chunk.toString());
-    writeFileSync(log, chunks.join(''));
-  };
-  child.stdout!.on('data', write);
-  child.stderr!.on('data', write);
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((done) => child.once('exit', done));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs: number, detail: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${detail()}`);
-    await new Promise((done) => setTimeout(done, 250));
-  }
-}
 
 function createTopology(): void {
   for (const ns of Object.values(NS)) {
