@@ -30,6 +30,7 @@ import { UnifiResolver } from './discovery/unifi.js';
 import { DefaultCredentials } from './onboarding/credentials.js';
 import { JobEngine } from './onboarding/engine.js';
 import { Onboarding } from './onboarding/onboarding.js';
+import { ServerTypes } from './profiles/server-types.js';
 import { Limiter } from './redfish/client.js';
 import { readFileSync } from 'node:fs';
 
@@ -114,15 +115,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const engine = new JobEngine(store.jobs, (work) => store.transaction(work), logger.child({ component: 'onboarding' }), {
       concurrency: config.onboarding.concurrency, attempts: config.onboarding.attempts, backoffMs: config.onboarding.backoffMs,
     });
+    const serverTypes = new ServerTypes(config.serverTypes, new Set(Object.keys(config.profiles)));
     const onboarding = new Onboarding({
-      store, locator, engine,
+      store, locator, engine, serverTypes,
       defaults: new DefaultCredentials(config.bmc.credentials),
       redfish: { limiter: new Limiter(config.redfish.maxInFlight), connectTimeoutMs: config.redfish.connectTimeoutMs, requestTimeoutMs: config.redfish.requestTimeoutMs },
     });
     engine.register(onboarding);
     cleanups.push(engine.start());
 
-    const api = buildApi({ store, token, logger, version: VERSION, onboarding, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
+    const api = buildApi({ store, token, logger, version: VERSION, onboarding, serverTypes, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
     cleanups.push(() => api.close());
     let serverUrl = '';
     api.register(async (scope) =>

@@ -6,6 +6,7 @@ import { machineRoutes } from './routes/machines.js';
 import { observationRoutes } from './routes/observations.js';
 import { onboardingRoutes } from './routes/onboardings.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
+import type { ServerTypes } from '../profiles/server-types.js';
 import { errorSchema, eventSchema, jobSchema, machineSchema } from './schemas.js';
 
 export interface ApiOptions {
@@ -15,6 +16,8 @@ export interface ApiOptions {
   version: string;
   /** The onboarding service; without it the onboarding routes are absent. */
   onboarding?: Onboarding;
+  /** The server types, for GET /machines/:ref/explain. */
+  serverTypes?: ServerTypes;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
   stats?: () => Record<string, unknown>;
 }
@@ -67,7 +70,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.register(
     async (api) => {
       requireTokenForChanges(api, options.token);
-      machineRoutes(api, options.store);
+      machineRoutes(api, options.store, options.serverTypes);
       observationRoutes(api, options.store);
       if (options.onboarding) onboardingRoutes(api, options.onboarding, options.store.jobs);
       api.get('/stats', {

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 import { eventsCommand } from './commands/events.js';
+import { explainCommand } from './commands/explain.js';
 import { lsCommand } from './commands/ls.js';
 import { observationsCommand } from './commands/observations.js';
 import { onboardCommand } from './commands/onboard.js';
@@ -18,7 +19,7 @@ function program(): Command {
     .description('bare-metal provisioning appliance: ProxyDHCP, TFTP, iPXE, Redfish onboarding, inventory')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), observationsCommand()]) root.addCommand(command);
+  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), explainCommand(), observationsCommand()]) root.addCommand(command);
   // Commander exits 1 on usage errors; metalbox's contract is 2. Override on every level.
   const override = (command: Command) => {
     command.exitOverride();

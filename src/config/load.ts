@@ -13,8 +13,8 @@ export interface ConfigSources {
   configFile?: string | undefined;
 }
 
-const strictAjv = withFormats(new Ajv({ allErrors: true, strict: true }));
-const coercingAjv = withFormats(new Ajv({ allErrors: true, strict: true, coerceTypes: true }));
+const strictAjv = withFormats(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }));
+const coercingAjv = withFormats(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, coerceTypes: true }));
 const validateFile = strictAjv.compile(fileSchema(SETTINGS));
 
 /** The effective config: flags > env METALBOX_* > config file > defaults. */

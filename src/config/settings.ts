@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ServerTypeConfig } from '../profiles/server-types.js';
 
 /**
  * Every setting of `metalbox serve`, in one place: its path in the config file, its flag,
@@ -177,6 +178,24 @@ export const SETTINGS: readonly Setting[] = [
     description: 'boot profiles by name: kernel, initrd and cmdline, or an iPXE script; templated (see Profiles)',
   },
   {
+    path: 'serverTypes',
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'match'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
+          match: { type: 'object', additionalProperties: { type: ['string', 'number'] } },
+          profile: { type: 'string', minLength: 1 },
+        },
+      },
+    },
+    default: () => [],
+    description: 'server types: name, match (fact: value, >=N, <N, glob…) and the profile their machines install; the most specific match wins',
+  },
+  {
     path: 'bmc.subnets',
     schema: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d{1,2}$' } },
     default: () => [],
@@ -313,6 +332,7 @@ export interface Config {
   assetsDir?: string;
   boot: { unknown: 'ignore' | 'discover'; discoveryProfile?: string; localBoot: 'exit' | 'sanboot' | '404' };
   profiles: Record<string, ProfileConfig>;
+  serverTypes: ServerTypeConfig[];
   bmc: { subnets: string[]; sweepRate: number; credentials: DefaultCredentialConfig[] };
   discovery: { leaseFiles: Array<{ format: 'dnsmasq' | 'isc' | 'kea'; path: string }> };
   unifi?: { url: string; username: string; password?: string; passwordFile?: string; site?: string; insecure?: boolean };

@@ -4,6 +4,7 @@ import type { MachineRef } from '../lib/machine-ref.js';
 import { RedfishClient, RedfishError, type RedfishOptions } from '../redfish/client.js';
 import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
 import type { BmcRecord, Credential, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
+import type { ServerTypes } from '../profiles/server-types.js';
 import type { DefaultCredentials } from './credentials.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
 
@@ -44,6 +45,7 @@ export interface OnboardingDependencies {
   defaults: DefaultCredentials;
   redfish: Partial<RedfishOptions>;
   engine: JobEngine;
+  serverTypes: ServerTypes;
 }
 
 /**
@@ -267,14 +269,28 @@ export class Onboarding implements JobHandler {
   }
 
   async #classify(bmc: BmcRecord): Promise<StepSuccess> {
-    const { store } = this.deps;
+    const { store, serverTypes } = this.deps;
     return {
       next: null,
       commit: () => {
-        for (const machine of store.machines.ofBmc(bmc.id)) {
-          if (machine.state !== 'classifying') continue;
-          // Server types (DESIGN §9) arrive with provisioning; until then every inspected machine is ready.
-          store.machines.transition(machine.id, 'ready', null, { type: 'classified', message: 'ready: no server types are configured yet, so no type was matched' });
+        for (const { id, state } of store.machines.ofBmc(bmc.id)) {
+          if (state !== 'classifying') continue;
+          if (serverTypes.size === 0) {
+            store.machines.transition(id, 'ready', null, { type: 'classified', message: 'ready: no server types are configured, so no type was matched' });
+            continue;
+          }
+          const result = serverTypes.classify(store.machines.get(id)!);
+          store.machines.setClassification(id, result.type, result.profile);
+          const data = { serverType: result.type, profile: result.profile, tie: result.tie, verdicts: result.verdicts };
+          if (result.type !== null) {
+            const reasons = result.verdicts.find((verdict) => verdict.type === result.type)!.reasons.join('; ');
+            store.machines.transition(id, 'ready', null, { type: 'classified', message: `server type ${result.type}${result.profile ? ` (profile ${result.profile})` : ''}: ${reasons}`, data });
+            continue;
+          }
+          const reason = result.tie
+            ? `server types ${result.tie.join(' and ')} match equally (${result.verdicts.find((verdict) => verdict.matched)!.specificity} matchers each): make one more specific`
+            : `no server type matches: ${result.verdicts.map((verdict) => `${verdict.type}: ${verdict.reasons[0]}`).join('; ')}`;
+          store.machines.transition(id, 'unclassified', reason, { type: 'classified', message: reason, data });
         }
       },
     };

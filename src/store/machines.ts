@@ -267,6 +267,12 @@ export class MachineStore {
     return appended;
   }
 
+  /** Records the server type a classification found (null: none) and the profile it brings, with no event of its own. */
+  setClassification(machineId: string, serverType: string | null, profile: string | null): void {
+    this.#db.prepare('UPDATE machines SET server_type = ?, profile = ?, updated_at = ? WHERE id = ?').run(serverType, profile, new Date().toISOString(), machineId);
+    this.#notify(machineId);
+  }
+
   /**
    * Appends events, each moving its machine on when `advance` says so, all in one
    * transaction. Events of machines deleted meanwhile are skipped. Returns those appended.

@@ -214,7 +214,7 @@ test('serve --print-config shows the effective config', async (t) => {
   assert.deepEqual(YAML.parse(result.stdout), {
     dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, netboot: { uefiBinary: 'snponly.efi' },
-    boot: { unknown: 'ignore', localBoot: 'exit' }, profiles: {},
+    boot: { unknown: 'ignore', localBoot: 'exit' }, profiles: {}, serverTypes: [],
     bmc: { subnets: ['10.9.0.0/24'], sweepRate: 50, credentials: [{ macPrefix: '94:40:c9', username: 'admin', password: '********' }] },
     discovery: { leaseFiles: [] },
     unifi: { url: 'https://unifi.example', username: 'ro', password: '********' },

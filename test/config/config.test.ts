@@ -37,6 +37,7 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     assetsDir: undefined,
     boot: { unknown: 'discover', discoveryProfile: 'from-flag', localBoot: '404' }, // file, flag, env
     profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only
+    serverTypes: [],
     bmc: { subnets: [], sweepRate: 200, credentials: [] }, // defaults
     discovery: { leaseFiles: [] },
     unifi: undefined,

@@ -192,3 +192,39 @@ test('TLS: a self-signed certificate needs --insecure, is then pinned, and a dif
   assert.match(retried.stderr, new RegExp(`bmc_unreachable: .*the BMC's certificate changed: pinned ${first.fingerprint}`));
   assert.equal(replaced.requests.length, 0, 'nothing was sent to the impostor, not even the login');
 });
+
+test('classification: the most specific server type gives the machine its type and profile; no match is unclassified, explained', async (t) => {
+  const hpe = await mockup(t, { tree: 'hpe-ilo5-proliant-dl325-gen10plus-fc' });
+  const supermicro = await mockup(t, { tree: 'supermicro-x10sdv-ast2400-redfish-1.0.1' });
+  const app = await startAppliance(t, {
+    profiles: { installer: { kernel: 'http://mirror.example/vmlinuz', cmdline: 'console=ttyS0' }, generic: { kernel: 'http://mirror.example/generic' } },
+    serverTypes: [
+      { name: 'any-hpe', match: { 'system.manufacturer': 'HPE' }, profile: 'generic' },
+      // DL325: 1 CPU with 16 cores, 64 GiB, model "ProLiant DL325 Gen10 Plus - SIMULATED"
+      { name: 'dl325', match: { 'system.manufacturer': 'HPE', 'cpu.count': 1, 'system.model': 'ProLiant DL325*' }, profile: 'installer' },
+      { name: 'big', match: { 'cpu.cores': '>=64', 'memory.totalGiB': '>=256' } },
+    ],
+  });
+  const onboard = (mac: string, port: number) => app.cli(['onboard', mac, '--ip', '127.0.0.1', '--port', String(port), '--scheme', 'http', '--username', 'admin', '--password-file', app.passwordFile, '--wait']);
+  const classified = await onboard('94:40:c9:37:d3:fc', hpe.port);
+  assert.equal(classified.code, 0, classified.stderr);
+  assert.match(classified.stdout, /classifying → ready\s+server type dl325 \(profile installer\): system\.manufacturer is "HPE", == "HPE"; cpu\.count is 1, == 1; system\.model is "ProLiant DL325 Gen10 Plus - SIMULATED", like "ProLiant DL325\*"/);
+  const unmatched = await onboard('ac:1f:6b:00:00:01', supermicro.port);
+  assert.equal(unmatched.code, 0, 'unclassified is not a failure of onboarding');
+  assert.match(unmatched.stdout, /is unclassified\./);
+
+  const [machine1, machine2] = await app.machines();
+  assert.deepEqual([machine1!.state, machine1!.serverType, machine1!.profile], ['ready', 'dl325', 'installer']);
+  // Supermicro X10: manufacturer "Supermicro", 1 CPU with 8 cores, 64 GiB.
+  assert.deepEqual([machine2!.state, machine2!.serverType, machine2!.profile], ['unclassified', null, null]);
+  assert.equal(machine2!.stateReason, 'no server type matches: any-hpe: system.manufacturer is "Supermicro", not == "HPE"; dl325: system.manufacturer is "Supermicro", not == "HPE"; big: cpu.cores is 8, not >= 64');
+  const explained = await app.cli(['explain', 'ac:1f:6b:00:00:01']);
+  assert.equal(explained.code, 0, explained.stderr);
+  assert.equal(explained.stdout, [
+    `Machine ${machine2!.id} matches no server type.`,
+    '  ✗ any-hpe (1 matcher): system.manufacturer is "Supermicro", not == "HPE"',
+    '  ✗ dl325 (3 matchers): system.manufacturer is "Supermicro", not == "HPE"',
+    '  ✗ big (2 matchers): cpu.cores is 8, not >= 64',
+    '',
+  ].join('\n'));
+});

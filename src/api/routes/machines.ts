@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { MetalboxError } from '../../lib/errors.js';
 import { parseMachineRef } from '../../lib/machine-ref.js';
 import { MACHINE_STATES, type MachineState, type Store } from '../../store/index.js';
+import type { ServerTypes } from '../../profiles/server-types.js';
 import { errorResponses, machineRefParams } from '../schemas.js';
 
-export function machineRoutes(app: FastifyInstance, store: Store): void {
+export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: ServerTypes): void {
   app.get<{ Querystring: { state?: MachineState; q?: string } }>('/machines', {
     schema: {
       querystring: {
@@ -38,6 +39,40 @@ export function machineRoutes(app: FastifyInstance, store: Store): void {
     handler: async (request) => {
       const machine = store.machines.resolve(refFrom(request.params.ref));
       return store.machines.events(machine.id, request.query);
+    },
+  });
+
+  app.get<{ Params: { ref: string } }>('/machines/:ref/explain', {
+    schema: {
+      params: machineRefParams,
+      response: {
+        200: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['machineId', 'serverType', 'profile', 'tie', 'verdicts'],
+          properties: {
+            machineId: { type: 'string' },
+            serverType: { type: ['string', 'null'] },
+            profile: { type: ['string', 'null'] },
+            tie: { type: ['array', 'null'], items: { type: 'string' } },
+            verdicts: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['type', 'matched', 'reasons', 'specificity'],
+                properties: { type: { type: 'string' }, matched: { type: 'boolean' }, reasons: { type: 'array', items: { type: 'string' } }, specificity: { type: 'integer' } },
+              },
+            },
+          },
+        },
+        ...errorResponses,
+      },
+    },
+    handler: async (request) => {
+      const machine = store.machines.resolve(refFrom(request.params.ref));
+      const result = serverTypes?.classify(machine) ?? { type: null, profile: null, tie: null, verdicts: [] };
+      return { machineId: machine.id, serverType: result.type, profile: result.profile, tie: result.tie, verdicts: result.verdicts };
     },
   });
 }
