@@ -1,6 +1,8 @@
 /** Shared by the labs: commands, daemons and waiting, inside network namespaces the labs create. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export function sh(command: string, args: string[], options: { input?: string } = {}): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...options });
@@ -39,3 +41,48 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
   }
 }
 
+
+/** Deletes the namespaces (and with them their veths, taps and bridges); missing ones are fine. */
+export function deleteNamespaces(names: Iterable<string>): void {
+  for (const ns of names) {
+    try {
+      sh('ip', ['netns', 'del', ns]);
+    } catch {
+      // not created
+    }
+  }
+}
+
+export interface LabRun {
+  /** The run's files: logs, configs, the data dir. Removed after a pass unless LAB_KEEP is set. */
+  dir: string;
+  /** Daemons stopped, newest first, when the test ends. */
+  children: ChildProcess[];
+  passed(): void;
+  /** The last lines of the named log files of the run, for failure messages. */
+  tails(files: readonly string[], lines?: number): string;
+}
+
+/** A lab run's directory and teardown: stop the daemons, delete the namespaces, keep the files after a failure. */
+export function labRun(t: { after(fn: () => Promise<void>): void }, prefix: string, namespaces: () => Iterable<string>): LabRun {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const children: ChildProcess[] = [];
+  let passed = false;
+  t.after(async () => {
+    for (const child of children.reverse()) await stop(child);
+    deleteNamespaces(namespaces());
+    if (passed && !process.env.LAB_KEEP) rmSync(dir, { recursive: true, force: true });
+    else console.log(`lab files kept in ${dir}`);
+  });
+  return {
+    dir,
+    children,
+    passed: () => {
+      passed = true;
+    },
+    tails: (files, lines = 40) => files.map((file) => {
+      const path = join(dir, file);
+      return existsSync(path) ? `--- ${file} ---\n${readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')}` : `--- ${file}: none ---`;
+    }).join('\n'),
+  };
+}

@@ -15,16 +15,15 @@
  * LAB_CAPTURE=1 also records the DHCP traffic in dhcp.pcap.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { daemon, inNs, sh, stop, waitFor } from './kit.js';
+import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from './kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -69,16 +68,6 @@ function createTopology(): void {
   for (const { tap } of VMS) {
     sh('ip', ['-n', NS.sw, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
     sh('ip', ['-n', NS.sw, 'link', 'set', tap, 'master', 'br0', 'up']);
-  }
-}
-
-function deleteTopology(): void {
-  for (const ns of Object.values(NS)) {
-    try {
-      sh('ip', ['netns', 'del', ns]); // takes its veths, taps and bridge with it
-    } catch {
-      // not created
-    }
   }
 }
 
@@ -137,20 +126,9 @@ function metalboxCli(...args: string[]): string {
 test('BIOS and UEFI firmware netboot through metalbox into an initramfs that calls back', { timeout: 600_000 }, async (t) => {
   assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
   assert.ok(existsSync(join(KERNEL_CACHE, 'vmlinuz')), 'no lab kernel: run scripts/lab-deps');
-  const dir = mkdtempSync(join(tmpdir(), 'metalbox-lab-'));
-  const children: ChildProcess[] = [];
-  let passed = false;
-  t.after(async () => {
-    for (const child of children.reverse()) await stop(child);
-    deleteTopology();
-    if (passed && !process.env.LAB_KEEP) rmSync(dir, { recursive: true, force: true });
-    else console.log(`lab files kept in ${dir}`);
-  });
-  const logTail = (file: string, lines = 40) => {
-    const path = join(dir, file);
-    return existsSync(path) ? `--- ${file} ---\n${readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')}` : `--- ${file}: none ---`;
-  };
-  const allLogs = () => ['metalbox.log', 'dnsmasq.log', 'bios.serial.log', 'uefi.serial.log', 'bios.qemu.log', 'uefi.qemu.log'].map((file) => logTail(file)).join('\n');
+  const lab = labRun(t, 'metalbox-lab-', () => Object.values(NS));
+  const { dir, children } = lab;
+  const allLogs = () => lab.tails(['metalbox.log', 'dnsmasq.log', 'bios.serial.log', 'uefi.serial.log', 'bios.qemu.log', 'uefi.qemu.log']);
 
   // The guest: kernel and initramfs under metalbox's assets dir.
   const assets = join(dir, 'assets');
@@ -176,7 +154,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
     '',
   ].join('\n'));
 
-  deleteTopology();
+  deleteNamespaces(Object.values(NS));
   createTopology();
 
   writeFileSync(join(dir, 'dnsmasq.conf'), [
@@ -246,5 +224,5 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
     const machine = JSON.parse(metalboxCli('show', vm.mac, '-o', 'json')) as MachineJson;
     assert.equal(machine.state, 'provisioned', `${vm.name} is provisioned after its callback`);
   }
-  passed = true;
+  lab.passed();
 });

@@ -12,16 +12,14 @@
  * Run with `npm run test:lab` as root. LAB_KEEP=1 keeps the run's files.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { MachineJson } from '../../src/store/index.js';
-import { daemon, inNs, sh, stop, waitFor } from './kit.js';
+import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from './kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -57,33 +55,13 @@ function createTopology(): void {
   }
 }
 
-function deleteTopology(): void {
-  for (const ns of Object.values(NS)) {
-    try {
-      sh('ip', ['netns', 'del', ns]);
-    } catch {
-      // not created
-    }
-  }
-}
-
 test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP observations; both onboarded', { timeout: 300_000 }, async (t) => {
   assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
-  const dir = mkdtempSync(join(tmpdir(), 'metalbox-onboarding-lab-'));
-  const children: ChildProcess[] = [];
-  let passed = false;
-  t.after(async () => {
-    for (const child of children.reverse()) await stop(child);
-    deleteTopology();
-    if (passed && !process.env.LAB_KEEP) rmSync(dir, { recursive: true, force: true });
-    else console.log(`lab files kept in ${dir}`);
-  });
-  const logs = () => ['metalbox.log', 'dnsmasq.log', 'bmc1.log', 'bmc2.log'].map((file) => {
-    const path = join(dir, file);
-    return existsSync(path) ? `--- ${file} ---\n${readFileSync(path, 'utf8').split('\n').slice(-30).join('\n')}` : `--- ${file}: none ---`;
-  }).join('\n');
+  const lab = labRun(t, 'metalbox-onboarding-lab-', () => Object.values(NS));
+  const { dir, children } = lab;
+  const logs = () => lab.tails(['metalbox.log', 'dnsmasq.log', 'bmc1.log', 'bmc2.log'], 30);
 
-  deleteTopology();
+  deleteNamespaces(Object.values(NS));
   createTopology();
 
   const dataDir = join(dir, 'data');
@@ -139,5 +117,5 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
   // Now the neighbour table knows BMC 1 too: onboarding it again needs no sweep.
   const again = onboard(BMC1.mac);
   assert.match(again, /\(neighbour-table\)/, again);
-  passed = true;
+  lab.passed();
 });
