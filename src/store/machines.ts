@@ -365,7 +365,7 @@ export class MachineStore {
 
   /** A further system of a known BMC (a blade chassis, a multi-node box) becomes a machine of its own. */
   addSystem(bmcId: number, systemPath: string, state: MachineState, event: EventInput): string {
-    return this.#db
+    const machineId = this.#db
       .transaction(() => {
         const now = new Date().toISOString();
         const id = newMachineId();
@@ -373,10 +373,11 @@ export class MachineStore {
           .prepare(`INSERT INTO machines (id, bmc_id, system_path, state, state_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
           .run(id, bmcId, systemPath, state, now, now, now);
         this.#append(id, now, null, state, event);
-        this.#notify(id);
         return id;
       })
       .immediate();
+    this.#notify(machineId);
+    return machineId;
   }
 
   /** Replaces the machine's facts (what inspection learned beyond the summary columns). */
