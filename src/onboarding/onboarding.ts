@@ -1,7 +1,7 @@
 import type { BmcLocator } from '../discovery/locator.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
-import { RedfishClient, RedfishError, type RedfishOptions } from '../redfish/client.js';
+import { RedfishClient, RedfishError, type RedfishBody, type RedfishOptions } from '../redfish/client.js';
 import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
 import type { BmcRecord, Credential, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import type { ServerTypes } from '../profiles/server-types.js';
@@ -197,10 +197,8 @@ export class Onboarding implements JobHandler {
 
   async #connect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
     const { store } = this.deps;
-    const session = await this.#login(job, bmc, signal);
-    await session.client.close();
-    const fingerprint = session.client.certificateFingerprint;
-    const root = session.root;
+    const session = await this.#withSession(job, bmc, signal, async (client, root) => ({ root, origin: client.origin, fingerprint: client.certificateFingerprint }));
+    const { root, fingerprint } = session;
     const service = { vendor: text(root.Vendor), redfishVersion: text(root.RedfishVersion), uuid: text(root.UUID)?.toLowerCase() ?? null };
     return {
       next: 'inspect',
@@ -209,27 +207,23 @@ export class Onboarding implements JobHandler {
         // A certificate accepted without a CA (--insecure) is pinned at first contact.
         const pin = bmc.insecure && bmc.tlsFingerprint === null && fingerprint !== null;
         if (pin) store.bmcs.setConnection(bmc.id, { tlsFingerprint: fingerprint });
-        const message = `Redfish ${service.redfishVersion ?? '(version not given)'} at ${session.client.origin}${service.vendor ? ` (${service.vendor})` : ''}${pin ? `; certificate pinned (SHA-256 ${fingerprint})` : ''}`;
-        store.machines.transition(job.machineId!, 'inspecting', null, { type: 'connected', message, data: { origin: session.client.origin, ...service, tlsFingerprint: fingerprint } });
+        const message = `Redfish ${service.redfishVersion ?? '(version not given)'} at ${session.origin}${service.vendor ? ` (${service.vendor})` : ''}${pin ? `; certificate pinned (SHA-256 ${fingerprint})` : ''}`;
+        store.machines.transition(job.machineId!, 'inspecting', null, { type: 'connected', message, data: { origin: session.origin, ...service, tlsFingerprint: fingerprint } });
       },
     };
   }
 
   async #inspect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
     const { store } = this.deps;
-    const { client, root } = await this.#login(job, bmc, signal);
-    let scrape;
-    try {
-      scrape = await scrapeInventory(client, root);
-    } finally {
-      await client.close();
-    }
+    const { scrape, resources } = await this.#withSession(job, bmc, signal, async (client, root) => ({
+      scrape: await scrapeInventory(client, root),
+      resources: client.resources,
+    }));
     if (scrape.systems.length === 0) {
       throw this.#fail(job, 'inspect_failed', `the BMC lists no readable computer system${scrape.notes.length > 0 ? `: ${scrape.notes.join('; ')}` : ''}`, false);
     }
     const notes = [...scrape.notes];
     if (scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac) notes.push(`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac}: check that this is the right BMC`);
-    const resources = new Map(client.resources);
     return {
       next: 'classify',
       commit: () => {
@@ -296,7 +290,11 @@ export class Onboarding implements JobHandler {
     };
   }
 
-  async #login(job: JobJson, bmc: BmcRecord, signal: AbortSignal) {
+  /**
+   * Logs in, runs `work`, and always logs out. Until then the step's deadline drops the
+   * connection at once, mid-request, so a BMC that stalls the scrape cannot hold it.
+   */
+  async #withSession<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: RedfishClient, root: RedfishBody) => Promise<T>): Promise<T> {
     if (bmc.ip === null) throw this.#fail(job, 'bmc_unreachable', `BMC ${bmc.mac} has no known address`, true);
     const credential = this.#credentialOf(job, bmc);
     const client = new RedfishClient(
@@ -306,13 +304,10 @@ export class Onboarding implements JobHandler {
     const onAbort = () => client.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const root = await client.login(credential.username, credential.password);
-      return { client, root };
-    } catch (error) {
-      client.abort();
-      throw error;
+      return await work(client, await client.login(credential.username, credential.password));
     } finally {
       signal.removeEventListener('abort', onAbort);
+      await client.close();
     }
   }
 
@@ -337,7 +332,7 @@ const BEGIN_MESSAGE: Record<Step, string> = {
 type HardwareView = Pick<MachineJson, 'system' | 'cpu' | 'memory' | 'nics' | 'drives'> & { bmc: { model: string | null; firmware: string | null; redfishVersion: string | null } | null };
 
 /** What differs between two inspections of one machine, field by field. */
-export function changesBetween(before: HardwareView, after: HardwareView): Array<{ field: string; from: unknown; to: unknown }> {
+function changesBetween(before: HardwareView, after: HardwareView): Array<{ field: string; from: unknown; to: unknown }> {
   const changes: Array<{ field: string; from: unknown; to: unknown }> = [];
   const compare = (field: string, from: unknown, to: unknown) => {
     if (JSON.stringify(from) !== JSON.stringify(to)) changes.push({ field, from, to });
