@@ -177,7 +177,7 @@ export class JobEngine {
 
   #settleFailure(handler: JobHandler, job: JobJson, failure: StepFailure): void {
     if (failure.retryable && job.attempts + 1 < this.#options.attempts) {
-      const delayMs = this.backoff(job.attempts);
+      const delayMs = this.#backoff(job.attempts);
       this.transaction(() => {
         handler.retrying(job, failure, delayMs);
         this.jobs.retryLater(job, this.owner, failure.message, delayMs);
@@ -191,7 +191,7 @@ export class JobEngine {
   }
 
   /** Exponential with full jitter in its upper half: retries of many BMCs spread out instead of storming back together. */
-  backoff(attempt: number): number {
+  #backoff(attempt: number): number {
     const ceiling = Math.min(this.#options.maxBackoffMs, this.#options.backoffMs * 2 ** attempt);
     return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   }

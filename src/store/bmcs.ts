@@ -1,4 +1,4 @@
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import type { SqliteDatabase } from './database.js';
 
 /** How to reach a BMC and what it said about itself; never the password (see CredentialStore). */
@@ -94,12 +94,6 @@ export class BmcStore {
   saveRawResources(bmcId: number, resources: ReadonlyMap<string, unknown>): void {
     const now = new Date().toISOString();
     for (const [path, body] of resources) this.#upsertRaw.run(bmcId, path, deflateRawSync(JSON.stringify(body)), now);
-  }
-
-  /** One stored resource, decompressed. */
-  rawResource(bmcId: number, path: string): unknown {
-    const row = this.#db.prepare<[number, string], { body: Buffer }>('SELECT body FROM raw_resources WHERE bmc_id = ? AND path = ?').get(bmcId, path);
-    return row ? JSON.parse(inflateRawSync(row.body).toString('utf8')) : null;
   }
 }
 

@@ -391,11 +391,6 @@ export class MachineStore {
       .immediate();
   }
 
-  facts(machineId: string): Record<string, unknown> {
-    const rows = this.#db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM facts WHERE machine_id = ? ORDER BY key').all(machineId);
-    return Object.fromEntries(rows.map((row) => [row.key, JSON.parse(row.value)]));
-  }
-
   /**
    * Announces the machines changed inside a transaction that has now committed (see
    * Store.transaction); a rolled-back change is dropped instead.
