@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildApi } from './api/app.js';
 import { ensureApiToken, TOKEN_FILE } from './api/token.js';
-import type { Config } from './config/settings.js';
+import { PROVISIONING_TIMEOUTS, type Config } from './config/settings.js';
 import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
 import { ProxyDhcpServer } from './dhcp-proxy/server.js';
 import { SnoopRecorder } from './dhcp-proxy/snooping.js';
@@ -30,6 +30,9 @@ import { UnifiResolver } from './discovery/unifi.js';
 import { DefaultCredentials } from './onboarding/credentials.js';
 import { JobEngine } from './onboarding/engine.js';
 import { Onboarding } from './onboarding/onboarding.js';
+import { BmcSessions } from './onboarding/bmc-sessions.js';
+import { Provisioning } from './onboarding/provisioning.js';
+import { StateTimeouts } from './onboarding/state-timeouts.js';
 import { ServerTypes } from './profiles/server-types.js';
 import { Limiter } from './redfish/client.js';
 import { readFileSync } from 'node:fs';
@@ -116,15 +119,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       concurrency: config.onboarding.concurrency, attempts: config.onboarding.attempts, backoffMs: config.onboarding.backoffMs,
     });
     const serverTypes = new ServerTypes(config.serverTypes, new Set(Object.keys(config.profiles)));
-    const onboarding = new Onboarding({
-      store, locator, engine, serverTypes,
-      defaults: new DefaultCredentials(config.bmc.credentials),
-      redfish: { limiter: new Limiter(config.redfish.maxInFlight), connectTimeoutMs: config.redfish.connectTimeoutMs, requestTimeoutMs: config.redfish.requestTimeoutMs },
+    const sessions = new BmcSessions(store, new DefaultCredentials(config.bmc.credentials), {
+      limiter: new Limiter(config.redfish.maxInFlight), connectTimeoutMs: config.redfish.connectTimeoutMs, requestTimeoutMs: config.redfish.requestTimeoutMs,
+    });
+    const onboarding = new Onboarding({ store, locator, engine, serverTypes, sessions });
+    const provisioning = new Provisioning({
+      store, engine, sessions, profiles, assetsDir: config.assetsDir, control: { pollMs: config.provisioning.powerPollMs },
     });
     engine.register(onboarding);
+    engine.register(provisioning);
     cleanups.push(engine.start());
+    const timeouts = new StateTimeouts(store.machines, { ...PROVISIONING_TIMEOUTS, ...config.provisioning.timeouts }, logger.child({ component: 'provisioning' }));
+    timeouts.check();
+    cleanups.push(timeouts.start());
 
-    const api = buildApi({ store, token, logger, version: VERSION, onboarding, serverTypes, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
+    const api = buildApi({ store, token, logger, version: VERSION, onboarding, provisioning, serverTypes, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
     cleanups.push(() => api.close());
     let serverUrl = '';
     api.register(async (scope) =>

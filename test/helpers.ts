@@ -124,6 +124,11 @@ export function seedMachine(store: Store, bmcMac: string, nicMac: string, option
   const { id } = store.machines.enroll({ bmcMac });
   store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: nicMac, name: 'NIC.1.1', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
   if (options.profile) store.machines.setProfile(id, options.profile, { type: 'profile', message: `profile ${options.profile}` });
-  if (options.state) store.machines.transition(id, options.state, null, { type: 'state', message: options.state });
+  if (options.state && ['preparing', 'netbooting', 'installing'].includes(options.state)) {
+    // As `provision` would: the state under an operation, which callback tokens are bound to.
+    store.machines.startOperation(id, `op-seed-${id}`, ['enrolled'], options.state, { type: 'provision', message: options.state });
+  } else if (options.state) {
+    store.machines.transition(id, options.state, null, { type: 'state', message: options.state });
+  }
   return id;
 }

@@ -4,6 +4,8 @@ import type { Store } from '../store/index.js';
 import { requireTokenForChanges } from './auth.js';
 import { machineRoutes } from './routes/machines.js';
 import { observationRoutes } from './routes/observations.js';
+import { operationRoutes } from './routes/operations.js';
+import type { Provisioning } from '../onboarding/provisioning.js';
 import { onboardingRoutes } from './routes/onboardings.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
 import type { ServerTypes } from '../profiles/server-types.js';
@@ -16,6 +18,8 @@ export interface ApiOptions {
   version: string;
   /** The onboarding service; without it the onboarding routes are absent. */
   onboarding?: Onboarding;
+  /** Provisioning and power; without it those routes are absent. */
+  provisioning?: Provisioning;
   /** The server types, for GET /machines/:ref/explain. */
   serverTypes?: ServerTypes;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
@@ -28,6 +32,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   E_AMBIGUOUS_REF: 409,
   E_NIC_CONFLICT: 409,
   E_CONFLICT: 409,
+  E_BMC: 502,
 };
 
 /** The HTTP server: health, and the REST API under /api/v1. */
@@ -73,6 +78,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       machineRoutes(api, options.store, options.serverTypes);
       observationRoutes(api, options.store);
       if (options.onboarding) onboardingRoutes(api, options.onboarding, options.store.jobs);
+      if (options.provisioning) operationRoutes(api, options.provisioning, options.store.jobs);
       api.get('/stats', {
         schema: { response: { 200: { type: 'object', additionalProperties: true } } },
         handler: async () => options.stats?.() ?? {},

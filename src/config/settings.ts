@@ -283,6 +283,23 @@ export const SETTINGS: readonly Setting[] = [
     description: 'first retry delay of a failed onboarding step; doubled per try, with jitter',
   },
   {
+    path: 'provisioning.timeouts',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(['preparing', 'netbooting', 'installing', 'deprovisioning'].map((state) => [state, { type: 'integer', minimum: 1, maximum: 86400 }])),
+    },
+    default: () => ({ ...PROVISIONING_TIMEOUTS }),
+    description: 'seconds a machine may stay in each provisioning state before it is provision_failed, with its last event as the reason',
+  },
+  {
+    path: 'provisioning.powerPollMs',
+    env: 'METALBOX_POWER_POLL_MS',
+    schema: { type: 'integer', minimum: 100, maximum: 60000 },
+    default: () => 2000,
+    description: "time between reads of a system's PowerState while a reset settles",
+  },
+  {
     path: 'redfish.maxInFlight',
     env: 'METALBOX_REDFISH_MAX_IN_FLIGHT',
     schema: { type: 'integer', minimum: 1, maximum: 1000 },
@@ -337,9 +354,21 @@ export interface Config {
   discovery: { leaseFiles: Array<{ format: 'dnsmasq' | 'isc' | 'kea'; path: string }> };
   unifi?: { url: string; username: string; password?: string; passwordFile?: string; site?: string; insecure?: boolean };
   onboarding: { concurrency: number; attempts: number; backoffMs: number };
+  provisioning: { timeouts: ProvisioningTimeouts; powerPollMs: number };
   redfish: { maxInFlight: number; connectTimeoutMs: number; requestTimeoutMs: number };
   log: { level: string };
 }
+
+/** Seconds each transient provisioning state may last; a config file may name only some. */
+export interface ProvisioningTimeouts {
+  preparing: number;
+  netbooting: number;
+  installing: number;
+  deprovisioning: number;
+}
+
+/** Firmware POST on a big server takes minutes before it even asks for PXE; an installer, up to an hour. */
+export const PROVISIONING_TIMEOUTS: ProvisioningTimeouts = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600 };
 
 export interface DefaultCredentialConfig {
   macPrefix: string;

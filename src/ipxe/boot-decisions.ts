@@ -8,8 +8,8 @@ import type { BootEntry, MachineState, MachineStore } from '../store/index.js';
 export type BootAnswer =
   /** No answer at all: unknown machines (unless discovering) and machines in maintenance. */
   | { kind: 'ignore'; reason: 'unknown' | 'maintenance' }
-  /** The installer of the machine's profile (netbooting, installing). */
-  | { kind: 'install'; machineId: string; profile: string | null }
+  /** The installer of the machine's profile (preparing, netbooting, installing), under its operation. */
+  | { kind: 'install'; machineId: string; profile: string | null; operationId: string | null }
   /** Boot from local disk (ready, provisioned, failures, and every other state). */
   | { kind: 'local'; machineId: string }
   /** An unknown machine, when `boot.unknown: discover`. */
@@ -19,7 +19,11 @@ export interface BootDecisionSettings {
   unknown: 'ignore' | 'discover';
 }
 
-const INSTALLING: ReadonlySet<MachineState> = new Set(['netbooting', 'installing']);
+/**
+ * `preparing` installs too: a server that was already on may reach PXE before the
+ * provisioning job has recorded its reset, and must not be sent to its disk meanwhile.
+ */
+const INSTALLING: ReadonlySet<MachineState> = new Set(['preparing', 'netbooting', 'installing']);
 
 export class BootDecisions {
   #byMac = new Map<string, BootEntry>();
@@ -42,8 +46,18 @@ export class BootDecisions {
     const entry = this.#byMac.get(mac);
     if (entry === undefined) return this.settings.unknown === 'discover' ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
-    if (INSTALLING.has(entry.state)) return { kind: 'install', machineId: entry.machineId, profile: entry.profile };
+    if (INSTALLING.has(entry.state)) return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
     return { kind: 'local', machineId: entry.machineId };
+  }
+
+  /**
+   * The operation a machine is installing under, when it is installing: what its callback
+   * token must be bound to. Null when it is in no installing state (a late or replayed callback).
+   */
+  installingOperation(machineId: string): string | null {
+    const mac = this.#macsOf.get(machineId)?.[0];
+    const entry = mac === undefined ? undefined : this.#byMac.get(mac);
+    return entry !== undefined && INSTALLING.has(entry.state) ? entry.operationId : null;
   }
 
   get size(): number {

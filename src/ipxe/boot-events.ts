@@ -4,10 +4,16 @@ import type { MachineEventInput, MachineState } from '../store/index.js';
 /** The milestones of a netboot (DESIGN §5): each becomes a machine event. */
 export type BootMilestone = 'boot.dhcp' | 'boot.tftp' | 'boot.script' | 'boot.kernel' | 'boot.initrd' | 'boot.asset';
 
-/** Serving the kernel or an initrd is what moves a netbooting machine to installing. */
+/**
+ * A PXE request from a machine being prepared is what moves it to netbooting; serving the
+ * kernel or an initrd moves it to installing. (One batch may hold both, in order.)
+ */
 const ADVANCES: Partial<Record<BootMilestone, { from: readonly MachineState[]; to: MachineState }>> = {
-  'boot.kernel': { from: ['netbooting'], to: 'installing' },
-  'boot.initrd': { from: ['netbooting'], to: 'installing' },
+  'boot.dhcp': { from: ['preparing'], to: 'netbooting' },
+  'boot.tftp': { from: ['preparing'], to: 'netbooting' },
+  'boot.script': { from: ['preparing'], to: 'netbooting' },
+  'boot.kernel': { from: ['preparing', 'netbooting'], to: 'installing' },
+  'boot.initrd': { from: ['preparing', 'netbooting'], to: 'installing' },
 };
 
 type PendingEvent = MachineEventInput & { data: { count: number } & Record<string, unknown> };

@@ -5,8 +5,10 @@ import { ensureSecretFile } from '../lib/secret-file.js';
 export const CALLBACK_KEY_FILE = 'callback-key';
 
 /**
- * Installer callback URLs carry an HMAC of the machine id under a key kept in the data
- * dir: unguessable, bound to one machine, stable across restarts, and nothing to store.
+ * Installer callback URLs carry an HMAC of the machine id and its provisioning operation
+ * under a key kept in the data dir: unguessable, bound to one machine and one operation
+ * (a token of an earlier provisioning, or of another machine, is refused), stable across
+ * restarts, and nothing to store.
  */
 export class CallbackTokens {
   readonly #key: Buffer;
@@ -19,17 +21,17 @@ export class CallbackTokens {
     return new CallbackTokens(ensureSecretFile(join(dataDir, CALLBACK_KEY_FILE)));
   }
 
-  tokenFor(machineId: string): string {
-    return createHmac('sha256', this.#key).update(`callback\0${machineId}`).digest('base64url');
+  tokenFor(machineId: string, operationId: string): string {
+    return createHmac('sha256', this.#key).update(`callback\0${machineId}\0${operationId}`).digest('base64url');
   }
 
-  verify(machineId: string, token: string): boolean {
-    const expected = Buffer.from(this.tokenFor(machineId));
+  verify(machineId: string, operationId: string, token: string): boolean {
+    const expected = Buffer.from(this.tokenFor(machineId, operationId));
     const given = Buffer.from(token);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  url(serverUrl: string, machineId: string): string {
-    return `${serverUrl}/callback/${machineId}/${this.tokenFor(machineId)}`;
+  url(serverUrl: string, machineId: string, operationId: string): string {
+    return `${serverUrl}/callback/${machineId}/${this.tokenFor(machineId, operationId)}`;
   }
 }

@@ -30,8 +30,8 @@ export interface NetbootHttpOptions {
 
 /** What an installer may report; `installed` and `failed` end the installation. */
 const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: MachineState }> = {
-  installed: { from: ['netbooting', 'installing'], to: 'provisioned' },
-  failed: { from: ['netbooting', 'installing'], to: 'provision_failed' },
+  installed: { from: ['preparing', 'netbooting', 'installing'], to: 'provisioned' },
+  failed: { from: ['preparing', 'netbooting', 'installing'], to: 'provision_failed' },
 };
 const MAX_CALLBACK_FIELDS = 32;
 
@@ -91,7 +91,8 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
           }
           try {
             const machine = machineId === null ? null : options.machine(machineId);
-            const callbackUrl = machineId === null ? null : options.tokens.url(serverUrl, machineId);
+            const operationId = decision.kind === 'install' ? decision.operationId : null;
+            const callbackUrl = machineId === null || operationId === null ? null : options.tokens.url(serverUrl, machineId, operationId);
             const script = profile.script({ mac, serverUrl, callbackUrl, machine });
             note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
             return textReply(reply, 200, script);
@@ -160,9 +161,13 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
     },
     handler: async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Querystring: Record<string, string> }>, reply: FastifyReply) => {
       const { machineId, token } = request.params;
-      if (!options.tokens.verify(machineId, token)) {
-        request.log.warn({ machineId, from: request.ip }, 'callback with a wrong token refused');
-        return textReply(reply, 403, 'wrong callback token\n');
+      // Only a machine that is installing takes callbacks, and only with its current
+      // operation's token: a wrong token, one of another machine, or one replayed after
+      // the installation ended is refused alike, and changes nothing.
+      const operationId = decisions.installingOperation(machineId);
+      if (operationId === null || !options.tokens.verify(machineId, operationId, token)) {
+        request.log.warn({ machineId, from: request.ip, installing: operationId !== null }, 'installer callback refused: wrong, stale or foreign token');
+        return textReply(reply, 403, 'wrong callback token, or this machine is not installing\n');
       }
       const fields = callbackFields(request.query, request.body);
       if (typeof fields === 'string') return textReply(reply, 400, `${fields}\n`);
@@ -171,7 +176,7 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
         return textReply(reply, 400, 'event= is required: a name of up to 64 letters, digits and ._:- (installed, failed, or any progress step)\n');
       }
       const appended = options.appendEvents([{
-        machineId, type: 'callback', message: `installer reported ${event}`, data: { event, from: request.ip, ...data },
+        machineId, type: 'callback', operationId, message: `installer reported ${event}`, data: { event, from: request.ip, ...data },
         ...(CALLBACK_ADVANCES[event] ? { advance: { ...CALLBACK_ADVANCES[event], reason: `installer reported ${event}` } } : {}),
       }]);
       if (appended.length === 0) return textReply(reply, 404, `no machine ${machineId}\n`);

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'E_NIC_CONFLICT'
   | 'E_IPXE'
   | 'E_CONFLICT'
+  | 'E_BMC'
   | 'E_LEASE_LOST';
 
 export class MetalboxError extends Error {

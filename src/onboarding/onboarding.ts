@@ -1,11 +1,11 @@
 import type { BmcLocator } from '../discovery/locator.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
-import { RedfishClient, RedfishError, type RedfishBody, type RedfishOptions } from '../redfish/client.js';
+import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
 import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
-import type { BmcRecord, Credential, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
+import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import type { ServerTypes } from '../profiles/server-types.js';
-import type { DefaultCredentials } from './credentials.js';
+import { BmcSessionError, type BmcSessions } from './bmc-sessions.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
 
 export const ONBOARDING = 'onboarding';
@@ -42,8 +42,7 @@ const BUSY: ReadonlySet<MachineState> = new Set(['preparing', 'netbooting', 'ins
 export interface OnboardingDependencies {
   store: Store;
   locator: BmcLocator;
-  defaults: DefaultCredentials;
-  redfish: Partial<RedfishOptions>;
+  sessions: BmcSessions;
   engine: JobEngine;
   serverTypes: ServerTypes;
 }
@@ -290,34 +289,14 @@ export class Onboarding implements JobHandler {
     };
   }
 
-  /**
-   * Logs in, runs `work`, and always logs out. Until then the step's deadline drops the
-   * connection at once, mid-request, so a BMC that stalls the scrape cannot hold it.
-   */
+  /** A Redfish session with the BMC (see BmcSessions); a missing address or credential fails the step. */
   async #withSession<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: RedfishClient, root: RedfishBody) => Promise<T>): Promise<T> {
-    if (bmc.ip === null) throw this.#fail(job, 'bmc_unreachable', `BMC ${bmc.mac} has no known address`, true);
-    const credential = this.#credentialOf(job, bmc);
-    const client = new RedfishClient(
-      { host: bmc.ip, port: bmc.port, scheme: bmc.scheme, insecure: bmc.insecure, tlsFingerprint: bmc.tlsFingerprint },
-      this.deps.redfish,
-    );
-    const onAbort = () => client.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await work(client, await client.login(credential.username, credential.password));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      await client.close();
+      return await this.deps.sessions.with(bmc, signal, work);
+    } catch (error) {
+      if (!(error instanceof BmcSessionError)) throw error;
+      throw error.reason === 'no-address' ? this.#fail(job, 'bmc_unreachable', error.message, true) : this.#fail(job, 'auth_failed', error.message, false);
     }
-  }
-
-  #credentialOf(job: JobJson, bmc: BmcRecord): Credential {
-    const stored = bmc.credentialId === null ? null : this.deps.store.credentials.read(bmc.credentialId);
-    const credential = stored ?? this.deps.defaults.for(bmc.mac);
-    if (credential === null) {
-      throw this.#fail(job, 'auth_failed', `no credentials for BMC ${bmc.mac}: onboard it with --username and --password-file, or add a bmc.credentials entry for its MAC prefix`, false);
-    }
-    return credential;
   }
 }
 

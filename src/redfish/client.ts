@@ -71,6 +71,17 @@ export class Limiter {
 
 export type RedfishBody = Record<string, unknown>;
 
+/** The answer to a write, or to a read whose status the caller interprets. */
+export interface RedfishReply {
+  status: number;
+  /** The ETag header, else the body's @odata.etag. */
+  etag: string | null;
+  body: RedfishBody | null;
+  /** The BMC's own words (see bmcMessage). */
+  message: string;
+  location: string | null;
+}
+
 const MAX_REDIRECTS = 3;
 
 /**
@@ -81,6 +92,8 @@ const MAX_REDIRECTS = 3;
  */
 export class RedfishClient {
   readonly resources = new Map<string, RedfishBody>();
+  /** The ETag header of each resource read, for If-Match on writes. */
+  readonly etags = new Map<string, string>();
   readonly origin: string;
   /** SHA-256 of the certificate the BMC presented (https only), in pinning form. */
   certificateFingerprint: string | null = null;
@@ -155,6 +168,9 @@ export class RedfishClient {
         if (response.status >= 200 && response.status < 300) {
           const body = parseJson(response.body, path);
           this.resources.set(normalizePath(path), body);
+          const etag = response.headers.etag;
+          if (typeof etag === 'string') this.etags.set(normalizePath(path), etag);
+          else this.etags.delete(normalizePath(path));
           return body;
         }
         if (response.status === 401 || response.status === 403) throw new RedfishError('auth', `${path}: ${bmcMessage(response.body, response.status)}`, response.status);
@@ -212,6 +228,31 @@ export class RedfishClient {
       page = typeof collection['Members@odata.nextLink'] === 'string' ? collection['Members@odata.nextLink'] : null;
     }
     return members;
+  }
+
+  /**
+   * One exchange whose status the caller interprets: a PATCH, an action POST, a GET that
+   * may fail by design. Never retried (a write may have taken effect before the error);
+   * an expired session is renewed once. Connection failures and refused credentials throw.
+   */
+  async call(method: 'GET' | 'PATCH' | 'POST', path: string, json?: unknown, headers: Record<string, string> = {}): Promise<RedfishReply> {
+    let response = await this.#send(method, path, json, { ...this.#authorization, ...headers });
+    if (response.status === 401 && this.#session !== null && this.#credentials) {
+      this.#session = null;
+      await this.login(this.#credentials.username, this.#credentials.password);
+      response = await this.#send(method, path, json, { ...this.#authorization, ...headers });
+    }
+    if (response.status === 401) throw new RedfishError('auth', `${method} ${path}: ${bmcMessage(response.body, response.status)}`, response.status);
+    let body: RedfishBody | null = null;
+    try {
+      body = response.body.length > 0 ? parseJson(response.body, path) : null;
+    } catch {
+      body = null;
+    }
+    const header = response.headers.etag;
+    const etag = typeof header === 'string' ? header : typeof body?.['@odata.etag'] === 'string' ? (body['@odata.etag'] as string) : null;
+    const location = typeof response.headers.location === 'string' ? response.headers.location : null;
+    return { status: response.status, etag, body, message: bmcMessage(response.body, response.status), location };
   }
 
   /** Drops the connection at once, mid-request: a step that ran out of time must not linger. */

@@ -118,6 +118,8 @@ export interface BootEntry {
   state: MachineState;
   maintenance: boolean;
   profile: string | null;
+  /** The provisioning operation under way or last run: installer callback tokens are bound to it. */
+  operationId: string | null;
 }
 
 /** The inventory's machines, their hardware and their timelines. */
@@ -155,8 +157,8 @@ export class MachineStore {
     );
     this.#stateOf = db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?');
     this.#setState = db.prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?');
-    this.#bootEntries = db.prepare<{ machineId: string | null }, { mac: string; machine_id: string; state: MachineState; maintenance: number; profile: string | null }>(
-      `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile FROM nics n JOIN machines m ON m.id = n.machine_id
+    this.#bootEntries = db.prepare<{ machineId: string | null }, { mac: string; machine_id: string; state: MachineState; maintenance: number; profile: string | null; operation_id: string | null }>(
+      `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id
         WHERE :machineId IS NULL OR m.id = :machineId`,
     );
     this.#appendEvent = db.prepare(
@@ -175,7 +177,7 @@ export class MachineStore {
   bootEntries(machineId?: string): BootEntry[] {
     return this.#bootEntries
       .all({ machineId: machineId ?? null })
-      .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile }));
+      .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile, operationId: row.operation_id }));
   }
 
   list(filter: MachineFilter = {}): MachineJson[] {
@@ -267,9 +269,90 @@ export class MachineStore {
     return appended;
   }
 
+  /**
+   * Starts a disruptive operation (provision, deprovision): moves the machine from one of
+   * `from` to `to`, binds it to `operationId` and, when given, sets its profile, with the
+   * event, in one transaction. E_CONFLICT, changing nothing, when it is in another state.
+   */
+  startOperation(machineId: string, operationId: string, from: readonly MachineState[], to: MachineState, event: EventInput, profile?: string): MachineEventJson {
+    const appended = this.#db
+      .transaction(() => {
+        const current = this.#stateOf.get(machineId);
+        if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
+        if (!from.includes(current.state)) {
+          throw new MetalboxError('E_CONFLICT', `machine ${machineId} is ${current.state}; this needs it ${from.join(' or ')}`);
+        }
+        const now = new Date().toISOString();
+        this.#setState.run(to, null, now, now, machineId);
+        if (profile !== undefined) this.#db.prepare('UPDATE machines SET profile = ?, profile_pinned = 1 WHERE id = ?').run(profile, machineId);
+        this.#db.prepare('UPDATE machines SET operation_id = ? WHERE id = ?').run(operationId, machineId);
+        return this.#append(machineId, now, current.state, to, { ...event, operationId });
+      })
+      .immediate();
+    this.#notify(machineId);
+    return appended;
+  }
+
+  /** Moves the machine only if it is still in one of `from` (a watchdog racing a callback must not undo it); false otherwise. */
+  transitionIf(machineId: string, from: readonly MachineState[], to: MachineState, reason: string | null, event: EventInput): boolean {
+    const moved = this.#db
+      .transaction(() => {
+        const current = this.#stateOf.get(machineId);
+        if (!current || !from.includes(current.state)) return false;
+        const now = new Date().toISOString();
+        this.#setState.run(to, reason, now, now, machineId);
+        this.#append(machineId, now, current.state, to, event);
+        return true;
+      })
+      .immediate();
+    if (moved) this.#notify(machineId);
+    return moved;
+  }
+
+  /** Machines in one of the given states since before its cutoff (ISO time), with the state's start. */
+  overdue(cutoffs: Partial<Record<MachineState, string>>): Array<{ id: string; state: MachineState; since: string }> {
+    const entries = Object.entries(cutoffs);
+    if (entries.length === 0) return [];
+    const clauses = entries.map((_, index) => `(state = @s${index} AND state_changed_at < @c${index})`).join(' OR ');
+    const parameters = Object.fromEntries(entries.flatMap(([state, cutoff], index) => [[`s${index}`, state], [`c${index}`, cutoff]]));
+    return this.#db
+      .prepare<Record<string, string>, { id: string; state: MachineState; state_changed_at: string }>(`SELECT id, state, state_changed_at FROM machines WHERE ${clauses}`)
+      .all(parameters)
+      .map((row) => ({ id: row.id, state: row.state, since: row.state_changed_at }));
+  }
+
+  /** The newest event of a machine. */
+  lastEvent(machineId: string): MachineEventJson | null {
+    return this.events(machineId, { limit: 1 })[0] ?? null;
+  }
+
+  /** The types of the events recorded under an operation id, oldest first (a retried step asks what already happened). */
+  operationEvents(operationId: string): string[] {
+    return this.#db.prepare<[string], { type: string }>('SELECT type FROM events WHERE operation_id = ? ORDER BY id').all(operationId).map((row) => row.type);
+  }
+
+  /** The Redfish system path the machine is (null before its first inspection). */
+  systemPathOf(machineId: string): string | null {
+    return this.#db.prepare<[string], { system_path: string | null }>('SELECT system_path FROM machines WHERE id = ?').get(machineId)?.system_path ?? null;
+  }
+
+  /** The machine's provisioning operation (null: none ever). */
+  operationOf(machineId: string): string | null {
+    return this.#db.prepare<[string], { operation_id: string | null }>('SELECT operation_id FROM machines WHERE id = ?').get(machineId)?.operation_id ?? null;
+  }
+
+  /** Records the power state the BMC reported. */
+  setPower(machineId: string, power: string | null): void {
+    this.#db.prepare('UPDATE machines SET power = ?, power_state = ?, updated_at = ? WHERE id = ?').run(power, power, new Date().toISOString(), machineId);
+    this.#notify(machineId);
+  }
+
   /** Records the server type a classification found (null: none) and the profile it brings, with no event of its own. */
   setClassification(machineId: string, serverType: string | null, profile: string | null): void {
-    this.#db.prepare('UPDATE machines SET server_type = ?, profile = ?, updated_at = ? WHERE id = ?').run(serverType, profile, new Date().toISOString(), machineId);
+    // A profile the operator chose for the machine outlives reclassification.
+    this.#db
+      .prepare('UPDATE machines SET server_type = ?, profile = CASE WHEN profile_pinned = 1 THEN profile ELSE ? END, updated_at = ? WHERE id = ?')
+      .run(serverType, profile, new Date().toISOString(), machineId);
     this.#notify(machineId);
   }
 

@@ -188,6 +188,13 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE UNIQUE INDEX jobs_one_active ON jobs(kind, machine_id) WHERE status IN ('queued', 'running');
   `,
+  // 3: the provisioning operation a machine is in (its installer's callback token is bound to it), and per-machine profiles.
+  `
+  ALTER TABLE machines ADD COLUMN operation_id TEXT;
+  -- a profile the operator chose for this machine (provision --profile): classification keeps it
+  ALTER TABLE machines ADD COLUMN profile_pinned INTEGER NOT NULL DEFAULT 0 CHECK (profile_pinned IN (0, 1));
+  CREATE INDEX events_by_operation ON events(operation_id) WHERE operation_id IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

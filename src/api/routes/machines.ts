@@ -77,7 +77,7 @@ export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: 
   });
 }
 
-function refFrom(text: string) {
+export function refFrom(text: string) {
   const ref = parseMachineRef(text);
   if (ref === null) throw new MetalboxError('E_BAD_REF', `not a MAC address or machine id: ${text}`);
   return ref;

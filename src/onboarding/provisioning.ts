@@ -1,0 +1,259 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Profile } from '../ipxe/profiles.js';
+import { MetalboxError, isMetalboxError } from '../lib/errors.js';
+import type { MachineRef } from '../lib/machine-ref.js';
+import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
+import {
+  BmcActionError, readSystemControl, resetPlan, resetSystem, setOneTimePxe,
+  type ControlOptions, type PowerAction, type SystemControl,
+} from '../redfish/power.js';
+import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
+import { BmcSessionError, type BmcSessions } from './bmc-sessions.js';
+import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
+
+/** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
+export const OPERATION = 'operation';
+
+export type OperationAction = 'provision' | 'deprovision' | 'power';
+
+interface OperationInput {
+  action: OperationAction;
+  operationId: string;
+  power: PowerAction;
+}
+
+export interface OperationTicket {
+  job: JobJson;
+  machine: MachineJson;
+  operationId: string;
+}
+
+export interface PowerStatus {
+  machineId: string;
+  powerState: string | null;
+  bootOverride: { target: string | null; enabled: string | null; mode: string | null };
+  resetTypes: string[] | null;
+}
+
+export interface ProvisioningDependencies {
+  store: Store;
+  engine: JobEngine;
+  sessions: BmcSessions;
+  profiles: ReadonlyMap<string, Profile>;
+  assetsDir?: string | undefined;
+  control?: Partial<ControlOptions>;
+}
+
+type Step = 'boot-override' | 'power';
+
+const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_000 };
+
+/** Where provisioning may start: ready, or after a failed try. */
+const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed'];
+const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed'];
+
+/**
+ * The provisioning state machine (DESIGN §5): `provision` moves a ready machine to
+ * preparing, sets a one-time PXE boot and powers it on or resets it; from there the
+ * machine's own boot moves it on (PXE seen: netbooting; kernel served: installing; the
+ * installer's callback: provisioned). `deprovision` powers it off and makes it ready.
+ *
+ * Every action is under an operation id. A step that asked the BMC for a reset records
+ * that intent (an event under the operation id) before the request; if the step is run
+ * again after a crash, it reads the power state instead of resetting a second time.
+ */
+export class Provisioning implements JobHandler {
+  readonly kind = OPERATION;
+
+  constructor(private readonly deps: ProvisioningDependencies) {}
+
+  /** Starts provisioning; every check that can refuse runs first, and a refusal changes nothing. */
+  provision(ref: MachineRef, options: { profile?: string } = {}): OperationTicket {
+    const { store } = this.deps;
+    const machine = store.machines.resolve(ref);
+    const profileName = options.profile ?? machine.profile;
+    if (profileName === null) {
+      throw new MetalboxError('E_BAD_REF', `machine ${machine.id} has no profile (no server type gave it one): give --profile`);
+    }
+    const profile = this.deps.profiles.get(profileName);
+    if (profile === undefined) {
+      const known = [...this.deps.profiles.keys()];
+      throw new MetalboxError('E_BAD_REF', `unknown profile ${profileName}${known.length > 0 ? ` (known: ${known.join(', ')})` : ': no profiles are configured'}`);
+    }
+    for (const asset of [profile.assets.kernel, ...profile.assets.initrds]) {
+      if (asset === null) continue;
+      const path = this.deps.assetsDir === undefined ? null : join(this.deps.assetsDir, asset);
+      if (path === null || !existsSync(path)) {
+        throw new MetalboxError('E_BAD_REF', `profile ${profileName}: ${asset} is missing${path === null ? ' (no --assets-dir)' : ` (${path})`}: put it there first`);
+      }
+    }
+    this.#requireBmc(machine);
+    return this.#start(machine, 'provision', 'cycle', PROVISIONABLE, 'preparing', 'boot-override',
+      `provisioning with profile ${profileName}${options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : ''}`, options.profile);
+  }
+
+  deprovision(ref: MachineRef): OperationTicket {
+    const machine = this.deps.store.machines.resolve(ref);
+    this.#requireBmc(machine);
+    return this.#start(machine, 'deprovision', 'off', DEPROVISIONABLE, 'deprovisioning', 'power', 'deprovisioning: powering off');
+  }
+
+  /** A power action outside provisioning; it leaves the lifecycle state alone. */
+  power(ref: MachineRef, action: PowerAction): OperationTicket {
+    const { store } = this.deps;
+    const machine = store.machines.resolve(ref);
+    this.#requireBmc(machine);
+    const operationId = newOperationId();
+    const job = store.transaction(() => {
+      const { job, created } = store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step: 'power', input: { action: 'power', operationId, power: action } });
+      if (!created) throw new MetalboxError('E_CONFLICT', `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`);
+      store.machines.appendEvents([{ machineId: machine.id, type: 'power', message: `power ${action} requested (job ${job.id})`, data: { job: job.id }, operationId }]);
+      return job;
+    });
+    this.deps.engine.wake();
+    return { job, machine: store.machines.get(machine.id)!, operationId };
+  }
+
+  /** The power state and boot override as the BMC reports them now. */
+  async powerStatus(ref: MachineRef, signal: AbortSignal): Promise<PowerStatus> {
+    const { store } = this.deps;
+    const machine = store.machines.resolve(ref);
+    const bmc = this.#requireBmc(machine);
+    const control = await this.deps.sessions.with(bmc, signal, (client, root) => this.#control(client, root, machine.id)).catch((error: unknown) => {
+      if (error instanceof BmcSessionError || error instanceof RedfishError) throw new MetalboxError('E_BMC', `BMC ${bmc.mac}: ${error.message}`);
+      throw error;
+    });
+    store.machines.setPower(machine.id, control.powerState);
+    const { target, enabled, mode } = control.boot;
+    return { machineId: machine.id, powerState: control.powerState, bootOverride: { target, enabled, mode }, resetTypes: control.resetTypes };
+  }
+
+  timeoutMs(step: string): number {
+    return TIMEOUT_MS[step as Step] ?? 300_000;
+  }
+
+  begin(): void {
+    // The state changed when the operation was asked for (startOperation), in the same transaction as the job.
+  }
+
+  async run(job: JobJson, signal: AbortSignal): Promise<StepSuccess> {
+    const { store } = this.deps;
+    const input = job.input as unknown as OperationInput;
+    const machineId = job.machineId!;
+    const bmc = store.bmcs.ofMachine(machineId);
+    if (!bmc) throw this.#fail(job, `machine ${machineId} has no BMC`);
+    const control = this.deps.control ?? {};
+    switch (job.step as Step) {
+      case 'boot-override': {
+        const result = await this.#session(job, bmc, signal, async (client, root) => setOneTimePxe(client, await this.#control(client, root, machineId), { ...control, signal }));
+        return {
+          next: 'power',
+          commit: () => store.machines.appendEvents([{
+            machineId, type: 'boot.override', operationId: input.operationId, data: { job: job.id, requests: result.requests },
+            message: `one-time PXE boot set on ${result.resource} and read back`,
+          }]),
+        };
+      }
+      case 'power': {
+        const outcome = await this.#session(job, bmc, signal, async (client, root) => {
+          const system = await this.#control(client, root, machineId);
+          // A try cut short after asking for a reset: whether it happened shows in PowerState, so it is not asked again.
+          const interrupted = store.machines.operationEvents(input.operationId).includes('power.requested');
+          const plan = resetPlan(input.power, system.powerState, system.resetTypes);
+          if (plan.length === 0 || (interrupted && input.power !== 'off' && system.powerState === 'On')) {
+            return { powerState: system.powerState, resetTypes: [] as string[], note: interrupted ? ' (an interrupted try had asked already; not repeated)' : ' (nothing to do)' };
+          }
+          store.machines.appendEvents([{
+            machineId, type: 'power.requested', operationId: input.operationId,
+            message: `asking the BMC for ${plan.join(' then ')} (power is ${system.powerState ?? 'unknown'})`, data: { job: job.id, resetTypes: plan },
+          }]);
+          const result = await resetSystem(client, system, input.power, { ...control, signal });
+          return { powerState: result.powerState, resetTypes: result.resetTypes, note: '' };
+        });
+        return {
+          next: null,
+          commit: () => {
+            store.machines.setPower(machineId, outcome.powerState);
+            const message = `power ${input.power}: ${outcome.resetTypes.length > 0 ? outcome.resetTypes.join(' then ') : 'no reset'}, now ${outcome.powerState ?? 'unknown'}${outcome.note}`;
+            const event = { type: 'power', message, operationId: input.operationId, data: { job: job.id, resetTypes: outcome.resetTypes, powerState: outcome.powerState } };
+            if (input.action === 'deprovision') store.machines.transitionIf(machineId, ['deprovisioning'], 'ready', null, { ...event, message: `${message}; deprovisioned` });
+            else store.machines.appendEvents([{ machineId, ...event }]);
+          },
+        };
+      }
+      default:
+        throw this.#fail(job, `unknown operation step ${job.step}`);
+    }
+  }
+
+  retrying(job: JobJson, failure: StepFailure, delayMs: number): void {
+    const input = job.input as unknown as OperationInput;
+    this.deps.store.machines.appendEvents([{
+      machineId: job.machineId!, type: 'operation.retry', operationId: input.operationId,
+      message: `${input.action} ${job.step} try ${job.attempts + 1} failed: ${failure.message}; next try in ${Math.round(delayMs / 1000)} s`,
+      data: { job: job.id, attempt: job.attempts + 1, delayMs },
+    }]);
+  }
+
+  failure(job: JobJson, error: unknown): StepFailure {
+    if (error instanceof StepFailure) return error;
+    if (error instanceof BmcActionError) return this.#fail(job, error.message);
+    if (error instanceof BmcSessionError) return this.#fail(job, error.message, error.reason === 'no-address');
+    if (error instanceof RedfishError) {
+      const retryable = error.failure === 'unreachable' || error.failure === 'timeout';
+      return this.#fail(job, error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message, retryable);
+    }
+    if (isMetalboxError(error)) return this.#fail(job, error.message);
+    return this.#fail(job, (error as Error).message ?? String(error), true);
+  }
+
+  /** A final failure: provisioning and deprovisioning end in provision_failed with the reason; a power action only records it. */
+  #fail(job: JobJson, reason: string, retryable = false): StepFailure {
+    const input = job.input as unknown as OperationInput;
+    const machineId = job.machineId!;
+    return new StepFailure(reason, retryable, () => {
+      const event = { type: `${input.action}.failed`, message: `${input.action} ${job.step}: ${reason}`, operationId: input.operationId, data: { job: job.id } };
+      if (input.action === 'power') this.deps.store.machines.appendEvents([{ machineId, ...event }]);
+      else this.deps.store.machines.transitionIf(machineId, ['preparing', 'netbooting', 'installing', 'deprovisioning'], 'provision_failed', reason, event);
+    });
+  }
+
+  #start(machine: MachineJson, action: OperationAction, power: PowerAction, from: readonly MachineState[], to: MachineState, step: Step, message: string, profile?: string): OperationTicket {
+    const { store } = this.deps;
+    const operationId = newOperationId();
+    const job = store.transaction(() => {
+      const { job, created } = store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input: { action, operationId, power } });
+      if (!created) throw new MetalboxError('E_CONFLICT', `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`);
+      store.machines.startOperation(machine.id, operationId, from, to, { type: action, message: `${message} (job ${job.id})`, data: { job: job.id, profile: profile ?? null } }, profile);
+      return job;
+    });
+    this.deps.engine.wake();
+    return { job, machine: store.machines.get(machine.id)!, operationId };
+  }
+
+  #requireBmc(machine: MachineJson): BmcRecord {
+    const bmc = this.deps.store.bmcs.ofMachine(machine.id);
+    if (!bmc || bmc.ip === null) throw new MetalboxError('E_CONFLICT', `machine ${machine.id} has no BMC address: onboard it first`);
+    return bmc;
+  }
+
+  async #control(client: RedfishClient, root: RedfishBody, machineId: string): Promise<SystemControl> {
+    const path = this.deps.store.machines.systemPathOf(machineId);
+    if (path === null || path.startsWith('#')) throw new MetalboxError('E_CONFLICT', `machine ${machineId} has no Redfish system recorded: onboard it again`);
+    return readSystemControl(client, root, path);
+  }
+
+  async #session<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: RedfishClient, root: RedfishBody) => Promise<T>): Promise<T> {
+    try {
+      return await this.deps.sessions.with(bmc, signal, work);
+    } catch (error) {
+      throw this.failure(job, error);
+    }
+  }
+}
+
+function newOperationId(): string {
+  return `op-${randomBytes(6).toString('hex')}`;
+}
