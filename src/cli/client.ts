@@ -76,6 +76,47 @@ export class ApiClient {
     return { status: response.statusCode, body: body as T };
   }
 
+  /**
+   * Reads a server-sent event stream, handing each event's data (parsed JSON) to
+   * `onEvent` until it returns true or the server ends the stream.
+   */
+  async stream<T>(path: string, query: Record<string, string | number | undefined>, onEvent: (data: T) => boolean | void): Promise<void> {
+    const url = new URL(`${this.baseUrl}${path}`);
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
+    let response;
+    try {
+      response = await request(url, { method: 'GET', dispatcher: this.#dispatcher, headers: { accept: 'text/event-stream' } });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      throw new CliError(EXIT.unreachable, `cannot reach metalbox at ${this.baseUrl} (${code || (error as Error).message})`);
+    }
+    if (response.statusCode >= 400) {
+      const text = await response.body.text();
+      let message = `HTTP ${response.statusCode}`;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? message;
+      } catch {
+        // not JSON: the status says it
+      }
+      throw new CliError(response.statusCode === 400 ? EXIT.usage : EXIT.failed, message);
+    }
+    let buffered = '';
+    for await (const chunk of response.body) {
+      buffered += (chunk as Buffer).toString('utf8');
+      let end: number;
+      while ((end = buffered.indexOf('\n\n')) >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+        if (data === '') continue; // a heartbeat comment
+        if (onEvent(JSON.parse(data) as T) === true) {
+          response.body.destroy();
+          return;
+        }
+      }
+    }
+  }
+
   async close(): Promise<void> {
     await this.#dispatcher.close();
   }

@@ -23,7 +23,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from './kit.js';
+import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from '../../lab/kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');

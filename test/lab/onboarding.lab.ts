@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { MachineJson } from '../../src/store/index.js';
-import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from './kit.js';
+import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from '../../lab/kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { JobJson, MachineEventJson, MachineJson } from '../../src/store/index.js';
 import { startServe, tempDir, type Serving } from '../helpers.js';
-import { startMockup, type Mockup } from '../redfish/mockup-server.js';
+import { startMockup, type Mockup } from '../../lab/redfish-mockup.js';
 
 const BMCS = 50;
 const KILLS = 4;

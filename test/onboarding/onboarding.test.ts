@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers.js';
 import { EXPECTED } from '../redfish/expected.js';
-import { selfSignedTls, startMockup, type Mockup, type MockupOptions } from '../redfish/mockup-server.js';
+import { selfSignedTls, startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
 import { QUICK_FAILURES, startAppliance, transitions } from './appliance.js';
 
 type After = { after(fn: () => Promise<unknown> | void): void };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RedfishClient, RedfishError, type RedfishOptions } from '../../src/redfish/client.js';
 import { tempDir } from '../helpers.js';
-import { selfSignedTls, startMockup, type MockupOptions } from './mockup-server.js';
+import { selfSignedTls, startMockup, type MockupOptions } from '../../lab/redfish-mockup.js';
 
 const TREE = 'dmtf-interface-emulator-static';
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { RedfishClient } from '../../src/redfish/client.js';
 import { scrapeInventory, type ScrapeResult } from '../../src/redfish/inventory.js';
 import { EXPECTED, type ExpectedSystem } from './expected.js';
-import { startMockup } from './mockup-server.js';
+import { startMockup } from '../../lab/redfish-mockup.js';
 
 /**
  * Each mockup tree (test/redfish/mockups, pruned from ../shared/redfish-mockups), scraped through the mockup server. The expected

@@ -4,7 +4,7 @@
  * (`ip netns exec`) whose interface has the BMC's MAC. Prints `listening <url>` when ready.
  */
 import { parseArgs } from 'node:util';
-import { startMockup } from './mockup-server.js';
+import { startMockup } from '../../lab/redfish-mockup.js';
 
 const { values } = parseArgs({
   options: {

@@ -6,6 +6,11 @@ import type { ServerTypes } from '../../profiles/server-types.js';
 import { errorResponses, machineRefParams } from '../schemas.js';
 
 export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: ServerTypes): void {
+  const streams = new Set<() => void>();
+  // Followers never end on their own: closing the server ends them, or it would wait forever.
+  app.addHook('onClose', async () => {
+    for (const end of streams) end();
+  });
   app.get<{ Querystring: { state?: MachineState; q?: string } }>('/machines', {
     schema: {
       querystring: {
@@ -39,6 +44,49 @@ export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: 
     handler: async (request) => {
       const machine = store.machines.resolve(refFrom(request.params.ref));
       return store.machines.events(machine.id, request.query);
+    },
+  });
+
+  /**
+   * The timeline as server-sent events (`metalbox events --follow`): the events after
+   * `after`, then each new one as it is committed. Events are read from the store every
+   * quarter second (an indexed range read), so a follower never holds a lock or a listener
+   * the hot paths would have to feed.
+   */
+  app.get<{ Params: { ref: string }; Querystring: { after: number } }>('/machines/:ref/events/stream', {
+    schema: {
+      params: machineRefParams,
+      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0, default: 0 } } },
+    },
+    handler: async (request, reply) => {
+      const machine = store.machines.resolve(refFrom(request.params.ref));
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
+      let after = request.query.after;
+      let heartbeat = 0;
+      const pump = () => {
+        try {
+          for (const event of store.machines.events(machine.id, { after, limit: 1000 })) {
+            raw.write(`id: ${event.id}\nevent: machine-event\ndata: ${JSON.stringify(event)}\n\n`);
+            after = event.id;
+          }
+          // A comment now and then keeps proxies and the client's body timeout from closing an idle stream.
+          if (++heartbeat % 60 === 0) raw.write(': keep-alive\n\n');
+        } catch (error) {
+          request.log.error({ err: error }, 'event stream failed');
+          raw.end();
+        }
+      };
+      pump();
+      const timer = setInterval(pump, 250);
+      const end = () => {
+        clearInterval(timer);
+        streams.delete(end);
+        raw.end();
+      };
+      streams.add(end);
+      raw.on('close', end);
     },
   });
 

@@ -1,9 +1,12 @@
 /**
- * A Redfish mockup server for the tests (test code, not product): it serves a tree of
- * test/redfish/mockups (request path → <tree>/<path>/index.json) the way a BMC
- * would, with session and Basic auth, optional TLS, latency, and hostile behaviours on
- * chosen paths. A fake only in the sense that no real BMC can run here; the bodies are
- * captures of real BMCs and DMTF's published mockups.
+ * A Redfish mockup server for the tests and the lab (test and demo code, not product): it
+ * serves a tree of test/redfish/mockups (request path → <tree>/<path>/index.json) the way
+ * a BMC would, with session and Basic auth, optional TLS, latency, hostile behaviours on
+ * chosen paths, and writes: a PATCH merges into the resource (ETags checked against
+ * If-Match), a ComputerSystem.Reset changes PowerState or calls the lab's hook. Vendor
+ * behaviours (AMI's FutureState URI, HPE refusing a Mode) are hooks a test sets, each
+ * citing where the behaviour is documented. A fake only in the sense that no real BMC can
+ * run here; the bodies are captures of real BMCs and DMTF's published mockups.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The pruned copies scripts/vendor-mockups makes of ../shared/redfish-mockups (committed: a checkout may sit anywhere). */
-export const MOCKUPS = fileURLToPath(new URL('../../../test/redfish/mockups/', import.meta.url));
+export const MOCKUPS = fileURLToPath(new URL('../../test/redfish/mockups/', import.meta.url));
 
 export type Hostile =
   | { kind: 'status'; status: number; body?: string; contentType?: string }
@@ -42,6 +45,36 @@ export interface MockupOptions {
    * are many distinct BMCs (distinct NIC MACs); 0 serves the tree as it is.
    */
   macSalt?: number;
+  /** MACs of the tree replaced (any spelling, keyed lowercase with colons), e.g. a system NIC by a VM's. */
+  macs?: Record<string, string>;
+  /** Send an ETag header (a version counter per resource) and check If-Match on PATCH. */
+  etags?: boolean;
+  /** A vendor's way with writes: an answer replaces the default handling; undefined falls through to it. */
+  write?: (write: MockupWrite, state: MockupState) => MockupAnswer | undefined | Promise<MockupAnswer | undefined>;
+  /** Resets handed to the lab (which starts and stops a VM); without it a reset only sets PowerState. */
+  reset?: (systemPath: string, resetType: string, state: MockupState) => void | Promise<void>;
+}
+
+export interface MockupWrite {
+  method: string;
+  path: string;
+  body: Record<string, unknown> | null;
+  ifMatch: string | null;
+}
+
+export interface MockupAnswer {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** What writes changed: merged over the tree's files on every GET. */
+export interface MockupState {
+  /** The resource as a GET would return it now, or null. */
+  read(path: string): Record<string, unknown> | null;
+  /** Merges `patch` into the resource (objects merge, everything else replaces) and bumps its ETag. */
+  merge(path: string, patch: Record<string, unknown>): void;
+  etag(path: string): string;
 }
 
 export interface Mockup {
@@ -51,6 +84,9 @@ export interface Mockup {
   requests: string[];
   /** Sessions currently open. */
   sessions: Set<string>;
+  /** Every PATCH and POST other than a login, with its body and If-Match. */
+  writes: MockupWrite[];
+  state: MockupState;
   /** The most requests in flight at once. */
   maxInFlight: number;
   close(): Promise<void>;
@@ -71,13 +107,34 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
   const username = options.username ?? 'admin';
   const password = options.password ?? 'password';
   const requests: string[] = [];
+  const writes: MockupWrite[] = [];
   const sessions = new Set<string>();
+  const overlays = new Map<string, Record<string, unknown>>();
+  const versions = new Map<string, number>();
+  const rewrite = (text: string) => {
+    let out = options.macSalt ? saltMacs(text, options.macSalt) : text;
+    if (options.macs) out = replaceMacs(out, options.macs);
+    return out;
+  };
+  const state: MockupState = {
+    read(path) {
+      const file = join(root, path, 'index.json');
+      if (!file.startsWith(root) || !existsSync(file)) return overlays.has(path) ? structuredClone(overlays.get(path)!) : null;
+      const body = JSON.parse(rewrite(readFileSync(file, 'utf8'))) as Record<string, unknown>;
+      return overlays.has(path) ? deepMerge(body, overlays.get(path)!) : body;
+    },
+    merge(path, patch) {
+      overlays.set(path, deepMerge(overlays.get(path) ?? {}, patch));
+      versions.set(path, (versions.get(path) ?? 1) + 1);
+    },
+    etag: (path) => `"${versions.get(path) ?? 1}"`,
+  };
   let inFlight = 0;
-  const state = { maxInFlight: 0 };
+  const counters = { maxInFlight: 0 };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     inFlight++;
-    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+    counters.maxInFlight = Math.max(counters.maxInFlight, inFlight);
     response.on('close', () => inFlight--);
     const path = decodeURIComponent((request.url ?? '/').split('?')[0]!).replace(/\/+$/, '') || '/';
     requests.push(`${request.method} ${request.url}`);
@@ -117,11 +174,47 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
     }
     const hostile = options.hostile?.[path];
     if (hostile) return behave(hostile, response);
+    if (request.method === 'PATCH' || request.method === 'POST') {
+      const text = await readBody(request);
+      let body: Record<string, unknown> | null = null;
+      try {
+        body = text === '' ? null : (JSON.parse(text) as Record<string, unknown>);
+      } catch {
+        return error(400, 'Base.1.0.MalformedJSON', 'malformed JSON');
+      }
+      const ifMatch = typeof request.headers['if-match'] === 'string' ? request.headers['if-match'] : null;
+      const write = { method: request.method, path, body, ifMatch };
+      writes.push(write);
+      const answer = await options.write?.(write, state);
+      if (answer) return json(answer.status, answer.body ?? {}, answer.headers);
+      return request.method === 'PATCH' ? patch(write, response, error) : action(write, response, error);
+    }
     if (request.method !== 'GET') return error(405, 'Base.1.0.ActionNotSupported', `${request.method} is not supported here`);
-    const file = join(root, path, 'index.json');
-    if (!file.startsWith(root) || !existsSync(file)) return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${path} was not found.`);
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(options.macSalt ? saltMacs(readFileSync(file, 'utf8'), options.macSalt) : readFileSync(file));
+    const resource = state.read(path);
+    if (resource === null) return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${path} was not found.`);
+    response.writeHead(200, { 'content-type': 'application/json', ...(options.etags ? { etag: state.etag(path) } : {}) });
+    response.end(JSON.stringify(resource));
+  };
+
+  /** The standard PATCH: the resource must exist, If-Match (when sent, or required by etags) must match. */
+  const patch = (write: MockupWrite, response: ServerResponse, error: (status: number, id: string, message: string) => void) => {
+    if (state.read(write.path) === null) return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${write.path} was not found.`);
+    if (options.etags && write.ifMatch !== null && write.ifMatch !== state.etag(write.path) && write.ifMatch !== `W/${state.etag(write.path)}`) {
+      return error(412, 'Base.1.0.PreconditionFailed', 'The ETag supplied did not match the ETag required to change this resource.');
+    }
+    state.merge(write.path, write.body ?? {});
+    response.writeHead(204).end();
+  };
+
+  /** ComputerSystem.Reset: the lab's hook, else PowerState follows the reset type. */
+  const action = async (write: MockupWrite, response: ServerResponse, error: (status: number, id: string, message: string) => void) => {
+    const match = /^(.*)\/Actions\/ComputerSystem\.Reset$/.exec(write.path);
+    if (match === null || state.read(match[1]!) === null) return error(404, 'Base.1.0.ResourceMissingAtURI', `no action at ${write.path}`);
+    const type = typeof write.body?.ResetType === 'string' ? write.body.ResetType : null;
+    if (type === null) return error(400, 'Base.1.0.PropertyMissing', 'The property ResetType is a required property and must be included in the request.');
+    if (options.reset) await options.reset(match[1]!, type, state);
+    else state.merge(match[1]!, { PowerState: ['ForceOff', 'GracefulShutdown'].includes(type) ? 'Off' : 'On' });
+    response.writeHead(204).end();
   };
 
   const tokens = new Map<string, string>();
@@ -148,8 +241,10 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
     port,
     requests,
     sessions,
+    writes,
+    state,
     get maxInFlight() {
-      return state.maxInFlight;
+      return counters.maxInFlight;
     },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
@@ -214,6 +309,21 @@ function saltMacs(text: string, salt: number): string {
     const salted = (Number.parseInt(d, 16) ^ salt).toString(16).padStart(2, '0');
     return [a, b, c, salted, e, f].join(separator);
   });
+}
+
+function replaceMacs(text: string, macs: Record<string, string>): string {
+  return text.replace(MAC_IN_TEXT, (match) => macs[match.toLowerCase().replaceAll('-', ':')] ?? match);
+}
+
+function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(patch)) {
+    const current = merged[key];
+    merged[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && current !== null && typeof current === 'object' && !Array.isArray(current)
+      ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
+      : structuredClone(value);
+  }
+  return merged;
 }
 
 function readBody(request: IncomingMessage): Promise<string> {

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import type { JobJson, MachineEventJson, MachineJson, MachineState } from '../../store/index.js';
+import type { ApiClient } from '../client.js';
+import { CliError, EXIT } from '../errors.js';
+import { eventLine, followEvents } from '../follow.js';
+import { orDash } from '../output.js';
+import { clientCommand, refPath, requireMachineRef, withClient } from './shared.js';
+
+interface Ticket {
+  job: JobJson;
+  machine: MachineJson;
+  operationId: string;
+}
+
+/** Where each command's --wait ends: success, or failure. */
+const ENDS: Record<'provision' | 'deprovision', { ok: MachineState; failed: MachineState }> = {
+  provision: { ok: 'provisioned', failed: 'provision_failed' },
+  deprovision: { ok: 'ready', failed: 'provision_failed' },
+};
+
+export function provisionCommand(): Command {
+  return clientCommand('provision', 'PXE-boot a ready machine once into the installer of its profile (Redfish boot override and power)')
+    .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
+    .option('--profile <name>', "install this profile, and keep it as the machine's own (default: its server type's)")
+    .option('--wait', 'print each step as it happens; exit 0 when provisioned, 1 when it failed')
+    .action(async (text: string, options: { server?: string; profile?: string; wait?: boolean }) => {
+      const ref = requireMachineRef(text);
+      await withClient(options, async (client) => {
+        const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, options.profile ? { profile: options.profile } : {});
+        process.stdout.write(`Provisioning machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, job ${ticket.job.id}).\n`);
+        await finish(client, ticket, 'provision', options.wait);
+      });
+    });
+}
+
+export function deprovisionCommand(): Command {
+  return clientCommand('deprovision', 'power a provisioned machine off and make it ready again')
+    .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
+    .option('--wait', 'print each step as it happens; exit 0 when ready, 1 when it failed')
+    .action(async (text: string, options: { server?: string; wait?: boolean }) => {
+      const ref = requireMachineRef(text);
+      await withClient(options, async (client) => {
+        const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/deprovision`, {});
+        process.stdout.write(`Deprovisioning machine ${ticket.machine.id} (operation ${ticket.operationId}, job ${ticket.job.id}).\n`);
+        await finish(client, ticket, 'deprovision', options.wait);
+      });
+    });
+}
+
+/** Without --wait, says how to follow; with it, prints the operation's events until the machine ends in success or failure. */
+async function finish(client: ApiClient, ticket: Ticket, command: 'provision' | 'deprovision', wait: boolean | undefined): Promise<void> {
+  const machineId = ticket.machine.id;
+  if (!wait) {
+    process.stdout.write(`Follow it with: metalbox events ${machineId} --follow\n`);
+    return;
+  }
+  const { ok, failed } = ENDS[command];
+  const earlier = await client.get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events`, { limit: 1000 });
+  // From the operation's first event, so the lines printed are this operation's.
+  const first = earlier.findIndex((event) => event.operationId === ticket.operationId);
+  const shown = first < 0 ? [] : earlier.slice(first);
+  for (const event of shown) process.stdout.write(eventLine(event));
+  const ended = (event: MachineEventJson) => event.fromState !== event.toState && (event.toState === ok || event.toState === failed);
+  const end = shown.find(ended) ?? (await followEvents(client, machineId, earlier.at(-1)?.id ?? 0, ended));
+  if (end === null) throw new CliError(EXIT.failed, 'the event stream ended before the machine did');
+  if (end.toState === failed) throw new CliError(EXIT.failed, `${command} failed: machine ${machineId} is ${failed}: ${end.message}`);
+  process.stdout.write(`Machine ${machineId} is ${ok}.\n`);
+}

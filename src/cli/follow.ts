@@ -1,0 +1,24 @@
+import type { MachineEventJson } from '../store/index.js';
+import type { ApiClient } from './client.js';
+import { orDash } from './output.js';
+
+/** One timeline line: time, state change, message. */
+export function eventLine(event: MachineEventJson): string {
+  const state = event.fromState === event.toState ? orDash(event.toState) : `${orDash(event.fromState)} → ${orDash(event.toState)}`;
+  return `${event.at.slice(11, 19)}  ${state.padEnd(26)}  ${event.message}\n`;
+}
+
+/**
+ * Prints a machine's events after `after` as the server streams them, until `stop`
+ * says so for an event (then returns that event) or the stream ends (null).
+ */
+export async function followEvents(client: ApiClient, machineRef: string, after: number, stop: (event: MachineEventJson) => boolean = () => false): Promise<MachineEventJson | null> {
+  let last: MachineEventJson | null = null;
+  await client.stream<MachineEventJson>(`/api/v1/machines/${machineRef}/events/stream`, { after }, (event) => {
+    process.stdout.write(eventLine(event));
+    if (!stop(event)) return false;
+    last = event;
+    return true;
+  });
+  return last;
+}
