@@ -71,7 +71,7 @@ export class ApiClient {
     }
     if (response.statusCode >= 400) {
       const message = (body as { message?: unknown }).message;
-      throw new CliError(response.statusCode === 400 ? EXIT.usage : EXIT.failed, typeof message === 'string' ? message : `HTTP ${response.statusCode}`);
+      throw new CliError(inputError(response.statusCode) ? EXIT.usage : EXIT.failed, typeof message === 'string' ? message : `HTTP ${response.statusCode}`);
     }
     return { status: response.statusCode, body: body as T };
   }
@@ -98,7 +98,7 @@ export class ApiClient {
       } catch {
         // not JSON: the status says it
       }
-      throw new CliError(response.statusCode === 400 ? EXIT.usage : EXIT.failed, message);
+      throw new CliError(inputError(response.statusCode) ? EXIT.usage : EXIT.failed, message);
     }
     let buffered = '';
     for await (const chunk of response.body) {
@@ -120,6 +120,11 @@ export class ApiClient {
   async close(): Promise<void> {
     await this.#dispatcher.close();
   }
+}
+
+/** A request the server refused as given (bad input, or a state that does not allow it): exit 2, nothing changed. */
+function inputError(status: number): boolean {
+  return status === 400 || status === 409;
 }
 
 function parseServerUrl(text: string): string {

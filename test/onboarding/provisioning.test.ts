@@ -1,0 +1,153 @@
+/**
+ * Provisioning through `serve` and the CLI, against a mockup BMC: the Redfish requests,
+ * the lifecycle driven by the machine's own boot requests and its installer's callback,
+ * the callback token checks, refusals that change nothing, BMC refusals, and the per-state
+ * timeouts. The PXE side is played by HTTP requests to /boot.ipxe and /assets, as iPXE
+ * makes them; the labs boot real firmware through the same paths.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
+import type { JobJson, MachineJson } from '../../src/store/index.js';
+import { tempDir } from '../helpers.js';
+import { startAppliance, transitions, type Appliance } from './appliance.js';
+
+type After = { after(fn: () => Promise<unknown> | void): void };
+const SYSTEM = '/redfish/v1/Systems/437XR1238R2';
+
+async function mockup(t: After, options: MockupOptions): Promise<Mockup> {
+  const started = await startMockup(options);
+  t.after(() => started.close());
+  return started;
+}
+
+function assets(t: After): string {
+  const dir = join(tempDir(t), 'assets');
+  mkdirSync(join(dir, 'lab'), { recursive: true });
+  writeFileSync(join(dir, 'lab/vmlinuz'), 'kernel bytes');
+  writeFileSync(join(dir, 'lab/initrd.gz'), 'initrd bytes');
+  return dir;
+}
+
+const PROFILES = {
+  lab: { kernel: 'lab/vmlinuz', initrd: 'lab/initrd.gz', cmdline: 'mbx.done={{ callbackUrl }}' },
+  unbuilt: { kernel: 'lab/not-there', initrd: 'lab/initrd.gz', cmdline: '' },
+};
+
+async function onboarded(app: Appliance, bmc: Mockup, bmcMac: string): Promise<MachineJson> {
+  const result = await app.cli(['onboard', bmcMac, '--ip', '127.0.0.1', '--port', String(bmc.port), '--scheme', 'http', '--username', 'admin', '--password-file', app.passwordFile, '--wait']);
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  return (await app.machines()).find((machine) => machine.bmc?.mac === bmcMac)!;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const machineOf = async (app: Appliance, id: string) => (await (await fetch(`${app.serving.url}/api/v1/machines/${id}`)).json()) as MachineJson;
+const jobDone = (app: Appliance, id: number) => waitFor(`job ${id}`, async () => {
+  const job = (await (await fetch(`${app.serving.url}/api/v1/jobs/${id}`)).json()) as JobJson;
+  return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
+});
+
+test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and callback move the machine to provisioned and back to local boot', async (t) => {
+  const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
+  const app = await startAppliance(t, { profiles: PROFILES, assetsDir: assets(t) }, { METALBOX_POWER_POLL_MS: '100' });
+  const machine = await onboarded(app, bmc, '02:00:00:00:00:61');
+  const nic = machine.nics[0]!.mac;
+  const before = (await app.events(machine.id)).length;
+
+  // Refusals: exit 2, the reason, nothing changed.
+  for (const [args, reason] of [
+    [['provision', machine.id], /has no profile .*give --profile/],
+    [['provision', machine.id, '--profile', 'nope'], /unknown profile nope \(known: lab, unbuilt\)/],
+    [['provision', machine.id, '--profile', 'unbuilt'], /profile unbuilt: lab\/not-there is missing/],
+    [['deprovision', machine.id], /is ready; this needs it provisioned or provision_failed/],
+  ] as const) {
+    const result = await app.cli([...args]);
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
+    assert.match(result.stderr, reason);
+  }
+  assert.equal((await app.events(machine.id)).length, before, 'a refused request adds no event');
+  assert.equal((await machineOf(app, machine.id)).state, 'ready');
+  assert.equal(bmc.writes.length, 0, 'and sends nothing to the BMC');
+
+  const started = await app.cli(['provision', nic, '--profile', 'lab']);
+  assert.equal(started.code, 0, started.stderr);
+  const [, operationId, jobText] = /operation (op-[0-9a-f]{12}), job (\d+)/.exec(started.stdout)!;
+  const job = Number(jobText);
+  assert.equal((await jobDone(app, job)).status, 'succeeded');
+  // The tower is On: its override, then ForceRestart (the first restart type it allows).
+  assert.deepEqual(bmc.writes.map((write) => [write.method, write.path, write.body]), [
+    ['PATCH', SYSTEM, { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }],
+    ['POST', `${SYSTEM}/Actions/ComputerSystem.Reset`, { ResetType: 'ForceRestart' }],
+  ]);
+  const again = await app.cli(['provision', machine.id, '--profile', 'lab']);
+  assert.equal(again.code, 2, 'a machine being provisioned cannot be provisioned again');
+
+  // The firmware's iPXE asks for its script: the installer, with a callback URL.
+  const script = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}&platform=pcbios`)).text();
+  const callback = /mbx\.done=(\S+)/.exec(script)?.[1];
+  assert.ok(callback?.startsWith(`${app.serving.url}/callback/${machine.id}/`), script);
+  await waitFor('netbooting', async () => (await machineOf(app, machine.id)).state === 'netbooting');
+  await fetch(`${app.serving.url}/assets/lab/vmlinuz`); // from 127.0.0.1, which asked for the script as this NIC
+  await waitFor('installing', async () => (await machineOf(app, machine.id)).state === 'installing');
+
+  // Wrong token, another machine's id with this token: 403, state unchanged.
+  const wrong = callback!.replace(/\/[^/]+$/, '/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+  assert.equal((await fetch(`${wrong}?event=installed`)).status, 403);
+  const other = await onboarded(app, await mockup(t, { tree: 'dmtf-public-tower', macSalt: 7 }), '02:00:00:00:00:62');
+  assert.equal((await fetch(`${callback!.replace(machine.id, other.id)}?event=installed`)).status, 403);
+  assert.equal((await machineOf(app, machine.id)).state, 'installing');
+  assert.equal((await machineOf(app, other.id)).state, 'ready');
+
+  assert.equal((await fetch(`${callback}?event=partitioning`)).status, 200);
+  assert.equal((await fetch(`${callback}?event=installed`)).status, 200);
+  assert.equal((await machineOf(app, machine.id)).state, 'provisioned');
+  assert.equal((await fetch(`${callback}?event=failed`)).status, 403, 'a token is spent once its installation ended');
+  assert.equal((await machineOf(app, machine.id)).state, 'provisioned');
+
+  const local = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}&platform=pcbios`)).text();
+  assert.match(local, /booting from local disk\nexit/);
+
+  const deprovision = await app.cli(['deprovision', machine.id, '--wait']);
+  assert.equal(deprovision.code, 0, deprovision.stdout + deprovision.stderr);
+  assert.deepEqual(bmc.writes.at(-1)?.body, { ResetType: 'ForceOff' });
+  const events = await app.events(machine.id);
+  assert.deepEqual(transitions(events).slice(-6), ['ready→preparing', 'preparing→netbooting', 'netbooting→installing', 'installing→provisioned', 'provisioned→deprovisioning', 'deprovisioning→ready']);
+  const operation = events.filter((event) => event.operationId === operationId).map((event) => event.type);
+  assert.deepEqual(operation, ['provision', 'boot.override', 'power.requested', 'power', 'callback', 'callback']);
+  assert.equal((await machineOf(app, machine.id)).profile, 'lab', 'the --profile chosen stays the machine\'s');
+});
+
+test('a BMC that does not keep the override fails provisioning with its read-back; a stuck state times out with the last event as the reason', async (t) => {
+  const forgetful = await mockup(t, {
+    tree: 'dmtf-public-tower',
+    // bmclib PR #459: 200 OK, override reverted.
+    write: (write) => (write.method === 'PATCH' ? { status: 200, body: {} } : undefined),
+  });
+  const healthy = await mockup(t, { tree: 'dmtf-public-tower', macSalt: 9 });
+  const app = await startAppliance(t, { profiles: PROFILES, assetsDir: assets(t), provisioning: { timeouts: { preparing: 1 } } }, { METALBOX_POWER_POLL_MS: '100' });
+
+  const first = await onboarded(app, forgetful, '02:00:00:00:00:71');
+  const failed = await app.cli(['provision', first.id, '--profile', 'lab', '--wait']);
+  assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+  assert.match(failed.stderr, /provision failed: .* is provision_failed: .*did not keep it: .*reads back BootSourceOverrideTarget Hdd, BootSourceOverrideEnabled Disabled/);
+  assert.equal(forgetful.writes.filter((write) => write.method === 'POST').length, 0, 'no power action after a failed override');
+
+  // This one is powered on and then never PXE-boots: `preparing` lasts past its 1 s.
+  const second = await onboarded(app, healthy, '02:00:00:00:00:72');
+  const waited = await app.cli(['provision', second.id, '--profile', 'lab', '--wait']);
+  assert.equal(waited.code, 1, waited.stdout + waited.stderr);
+  const timedOut = await machineOf(app, second.id);
+  assert.equal(timedOut.state, 'provision_failed');
+  assert.match(timedOut.stateReason!, /^timed out: preparing for more than 1 s .*; last event: power: power cycle: ForceRestart, now On$/);
+});
