@@ -9,6 +9,7 @@ import { observationsCommand } from './commands/observations.js';
 import { onboardCommand } from './commands/onboard.js';
 import { deprovisionCommand, provisionCommand } from './commands/provision.js';
 import { powerCommand } from './commands/power.js';
+import { labCommand } from './commands/lab.js';
 import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
 import { CliError, EXIT } from './errors.js';
@@ -21,7 +22,7 @@ function program(): Command {
     .description('bare-metal provisioning appliance: ProxyDHCP, TFTP, iPXE, Redfish onboarding, inventory')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), explainCommand(), observationsCommand(), provisionCommand(), deprovisionCommand(), powerCommand()]) root.addCommand(command);
+  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), explainCommand(), observationsCommand(), provisionCommand(), deprovisionCommand(), powerCommand(), labCommand()]) root.addCommand(command);
   // Commander exits 1 on usage errors; metalbox's contract is 2. Override on every level.
   const override = (command: Command) => {
     command.exitOverride();

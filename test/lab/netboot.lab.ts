@@ -15,34 +15,23 @@
  * LAB_CAPTURE=1 also records the DHCP traffic in dhcp.pcap.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
 import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from '../../lab/kit.js';
+import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
 
-const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
-const KERNEL_CACHE = join(ROOT, '.cache/lab/kernel');
 const SERVER = '10.77.0.1';
 const SERVER_URL = `http://${SERVER}:8080`;
 const VM_TIMEOUT_MS = 240_000;
-/** Loaded in this order: the cloud kernel builds virtio-net as modules, and the .deb has no modules.dep. */
-const MODULES = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'failover', 'net_failover', 'virtio_net'];
-
-interface Vm {
-  name: 'bios' | 'uefi';
-  mac: string;
-  tap: string;
-  machineId?: string;
-}
+type Vm = GuestVm & { machineId?: string };
 const VMS: Vm[] = [
-  { name: 'bios', mac: '52:54:00:77:00:b1', tap: 'tap0' },
-  { name: 'uefi', mac: '52:54:00:77:00:e1', tap: 'tap1' },
+  { name: 'bios', firmware: 'bios', mac: '52:54:00:77:00:b1', tap: 'tap0' },
+  { name: 'uefi', firmware: 'uefi', mac: '52:54:00:77:00:e1', tap: 'tap1' },
 ];
 
 const run = randomBytes(3).toString('hex');
@@ -69,54 +58,6 @@ function createTopology(): void {
     sh('ip', ['-n', NS.sw, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
     sh('ip', ['-n', NS.sw, 'link', 'set', tap, 'master', 'br0', 'up']);
   }
-}
-
-/** busybox and an /init that brings up virtio-net, takes a lease, prints the marker and calls back. */
-function buildInitramfs(dir: string, out: string): void {
-  const root = join(dir, 'initramfs');
-  for (const sub of ['bin', 'proc', 'sys', 'dev', 'modules']) mkdirSync(join(root, sub), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
-  for (const module of MODULES) copyFileSync(join(KERNEL_CACHE, 'modules', `${module}.ko`), join(root, 'modules', `${module}.ko`));
-  writeFileSync(join(root, 'init'), `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for module in ${MODULES.join(' ')}; do insmod /modules/$module.ko; done
-arg() { for word in $(cat /proc/cmdline); do case "$word" in "$1"=*) echo "\${word#*=}";; esac; done; }
-platform=$(arg mbx.platform)
-callback=$(arg mbx.done)
-ip link set eth0 up
-udhcpc -i eth0 -n -q -t 10 -s /bin/lease
-mac=$(cat /sys/class/net/eth0/address)
-echo "METALBOX-LAB-BOOTED platform=$platform mac=$mac"
-# busybox 1.35's wget -T crashes (a NULL write): bound it with timeout instead.
-timeout 15 wget -q -O - "$callback?event=installed&platform=$platform&mac=$mac" && echo "METALBOX-LAB-CALLBACK-SENT"
-poweroff -f
-`);
-  writeFileSync(join(root, 'bin/lease'), '#!/bin/sh\n[ "$1" = bound ] && ifconfig "$interface" "$ip" netmask "$subnet"\nexit 0\n');
-  chmodSync(join(root, 'init'), 0o755);
-  chmodSync(join(root, 'bin/lease'), 0o755);
-  execFileSync('sh', ['-c', `cd ${JSON.stringify(root)} && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9 > ${JSON.stringify(out)}`]);
-}
-
-function qemuArgs(vm: Vm, dir: string): string[] {
-  const common = [
-    '-name', `mbx-${vm.name}`, '-machine', 'pc', '-accel', 'tcg', '-m', '512', '-smp', '1', '-nographic', '-monitor', 'none',
-    '-serial', `file:${join(dir, `${vm.name}.serial.log`)}`, '-no-reboot',
-    '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
-  ];
-  if (vm.name === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1`];
-  const vars = join(dir, 'uefi.OVMF_VARS_4M.fd');
-  copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
-  return [
-    ...common,
-    '-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
-    '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
-    // romfile= keeps QEMU's iPXE EFI ROM out, so EDK2's own PXE client boots (and fetches snponly.efi by TFTP).
-    '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1,romfile=`,
-  ];
 }
 
 function metalboxCli(...args: string[]): string {

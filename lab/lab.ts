@@ -1,0 +1,268 @@
+/**
+ * `metalbox lab up|run|down` (demo code, kept apart from the product's modules): the
+ * proof of concept's "two VMs simulate a server with a BMC", on one machine.
+ *
+ *   ns mbl-sw:  br0 ── tap0: the QEMU VM (SeaBIOS + iPXE ROM, or OVMF + EDK2 PXE), started by the BMC
+ *     ├── veth ── ns mbl-prov  10.79.0.1   metalbox serve (ProxyDHCP, TFTP, HTTP 8080)
+ *     ├── veth ── ns mbl-dhcp  10.79.0.2   dnsmasq, the site's DHCP server
+ *     ├── veth ── ns mbl-bmc   DHCP        the simulated BMC (Redfish on port 80), its own MAC
+ *     └── veth ── host mbl-host 10.79.0.254 so `metalbox ls` on the host reaches the lab's API
+ *
+ * Then, as an operator would: onboard the BMC by its MAC (metalbox learnt its address by
+ * snooping its DHCP), let the server type classify it, provision it, and watch the VM boot
+ * the installer, call back, reboot, and get the local-boot answer. Nothing leaves these
+ * namespaces and the one host link, which holds only a private lab address.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { readApiToken } from '../src/api/token.js';
+import type { MachineEventJson, MachineJson } from '../src/store/index.js';
+import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
+import { deleteNamespaces, inNs, sh } from './kit.js';
+
+const NS = { sw: 'mbl-sw', prov: 'mbl-prov', dhcp: 'mbl-dhcp', bmc: 'mbl-bmc' };
+const HOST_LINK = 'mbl-host';
+const SERVER = '10.79.0.1';
+export const LAB_SERVER_URL = `http://${SERVER}:8080`;
+const BMC_MAC = '02:00:5e:79:00:01';
+const VM_MAC = '52:54:00:79:00:01';
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const BMC = join(ROOT, 'dist/lab/bmc.js');
+/** Each phase's deadline under software emulation, generous: a stuck lab says where it stuck. */
+const DEADLINES = { serve: 30_000, onboard: 60_000, provision: 240_000, localBoot: 120_000 };
+
+export interface LabOptions {
+  firmware: Firmware;
+  /** Where the lab keeps its data dir, logs and state (default /var/lib/metalbox-lab, or METALBOX_LAB_DIR). */
+  dir?: string;
+}
+
+interface LabState {
+  firmware: Firmware;
+  startedAt: string;
+  pids: number[];
+  dir: string;
+}
+
+export function labDir(options: { dir?: string } = {}): string {
+  return options.dir ?? process.env.METALBOX_LAB_DIR ?? '/var/lib/metalbox-lab';
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Sets the lab up and runs the whole flow; leaves it running. Returns whether the machine went all the way. */
+export async function labUp(options: LabOptions): Promise<boolean> {
+  const dir = labDir(options);
+  if (process.getuid?.() !== 0) throw new LabError('the lab creates network namespaces, a bridge and a tap device: run it as root (sudo)');
+  const stateFile = join(dir, 'state.json');
+  if (existsSync(stateFile)) throw new LabError(`the lab is up already (${dir}): run metalbox lab down first`);
+  const deps = spawnSync(join(ROOT, 'scripts/lab-deps'), { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (deps.status !== 0) throw new LabError('scripts/lab-deps failed: the lab needs QEMU, OVMF, dnsmasq, busybox-static and the cloud kernel');
+
+  const run = join(dir, 'run');
+  rmSync(run, { recursive: true, force: true });
+  mkdirSync(join(run, 'assets/lab'), { recursive: true });
+  const started = Date.now();
+  const state: LabState = { firmware: options.firmware, startedAt: new Date(started).toISOString(), pids: [], dir };
+  const saveState = () => writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  saveState();
+
+  say(`metalbox lab (${options.firmware}): building the guest and the network in ${run}`);
+  copyFileSync(join(KERNEL_CACHE, 'vmlinuz'), join(run, 'assets/lab/vmlinuz'));
+  buildInitramfs(run, join(run, 'assets/lab/initrd.gz'));
+  const dataDir = join(dir, 'data');
+  rmSync(dataDir, { recursive: true, force: true });
+  const config = join(run, 'metalbox.yaml');
+  writeFileSync(config, YAML.stringify({
+    profiles: {
+      'lab-installer': {
+        kernel: 'lab/vmlinuz',
+        initrd: 'lab/initrd.gz',
+        cmdline: 'console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.steps=partitioning,copying mbx.after=reboot mbx.done={{ callbackUrl }}',
+      },
+    },
+    serverTypes: [{ name: 'lab-vm', match: { 'system.manufacturer': 'Contoso', 'nics.count': '>=1' }, profile: 'lab-installer' }],
+    bmc: { credentials: [{ macPrefix: '02:00:5e', username: 'admin', password: 'password' }] },
+  }));
+  writeFileSync(join(run, 'dnsmasq.conf'), [
+    'port=0', 'interface=eth0', 'bind-interfaces', 'dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h', 'dhcp-authoritative',
+    // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
+    'no-ping', 'dhcp-option=3', 'dhcp-option=6', `dhcp-leasefile=${join(run, 'dnsmasq.leases')}`, 'user=root', 'log-dhcp', 'log-facility=-', 'no-resolv', 'no-hosts', '',
+  ].join('\n'));
+
+  createTopology();
+  const detach = (ns: string, log: string, command: string, args: string[]) => {
+    const output = openSync(join(run, log), 'a');
+    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { detached: true, stdio: ['ignore', output, output] });
+    child.unref();
+    state.pids.push(child.pid!);
+    saveState();
+  };
+  detach(NS.dhcp, 'dnsmasq.log', 'dnsmasq', ['--keep-in-foreground', '-C', join(run, 'dnsmasq.conf')]);
+  detach(NS.prov, 'metalbox.log', process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--config', config, '--assets-dir', join(run, 'assets'), '--listen', SERVER]);
+  await until('metalbox to serve', DEADLINES.serve, async () => (await fetch(`${LAB_SERVER_URL}/healthz`).catch(() => null))?.ok === true, run);
+
+  // The BMC takes its address from the site's DHCP server, which metalbox snoops.
+  const lease = join(run, 'bmc-lease');
+  writeFileSync(lease, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface"\nexit 0\n');
+  chmodSync(lease, 0o755);
+  inNs(NS.bmc, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-t', '5', '-T', '2', '-s', lease);
+  detach(NS.bmc, 'bmc.log', process.execPath, [BMC, '--bmc-mac', BMC_MAC, '--vm-mac', VM_MAC, '--firmware', options.firmware, '--tap', 'tap0', '--switch-ns', NS.sw, '--dir', run]);
+  await until('the simulated BMC', 10_000, () => existsSync(join(run, 'bmc.log')) && readFileSync(join(run, 'bmc.log'), 'utf8').includes('listening'), run);
+
+  const api = new LabApi(readApiToken(dataDir));
+  const clock = (at: string) => `+${((Date.parse(at) - started) / 1000).toFixed(1).padStart(5)} s`;
+  say(`metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from DHCP snooping)`);
+  await until("the BMC's DHCP request in metalbox's observations", 10_000, async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0, run);
+  const onboarding = await api.post<{ machine: MachineJson }>('/api/v1/onboardings', { bmcMac: BMC_MAC, scheme: 'http', port: 80 });
+  const machineId = onboarding.machine.id;
+  const timeline = new Timeline(api, machineId, (event) => say(`  ${clock(event.at)}  ${stateText(event).padEnd(28)}  ${event.message}`));
+
+  const ready = await timeline.until(DEADLINES.onboard, (event) => ['ready', 'unclassified', 'bmc_unreachable', 'auth_failed', 'inspect_failed'].includes(event.toState ?? '') && event.fromState !== event.toState, run);
+  if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);
+
+  say(`metalbox provision ${machineId}   (profile from its server type)`);
+  await api.post(`/api/v1/machines/${machineId}/provision`, {});
+  const provisioned = await timeline.until(DEADLINES.provision, (event) => event.fromState !== event.toState && (event.toState === 'provisioned' || event.toState === 'provision_failed'), run);
+  if (provisioned?.toState !== 'provisioned') return finish(false, `provisioning ended ${provisioned?.toState ?? 'nowhere'}`);
+  const local = await timeline.until(DEADLINES.localBoot, (event) => event.type === 'boot.script' && event.message.startsWith('iPXE script: local boot'), run);
+  return finish(local !== null, local === null ? 'the VM did not come back to ask for its boot script' : null);
+
+  function finish(ok: boolean, problem: string | null): boolean {
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    say(ok
+      ? `metalbox lab (${options.firmware}): onboarded, provisioned and back to local boot in ${seconds} s.`
+      : `metalbox lab (${options.firmware}): FAILED after ${seconds} s: ${problem}. Logs: ${run}`);
+    say(`Explore: export METALBOX_SERVER=${LAB_SERVER_URL} METALBOX_DATA_DIR=${dataDir}`);
+    say(`         metalbox ls; metalbox events ${machineId}; metalbox power status ${machineId}; then metalbox lab down`);
+    return ok;
+  }
+}
+
+/** Stops everything the lab started and deletes its namespaces; the files stay in <dir>/run. Safe to run twice. */
+export async function labDown(options: { dir?: string } = {}): Promise<void> {
+  const dir = labDir(options);
+  const stateFile = join(dir, 'state.json');
+  const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as LabState) : null;
+  // The BMC first: it stops its VM.
+  for (const pid of [...(state?.pids ?? [])].reverse()) await stopProcess(pid);
+  // A VM whose BMC was killed outright outlives it: find it by name.
+  spawnSync('pkill', ['-f', 'qemu-system-x86_64 -name mbx-vm '], { stdio: 'ignore' });
+  deleteNamespaces(Object.values(NS));
+  spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
+  rmSync(stateFile, { force: true });
+  say(state ? `metalbox lab: down (files kept in ${join(dir, 'run')})` : 'metalbox lab: nothing was up');
+}
+
+/** up, then down whatever happened; true only when the machine was provisioned and came back to local boot. */
+export async function labRun(options: LabOptions): Promise<boolean> {
+  try {
+    return await labUp(options);
+  } finally {
+    await labDown(options);
+  }
+}
+
+export class LabError extends Error {}
+
+function createTopology(): void {
+  deleteNamespaces(Object.values(NS));
+  spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
+  for (const ns of Object.values(NS)) {
+    sh('ip', ['netns', 'add', ns]);
+    inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
+    // IPv4 only, like the segment the lab imitates (iPXE otherwise waits for IPv6 routers).
+    inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  }
+  sh('ip', ['-n', NS.sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+  sh('ip', ['-n', NS.sw, 'link', 'set', 'br0', 'up']);
+  const ports: Array<[string, string, string | null, string | null]> = [
+    [NS.prov, 'sw-prov', `${SERVER}/24`, null],
+    [NS.dhcp, 'sw-dhcp', '10.79.0.2/24', null],
+    [NS.bmc, 'sw-bmc', null, BMC_MAC],
+  ];
+  for (const [ns, port, address, mac] of ports) {
+    sh('ip', ['-n', NS.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    sh('ip', ['-n', NS.sw, 'link', 'set', port, 'master', 'br0', 'up']);
+    if (mac) sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', mac]);
+    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
+    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  }
+  sh('ip', ['-n', NS.sw, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
+  sh('ip', ['-n', NS.sw, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
+  // The host's one link into the lab: a private address, no route beyond the lab's /24.
+  sh('ip', ['link', 'add', HOST_LINK, 'type', 'veth', 'peer', 'name', 'sw-host', 'netns', NS.sw]);
+  sh('ip', ['-n', NS.sw, 'link', 'set', 'sw-host', 'master', 'br0', 'up']);
+  sh('ip', ['addr', 'add', '10.79.0.254/24', 'dev', HOST_LINK]);
+  sh('ip', ['link', 'set', HOST_LINK, 'up']);
+}
+
+/** The lab's API client: plain fetch over the host link. */
+class LabApi {
+  constructor(private readonly token: string | null) {}
+
+  async get<T>(path: string): Promise<T> {
+    const response = await fetch(`${LAB_SERVER_URL}${path}`);
+    if (!response.ok) throw new LabError(`GET ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const response = await fetch(`${LAB_SERVER_URL}${path}`, {
+      method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+    });
+    if (!response.ok) throw new LabError(`POST ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+}
+
+/** The machine's events, printed as they come, and waited on. */
+class Timeline {
+  #after = 0;
+
+  constructor(private readonly api: LabApi, private readonly machineId: string, private readonly print: (event: MachineEventJson) => void) {}
+
+  /** Prints events until one satisfies `done` (returned) or the deadline passes (null). */
+  async until(deadlineMs: number, done: (event: MachineEventJson) => boolean, run: string): Promise<MachineEventJson | null> {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      for (const event of await this.api.get<MachineEventJson[]>(`/api/v1/machines/${this.machineId}/events?after=${this.#after}&limit=1000`)) {
+        this.#after = event.id;
+        this.print(event);
+        if (done(event)) return event;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    say(`  (no end within ${deadlineMs / 1000} s; logs in ${run})`);
+    return null;
+  }
+}
+
+function stateText(event: MachineEventJson): string {
+  return event.fromState === event.toState ? (event.toState ?? '') : `${event.fromState ?? '-'} → ${event.toState}`;
+}
+
+async function until(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, run: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new LabError(`timed out after ${timeoutMs / 1000} s waiting for ${what}; logs in ${run}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < 5000 && alive(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (alive()) process.kill(pid, 'SIGKILL');
+}
