@@ -11,7 +11,6 @@ import { MessageType } from './dhcp-proxy/codec.js';
 import { BootDecisions } from './ipxe/boot-decisions.js';
 import { BootEventRecorder, type BootMilestone } from './ipxe/boot-events.js';
 import { CallbackTokens } from './ipxe/callback.js';
-import { compileProfiles } from './ipxe/profiles.js';
 import { netbootRoutes } from './ipxe/routes.js';
 import { ClientAddresses } from './lib/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
@@ -33,7 +32,7 @@ import { Onboarding } from './onboarding/onboarding.js';
 import { BmcSessions } from './onboarding/bmc-sessions.js';
 import { Provisioning } from './onboarding/provisioning.js';
 import { StateTimeouts } from './onboarding/state-timeouts.js';
-import { ServerTypes } from './profiles/server-types.js';
+import { Catalog } from './profiles/catalog.js';
 import { Limiter } from './redfish/client.js';
 import { readFileSync } from 'node:fs';
 
@@ -66,11 +65,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
       throw new MetalboxError('E_CONFIG', 'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot');
     }
-    const profiles = compileProfiles(config.profiles, {
+    const catalog = new Catalog(store.catalog, config, {
       assetsDir: config.assetsDir,
       discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined,
       warn: (message) => logger.warn(message),
     });
+    const { profiles, serverTypes } = catalog;
     const tokens = CallbackTokens.open(config.dataDir);
     const decisions = new BootDecisions(store.machines, { unknown: config.boot.unknown });
     cleanups.push(decisions.start());
@@ -118,7 +118,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const engine = new JobEngine(store.jobs, (work) => store.transaction(work), logger.child({ component: 'onboarding' }), {
       concurrency: config.onboarding.concurrency, attempts: config.onboarding.attempts, backoffMs: config.onboarding.backoffMs,
     });
-    const serverTypes = new ServerTypes(config.serverTypes, new Set(Object.keys(config.profiles)));
     const sessions = new BmcSessions(store, new DefaultCredentials(config.bmc.credentials), {
       limiter: new Limiter(config.redfish.maxInFlight), connectTimeoutMs: config.redfish.connectTimeoutMs, requestTimeoutMs: config.redfish.requestTimeoutMs,
     });
@@ -133,7 +132,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     timeouts.check();
     cleanups.push(timeouts.start());
 
-    const api = buildApi({ store, token, logger, version: VERSION, onboarding, provisioning, serverTypes, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
+    const api = buildApi({ store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
     cleanups.push(() => api.close());
     let serverUrl = '';
     api.register(async (scope) =>

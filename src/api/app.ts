@@ -5,6 +5,8 @@ import { requireTokenForChanges } from './auth.js';
 import { machineRoutes } from './routes/machines.js';
 import { observationRoutes } from './routes/observations.js';
 import { operationRoutes } from './routes/operations.js';
+import { catalogRoutes } from './routes/catalog.js';
+import type { Catalog } from '../profiles/catalog.js';
 import type { Provisioning } from '../onboarding/provisioning.js';
 import { onboardingRoutes } from './routes/onboardings.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
@@ -18,6 +20,8 @@ export interface ApiOptions {
   version: string;
   /** The onboarding service; without it the onboarding routes are absent. */
   onboarding?: Onboarding;
+  /** Profiles and server types; without it those routes are absent. */
+  catalog?: Catalog;
   /** Provisioning and power; without it those routes are absent. */
   provisioning?: Provisioning;
   /** The server types, for GET /machines/:ref/explain. */
@@ -79,6 +83,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       observationRoutes(api, options.store);
       if (options.onboarding) onboardingRoutes(api, options.onboarding, options.store.jobs);
       if (options.provisioning) operationRoutes(api, options.provisioning, options.store.jobs);
+      if (options.catalog) catalogRoutes(api, options.catalog, options.store);
       api.get('/stats', {
         schema: { response: { 200: { type: 'object', additionalProperties: true } } },
         handler: async () => options.stats?.() ?? {},

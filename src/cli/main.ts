@@ -10,6 +10,7 @@ import { onboardCommand } from './commands/onboard.js';
 import { deprovisionCommand, provisionCommand } from './commands/provision.js';
 import { powerCommand } from './commands/power.js';
 import { labCommand } from './commands/lab.js';
+import { profilesCommand, typesCommand } from './commands/catalog.js';
 import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
 import { CliError, EXIT } from './errors.js';
@@ -22,7 +23,7 @@ function program(): Command {
     .description('bare-metal provisioning appliance: ProxyDHCP, TFTP, iPXE, Redfish onboarding, inventory')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), explainCommand(), observationsCommand(), provisionCommand(), deprovisionCommand(), powerCommand(), labCommand()]) root.addCommand(command);
+  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), explainCommand(), observationsCommand(), provisionCommand(), deprovisionCommand(), powerCommand(), profilesCommand(), typesCommand(), labCommand()]) root.addCommand(command);
   // Commander exits 1 on usage errors; metalbox's contract is 2. Override on every level.
   const override = (command: Command) => {
     command.exitOverride();

@@ -71,19 +71,15 @@ const COMPARISON = /^(>=|<=|>|<|==|!=)\s*(-?\d+(?:\.\d+)?)$/;
  * numbers; a string with `*` or `?` is a glob (case-insensitive); any other string is equality.
  */
 export class ServerTypes {
-  readonly #types: CompiledType[];
+  #types: CompiledType[];
 
   constructor(types: readonly ServerTypeConfig[], profiles: ReadonlySet<string>) {
-    const names = new Set<string>();
-    this.#types = types.map((type) => {
-      if (names.has(type.name)) throw new MetalboxError('E_CONFIG', `serverTypes: ${type.name} is defined twice`);
-      names.add(type.name);
-      if (type.profile !== undefined && !profiles.has(type.profile)) {
-        throw new MetalboxError('E_CONFIG', `serverTypes ${type.name}: no profile named ${type.profile}`);
-      }
-      const matchers = Object.entries(type.match).map(([fact, expected]) => compileMatcher(type.name, fact, expected));
-      return { name: type.name, profile: type.profile ?? null, matchers };
-    });
+    this.#types = compileTypes(types, profiles);
+  }
+
+  /** Replaces every type at once (types applied through the API); on an error nothing changes. */
+  replace(types: readonly ServerTypeConfig[], profiles: ReadonlySet<string>): void {
+    this.#types = compileTypes(types, profiles);
   }
 
   get size(): number {
@@ -99,6 +95,19 @@ export class ServerTypes {
     const winner = winners[0] ? this.#types.find((type) => type.name === winners[0]!.type)! : null;
     return { type: winner?.name ?? null, profile: winner?.profile ?? null, tie: null, verdicts };
   }
+}
+
+function compileTypes(types: readonly ServerTypeConfig[], profiles: ReadonlySet<string>): CompiledType[] {
+  const names = new Set<string>();
+  return types.map((type) => {
+    if (names.has(type.name)) throw new MetalboxError('E_CONFIG', `serverTypes: ${type.name} is defined twice`);
+    names.add(type.name);
+    if (type.profile !== undefined && !profiles.has(type.profile)) {
+      throw new MetalboxError('E_CONFIG', `serverTypes ${type.name}: no profile named ${type.profile}`);
+    }
+    const matchers = Object.entries(type.match).map(([fact, expected]) => compileMatcher(type.name, fact, expected));
+    return { name: type.name, profile: type.profile ?? null, matchers };
+  });
 }
 
 function verdict(type: CompiledType, machine: MachineJson): TypeVerdict {

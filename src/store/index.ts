@@ -6,11 +6,13 @@ import { MachineStore } from './machines.js';
 import { ObservationStore } from './observations.js';
 import { BmcStore } from './bmcs.js';
 import { JobStore } from './jobs.js';
+import { CatalogStore } from './catalog.js';
 
 export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
 export { BmcStore, type BmcRecord, type BmcConnection } from './bmcs.js';
 export { JobStore, type JobJson, type JobStatus } from './jobs.js';
+export { CatalogStore, type CatalogEntry } from './catalog.js';
 export { CredentialStore, SECRET_KEY_FILE, type Credential } from './credentials.js';
 export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineEventInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
@@ -26,6 +28,7 @@ export class Store {
   readonly credentials: CredentialStore;
   readonly bmcs: BmcStore;
   readonly jobs: JobStore;
+  readonly catalog: CatalogStore;
 
   private constructor(readonly db: SqliteDatabase, readonly path: string, secretKey: Buffer) {
     this.machines = new MachineStore(db);
@@ -33,6 +36,7 @@ export class Store {
     this.credentials = new CredentialStore(db, secretKey);
     this.bmcs = new BmcStore(db);
     this.jobs = new JobStore(db);
+    this.catalog = new CatalogStore(db);
   }
 
   /**
