@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
 import type { JobJson, MachineJson } from '../../src/store/index.js';
-import { tempDir } from '../helpers.js';
+import { compileProfiles } from '../../src/ipxe/profiles.js';
+import { BmcSessions } from '../../src/onboarding/bmc-sessions.js';
+import { DefaultCredentials } from '../../src/onboarding/credentials.js';
+import type { JobEngine } from '../../src/onboarding/engine.js';
+import { Provisioning } from '../../src/onboarding/provisioning.js';
+import { Store } from '../../src/store/index.js';
+import { dl360Inventory, tempDir } from '../helpers.js';
 import { startAppliance, transitions, type Appliance } from './appliance.js';
 
 type After = { after(fn: () => Promise<unknown> | void): void };
@@ -150,4 +156,36 @@ test('a BMC that does not keep the override fails provisioning with its read-bac
   const timedOut = await machineOf(app, second.id);
   assert.equal(timedOut.state, 'provision_failed');
   assert.match(timedOut.stateReason!, /^timed out: preparing for more than 1 s .*; last event: power: power cycle: ForceRestart, now On$/);
+});
+
+test('a power step run again after a crash reads the power state and does not reset a second time', async (t) => {
+  const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const machine = store.machines.enroll({ bmcMac: '02:00:00:00:00:91', bmcIp: '127.0.0.1', scheme: 'http', port: bmc.port });
+  store.machines.recordInventory(machine.id, { ...dl360Inventory(), systemPath: SYSTEM }, { type: 'inventory', message: 'inspected' }, 'ready');
+  store.bmcs.setConnection(store.bmcs.ofMachine(machine.id)!.id, { credentialId: store.credentials.save({ username: 'admin', password: 'password' }) });
+  const provisioning = new Provisioning({
+    store, engine: { wake: () => undefined } as unknown as JobEngine,
+    sessions: new BmcSessions(store, new DefaultCredentials([]), { retries: 0 }),
+    profiles: compileProfiles({ web: { kernel: 'http://mirror.example/vmlinuz', cmdline: '' } }),
+    control: { pollMs: 10 },
+  });
+  const ticket = provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web' });
+  const job = { ...ticket.job, step: 'power' };
+  // The crashed try had recorded its intent, and the BMC had carried it out (the tower is On).
+  store.machines.appendEvents([{ machineId: machine.id, type: 'power.requested', message: 'asking the BMC for ForceRestart', operationId: ticket.operationId }]);
+  const retried = await provisioning.run(job, new AbortController().signal);
+  store.transaction(retried.commit);
+  assert.equal(retried.next, null);
+  assert.deepEqual(bmc.writes.map((write) => write.method), [], 'no second reset');
+  assert.match(store.machines.lastEvent(machine.id)!.message, /no reset, now On \(an interrupted try had asked already; not repeated\)/);
+
+  // Without the intent on record, the same step resets the running server.
+  const [leased] = store.jobs.lease('test', 60_000, 1);
+  store.jobs.finish(leased!, 'test', 'succeeded');
+  const fresh = provisioning.power({ kind: 'id', id: machine.id }, 'cycle');
+  const powered = await provisioning.run({ ...fresh.job, step: 'power' }, new AbortController().signal);
+  store.transaction(powered.commit);
+  assert.deepEqual(bmc.writes.map((write) => [write.method, write.body]), [['POST', { ResetType: 'ForceRestart' }]]);
 });
