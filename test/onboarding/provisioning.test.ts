@@ -6,6 +6,7 @@
  * makes them; the labs boot real firmware through the same paths.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,7 +18,7 @@ import { DefaultCredentials } from '../../src/onboarding/credentials.js';
 import type { JobEngine } from '../../src/onboarding/engine.js';
 import { Provisioning } from '../../src/onboarding/provisioning.js';
 import { Store } from '../../src/store/index.js';
-import { dl360Inventory, tempDir } from '../helpers.js';
+import { CLI, dl360Inventory, tempDir } from '../helpers.js';
 import { startAppliance, transitions, type Appliance } from './appliance.js';
 
 type After = { after(fn: () => Promise<unknown> | void): void };
@@ -86,6 +87,13 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   assert.equal((await machineOf(app, machine.id)).state, 'ready');
   assert.equal(bmc.writes.length, 0, 'and sends nothing to the BMC');
 
+  // A follower started now prints the provisioning as it happens (server-sent events).
+  const follower = spawn(process.execPath, [CLI, 'events', machine.id, '--follow', '--limit', '1'], { env: { ...process.env, METALBOX_SERVER: app.serving.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let followed = '';
+  follower.stdout.on('data', (chunk) => (followed += chunk));
+  t.after(() => void follower.kill());
+  await waitFor('the follower to print the latest event', async () => followed.includes('classifying → ready'));
+
   const started = await app.cli(['provision', nic, '--profile', 'lab']);
   assert.equal(started.code, 0, started.stderr);
   const [, operationId, jobText] = /operation (op-[0-9a-f]{12}), job (\d+)/.exec(started.stdout)!;
@@ -123,6 +131,10 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
 
   const local = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}&platform=pcbios`)).text();
   assert.match(local, /booting from local disk\nexit/);
+
+  await waitFor('the follower to print the callback', async () => followed.includes('installer reported installed'));
+  assert.match(followed, /classifying → ready[\s\S]*ready → preparing +provisioning with profile lab[\s\S]*preparing → netbooting[\s\S]*netbooting → installing[\s\S]*installing → provisioned +installer reported installed/);
+  follower.kill();
 
   const deprovision = await app.cli(['deprovision', machine.id, '--wait']);
   assert.equal(deprovision.code, 0, deprovision.stdout + deprovision.stderr);
