@@ -86,3 +86,39 @@ export function labRun(t: { after(fn: () => Promise<void>): void }, prefix: stri
     }).join('\n'),
   };
 }
+
+/** One namespace on the segment: a veth from br0 (in the switch namespace) to its eth0. */
+export interface SegmentPort {
+  ns: string;
+  /** The veth's name on the switch side. */
+  port: string;
+  address?: string | null;
+  mac?: string | null;
+}
+
+/**
+ * A private L2 segment: the switch namespace with bridge br0 (no STP delay, no multicast
+ * snooping), each port's namespace linked to it, and tap devices for VMs. Every namespace
+ * gets lo up and IPv6 off: the segments imitate IPv4-only provisioning networks (iPXE still
+ * sends Router Solicitations and waits ~16 s for an answer that never comes).
+ */
+export function createSegment(switchNs: string, ports: readonly SegmentPort[], taps: readonly string[] = []): void {
+  for (const ns of [switchNs, ...ports.map((port) => port.ns)]) {
+    sh('ip', ['netns', 'add', ns]);
+    inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
+    inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  }
+  sh('ip', ['-n', switchNs, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+  sh('ip', ['-n', switchNs, 'link', 'set', 'br0', 'up']);
+  for (const { ns, port, address, mac } of ports) {
+    sh('ip', ['-n', switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    sh('ip', ['-n', switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
+    if (mac) sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', mac]);
+    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
+    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  }
+  for (const tap of taps) {
+    sh('ip', ['-n', switchNs, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    sh('ip', ['-n', switchNs, 'link', 'set', tap, 'master', 'br0', 'up']);
+  }
+}

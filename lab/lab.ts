@@ -20,7 +20,7 @@ import YAML from 'yaml';
 import { readApiToken } from '../src/api/token.js';
 import type { MachineEventJson, MachineJson } from '../src/store/index.js';
 import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
-import { deleteNamespaces, inNs, sh } from './kit.js';
+import { createSegment, deleteNamespaces, inNs, sh } from './kit.js';
 
 const NS = { sw: 'mbl-sw', prov: 'mbl-prov', dhcp: 'mbl-dhcp', bmc: 'mbl-bmc' };
 const HOST_LINK = 'mbl-host';
@@ -170,28 +170,11 @@ export class LabError extends Error {}
 function createTopology(): void {
   deleteNamespaces(Object.values(NS));
   spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
-  for (const ns of Object.values(NS)) {
-    sh('ip', ['netns', 'add', ns]);
-    inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
-    // IPv4 only, like the segment the lab imitates (iPXE otherwise waits for IPv6 routers).
-    inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-  }
-  sh('ip', ['-n', NS.sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
-  sh('ip', ['-n', NS.sw, 'link', 'set', 'br0', 'up']);
-  const ports: Array<[string, string, string | null, string | null]> = [
-    [NS.prov, 'sw-prov', `${SERVER}/24`, null],
-    [NS.dhcp, 'sw-dhcp', '10.79.0.2/24', null],
-    [NS.bmc, 'sw-bmc', null, BMC_MAC],
-  ];
-  for (const [ns, port, address, mac] of ports) {
-    sh('ip', ['-n', NS.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    sh('ip', ['-n', NS.sw, 'link', 'set', port, 'master', 'br0', 'up']);
-    if (mac) sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', mac]);
-    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  }
-  sh('ip', ['-n', NS.sw, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
-  sh('ip', ['-n', NS.sw, 'link', 'set', 'tap0', 'master', 'br0', 'up']);
+  createSegment(NS.sw, [
+    { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
+    { ns: NS.dhcp, port: 'sw-dhcp', address: '10.79.0.2/24' },
+    { ns: NS.bmc, port: 'sw-bmc', mac: BMC_MAC },
+  ], ['tap0']);
   // The host's one link into the lab: a private address, no route beyond the lab's /24.
   sh('ip', ['link', 'add', HOST_LINK, 'type', 'veth', 'peer', 'name', 'sw-host', 'netns', NS.sw]);
   sh('ip', ['-n', NS.sw, 'link', 'set', 'sw-host', 'master', 'br0', 'up']);

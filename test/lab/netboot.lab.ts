@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from '../../lab/kit.js';
+import { createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
 import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -38,26 +38,11 @@ const run = randomBytes(3).toString('hex');
 const NS = { sw: `mbx-sw-${run}`, prov: `mbx-prov-${run}`, dhcp: `mbx-dhcp-${run}`, cli: `mbx-cli-${run}` };
 
 function createTopology(): void {
-  for (const ns of Object.values(NS)) {
-    sh('ip', ['netns', 'add', ns]);
-    inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
-    // IPv4 only, like the segment the lab imitates; the guests still send Router
-    // Solicitations (iPXE waits ~16 s for an answer that never comes).
-    inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-  }
-  sh('ip', ['-n', NS.sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
-  sh('ip', ['-n', NS.sw, 'link', 'set', 'br0', 'up']);
-  const ports: Array<[string, string, string | null]> = [[NS.prov, 'sw-prov', `${SERVER}/24`], [NS.dhcp, 'sw-dhcp', '10.77.0.2/24'], [NS.cli, 'sw-cli', null]];
-  for (const [ns, port, address] of ports) {
-    sh('ip', ['-n', NS.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    sh('ip', ['-n', NS.sw, 'link', 'set', port, 'master', 'br0', 'up']);
-    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  }
-  for (const { tap } of VMS) {
-    sh('ip', ['-n', NS.sw, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-    sh('ip', ['-n', NS.sw, 'link', 'set', tap, 'master', 'br0', 'up']);
-  }
+  createSegment(NS.sw, [
+    { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
+    { ns: NS.dhcp, port: 'sw-dhcp', address: '10.77.0.2/24' },
+    { ns: NS.cli, port: 'sw-cli' },
+  ], VMS.map((vm) => vm.tap));
 }
 
 function metalboxCli(...args: string[]): string {

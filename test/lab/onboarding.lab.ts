@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { MachineJson } from '../../src/store/index.js';
-import { daemon, deleteNamespaces, inNs, labRun, sh, waitFor } from '../../lab/kit.js';
+import { createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -33,26 +33,12 @@ const run = randomBytes(3).toString('hex');
 const NS = { sw: `mbo-sw-${run}`, prov: `mbo-prov-${run}`, dhcp: `mbo-dhcp-${run}`, bmc1: `mbo-bmc1-${run}`, bmc2: `mbo-bmc2-${run}` };
 
 function createTopology(): void {
-  for (const ns of Object.values(NS)) {
-    sh('ip', ['netns', 'add', ns]);
-    inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
-    inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-  }
-  sh('ip', ['-n', NS.sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
-  sh('ip', ['-n', NS.sw, 'link', 'set', 'br0', 'up']);
-  const ports: Array<[string, string, string | null, string | null]> = [
-    [NS.prov, 'sw-prov', `${SERVER}/24`, null],
-    [NS.dhcp, 'sw-dhcp', '10.78.0.2/24', null],
-    [NS.bmc1, 'sw-bmc1', `${BMC1.ip}/24`, BMC1.mac],
-    [NS.bmc2, 'sw-bmc2', null, BMC2.mac],
-  ];
-  for (const [ns, port, address, mac] of ports) {
-    sh('ip', ['-n', NS.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    sh('ip', ['-n', NS.sw, 'link', 'set', port, 'master', 'br0', 'up']);
-    if (mac) sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', mac]);
-    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-  }
+  createSegment(NS.sw, [
+    { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
+    { ns: NS.dhcp, port: 'sw-dhcp', address: '10.78.0.2/24' },
+    { ns: NS.bmc1, port: 'sw-bmc1', address: `${BMC1.ip}/24`, mac: BMC1.mac },
+    { ns: NS.bmc2, port: 'sw-bmc2', mac: BMC2.mac },
+  ]);
 }
 
 test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP observations; both onboarded', { timeout: 300_000 }, async (t) => {
