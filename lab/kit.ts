@@ -31,10 +31,11 @@ export async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs: number, detail: () => string = () => ''): Promise<T> {
+/** Polls `probe` (sync or async) until it gives a truthy value, or fails after `timeoutMs` with `detail()`. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, detail: () => string = () => ''): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${detail()}`);
     await new Promise((done) => setTimeout(done, 250));

@@ -20,7 +20,8 @@ import YAML from 'yaml';
 import { readApiToken } from '../src/api/token.js';
 import type { MachineEventJson, MachineJson } from '../src/store/index.js';
 import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
-import { createSegment, deleteNamespaces, inNs, sh } from './kit.js';
+import { stateChange } from '../src/cli/follow.js';
+import { createSegment, deleteNamespaces, inNs, sh, waitFor } from './kit.js';
 
 const NS = { sw: 'mbl-sw', prov: 'mbl-prov', dhcp: 'mbl-dhcp', bmc: 'mbl-bmc' };
 const HOST_LINK = 'mbl-host';
@@ -118,7 +119,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   await until("the BMC's DHCP request in metalbox's observations", 10_000, async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0, run);
   const onboarding = await api.post<{ machine: MachineJson }>('/api/v1/onboardings', { bmcMac: BMC_MAC, scheme: 'http', port: 80 });
   const machineId = onboarding.machine.id;
-  const timeline = new Timeline(api, machineId, (event) => say(`  ${clock(event.at)}  ${stateText(event).padEnd(28)}  ${event.message}`));
+  const timeline = new Timeline(api, machineId, (event) => say(`  ${clock(event.at)}  ${stateChange(event).padEnd(28)}  ${event.message}`));
 
   const ready = await timeline.until(DEADLINES.onboard, (event) => ['ready', 'unclassified', 'bmc_unreachable', 'auth_failed', 'inspect_failed'].includes(event.toState ?? '') && event.fromState !== event.toState, run);
   if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);
@@ -223,16 +224,11 @@ class Timeline {
   }
 }
 
-function stateText(event: MachineEventJson): string {
-  return event.fromState === event.toState ? (event.toState ?? '') : `${event.fromState ?? '-'} → ${event.toState}`;
-}
-
+/** kit.waitFor, failing as a LabError (one line for the CLI) that says where the logs are. */
 async function until(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, run: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new LabError(`timed out after ${timeoutMs / 1000} s waiting for ${what}; logs in ${run}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await waitFor(what, probe, timeoutMs).catch((error: Error) => {
+    throw new LabError(`${error.message.trim()}; logs in ${run}`);
+  });
 }
 
 async function stopProcess(pid: number): Promise<void> {

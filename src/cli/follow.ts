@@ -2,10 +2,14 @@ import type { MachineEventJson } from '../store/index.js';
 import type { ApiClient } from './client.js';
 import { orDash } from './output.js';
 
+/** An event's state: `from → to` when it moved the machine, else the state it left it in. */
+export function stateChange(event: MachineEventJson): string {
+  return event.fromState === event.toState ? orDash(event.toState) : `${orDash(event.fromState)} → ${orDash(event.toState)}`;
+}
+
 /** One timeline line: time, state change, message. */
 export function eventLine(event: MachineEventJson): string {
-  const state = event.fromState === event.toState ? orDash(event.toState) : `${orDash(event.fromState)} → ${orDash(event.toState)}`;
-  return `${event.at.slice(11, 19)}  ${state.padEnd(26)}  ${event.message}\n`;
+  return `${event.at.slice(11, 19)}  ${stateChange(event).padEnd(26)}  ${event.message}\n`;
 }
 
 /**

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { waitFor } from '../../lab/kit.js';
 import { startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
 import type { JobJson, MachineJson } from '../../src/store/index.js';
 import { compileProfiles } from '../../src/ipxe/profiles.js';
@@ -49,21 +50,12 @@ async function onboarded(app: Appliance, bmc: Mockup, bmcMac: string): Promise<M
   return (await app.machines()).find((machine) => machine.bmc?.mac === bmcMac)!;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const machineOf = async (app: Appliance, id: string) => (await (await fetch(`${app.serving.url}/api/v1/machines/${id}`)).json()) as MachineJson;
 const jobDone = (app: Appliance, id: number) => waitFor(`job ${id}`, async () => {
   const job = (await (await fetch(`${app.serving.url}/api/v1/jobs/${id}`)).json()) as JobJson;
   return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
-});
+}, 15_000);
 
 test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and callback move the machine to provisioned and back to local boot', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
@@ -92,7 +84,7 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   let followed = '';
   follower.stdout.on('data', (chunk) => (followed += chunk));
   t.after(() => void follower.kill());
-  await waitFor('the follower to print the latest event', async () => followed.includes('classifying → ready'));
+  await waitFor('the follower to print the latest event', async () => followed.includes('classifying → ready'), 15_000);
 
   const started = await app.cli(['provision', nic, '--profile', 'lab']);
   assert.equal(started.code, 0, started.stderr);
@@ -111,9 +103,9 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   const script = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}&platform=pcbios`)).text();
   const callback = /mbx\.done=(\S+)/.exec(script)?.[1];
   assert.ok(callback?.startsWith(`${app.serving.url}/callback/${machine.id}/`), script);
-  await waitFor('netbooting', async () => (await machineOf(app, machine.id)).state === 'netbooting');
+  await waitFor('netbooting', async () => (await machineOf(app, machine.id)).state === 'netbooting', 15_000);
   await fetch(`${app.serving.url}/assets/lab/vmlinuz`); // from 127.0.0.1, which asked for the script as this NIC
-  await waitFor('installing', async () => (await machineOf(app, machine.id)).state === 'installing');
+  await waitFor('installing', async () => (await machineOf(app, machine.id)).state === 'installing', 15_000);
 
   // Wrong token, another machine's id with this token: 403, state unchanged.
   const wrong = callback!.replace(/\/[^/]+$/, '/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
@@ -132,7 +124,7 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   const local = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}&platform=pcbios`)).text();
   assert.match(local, /booting from local disk\nexit/);
 
-  await waitFor('the follower to print the callback', async () => followed.includes('installer reported installed'));
+  await waitFor('the follower to print the callback', async () => followed.includes('installer reported installed'), 15_000);
   assert.match(followed, /classifying → ready[\s\S]*ready → preparing +provisioning with profile lab[\s\S]*preparing → netbooting[\s\S]*netbooting → installing[\s\S]*installing → provisioned +installer reported installed/);
   follower.kill();
 

@@ -84,12 +84,11 @@ test("AMI MegaRAC (Gigabyte): the full request is refused on the System, so it g
   const { mockup, client, control } = await bmc(t, {
     tree: 'gigabyte-ami-megarac',
     etags: true,
-    write: (write, state) => {
+    write: (write) => {
       if (write.method !== 'PATCH') return undefined;
       // Omni PR #68 (setBootAMIFutureState) and Redfish-Tacklebox#144.
       if (write.path === system) return { status: 400, body: { error: { code: 'Base.1.0.GeneralError', '@Message.ExtendedInfo': [{ MessageId: 'Ami.1.0.OperationSupportedInFutureStateURI', Message: 'use /SD' }] } } };
       if (write.path === `${system}/SD` && write.ifMatch === null) return { status: 428, body: { error: { '@Message.ExtendedInfo': [{ MessageId: 'Ami.1.0.PreconditionHeaderMissing', Message: 'If-Match required' }] } } };
-      void state;
       return undefined;
     },
   }, system);

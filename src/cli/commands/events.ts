@@ -1,14 +1,14 @@
 import { Option, type Command } from 'commander';
 import type { MachineEventJson } from '../../store/index.js';
 import { CliError, EXIT } from '../errors.js';
-import { orDash, renderData, renderTable, type Column } from '../output.js';
-import { eventLine, followEvents } from '../follow.js';
+import { renderData, renderTable, type Column } from '../output.js';
+import { eventLine, followEvents, stateChange } from '../follow.js';
 import { clientCommand, outputOption, refPath, requireMachineRef, withClient } from './shared.js';
 
 export const eventColumns: Column<MachineEventJson>[] = [
   { header: 'TIME', value: (e) => e.at },
   { header: 'EVENT', value: (e) => e.type },
-  { header: 'STATE', value: (e) => (e.fromState === e.toState ? orDash(e.toState) : `${orDash(e.fromState)} → ${orDash(e.toState)}`) },
+  { header: 'STATE', value: stateChange },
   { header: 'MESSAGE', value: (e) => e.message },
 ];
 

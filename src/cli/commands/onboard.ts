@@ -7,6 +7,7 @@ import type { JobJson, MachineEventJson, MachineJson } from '../../store/index.j
 import type { ApiClient } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
 import { orDash } from '../output.js';
+import { eventLine } from '../follow.js';
 import { clientCommand, refPath, requireMachineRef, withClient } from './shared.js';
 
 interface OnboardOptions {
@@ -121,7 +122,7 @@ async function follow(client: ApiClient, jobId: number, machineId: string): Prom
     const job = await client.get<JobJson>(`/api/v1/onboardings/${jobId}`);
     const events = await client.get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events`, { after, limit: 1000 });
     for (const event of events) {
-      process.stdout.write(`${event.at.slice(11, 19)}  ${describeState(event).padEnd(26)}  ${event.message}\n`);
+      process.stdout.write(eventLine(event));
       after = event.id;
     }
     if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {
@@ -132,8 +133,4 @@ async function follow(client: ApiClient, jobId: number, machineId: string): Prom
     }
     await sleep(POLL_MS);
   }
-}
-
-function describeState(event: MachineEventJson): string {
-  return event.fromState === event.toState ? orDash(event.toState) : `${orDash(event.fromState)} → ${orDash(event.toState)}`;
 }
