@@ -41,8 +41,9 @@ export interface MockupOptions {
   host?: string;
   port?: number;
   /**
-   * XORed into the fourth octet of every MAC the tree holds, so many servers of one tree
-   * are many distinct BMCs (distinct NIC MACs); 0 serves the tree as it is.
+   * XORed into the fourth and fifth octets of every MAC the tree holds (low byte into the
+   * fourth), so many servers of one tree are many distinct BMCs (distinct NIC MACs); 0
+   * serves the tree as it is.
    */
   macSalt?: number;
   /** MACs of the tree replaced (any spelling, keyed lowercase with colons), e.g. a system NIC by a VM's. */
@@ -306,8 +307,8 @@ const MAC_IN_TEXT = /\b([0-9a-fA-F]{2})([:-])([0-9a-fA-F]{2})\2([0-9a-fA-F]{2})\
 
 function saltMacs(text: string, salt: number): string {
   return text.replace(MAC_IN_TEXT, (_match, a: string, separator: string, b: string, c: string, d: string, e: string, f: string) => {
-    const salted = (Number.parseInt(d, 16) ^ salt).toString(16).padStart(2, '0');
-    return [a, b, c, salted, e, f].join(separator);
+    const salted = (octet: string, byte: number) => (Number.parseInt(octet, 16) ^ byte).toString(16).padStart(2, '0');
+    return [a, b, c, salted(d, salt & 0xff), salted(e, (salt >> 8) & 0xff), f].join(separator);
   });
 }
 

@@ -9,6 +9,11 @@ export interface Profile {
   name: string;
   /** Paths under --assets-dir this profile boots, to tell kernel from initrd in the boot events. */
   assets: { kernel: string | null; initrds: string[] };
+  /**
+   * Whether its templates name machine.*: only then does a script need the machine's
+   * record, a query the script path otherwise skips (it was a quarter of its time).
+   */
+  readsMachine: boolean;
   /** The whole iPXE script for one booting machine; throws TemplateError when a name has no value. */
   script(variables: TemplateVariables): string;
 }
@@ -51,7 +56,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
     }
     if (!config.script.trimStart().startsWith('#!ipxe')) throw new MetalboxError('E_CONFIG', `profile ${name}: script must start with #!ipxe`);
     const template = new Template(config.script);
-    return { name, assets: { kernel: null, initrds: [] }, script: (variables) => template.render(variables) };
+    return { name, assets: { kernel: null, initrds: [] }, readsMachine: readsMachine(config), script: (variables) => template.render(variables) };
   }
   if (config.kernel === undefined) throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline) or a script`);
   const kernel = bootFile(name, 'kernel', config.kernel, options);
@@ -60,6 +65,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
   return {
     name,
     assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
+    readsMachine: readsMachine(config),
     script(variables) {
       // Each initrd gets a name and the kernel is told it (initrd=…): the EFI stub of Linux
       // loads initrds by name from iPXE's file system, and older ipxe.efi builds pass none
@@ -68,7 +74,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
       const line = [kernel.url(variables.serverUrl), ...names.map((initrd) => `initrd=${initrd}`), cmdline.render(variables)].filter(Boolean).join(' ');
       return [
         '#!ipxe',
-        `echo metalbox: ${variables.machine?.id ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
+        `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
         `kernel ${line} || goto failed`,
         ...initrds.map((initrd, index) => `initrd --name ${names[index]} ${initrd.url(variables.serverUrl)} || goto failed`),
         'boot || goto failed',
@@ -106,6 +112,10 @@ function bootFile(profile: string, what: string, reference: string, options: Pro
 
 function templateNames(config: ProfileConfig): string[] {
   return [config.script, config.cmdline].flatMap((source) => (source === undefined ? [] : new Template(source).names));
+}
+
+function readsMachine(config: ProfileConfig): boolean {
+  return templateNames(config).some((name) => name.startsWith('machine'));
 }
 
 /** The first script of every boot: it sends iPXE back with the booting NIC's MAC, arch and platform filled in. */

@@ -90,10 +90,10 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
             return textReply(reply, 200, failureScript(reason));
           }
           try {
-            const machine = machineId === null ? null : options.machine(machineId);
+            const machine = machineId === null || !profile.readsMachine ? null : options.machine(machineId);
             const operationId = decision.kind === 'install' ? decision.operationId : null;
             const callbackUrl = machineId === null || operationId === null ? null : options.tokens.url(serverUrl, machineId, operationId);
-            const script = profile.script({ mac, serverUrl, callbackUrl, machine });
+            const script = profile.script({ mac, serverUrl, callbackUrl, machineId, machine });
             note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
             return textReply(reply, 200, script);
           } catch (error) {

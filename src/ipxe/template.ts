@@ -9,6 +9,9 @@ export interface TemplateVariables {
   mac: string;
   serverUrl: string;
   callbackUrl: string | null;
+  /** The booting machine's id, null for an unknown one (not a template name: templates say machine.id). */
+  machineId: string | null;
+  /** Its record; read from the store only for profiles that name machine.* (Profile.readsMachine). */
   machine: MachineJson | null;
 }
 

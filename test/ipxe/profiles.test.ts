@@ -19,7 +19,7 @@ function machine(): MachineJson {
 }
 
 const variables = (): TemplateVariables => ({
-  mac: 'b4:7a:f1:00:11:22', serverUrl: 'http://10.77.0.1:8080', callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok', machine: machine(),
+  mac: 'b4:7a:f1:00:11:22', serverUrl: 'http://10.77.0.1:8080', callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok', machineId: 'm-0000000000ab', machine: machine(),
 });
 
 test('templates fill names, leave iPXE settings alone and defang BMC values', () => {
@@ -62,6 +62,9 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
   );
   assert.deepEqual(warnings, [`profile debian: initrd ${join(assetsDir, 'debian/initrd.gz')} does not exist (yet)`]);
   assert.deepEqual(profiles.get('debian')!.assets, { kernel: 'debian/linux', initrds: ['debian/initrd.gz'] });
+  // Only profiles naming machine.* make the script path read the machine's record.
+  assert.equal(profiles.get('debian')!.readsMachine, false);
+  assert.equal(compileProfiles({ serial: { script: '#!ipxe\necho {{ machine.system.serial }}' } }).get('serial')!.readsMachine, true);
   assert.equal(profiles.get('debian')!.script(variables()), [
     '#!ipxe',
     'echo metalbox: m-0000000000ab (b4:7a:f1:00:11:22) boots profile debian',

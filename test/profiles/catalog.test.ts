@@ -22,7 +22,7 @@ test('profiles and server types applied through the API win over the config by n
   catalog.applyProfiles({ lab: { script: '#!ipxe\nchain {{ serverUrl }}/x/{{ mac }}\n' }, rescue: { kernel: 'http://mirror.example/rescue', cmdline: '' } });
   catalog.applyServerTypes([{ name: 'big-hpe', match: { 'system.manufacturer': 'HPE', 'cpu.cores': '>=64' }, profile: 'rescue' }]);
   // The shared map is updated in place: netboot sees the new script at once.
-  assert.equal(catalog.profiles.get('lab')!.script({ mac: 'aa:bb:cc:dd:ee:ff', serverUrl: 'http://m:8080', callbackUrl: null, machine: null }), '#!ipxe\nchain http://m:8080/x/aa:bb:cc:dd:ee:ff\n');
+  assert.equal(catalog.profiles.get('lab')!.script({ mac: 'aa:bb:cc:dd:ee:ff', serverUrl: 'http://m:8080', callbackUrl: null, machineId: null, machine: null }), '#!ipxe\nchain http://m:8080/x/aa:bb:cc:dd:ee:ff\n');
 
   const reopened = new Catalog(store.catalog, CONFIG, {});
   assert.deepEqual(reopened.listProfiles().map((view) => [view.name, view.source]), [['lab', 'api'], ['rescue', 'api']]);

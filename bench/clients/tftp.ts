@@ -1,0 +1,116 @@
+/**
+ * A TFTP read transfer as a firmware does it, for the load generators: its own socket,
+ * RFC 2348 blksize and RFC 7440 windowsize, the client's retransmission (the last packet
+ * again after a silent timeout), and the SHA-256 of what arrived.
+ */
+import { createHash } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { decodeTftp, encodeAck, encodeRequest, Opcode } from '../../src/tftp/codec.js';
+
+export interface TransferSpec {
+  server: string;
+  port: number;
+  file: string;
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  retries: number;
+  bind?: string;
+}
+
+export interface TransferResult {
+  ok: boolean;
+  bytes: number;
+  ms: number;
+  sha256: string;
+  error?: string;
+  /** ACKs sent again after a silent timeout. */
+  retransmits: number;
+}
+
+/** One read transfer, start to end: RRQ, OACK, DATA in windows, an ACK per window. */
+export function transfer(spec: TransferSpec): Promise<TransferResult> {
+  const started = performance.now();
+  const socket: Socket = createSocket('udp4');
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let expected = 1; // the next block, mod 65536
+  let sinceAck = 0;
+  /** The block a gap was last reported at: one ACK per gap, the timer repeats it if lost. */
+  let gapReportedAt = -1;
+  let blksize = 512;
+  let windowsize = 1;
+  let serverPort: number | null = null;
+  let lastSent: Buffer = encodeRequest(Opcode.RRQ, spec.file, new Map([
+    ['blksize', String(spec.blksize)],
+    ...(spec.windowsize > 1 ? [['windowsize', String(spec.windowsize)] as [string, string]] : []),
+  ]));
+  let retransmits = 0;
+  let tries = 0;
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (ok: boolean, error?: string) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve({ ok, bytes, ms: performance.now() - started, sha256: hash.digest('hex'), retransmits, ...(error ? { error } : {}) });
+    };
+    const send = (packet: Buffer) => {
+      lastSent = packet;
+      socket.send(packet, serverPort ?? spec.port, spec.server);
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (++tries > spec.retries) return finish(false, serverPort === null ? 'no answer to the request' : `timed out at block ${expected}`);
+        retransmits++;
+        socket.send(lastSent, serverPort ?? spec.port, spec.server);
+        arm();
+      }, spec.timeoutMs);
+    };
+    socket.on('error', (error) => finish(false, error.message));
+    socket.on('message', (datagram, from) => {
+      if (from.address !== spec.server || (serverPort !== null && from.port !== serverPort)) return;
+      serverPort ??= from.port;
+      let packet;
+      try {
+        packet = decodeTftp(datagram);
+      } catch {
+        return finish(false, 'undecodable datagram');
+      }
+      if (packet.opcode === Opcode.ERROR) return finish(false, `error ${packet.code}: ${packet.message}`);
+      if (packet.opcode === Opcode.OACK) {
+        blksize = Number(packet.options.get('blksize') ?? 512);
+        windowsize = Number(packet.options.get('windowsize') ?? 1);
+        tries = 0;
+        send(encodeAck(0));
+        return arm();
+      }
+      if (packet.opcode !== Opcode.DATA) return;
+      if (packet.block !== expected) {
+        // A gap (a lost block): ACK the last block in order, once, so the server resends from there (RFC 7440 §4).
+        if (gapReportedAt !== expected) {
+          gapReportedAt = expected;
+          sinceAck = 0;
+          send(encodeAck((expected - 1) & 0xffff));
+        }
+        return;
+      }
+      hash.update(packet.data);
+      bytes += packet.data.length;
+      expected = (expected + 1) & 0xffff;
+      sinceAck++;
+      tries = 0;
+      const last = packet.data.length < blksize;
+      if (last || sinceAck >= windowsize) {
+        sinceAck = 0;
+        send(encodeAck(packet.block));
+      }
+      if (last) return finish(true);
+      arm();
+    });
+    socket.bind(0, spec.bind, () => {
+      send(lastSent);
+      arm();
+    });
+  });
+}

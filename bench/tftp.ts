@@ -1,0 +1,108 @@
+/**
+ * TFTP storm: N concurrent downloads of ipxe.efi at blksize 1428, lock-step and windowsize
+ * 8, from metalbox, dnsmasq (tftp-max raised), tftpd-hpa and atftpd (maxthread raised), in
+ * turn at each step. The load generator (bench/tftp-load.ts) checks every copy's SHA-256.
+ * Servers that do not know windowsize (tftpd-hpa, dnsmasq) leave it out of their OACK and
+ * the transfer runs lock-step: that is what a firmware asking for a window gets from them.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BENCH_JS, cpuSeconds, fixed, IPXE_DIR, launch, listening, NS, PEER_IP, PEERS, peerVersions, Report, runIn, SERVER_IP, SMOKE, startMetalbox, versionOf, workload, type Cell, type Proc } from './kit.js';
+
+const FILE = 'ipxe.efi';
+const COUNTS = SMOKE ? [1, 20] : [1, 50, 500, 2000];
+const WINDOWS = [1, 8];
+const SERVERS = ['metalbox', 'dnsmasq', 'tftpd-hpa', 'atftpd'] as const;
+type Server = (typeof SERVERS)[number];
+
+interface LoadResult {
+  count: number;
+  ok: number;
+  failed: number;
+  errors: Record<string, number>;
+  seconds: number;
+  bytes: number;
+  p50Ms: number | null;
+  maxMs: number | null;
+  retransmits: number;
+}
+
+function startPeer(server: Exclude<Server, 'metalbox'>, dir: string, root: string): Proc {
+  switch (server) {
+    case 'dnsmasq':
+      return launch(NS.peer, server, dir, 'dnsmasq', ['--keep-in-foreground', '--port=0', '--bind-interfaces', `--listen-address=${PEER_IP}`, '--enable-tftp', `--tftp-root=${root}`, '--tftp-max=5000', '--user=root', '--log-facility=-']);
+    case 'tftpd-hpa':
+      return launch(NS.peer, server, dir, join(PEERS, 'usr/sbin/in.tftpd'), ['--listen', '--foreground', '--address', `${PEER_IP}:69`, '--user', 'root', '--secure', root]);
+    case 'atftpd':
+      return launch(NS.peer, server, dir, join(PEERS, 'usr/sbin/atftpd'), ['--daemon', '--no-fork', '--bind-address', PEER_IP, '--port', '69', '--maxthread', '5000', '--user', 'root', '--group', 'root', '--logfile', '-', root]);
+  }
+}
+
+async function main(): Promise<void> {
+  await workload('tftp', async (dir) => {
+    const root = join(dir, 'tftproot');
+    mkdirSync(root);
+    copyFileSync(join(IPXE_DIR, FILE), join(root, FILE));
+    const bytes = readFileSync(join(root, FILE));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const metalbox = await startMetalbox(dir, { config: { ipxeDir: IPXE_DIR }, args: ['--no-dhcp-proxy', '--tftp-max-transfers', '5000'] });
+    await listening(NS.server, metalbox, { udp: [69] });
+
+    const rows: Cell[][] = [];
+    const rates = new Map<string, number>();
+    const loadArgs = (server: string, count: number, windowsize: number) => [
+      join(BENCH_JS, 'tftp-load.js'), '--server', server, '--file', FILE, '--count', String(count), '--blksize', '1428', '--windowsize', String(windowsize), '--sha256', sha256,
+    ];
+    // Untimed: a JIT-compiled server is what a storm meets (the C peers need no warming).
+    await runIn(NS.load, process.execPath, loadArgs(SERVER_IP, 20, 8), { timeoutMs: 60_000 });
+    for (const count of COUNTS) {
+      for (const windowsize of WINDOWS) {
+        for (const server of SERVERS) {
+          const proc = server === 'metalbox' ? metalbox : startPeer(server, dir, root);
+          if (server !== 'metalbox') await listening(NS.peer, proc, { udp: [69] });
+          const cpuBefore = cpuSeconds(proc.pid);
+          const run = await runIn(NS.load, process.execPath, loadArgs(server === 'metalbox' ? SERVER_IP : PEER_IP, count, windowsize), { timeoutMs: 600_000 });
+          const serverCpu = cpuSeconds(proc.pid) - cpuBefore;
+          if (server !== 'metalbox') await proc.stop();
+          const line = run.stdout.trim().split('\n').at(-1) ?? '';
+          if (!line.startsWith('{')) throw new Error(`the load generator failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+          const result = JSON.parse(line) as LoadResult;
+          const mbps = result.bytes / result.seconds / 1e6;
+          rates.set(`${server}|${count}|${windowsize}`, mbps);
+          rows.push([count, windowsize === 1 ? 'lock-step' : `window ${windowsize}`, server, fixed(mbps, 1), fixed(result.seconds, 2), `${result.ok}/${result.count}`,
+            Object.entries(result.errors).map(([reason, n]) => `${n}× ${reason}`).join('; ') || '–', result.retransmits,
+            fixed(result.p50Ms ?? Number.NaN, 0), fixed(result.maxMs ?? Number.NaN, 0), fixed(serverCpu / result.seconds * 100, 0), fixed(run.cpu / result.seconds * 100, 0)]);
+          process.stdout.write(`  ${server} N=${count} w=${windowsize}: ${fixed(mbps)} MB/s, ${result.ok}/${result.count} ok\n`);
+        }
+      }
+    }
+    await metalbox.stop();
+
+    const report = new Report(`TFTP storm: N concurrent downloads of ${FILE} (${bytes.length} bytes), blksize 1428`, [
+      'npm run bench:tftp',
+      `node dist/bench/tftp-load.js --server IP --file ${FILE} --count N --blksize 1428 --windowsize 1|8 --sha256 <sha256 of the file>   (from ns ${NS.load})`,
+      `metalbox serve --listen ${SERVER_IP} --no-dhcp-proxy --tftp-max-transfers 5000 --log-level warn`,
+      `dnsmasq --port=0 --bind-interfaces --listen-address=${PEER_IP} --enable-tftp --tftp-root=DIR --tftp-max=5000`,
+      `in.tftpd --listen --foreground --address ${PEER_IP}:69 --user root --secure DIR`,
+      `atftpd --daemon --no-fork --bind-address ${PEER_IP} --port 69 --maxthread 5000 --user root --group root --logfile - DIR`,
+    ]);
+    report.table(['N', 'mode', 'server', 'MB/s', 'seconds', 'verified', 'failures', 'client retransmits', 'p50 ms', 'max ms', 'server CPU %', 'client CPU %'], rows);
+    const verdicts: string[] = [];
+    for (const count of COUNTS) {
+      for (const windowsize of WINDOWS) {
+        const own = rates.get(`metalbox|${count}|${windowsize}`) ?? 0;
+        const best = Math.max(...SERVERS.slice(1).map((server) => rates.get(`${server}|${count}|${windowsize}`) ?? 0));
+        verdicts.push(`N=${count} ${windowsize === 1 ? 'lock-step' : `window ${windowsize}`}: metalbox ${fixed(own / best, 2)}× the best peer`);
+      }
+    }
+    const speedup = (rates.get('metalbox|1|8') ?? 0) / (rates.get('metalbox|1|1') ?? 1);
+    report.note(`${verdicts.join('; ')}. One client, windowsize 8 against lock-step on metalbox: ${fixed(speedup, 1)}×. MB/s is verified bytes over the wall time of the whole step; CPU % is of one core.`);
+    report.write({
+      ...peerVersions(),
+      dnsmasq: versionOf('dnsmasq', ['--version']).replace(/^Dnsmasq version /, '').split(' ')[0]!,
+    });
+  });
+}
+
+await main();
