@@ -132,6 +132,23 @@ export function runIn(ns: string, command: string, args: string[], options: { ti
   });
 }
 
+/** The last line a load generator printed, parsed as the JSON result it ends with. */
+export function lastJsonLine<T>(stdout: string, what: string): T {
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  if (!line.startsWith('{')) throw new Error(`${what} printed no result:\n${stdout.slice(-2000)}`);
+  return JSON.parse(line) as T;
+}
+
+/** bench/bmc-fleet.js in the load namespace, once it says all its BMCs listen. */
+export async function startBmcFleet(dir: string, args: string[]): Promise<Proc> {
+  const fleet = launch(NS.load, 'bmc-fleet', dir, process.execPath, [join(BENCH_JS, 'bmc-fleet.js'), ...args]);
+  for (let waited = 0; !fleet.log().includes('listening'); waited += 100) {
+    if (waited > 60_000 || fleet.child.exitCode !== null) throw new Error(`the BMC fleet did not start:\n${fleet.log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return fleet;
+}
+
 /** metalbox serve in its namespace, with a config file and a data dir of the run. */
 export async function startMetalbox(dir: string, options: { config?: Record<string, unknown>; args?: string[]; dataDir?: string } = {}): Promise<Proc & { dataDir: string; startMs: number }> {
   const dataDir = options.dataDir ?? join(dir, 'data');

@@ -6,7 +6,7 @@
  * settled, and metalbox's peak RSS.
  */
 import { join } from 'node:path';
-import { apiToken, BENCH_JS, cpuSeconds, fixed, launch, LOAD_IP, memoryMiB, NS, Report, runIn, SERVER_IP, SMOKE, startMetalbox, workload, type Cell } from './kit.js';
+import { apiToken, BENCH_JS, cpuSeconds, fixed, lastJsonLine, LOAD_IP, memoryMiB, NS, Report, runIn, SERVER_IP, SMOKE, startBmcFleet, startMetalbox, workload, type Cell } from './kit.js';
 
 const BMCS = SMOKE ? 20 : 1000;
 const DEADLINE_S = SMOKE ? 20 : 420;
@@ -33,11 +33,7 @@ async function main(): Promise<void> {
       const fleetArgs = ['--host', LOAD_IP.server, '--base-port', '20000', '--count', String(BMCS), '--latency-ms', '20', '--failing', String(failing), '--hanging', String(hanging)];
       const onboardArgs = ['--server', `http://${SERVER_IP}:8080`, '--bmc-ip', LOAD_IP.server, '--base-port', '20000', '--count', String(BMCS), '--healthy', String(BMCS - failing - hanging), '--deadline-s', String(DEADLINE_S)];
       commands.push(`node dist/bench/bmc-fleet.js ${fleetArgs.join(' ')}`, `node dist/bench/onboard-fleet.js ${onboardArgs.join(' ')}`);
-      const fleet = launch(NS.load, 'bmc-fleet', runDir, process.execPath, [join(BENCH_JS, 'bmc-fleet.js'), ...fleetArgs]);
-      for (let waited = 0; !fleet.log().includes('listening'); waited += 100) {
-        if (waited > 60_000 || fleet.child.exitCode !== null) throw new Error(`the BMC fleet did not start:\n${fleet.log()}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      const fleet = await startBmcFleet(runDir, fleetArgs);
       const cpuBefore = cpuSeconds(metalbox.pid);
       const run = await runIn(NS.load, process.execPath, [join(BENCH_JS, 'onboard-fleet.js'), ...onboardArgs], {
         env: { ...process.env, METALBOX_TOKEN: apiToken(metalbox.dataDir) }, timeoutMs: (DEADLINE_S + 60) * 1000,
@@ -46,9 +42,7 @@ async function main(): Promise<void> {
       const memory = memoryMiB(metalbox.pid);
       await fleet.stop();
       await metalbox.stop();
-      const line = run.stdout.trim().split('\n').at(-1) ?? '';
-      if (!line.startsWith('{')) throw new Error(`the onboarding client failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-      const result = JSON.parse(line) as FleetResult;
+      const result = lastJsonLine<FleetResult>(run.stdout, `the onboarding client (exit ${run.code}, ${run.stderr.slice(-500)})`);
       if (result.rejectedCount > 0) throw new Error(`the API refused ${result.rejectedCount} onboardings: ${result.rejected.join('; ')}`);
       const seconds = (ms: number | null) => (ms === null ? `not within ${DEADLINE_S} s` : fixed(ms / 1000, 1));
       rows.push([name, BMCS, seconds(result.healthyMs), seconds(result.settledMs), JSON.stringify(result.states), fixed(serverCpu, 1), fixed(memory.peak, 0), fixed(memory.rss, 0)]);

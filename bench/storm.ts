@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedFleet } from './fleet.js';
-import { apiToken, BENCH_JS, BENCH_PROFILE, cpuSeconds, fixed, IPXE_DIR, launch, LOAD_IP, memoryMiB, NS, Report, runIn, SERVER_IP, SMOKE, startMetalbox, workload, type Cell } from './kit.js';
+import { apiToken, BENCH_JS, BENCH_PROFILE, cpuSeconds, fixed, IPXE_DIR, lastJsonLine, LOAD_IP, memoryMiB, NS, Report, runIn, SERVER_IP, SMOKE, startBmcFleet, startMetalbox, workload, type Cell } from './kit.js';
 
 const CLIENTS = SMOKE ? 200 : 10_000;
 const SPREAD_S = SMOKE ? 5 : 60;
@@ -27,12 +27,6 @@ interface StormResult {
   maxMs: number;
   dhcpRetries: number;
 }
-
-const lastJson = <T>(stdout: string, what: string): T => {
-  const line = stdout.trim().split('\n').at(-1) ?? '';
-  if (!line.startsWith('{')) throw new Error(`${what} printed no result:\n${stdout.slice(-2000)}`);
-  return JSON.parse(line) as T;
-};
 
 async function main(): Promise<void> {
   await workload('storm', async (dir) => {
@@ -54,19 +48,15 @@ async function main(): Promise<void> {
       let fleet = null;
       if (withOnboarding) {
         commands.push(`node dist/bench/bmc-fleet.js ${fleetArgs.join(' ')}`, `node dist/bench/onboard-fleet.js ${onboardArgs.join(' ')}   (started with the storm)`);
-        fleet = launch(NS.load, 'bmc-fleet', runDir, process.execPath, [join(BENCH_JS, 'bmc-fleet.js'), ...fleetArgs]);
-        for (let waited = 0; !fleet.log().includes('listening'); waited += 100) {
-          if (waited > 60_000 || fleet.child.exitCode !== null) throw new Error(`the BMC fleet did not start:\n${fleet.log()}`);
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        fleet = await startBmcFleet(runDir, fleetArgs);
         onboarding = runIn(NS.load, process.execPath, [join(BENCH_JS, 'onboard-fleet.js'), ...onboardArgs], {
           env: { ...process.env, METALBOX_TOKEN: apiToken(metalbox.dataDir) }, timeoutMs: 400_000,
         });
       }
       const storm = await runIn(NS.load, process.execPath, stormArgs, { timeoutMs: (SPREAD_S + 300) * 1000 });
       const serverCpu = cpuSeconds(metalbox.pid) - cpuBefore;
-      const result = lastJson<StormResult>(storm.stdout, 'the storm client');
-      const onboarded = onboarding ? lastJson<{ settledMs: number | null; states: Record<string, number> }>((await onboarding).stdout, 'the onboarding client') : null;
+      const result = lastJsonLine<StormResult>(storm.stdout, 'the storm client');
+      const onboarded = onboarding ? lastJsonLine<{ settledMs: number | null; states: Record<string, number> }>((await onboarding).stdout, 'the onboarding client') : null;
       const memory = memoryMiB(metalbox.pid);
       await fleet?.stop();
       await metalbox.stop();

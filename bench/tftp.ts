@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_JS, cpuSeconds, fixed, IPXE_DIR, launch, listening, NS, PEER_IP, PEERS, peerVersions, Report, runIn, SERVER_IP, SMOKE, startMetalbox, versionOf, workload, type Cell, type Proc } from './kit.js';
+import { BENCH_JS, cpuSeconds, fixed, IPXE_DIR, lastJsonLine, launch, listening, NS, PEER_IP, PEERS, peerVersions, Report, runIn, SERVER_IP, SMOKE, startMetalbox, versionOf, workload, type Cell, type Proc } from './kit.js';
 
 const FILE = 'ipxe.efi';
 const COUNTS = SMOKE ? [1, 20] : [1, 50, 500, 2000];
@@ -65,9 +65,7 @@ async function main(): Promise<void> {
           const run = await runIn(NS.load, process.execPath, loadArgs(server === 'metalbox' ? SERVER_IP : PEER_IP, count, windowsize), { timeoutMs: 600_000 });
           const serverCpu = cpuSeconds(proc.pid) - cpuBefore;
           if (server !== 'metalbox') await proc.stop();
-          const line = run.stdout.trim().split('\n').at(-1) ?? '';
-          if (!line.startsWith('{')) throw new Error(`the load generator failed (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-          const result = JSON.parse(line) as LoadResult;
+          const result = lastJsonLine<LoadResult>(run.stdout, `the load generator (exit ${run.code}, ${run.stderr.slice(-500)})`);
           const mbps = result.bytes / result.seconds / 1e6;
           rates.set(`${server}|${count}|${windowsize}`, mbps);
           rows.push([count, windowsize === 1 ? 'lock-step' : `window ${windowsize}`, server, fixed(mbps, 1), fixed(result.seconds, 2), `${result.ok}/${result.count}`,
