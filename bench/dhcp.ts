@@ -68,7 +68,8 @@ async function main(): Promise<void> {
         let proc: Proc = metalbox;
         if (server !== 'metalbox') {
           const quiet = server.endsWith('quiet-dhcp');
-          proc = launch(NS.peer, server.replace(' ', '-'), dir, 'dnsmasq', ['--keep-in-foreground', '-C', dnsmasqConfig(dir, server.replace(' ', '-'), quiet)]);
+          const name = server.replace(' ', '-');
+          proc = launch(NS.peer, name, dir, 'dnsmasq', ['--keep-in-foreground', '-C', dnsmasqConfig(dir, name, quiet)]);
           await listening(NS.peer, proc, { udp: [67] });
         }
         const ns = server === 'metalbox' ? NS.server : NS.peer;

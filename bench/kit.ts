@@ -153,7 +153,8 @@ export async function startBmcFleet(dir: string, args: string[]): Promise<Proc> 
 export async function startMetalbox(dir: string, options: { config?: Record<string, unknown>; args?: string[]; dataDir?: string } = {}): Promise<Proc & { dataDir: string; startMs: number }> {
   const dataDir = options.dataDir ?? join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
-  const assets = benchAssets(dir);
+  const assets = join(dir, 'assets');
+  mkdirSync(assets, { recursive: true });
   const config = join(dir, 'metalbox.yaml');
   writeFileSync(config, YAML.stringify(options.config ?? {}));
   const started = Date.now();
@@ -167,7 +168,7 @@ export async function startMetalbox(dir: string, options: { config?: Record<stri
 /** Sizes of the installer files: about those of Debian's netboot kernel and a small initrd. */
 export const ASSET_BYTES = { 'bench/vmlinuz': 14 * 2 ** 20, 'bench/initrd.img': 30 * 2 ** 20 } as const;
 
-/** The run's assets dir (created once): BENCH_PROFILE's kernel and initrd, random bytes. */
+/** Fills the run's assets dir with BENCH_PROFILE's kernel and initrd (random bytes), for the workloads that fetch them. */
 export function benchAssets(dir: string): string {
   const assets = join(dir, 'assets');
   for (const [name, size] of Object.entries(ASSET_BYTES)) {
@@ -291,8 +292,5 @@ export async function workload(name: string, body: (dir: string) => Promise<void
     destroyNetwork();
   }
 }
-
-export const percentile = (sorted: readonly number[], p: number): number =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 export const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : '–');

@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { parseArgs } from 'node:util';
 import { BOOTREQUEST, decodePacket, encodePacket, MessageType, Option, type DhcpPacket } from '../src/dhcp-proxy/codec.js';
+import { percentile } from './clients/stats.js';
 import { transfer } from './clients/tftp.js';
 
 const EDK2_VENDOR_CLASS = 'PXEClient:Arch:00007:UNDI:003000';
@@ -171,10 +172,9 @@ async function main(): Promise<void> {
     failures[key] = (failures[key] ?? 0) + 1;
   }
   const times = outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.ms).sort((a, b) => a - b);
-  const at = (p: number) => times[Math.min(times.length - 1, Math.ceil((p / 100) * times.length) - 1)] ?? null;
   process.stdout.write(`${JSON.stringify({
     clients: macs.length, ok: times.length, failed: macs.length - times.length, failures, wallSeconds,
-    p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), maxMs: times.at(-1) ?? null, dhcpRetries: dhcp.retries + pxe.retries,
+    p50Ms: percentile(times, 50), p90Ms: percentile(times, 90), p99Ms: percentile(times, 99), maxMs: times.at(-1) ?? null, dhcpRetries: dhcp.retries + pxe.retries,
   })}\n`);
 }
 

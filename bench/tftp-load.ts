@@ -5,6 +5,7 @@
  *   node dist/bench/tftp-load.js --server IP --file NAME --count N --blksize 1428 --windowsize 8 --sha256 HEX
  */
 import { parseArgs } from 'node:util';
+import { percentile } from './clients/stats.js';
 import { transfer, type TransferSpec } from './clients/tftp.js';
 
 async function main(): Promise<void> {
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({
     count, ok: good.length, failed: count - good.length, errors, seconds,
     bytes: good.reduce((sum, result) => sum + result.bytes, 0),
-    p50Ms: times[Math.floor(times.length / 2)] ?? null, maxMs: times.at(-1) ?? null,
+    p50Ms: percentile(times, 50), maxMs: times.at(-1) ?? null,
     retransmits: results.reduce((sum, result) => sum + result.retransmits, 0),
   })}\n`);
 }
