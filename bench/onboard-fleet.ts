@@ -47,9 +47,14 @@ async function main(): Promise<void> {
   let settledMs: number | null = null;
   let states: Record<string, number> = {};
   const deadline = Number(values['deadline-s']) * 1000;
+  // One list per settled state (plus the transient ones only at the end): the whole inventory
+  // every poll would be the watcher's load on the server, not the onboardings'.
+  const list = async (state?: string) => {
+    const response = await fetch(`${values.server}/api/v1/machines${state ? `?state=${state}` : ''}`, { headers });
+    return (await response.json()) as Array<{ state: string; bmc: { mac: string } | null }>;
+  };
   while (elapsed() < deadline) {
-    const response = await fetch(`${values.server}/api/v1/machines`, { headers });
-    const machines = (await response.json()) as Array<{ state: string; bmc: { mac: string } | null }>;
+    const machines = (await Promise.all([...SETTLED].map((state) => list(state)))).flat();
     states = {};
     let good = 0;
     let settled = 0;
@@ -65,6 +70,10 @@ async function main(): Promise<void> {
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  if (settledMs === null) {
+    states = {};
+    for (const machine of await list()) if (machine.bmc?.mac.startsWith(ONBOARDED_BMC_PREFIX)) states[machine.state] = (states[machine.state] ?? 0) + 1;
   }
   process.stdout.write(`${JSON.stringify({ count, healthy, postedMs, healthyMs, settledMs, states, rejected: rejected.slice(0, 5), rejectedCount: rejected.length })}\n`);
 }

@@ -14,6 +14,8 @@ import { apiToken, BENCH_JS, BENCH_PROFILE, cpuSeconds, fixed, IPXE_DIR, lastJso
 const CLIENTS = SMOKE ? 200 : 10_000;
 const SPREAD_S = SMOKE ? 5 : 60;
 const ONBOARDINGS = SMOKE ? 10 : 200;
+/** BENCH_STORM_RUNS=alone|onboarding: one of the two runs (to profile or re-measure it alone). */
+const RUNS = { alone: [false], onboarding: [true] }[process.env.BENCH_STORM_RUNS ?? ''] ?? [false, true];
 
 interface StormResult {
   clients: number;
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
     const sha256 = createHash('sha256').update(readFileSync(join(IPXE_DIR, 'snponly.efi'))).digest('hex');
     const rows: Cell[][] = [];
     const commands: string[] = [];
-    for (const withOnboarding of [false, true]) {
+    for (const withOnboarding of RUNS) {
       const runDir = join(dir, withOnboarding ? 'with-onboarding' : 'storm');
       const macs = seedFleet(join(runDir, 'data'), CLIENTS, { state: 'preparing', profile: 'bench' });
       const macFile = join(runDir, 'macs.txt');

@@ -78,6 +78,15 @@ interface MachineRow {
   drives_json: string;
 }
 
+interface BootEntryRow {
+  mac: string;
+  machine_id: string;
+  state: MachineState;
+  maintenance: number;
+  profile: string | null;
+  operation_id: string | null;
+}
+
 interface EventRow {
   id: number;
   machine_id: string;
@@ -135,7 +144,8 @@ export class MachineStore {
   readonly #appendEvent;
   readonly #stateOf;
   readonly #setState;
-  readonly #bootEntries;
+  readonly #allBootEntries;
+  readonly #bootEntriesOf;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
@@ -157,10 +167,11 @@ export class MachineStore {
     );
     this.#stateOf = db.prepare<[string], { state: MachineState }>('SELECT state FROM machines WHERE id = ?');
     this.#setState = db.prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?');
-    this.#bootEntries = db.prepare<{ machineId: string | null }, { mac: string; machine_id: string; state: MachineState; maintenance: number; profile: string | null; operation_id: string | null }>(
-      `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id
-        WHERE :machineId IS NULL OR m.id = :machineId`,
-    );
+    // Two statements, not one with `:id IS NULL OR m.id = :id`: SQLite plans a statement once,
+    // and that OR makes it scan every NIC; a machine's refresh (one per boot) must use the index.
+    const bootEntry = 'SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id';
+    this.#allBootEntries = db.prepare<[], BootEntryRow>(bootEntry);
+    this.#bootEntriesOf = db.prepare<[string], BootEntryRow>(`${bootEntry} WHERE n.machine_id = ?`);
     this.#appendEvent = db.prepare(
       `INSERT INTO events (machine_id, at, type, from_state, to_state, message, data, operation_id)
        VALUES (:machineId, :at, :type, :fromState, :toState, :message, :data, :operationId)`,
@@ -175,8 +186,7 @@ export class MachineStore {
 
   /** The boot entries of every NIC, or of one machine's NICs. */
   bootEntries(machineId?: string): BootEntry[] {
-    return this.#bootEntries
-      .all({ machineId: machineId ?? null })
+    return (machineId === undefined ? this.#allBootEntries.all() : this.#bootEntriesOf.all(machineId))
       .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile, operationId: row.operation_id }));
   }
 

@@ -29,7 +29,8 @@ interface ObservationRow {
 export class ObservationStore {
   readonly #db: SqliteDatabase;
   readonly #upsert;
-  readonly #list;
+  readonly #listAll;
+  readonly #listOf;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
@@ -44,9 +45,10 @@ export class ObservationStore {
          last_seen = max(last_seen, excluded.last_seen),
          count = count + excluded.count`,
     );
-    this.#list = db.prepare<{ mac: string | null; limit: number }, ObservationRow>(
-      `SELECT * FROM observations WHERE :mac IS NULL OR mac = :mac ORDER BY last_seen DESC, mac, message_type, ip LIMIT :limit`,
-    );
+    // Separate statements: `:mac IS NULL OR mac = :mac` would scan the table for one MAC (a BMC lookup).
+    const order = 'ORDER BY last_seen DESC, mac, message_type, ip LIMIT :limit';
+    this.#listAll = db.prepare<{ limit: number }, ObservationRow>(`SELECT * FROM observations ${order}`);
+    this.#listOf = db.prepare<{ mac: string; limit: number }, ObservationRow>(`SELECT * FROM observations WHERE mac = :mac ${order}`);
   }
 
   /** Merges a batch into the table in one transaction. */
@@ -60,7 +62,9 @@ export class ObservationStore {
 
   /** Most recently seen first. */
   list(options: { mac?: string | undefined; limit?: number } = {}): ObservationJson[] {
-    return this.#list.all({ mac: options.mac ?? null, limit: options.limit ?? 1000 }).map((row) => ({
+    const limit = options.limit ?? 1000;
+    const rows = options.mac === undefined ? this.#listAll.all({ limit }) : this.#listOf.all({ mac: options.mac, limit });
+    return rows.map((row) => ({
       mac: row.mac,
       messageType: row.message_type,
       ip: row.ip === '' ? null : row.ip,
