@@ -5,6 +5,9 @@ import type { SqliteDatabase } from './database.js';
 import type { MachineState } from './states.js';
 import type { DriveJson, MachineEventJson, MachineJson, NicJson, SystemJson } from './types.js';
 
+/** Rows per read when a whole list is wanted. */
+const LIST_PAGE = 1000;
+
 export interface MachineFilter {
   state?: MachineState | undefined;
   /** Case-insensitive substring of id, serial, manufacturer, model, profile, type, BMC IP or any MAC. */
@@ -46,38 +49,6 @@ export interface MachineEventInput extends EventInput {
   advance?: { from: readonly MachineState[]; to: MachineState; reason?: string | null };
 }
 
-interface MachineRow {
-  id: string;
-  state: MachineState;
-  state_reason: string | null;
-  power: string | null;
-  bmc_mac: string | null;
-  bmc_ip: string | null;
-  bmc_model: string | null;
-  bmc_firmware: string | null;
-  bmc_redfish_version: string | null;
-  bmc_ip_source: string | null;
-  manufacturer: string | null;
-  model: string | null;
-  serial: string | null;
-  uuid: string | null;
-  sku: string | null;
-  bios_version: string | null;
-  power_state: string | null;
-  cpu_count: number | null;
-  cpu_cores: number | null;
-  cpu_threads: number | null;
-  cpu_model: string | null;
-  memory_gib: number | null;
-  memory_dimms: number | null;
-  server_type: string | null;
-  profile: string | null;
-  created_at: string;
-  updated_at: string;
-  nics_json: string;
-  drives_json: string;
-}
-
 interface BootEntryRow {
   mac: string;
   machine_id: string;
@@ -99,19 +70,35 @@ interface EventRow {
   operation_id: string | null;
 }
 
-// One statement yields whole machine documents: NICs and drives are folded into JSON by
-// correlated subqueries on indexed columns, so listing N machines is one pass, not 2N+1.
-const MACHINE_SELECT = `
-  SELECT m.*, b.mac AS bmc_mac, b.ip AS bmc_ip, b.model AS bmc_model, b.firmware AS bmc_firmware,
-         b.redfish_version AS bmc_redfish_version, b.ip_source AS bmc_ip_source,
-         (SELECT json_group_array(json_object('mac', n.mac, 'name', n.name, 'speedMbps', n.speed_mbps,
-                                              'linkStatus', n.link_status))
-            FROM (SELECT * FROM nics n WHERE n.machine_id = m.id ORDER BY n.id) n) AS nics_json,
-         (SELECT json_group_array(json_object('name', d.name, 'model', d.model, 'serial', d.serial,
-                                              'capacityBytes', d.capacity_bytes, 'mediaType', d.media_type,
-                                              'protocol', d.protocol))
-            FROM (SELECT * FROM drives d WHERE d.machine_id = m.id ORDER BY d.id) d) AS drives_json
-    FROM machines m LEFT JOIN bmcs b ON b.id = m.bmc_id`;
+// SQLite writes each machine's JSON document itself (MachineJson, keys in contract order):
+// one statement, NICs and drives folded in by correlated subqueries on indexed columns, so
+// listing N machines is one pass with no per-row objects in JavaScript, and the API can
+// stream the documents as they are.
+const MACHINE_DOCUMENT = `json_object(
+    'id', m.id, 'state', m.state, 'stateReason', m.state_reason, 'power', m.power,
+    'bmc', CASE WHEN b.mac IS NULL THEN NULL ELSE json_object(
+      'mac', b.mac, 'ip', b.ip, 'model', b.model, 'firmware', b.firmware,
+      'redfishVersion', b.redfish_version, 'ipSource', b.ip_source) END,
+    'system', json_object(
+      'manufacturer', m.manufacturer, 'model', m.model, 'serial', m.serial, 'uuid', m.uuid,
+      'sku', m.sku, 'biosVersion', m.bios_version, 'powerState', m.power_state),
+    'cpu', json_object('count', m.cpu_count, 'cores', m.cpu_cores, 'threads', m.cpu_threads, 'model', m.cpu_model),
+    'memory', json_object('totalGiB', m.memory_gib, 'dimms', m.memory_dimms),
+    'drives', (SELECT json_group_array(json_object(
+                 'name', d.name, 'model', d.model, 'serial', d.serial, 'capacityBytes', d.capacity_bytes,
+                 'mediaType', d.media_type, 'protocol', d.protocol))
+                 FROM (SELECT * FROM drives d WHERE d.machine_id = m.id ORDER BY d.id) d),
+    'nics', (SELECT json_group_array(json_object('mac', n.mac, 'name', n.name, 'speedMbps', n.speed_mbps, 'linkStatus', n.link_status))
+               FROM (SELECT * FROM nics n WHERE n.machine_id = m.id ORDER BY n.id) n),
+    'serverType', m.server_type, 'profile', m.profile, 'createdAt', m.created_at, 'updatedAt', m.updated_at)`;
+const MACHINE_FROM = 'FROM machines m LEFT JOIN bmcs b ON b.id = m.bmc_id';
+
+/** A page of machine documents: JSON texts, and where the next page starts. */
+export interface MachinePage {
+  documents: string[];
+  /** Pass as `after` for the next page; null when this was the last. */
+  next: number | null;
+}
 
 const SEARCHABLE = `(
      instr(m.id, :q) OR instr(lower(coalesce(m.serial, '')), :q)
@@ -137,7 +124,7 @@ export class MachineStore {
   readonly #listeners = new Set<(machineId: string) => void>();
   /** Machines changed inside an enclosing transaction, announced once it commits. */
   readonly #deferred = new Set<string>();
-  readonly #list;
+  readonly #page;
   readonly #byId;
   readonly #idsByMac;
   readonly #events;
@@ -149,12 +136,15 @@ export class MachineStore {
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
-    this.#list = db.prepare<{ state: string | null; q: string | null }, MachineRow>(
-      `${MACHINE_SELECT}
-        WHERE (:state IS NULL OR m.state = :state) AND (:q IS NULL OR ${SEARCHABLE})
-        ORDER BY m.rowid`,
-    );
-    this.#byId = db.prepare<[string], MachineRow>(`${MACHINE_SELECT} WHERE m.id = ?`);
+    // Keyset pages in insertion order: each page is one short read, so a list of 100,000
+    // machines never holds the connection (the hot paths' writes) for long.
+    this.#page = db
+      .prepare<{ state: string | null; q: string | null; after: number; limit: number }, { cursor: number; document: string }>(
+        `SELECT m.rowid AS cursor, ${MACHINE_DOCUMENT} AS document ${MACHINE_FROM}
+          WHERE m.rowid > :after AND (:state IS NULL OR m.state = :state) AND (:q IS NULL OR ${SEARCHABLE})
+          ORDER BY m.rowid LIMIT :limit`,
+      );
+    this.#byId = db.prepare<[string], string>(`SELECT ${MACHINE_DOCUMENT} ${MACHINE_FROM} WHERE m.id = ?`).pluck();
     this.#idsByMac = db
       .prepare<{ mac: string }, { id: string }>(
         `SELECT m.id FROM machines m JOIN bmcs b ON b.id = m.bmc_id WHERE b.mac = :mac
@@ -190,14 +180,27 @@ export class MachineStore {
       .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile, operationId: row.operation_id }));
   }
 
+  /** Every machine matching the filter, in the order they were added. */
   list(filter: MachineFilter = {}): MachineJson[] {
+    const machines: MachineJson[] = [];
+    for (let after: number | null = 0; after !== null; ) {
+      const page: MachinePage = this.page(filter, after, LIST_PAGE);
+      for (const document of page.documents) machines.push(JSON.parse(document) as MachineJson);
+      after = page.next;
+    }
+    return machines;
+  }
+
+  /** Up to `limit` machine documents after cursor `after` (0: from the start), as JSON text. */
+  page(filter: MachineFilter, after: number, limit: number): MachinePage {
     const q = filter.q?.trim() ? (normalizeMac(filter.q) ?? filter.q.trim().toLowerCase()) : null;
-    return this.#list.all({ state: filter.state ?? null, q }).map(toMachineJson);
+    const rows = this.#page.all({ state: filter.state ?? null, q, after, limit });
+    return { documents: rows.map((row) => row.document), next: rows.length < limit ? null : rows.at(-1)!.cursor };
   }
 
   get(id: string): MachineJson | null {
-    const row = this.#byId.get(id);
-    return row ? toMachineJson(row) : null;
+    const document = this.#byId.get(id);
+    return document === undefined ? null : (JSON.parse(document) as MachineJson);
   }
 
   /** The one machine a ref names; E_NOT_FOUND, or E_AMBIGUOUS_REF for a BMC holding several systems. */
@@ -525,43 +528,6 @@ function requireMac(input: string): string {
 
 function describeRef(ref: MachineRef): string {
   return ref.kind === 'id' ? ref.id : ref.mac;
-}
-
-function toMachineJson(row: MachineRow): MachineJson {
-  return {
-    id: row.id,
-    state: row.state,
-    stateReason: row.state_reason,
-    power: row.power,
-    bmc:
-      row.bmc_mac === null
-        ? null
-        : {
-            mac: row.bmc_mac,
-            ip: row.bmc_ip,
-            model: row.bmc_model,
-            firmware: row.bmc_firmware,
-            redfishVersion: row.bmc_redfish_version,
-            ipSource: row.bmc_ip_source,
-          },
-    system: {
-      manufacturer: row.manufacturer,
-      model: row.model,
-      serial: row.serial,
-      uuid: row.uuid,
-      sku: row.sku,
-      biosVersion: row.bios_version,
-      powerState: row.power_state,
-    },
-    cpu: { count: row.cpu_count, cores: row.cpu_cores, threads: row.cpu_threads, model: row.cpu_model },
-    memory: { totalGiB: row.memory_gib, dimms: row.memory_dimms },
-    drives: JSON.parse(row.drives_json) as DriveJson[],
-    nics: JSON.parse(row.nics_json) as NicJson[],
-    serverType: row.server_type,
-    profile: row.profile,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 function toEventJson(row: EventRow): MachineEventJson {

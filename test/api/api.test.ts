@@ -47,6 +47,25 @@ test('GET /api/v1/machines: empty, then filtered by state and q', async (t) => {
   assert.equal(unknown.statusCode, 400, 'unknown query keys are refused, not ignored');
 });
 
+test('GET /api/v1/machines streams every machine once, in order, past the page size', async (t) => {
+  const { app, store } = api(t);
+  const count = 2_345; // the stream reads 1,000 a page: two full pages and a partial one
+  const enrolled: string[] = [];
+  store.transaction(() => {
+    for (let index = 0; index < count; index++) {
+      const mac = `02:00:00:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+      enrolled.push(store.machines.enroll({ bmcMac: mac }).id);
+    }
+  });
+  const response = await app.inject('/api/v1/machines');
+  assert.equal(response.statusCode, 200);
+  assert.match(String(response.headers['content-type']), /^application\/json/);
+  const machines = response.json() as Array<{ id: string; state: string; bmc: { mac: string } }>;
+  assert.deepEqual(machines.map((m) => m.id), enrolled);
+  assert.equal(machines[2_344]!.bmc.mac, '02:00:00:00:09:28');
+  assert.equal(response.body.split('\n').length, count + 3, 'one machine a line between the brackets');
+});
+
 test('GET /api/v1/machines/:ref by id, BMC MAC and NIC MAC in any spelling', async (t) => {
   const { app, store } = api(t);
   const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });

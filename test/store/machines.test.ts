@@ -103,6 +103,27 @@ test('list filters by state and by search text', (t) => {
   assert.equal(store.machines.get(b.id)!.stateReason, 'Storage: HTTP 500');
 });
 
+test('pages follow insertion order, with the filter, and end with next null', (t) => {
+  const store = openStore(t);
+  const ids = ['0a', '0b', '0c', '0d', '0e'].map((last) => store.machines.enroll({ bmcMac: `02:00:00:00:00:${last}` }).id);
+  store.machines.transition(ids[1]!, 'bmc_unreachable', 'no route', { type: 'state', message: 'failed' });
+  store.machines.transition(ids[3]!, 'bmc_unreachable', 'no route', { type: 'state', message: 'failed' });
+  const read = (filter: Parameters<typeof store.machines.page>[0], limit: number) => {
+    const pages: string[][] = [];
+    for (let after: number | null = 0; after !== null; ) {
+      const page = store.machines.page(filter, after, limit);
+      pages.push(page.documents.map((document) => (JSON.parse(document) as { id: string }).id));
+      after = page.next;
+    }
+    return pages;
+  };
+  assert.deepEqual(read({}, 2), [[ids[0], ids[1]], [ids[2], ids[3]], [ids[4]]]);
+  // A full last page cannot know it was the last: one more, empty, read says so.
+  assert.deepEqual(read({ state: 'bmc_unreachable' }, 2), [[ids[1], ids[3]], []]);
+  assert.deepEqual(read({ state: 'enrolled' }, 10), [[ids[0], ids[2], ids[4]]]);
+  assert.deepEqual(read({ state: 'ready' }, 10), [[]]);
+});
+
 test('a NIC already owned by another machine is refused and nothing changes', (t) => {
   const store = openStore(t);
   const a = store.machines.enroll({ bmcMac: '02:00:00:00:00:0a' });

@@ -27,6 +27,8 @@ export function lsCommand(): Command {
       if (!(interval >= 0.2 && interval <= 3600)) throw new CliError(EXIT.usage, `--interval must be between 0.2 and 3600 seconds, got ${options.interval}`);
       await withClient(options, async (client) => {
         if (!options.watch) {
+          // The server's array as it streams in, one machine a line: no parse and re-print.
+          if (options.output === 'json') return client.copyTo('/api/v1/machines', { state: options.state, q: options.query }, process.stdout);
           process.stdout.write(await render(client, options));
           return;
         }
