@@ -50,21 +50,38 @@ export const REDFISH_DEFAULTS: RedfishOptions = {
   auth: 'auto', connectTimeoutMs: 15_000, requestTimeoutMs: 60_000, maxBodyBytes: 16 * 1024 * 1024, retries: 3, backoffMs: 1000,
 };
 
-/** A counting semaphore. */
+/**
+ * The global cap on Redfish requests in flight. A request still unanswered after
+ * `stalledAfterMs` gives its slot back and waits on outside the count: a BMC that accepts
+ * connections and never answers then costs a socket, not a slot, and fifty of them cannot
+ * starve the healthy BMCs for their whole request timeout (the engine's concurrency still
+ * bounds how many stall at once).
+ */
 export class Limiter {
   #active = 0;
   readonly #waiting: Array<() => void> = [];
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    readonly stalledAfterMs = 5_000,
+  ) {}
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.capacity) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#active++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#active--;
+      this.#waiting.shift()?.();
+    };
+    const stalled = setTimeout(release, this.stalledAfterMs);
     try {
       return await task();
     } finally {
-      this.#active--;
-      this.#waiting.shift()?.();
+      clearTimeout(stalled);
+      release();
     }
   }
 }

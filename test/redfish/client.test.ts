@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RedfishClient, RedfishError, type RedfishOptions } from '../../src/redfish/client.js';
+import { Limiter, RedfishClient, RedfishError, type RedfishOptions } from '../../src/redfish/client.js';
 import { tempDir } from '../helpers.js';
 import { selfSignedTls, startMockup, type MockupOptions } from '../../lab/redfish-mockup.js';
 
@@ -63,6 +63,34 @@ test('hostile BMCs fail with a reason, in bounded time and memory', async (t) =>
     if (name.startsWith('500')) assert.equal(mockup.requests.filter((request) => request === 'GET /redfish/v1/Chassis').length, 3, 'one try and two retries');
     assert.ok((await client.get('/redfish/v1/Systems')).Members, `${name}: the client still works`);
   }
+});
+
+test('a BMC that never answers gives its limiter slot back: the healthy one behind it is served', async (t) => {
+  const limiter = new Limiter(1, 200);
+  const { client: hung } = await withBmc(t, { hostile: { '/redfish/v1/Chassis': { kind: 'hang' } } }, { limiter, requestTimeoutMs: 10_000 });
+  const { client: healthy } = await withBmc(t, {}, { limiter });
+  await hung.login('admin', 'password');
+  await healthy.login('admin', 'password');
+  const stalled = hung.get('/redfish/v1/Chassis').then(() => 'answered', () => 'failed');
+  const started = Date.now();
+  const systems = await healthy.get('/redfish/v1/Systems');
+  const waited = Date.now() - started;
+  assert.ok(systems.Members, 'the healthy BMC answered');
+  assert.ok(waited >= 150 && waited < 5_000, `served once the stalled request gave its slot back (${waited} ms), not after its 10 s timeout`);
+  hung.abort();
+  assert.equal(await stalled, 'failed');
+});
+
+test('the limiter holds requests to its capacity while they answer', async () => {
+  const limiter = new Limiter(2, 10_000);
+  let running = 0;
+  let most = 0;
+  await Promise.all(Array.from({ length: 8 }, () => limiter.run(async () => {
+    most = Math.max(most, ++running);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    running--;
+  })));
+  assert.equal(most, 2);
 });
 
 test('an address nobody answers on is unreachable', async () => {
