@@ -116,7 +116,8 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
           if (server.scriptOnly && testCase !== cases[0]) continue;
           const proc = await server.start();
           const script = testCase.script(server.name);
-          const args = ['-t2', `-c${testCase.connections}`, `-d${SECONDS}s`, '--latency', ...(script ? ['-s', script] : []), `${server.url}${testCase.path(server.name)}`];
+          // --timeout: a 30 MiB body shared 50 ways takes longer than wrk's default 2 s, for nginx too.
+          const args = ['-t2', `-c${testCase.connections}`, `-d${SECONDS}s`, '--timeout', '30s', '--latency', ...(script ? ['-s', script] : []), `${server.url}${testCase.path(server.name)}`];
           commands.add(`wrk ${args.join(' ').replace(dir, 'DIR')}`);
           const cpuBefore = cpuSeconds(proc.pid);
           const run = await runIn(NS.load, 'wrk', args, { timeoutMs: (SECONDS + 30) * 1000 });

@@ -45,8 +45,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     loggerInstance: options.logger,
     logController: new DebugLevelRequests(),
     bodyLimit: 1024 * 1024,
-    // Reject unknown query and body keys instead of silently dropping them.
-    ajv: { customOptions: { removeAdditional: false } },
+    // Reject unknown query and body keys instead of silently dropping them. Union types as
+    // in the config schema (server-type match values are strings or numbers), which POST
+    // /server-types reuses; without the flag ajv's strict mode prints a warning at start-up.
+    ajv: { customOptions: { removeAdditional: false, allowUnionTypes: true } },
   });
   app.addSchema(errorSchema);
   app.addSchema(machineSchema);
