@@ -304,7 +304,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'METALBOX_REDFISH_MAX_IN_FLIGHT',
     schema: { type: 'integer', minimum: 1, maximum: 1000 },
     default: () => 32,
-    description: 'Redfish requests in flight across all BMCs (each BMC gets one at a time)',
+    description: 'Redfish requests in flight across all BMCs (each BMC gets one at a time; one unanswered for 5 s stops counting)',
   },
   {
     path: 'redfish.connectTimeoutMs',
