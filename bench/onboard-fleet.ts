@@ -12,7 +12,7 @@ import { fleetMac } from './fleet.js';
 
 /** Onboarded BMCs get MACs of their own prefix, apart from the seeded fleet's 02:bc. */
 export const ONBOARDED_BMC_PREFIX = '02:bd';
-const SETTLED = new Set<string>(['ready', 'unclassified', ...FAILED_STATES]);
+const SETTLED = ['ready', 'unclassified', ...FAILED_STATES];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -53,17 +53,16 @@ async function main(): Promise<void> {
     const response = await fetch(`${values.server}/api/v1/machines${state ? `?state=${state}` : ''}`, { headers });
     return (await response.json()) as Array<{ state: string; bmc: { mac: string } | null }>;
   };
+  /** The onboarded machines (not a seeded fleet's) by state. */
+  const countStates = (machines: Array<{ state: string; bmc: { mac: string } | null }>) => {
+    const counts: Record<string, number> = {};
+    for (const machine of machines) if (machine.bmc?.mac.startsWith(ONBOARDED_BMC_PREFIX)) counts[machine.state] = (counts[machine.state] ?? 0) + 1;
+    return counts;
+  };
   while (elapsed() < deadline) {
-    const machines = (await Promise.all([...SETTLED].map((state) => list(state)))).flat();
-    states = {};
-    let good = 0;
-    let settled = 0;
-    for (const machine of machines) {
-      if (!machine.bmc?.mac.startsWith(ONBOARDED_BMC_PREFIX)) continue;
-      states[machine.state] = (states[machine.state] ?? 0) + 1;
-      if (machine.state === 'ready' || machine.state === 'unclassified') good++;
-      if (SETTLED.has(machine.state)) settled++;
-    }
+    states = countStates((await Promise.all(SETTLED.map((state) => list(state)))).flat());
+    const good = (states.ready ?? 0) + (states.unclassified ?? 0);
+    const settled = Object.values(states).reduce((sum, n) => sum + n, 0);
     if (healthyMs === null && good >= healthy) healthyMs = elapsed();
     if (settled >= count) {
       settledMs = elapsed();
@@ -71,10 +70,7 @@ async function main(): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  if (settledMs === null) {
-    states = {};
-    for (const machine of await list()) if (machine.bmc?.mac.startsWith(ONBOARDED_BMC_PREFIX)) states[machine.state] = (states[machine.state] ?? 0) + 1;
-  }
+  if (settledMs === null) states = countStates(await list());
   process.stdout.write(`${JSON.stringify({ count, healthy, postedMs, healthyMs, settledMs, states, rejected: rejected.slice(0, 5), rejectedCount: rejected.length })}\n`);
 }
 
