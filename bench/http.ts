@@ -14,6 +14,8 @@ const MACHINES = SMOKE ? 200 : 10_000;
 const SECONDS = SMOKE ? 2 : 10;
 const ROUNDS = SMOKE ? 1 : 2;
 const CONNECTIONS = { script: 64, file: 50 };
+/** BENCH_HTTP_CASES=script|files: one half of the workload (to profile or re-measure it alone). */
+const CASES = process.env.BENCH_HTTP_CASES ?? 'script,files';
 
 interface WrkResult {
   requestsPerSecond: number;
@@ -107,10 +109,11 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
       { name: `kernel (${ASSET_BYTES['bench/vmlinuz'] / 2 ** 20} MiB)`, connections: CONNECTIONS.file, path: (server: string) => (server === 'metalbox' ? '/assets/bench/vmlinuz' : '/bench/vmlinuz'), script: () => null },
       { name: `initrd (${ASSET_BYTES['bench/initrd.img'] / 2 ** 20} MiB)`, connections: CONNECTIONS.file, path: (server: string) => (server === 'metalbox' ? '/assets/bench/initrd.img' : '/bench/initrd.img'), script: () => null },
     ];
+    const selected = cases.filter((testCase, index) => CASES.includes(index === 0 ? 'script' : 'files'));
     const rows: Cell[][] = [];
     const best = new Map<string, WrkResult>();
     const commands = new Set<string>();
-    for (const testCase of cases) {
+    for (const testCase of selected) {
       for (let round = 1; round <= ROUNDS; round++) {
         for (const server of servers) {
           if (server.scriptOnly && testCase !== cases[0]) continue;
@@ -145,9 +148,12 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
     report.table(['what', 'round', 'server', 'requests/s', 'p99 ms', 'MB/s', 'errors', 'server CPU %', 'wrk CPU %'], rows);
     const ratio = (testCase: string, measure: (result: WrkResult) => number, peer: string) =>
       measure(best.get(`${testCase}|metalbox`)!) / measure(best.get(`${testCase}|${peer}`)!);
-    const nodeCeiling = ratio(cases[0]!.name, (result) => result.requestsPerSecond, 'node:http static');
-    report.note(`iPXE script: metalbox ${fixed(nodeCeiling, 2)}× node:http answering a static buffer (Node's own ceiling on this machine).`);
-    report.note(cases.map((testCase, index) => {
+    if (selected.includes(cases[0]!)) {
+      const nodeCeiling = ratio(cases[0]!.name, (result) => result.requestsPerSecond, 'node:http static');
+      report.note(`iPXE script: metalbox ${fixed(nodeCeiling, 2)}× node:http answering a static buffer (Node's own ceiling on this machine).`);
+    }
+    report.note(selected.map((testCase) => {
+      const index = cases.indexOf(testCase);
       const measure = index === 0 ? (result: WrkResult) => result.requestsPerSecond : (result: WrkResult) => result.bytesPerSecond;
       return `${testCase.name}: metalbox ${fixed(ratio(testCase.name, measure, 'nginx (1 worker)'), 2)}× nginx with 1 worker, ${fixed(ratio(testCase.name, measure, 'nginx (auto workers)'), 2)}× with one per core (best rounds, ${index === 0 ? 'requests/s' : 'MB/s'})`;
     }).join('; ') + '. nginx\'s CPU is not sampled (its workers are child processes). Servers and wrk share the 2 cores.');

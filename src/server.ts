@@ -12,6 +12,7 @@ import { BootDecisions } from './ipxe/boot-decisions.js';
 import { BootEventRecorder, type BootMilestone } from './ipxe/boot-events.js';
 import { CallbackTokens } from './ipxe/callback.js';
 import { netbootRoutes } from './ipxe/routes.js';
+import { BootScripts } from './ipxe/boot-script.js';
 import { ClientAddresses } from './lib/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
 import { mtuOfAddress } from './lib/net.js';
@@ -132,19 +133,27 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     timeouts.check();
     cleanups.push(timeouts.start());
 
-    const api = buildApi({ store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes, stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }) });
-    cleanups.push(() => api.close());
     let serverUrl = '';
+    const scripts = new BootScripts({
+      decisions, profiles, events: bootEvents, addresses, tokens,
+      machine: (machineId) => store.machines.get(machineId),
+      localBoot: config.boot.localBoot,
+      discoveryProfile: config.boot.discoveryProfile,
+      serverUrl: (host) => serverUrl || (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url),
+      log: logger.child({ component: 'http' }),
+    });
+    const api = buildApi({
+      store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes,
+      stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }),
+      ahead: (request, response) => scripts.handle(request, response),
+    });
+    cleanups.push(() => api.close());
     api.register(async (scope) =>
       netbootRoutes(scope, {
         decisions, profiles, events: bootEvents, addresses, tokens,
-        machine: (machineId) => store.machines.get(machineId),
         appendEvents: (events) => store.machines.appendEvents(events),
         binaries: binaryBytes,
         assetsDir: config.assetsDir,
-        localBoot: config.boot.localBoot,
-        discoveryProfile: config.boot.discoveryProfile,
-        serverUrl: (request) => serverUrl || (/^[\w.:[\]-]+$/.test(request.host) ? `http://${request.host}` : url),
       }),
     );
     await api.listen({ host: config.listen, port: config.http.port });

@@ -1,3 +1,4 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
@@ -28,6 +29,8 @@ export interface ApiOptions {
   serverTypes?: ServerTypes;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
   stats?: () => Record<string, unknown>;
+  /** Answers the requests it knows ahead of fastify's router (true: answered); the boot storm's script path. */
+  ahead?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
@@ -49,6 +52,15 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // in the config schema (server-type match values are strings or numbers), which POST
     // /server-types reuses; without the flag ajv's strict mode prints a warning at start-up.
     ajv: { customOptions: { removeAdditional: false, allowUnionTypes: true } },
+    serverFactory: (route) => {
+      const { ahead } = options;
+      const server = createServer(ahead ? (request, response) => ahead(request, response) || route(request, response) : route);
+      // fastify's defaults for a server it makes itself, which it leaves to a factory.
+      server.keepAliveTimeout = 72_000;
+      server.requestTimeout = 0;
+      server.setTimeout(0);
+      return server;
+    },
   });
   app.addSchema(errorSchema);
   app.addSchema(machineSchema);

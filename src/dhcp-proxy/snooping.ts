@@ -31,7 +31,8 @@ export class SnoopRecorder extends Batcher<ObservationJson> {
     const ip = requestedIp(packet) ?? (packet.ciaddr === '0.0.0.0' ? null : packet.ciaddr);
     const at = this.#now().toISOString();
     this.add(
-      `${mac}|${messageTypeName}|${ip ?? ''}`,
+      mac,
+      `${messageTypeName}|${ip ?? ''}`,
       () => ({
         mac, messageType: messageTypeName, ip, vendorClass: vendorClass(packet), arch: clientArchitectures(packet)[0] ?? null,
         hostname: hostname(packet), firstSeen: at, lastSeen: at, count: 1,

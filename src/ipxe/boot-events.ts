@@ -1,4 +1,4 @@
-import { Batcher } from '../lib/batcher.js';
+import { Batcher, type BatcherOptions } from '../lib/batcher.js';
 import type { MachineEventInput, MachineState } from '../store/index.js';
 
 /** The milestones of a netboot (DESIGN §5): each becomes a machine event. */
@@ -19,15 +19,28 @@ const ADVANCES: Partial<Record<BootMilestone, { from: readonly MachineState[]; t
 type PendingEvent = MachineEventInput & { data: { count: number } & Record<string, unknown> };
 
 /**
+ * How long a machine's repeats of one milestone merge into one event after it was written:
+ * longer than a PXE ROM's DHCP retry gaps (4, 8, 16 s), short enough that an operator
+ * following the events of a looping machine sees it move.
+ */
+const REPEAT_HOLD_MS = 10_000;
+
+/**
  * Boot milestones, recorded off the hot paths: DHCP, TFTP and HTTP only add to a map, and
  * a timer writes the map in one transaction. A firmware that repeats itself (DHCP retries,
- * EDK2's TFTP size probe) yields one event with a count, not a flood.
+ * EDK2's TFTP size probe, a script fetched in a loop) yields one event with a count per
+ * REPEAT_HOLD_MS, not a flood.
  */
 export class BootEventRecorder extends Batcher<PendingEvent> {
+  constructor(options: BatcherOptions<PendingEvent>) {
+    super({ repeatHoldMs: REPEAT_HOLD_MS, ...options });
+  }
+
   record(machineId: string, type: BootMilestone, message: string, data: Record<string, unknown> = {}): void {
     const advance = ADVANCES[type];
     this.add(
-      `${machineId}|${type}|${message}`,
+      machineId,
+      `${type}|${message}`,
       () => ({
         machineId, type, message, at: new Date().toISOString(), data: { ...data, count: 1 },
         ...(advance ? { advance: { ...advance, reason: message } } : {}),

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { ensureSecretFile } from '../lib/secret-file.js';
 
 export const CALLBACK_KEY_FILE = 'callback-key';
+/** Tokens remembered; past it the memo starts over (a storm re-fetches a fleet's scripts, each needing its token). */
+const REMEMBERED_TOKENS = 100_000;
 
 /**
  * Installer callback URLs carry an HMAC of the machine id and its provisioning operation
@@ -12,6 +14,11 @@ export const CALLBACK_KEY_FILE = 'callback-key';
  */
 export class CallbackTokens {
   readonly #key: Buffer;
+  /**
+   * Tokens by operation id (one operation, one machine): an HMAC per script served was a
+   * tenth of the script path's CPU, and a token never changes for its operation.
+   */
+  readonly #tokens = new Map<string, { machineId: string; token: string }>();
 
   constructor(key: string) {
     this.#key = Buffer.from(key);
@@ -22,7 +29,12 @@ export class CallbackTokens {
   }
 
   tokenFor(machineId: string, operationId: string): string {
-    return createHmac('sha256', this.#key).update(`callback\0${machineId}\0${operationId}`).digest('base64url');
+    const known = this.#tokens.get(operationId);
+    if (known?.machineId === machineId) return known.token;
+    if (this.#tokens.size >= REMEMBERED_TOKENS) this.#tokens.clear();
+    const token = createHmac('sha256', this.#key).update(`callback\0${machineId}\0${operationId}`).digest('base64url');
+    this.#tokens.set(operationId, { machineId, token });
+    return token;
   }
 
   verify(machineId: string, operationId: string, token: string): boolean {

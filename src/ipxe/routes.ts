@@ -1,19 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { normalizeMac } from '../lib/mac.js';
 import type { ClientAddresses } from '../lib/client-addresses.js';
-import type { MachineEventInput, MachineJson, MachineState } from '../store/index.js';
+import type { MachineEventInput, MachineState } from '../store/index.js';
 import type { BootDecisions } from './boot-decisions.js';
 import type { BootEventRecorder } from './boot-events.js';
 import type { CallbackTokens } from './callback.js';
 import { openConfined, sendBody } from './http-files.js';
-import { chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
-import { TemplateError } from './template.js';
+import type { Profile } from './profiles.js';
 
 export interface NetbootHttpOptions {
   decisions: BootDecisions;
   profiles: ReadonlyMap<string, Profile>;
-  /** The machine JSON a template reads: one primary-key read, only for machines that install. */
-  machine: (machineId: string) => MachineJson | null;
   /** Writes callback events at once (the installer waits for the answer). */
   appendEvents: (events: MachineEventInput[]) => unknown[];
   events: BootEventRecorder;
@@ -22,10 +18,6 @@ export interface NetbootHttpOptions {
   /** iPXE binaries by name, served from memory under /ipxe/ (UEFI HTTP boot fetches them there). */
   binaries: ReadonlyMap<string, Buffer>;
   assetsDir?: string | undefined;
-  localBoot: 'exit' | 'sanboot' | '404';
-  discoveryProfile?: string | undefined;
-  /** http://advertise:port, the base of every URL a script names. */
-  serverUrl: (request: FastifyRequest) => string;
 }
 
 /** What an installer may report; `installed` and `failed` end the installation. */
@@ -39,73 +31,11 @@ const textReply = (reply: FastifyReply, code: number, text: string) =>
   reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);
 
 /**
- * The HTTP side of netboot: the iPXE script of each booting machine, the files it boots,
- * and the installer's callback. Nothing here awaits the network; the script path reads
- * the in-memory boot decisions.
+ * The HTTP side of netboot after the script (BootScripts): the files a machine boots, and
+ * the installer's callback. Nothing here awaits the network.
  */
 export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions): void {
   const { decisions, events, addresses } = options;
-
-  app.get('/boot.ipxe', {
-    schema: {
-      querystring: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          mac: { type: 'string', maxLength: 32 },
-          arch: { type: 'string', pattern: '^[A-Za-z0-9_-]{0,16}$' },
-          platform: { type: 'string', pattern: '^[A-Za-z0-9_-]{0,16}$' },
-        },
-      },
-    },
-    handler: async (request: FastifyRequest<{ Querystring: { mac?: string; arch?: string; platform?: string } }>, reply) => {
-      const serverUrl = options.serverUrl(request);
-      const { query } = request;
-      if (query.mac === undefined) return textReply(reply, 200, chainScript(serverUrl));
-      const mac = normalizeMac(query.mac);
-      if (mac === null) return textReply(reply, 400, `not a MAC address: ${query.mac}\n`);
-      addresses.learn(request.ip, mac);
-      const decision = decisions.decide(mac);
-      switch (decision.kind) {
-        case 'ignore':
-          request.log.debug({ mac, reason: decision.reason }, 'boot.ipxe: not serving this machine');
-          return textReply(reply, 404, `metalbox does not boot ${mac} (${decision.reason})\n`);
-        case 'local': {
-          events.record(decision.machineId, 'boot.script', `iPXE script: local boot (${options.localBoot})`, { mac, platform: query.platform });
-          if (options.localBoot === '404') return textReply(reply, 404, `${mac} boots from its local disk\n`);
-          return textReply(reply, 200, localBootScript(options.localBoot, query.platform));
-        }
-        case 'discover':
-        case 'install': {
-          const machineId = decision.kind === 'install' ? decision.machineId : null;
-          const profileName = decision.kind === 'install' ? decision.profile : (options.discoveryProfile ?? null);
-          const profile = profileName === null ? undefined : options.profiles.get(profileName);
-          const note = (message: string, data: Record<string, unknown>) => {
-            if (machineId !== null) events.record(machineId, 'boot.script', message, { mac, platform: query.platform, ...data });
-          };
-          if (profile === undefined) {
-            const reason = profileName === null ? `${machineId ?? mac} has no profile` : `profile ${profileName} is not defined`;
-            request.log.warn({ mac, machineId }, `boot.ipxe: ${reason}`);
-            note(`iPXE script: cannot install, ${reason}`, {});
-            return textReply(reply, 200, failureScript(reason));
-          }
-          try {
-            const machine = machineId === null || !profile.readsMachine ? null : options.machine(machineId);
-            const operationId = decision.kind === 'install' ? decision.operationId : null;
-            const callbackUrl = machineId === null || operationId === null ? null : options.tokens.url(serverUrl, machineId, operationId);
-            const script = profile.script({ mac, serverUrl, callbackUrl, machineId, machine });
-            note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
-            return textReply(reply, 200, script);
-          } catch (error) {
-            if (!(error instanceof TemplateError)) throw error;
-            request.log.warn({ mac, machineId, profile: profile.name, err: error }, 'boot.ipxe: profile does not render');
-            note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
-            return textReply(reply, 200, failureScript(`profile ${profile.name}: ${error.message}`));
-          }
-        }
-      }
-    },
-  });
 
   app.route({
     method: ['GET', 'HEAD'],

@@ -2,7 +2,7 @@ export interface BatcherOptions<T> {
   /** Writes a batch (one transaction); called from a timer, never on the packet path. */
   write: (batch: T[]) => void;
   flushIntervalMs?: number;
-  /** Distinct keys held between flushes; beyond it new keys are dropped and counted. */
+  /** Distinct records held between flushes; beyond it new ones are dropped and counted. */
   maxPending?: number;
   /**
    * Records per transaction. A flush writes one chunk and yields to the event loop before
@@ -10,31 +10,60 @@ export interface BatcherOptions<T> {
    * events in one transaction held the script path for about 100 ms.
    */
   maxBatch?: number;
+  /**
+   * After a key is written, its repeats merge for this long before the next write: a
+   * client that loops on one request (a script fetched again and again, DHCP retries
+   * through minutes of a failing boot) leaves a row per period with its count, not a row
+   * per flush. The first record of a key is written at the next flush all the same.
+   */
+  repeatHoldMs?: number;
   /** A failed write: the batch is kept and tried again at the next flush. */
   onError?: (error: unknown) => void;
 }
 
+/** A pending record, with when it may be written. */
+interface Pending<T> {
+  record: T;
+  dueAt: number;
+}
+
 /**
- * Collects records under keys in memory and writes them in batches: the hot paths (DHCP,
- * TFTP, scripts) only touch a map, and the database sees one transaction per interval
- * however hard a boot storm hits. A repeated key merges into the pending record.
+ * Collects records in memory and writes them in batches: the hot paths (DHCP, TFTP,
+ * scripts) only touch a map, and the database sees one transaction per interval however
+ * hard a boot storm hits. A repeat (same owner, same key) merges into the pending record.
+ *
+ * Records are filed by owner (a machine, a MAC), then by what they say: the owner strings
+ * come from the boot view or the packet and hash once, where one map of composite
+ * "owner|type|message" strings cost 1.5 µs per lookup at 10,000 machines (each a fresh
+ * string compared against a cold one), a tenth of a served script.
  */
 export class Batcher<T> {
-  #pending = new Map<string, T>();
+  /** Records by owner and key, in the order the owners and their keys came. */
+  #pending = new Map<string, Map<string, Pending<T>>>();
+  #size = 0;
+  /** When each owner's key was last written, oldest first; only those written within repeatHoldMs. */
+  readonly #writtenAt = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   readonly #options: Required<BatcherOptions<T>>;
   dropped = 0;
 
   constructor(options: BatcherOptions<T>) {
-    this.#options = { flushIntervalMs: 1000, maxPending: 10_000, maxBatch: 500, onError: () => {}, ...options };
+    this.#options = { flushIntervalMs: 1000, maxPending: 10_000, maxBatch: 500, repeatHoldMs: 0, onError: () => {}, ...options };
   }
 
-  /** Merges into the record pending under `key`, or adds the one `create` makes (dropped and counted when full). */
-  add(key: string, create: () => T, merge: (pending: T) => void): void {
-    const pending = this.#pending.get(key);
-    if (pending !== undefined) merge(pending);
-    else if (this.#pending.size >= this.#options.maxPending) this.dropped++;
-    else this.#pending.set(key, create());
+  /** Merges into the record pending under `owner` and `key`, or adds the one `create` makes (dropped and counted when full). */
+  add(owner: string, key: string, create: () => T, merge: (pending: T) => void): void {
+    let records = this.#pending.get(owner);
+    const pending = records?.get(key);
+    if (pending !== undefined) return merge(pending.record);
+    if (this.#size >= this.#options.maxPending) {
+      this.dropped++;
+      return;
+    }
+    if (records === undefined) this.#pending.set(owner, (records = new Map()));
+    const writtenAt = this.#options.repeatHoldMs > 0 ? this.#writtenAt.get(`${owner}\0${key}`) : undefined;
+    records.set(key, { record: create(), dueAt: (writtenAt ?? -Infinity) + this.#options.repeatHoldMs });
+    this.#size++;
   }
 
   start(): void {
@@ -42,35 +71,66 @@ export class Batcher<T> {
     this.#timer.unref();
   }
 
-  /** Writes what is pending, a chunk now and the rest on later turns of the event loop; on failure the rest waits for the next flush. */
+  /** Writes what is due, a chunk now and the rest on later turns of the event loop; on failure the rest waits for the next flush. */
   flush(): void {
-    if (this.#writeChunk() && this.#pending.size > 0) setImmediate(() => this.flush());
+    if (this.#writeChunk(Date.now()) === 'more') setImmediate(() => this.flush());
   }
 
-  /** Writes the oldest maxBatch records in one transaction; false (the records kept, the error reported) when that fails. */
-  #writeChunk(): boolean {
-    if (this.#pending.size === 0) return true;
-    const chunk = new Map<string, T>();
-    for (const [key, record] of this.#pending) {
-      if (chunk.size >= this.#options.maxBatch) break;
-      chunk.set(key, record);
-      this.#pending.delete(key);
+  /** Writes the oldest maxBatch records due by `dueBy` in one transaction ('failed': the records kept, the error reported). */
+  #writeChunk(dueBy: number): 'done' | 'more' | 'failed' {
+    const now = Date.now();
+    for (const [key, writtenAt] of this.#writtenAt) {
+      if (writtenAt + this.#options.repeatHoldMs > now) break;
+      this.#writtenAt.delete(key);
     }
+    const chunk: Array<{ owner: string; key: string; pending: Pending<T> }> = [];
+    let more = false;
+    taking: for (const [owner, records] of this.#pending) {
+      for (const [key, pending] of records) {
+        if (pending.dueAt > dueBy) continue;
+        if (chunk.length >= this.#options.maxBatch) {
+          more = true;
+          break taking;
+        }
+        chunk.push({ owner, key, pending });
+        records.delete(key);
+      }
+      if (records.size === 0) this.#pending.delete(owner);
+    }
+    if (chunk.length === 0) return 'done';
+    this.#size -= chunk.length;
     try {
-      this.#options.write([...chunk.values()]);
-      return true;
+      this.#options.write(chunk.map(({ pending }) => pending.record));
     } catch (error) {
       // The write is synchronous: nothing was added meanwhile, so the chunk goes back in front, in order.
-      this.#pending = new Map([...chunk, ...this.#pending]);
+      const rest = this.#pending;
+      this.#pending = new Map();
+      for (const { owner, key, pending } of chunk) this.#put(owner, key, pending);
+      for (const [owner, records] of rest) for (const [key, pending] of records) this.#put(owner, key, pending);
+      this.#size += chunk.length;
       this.#options.onError(error);
-      return false;
+      return 'failed';
     }
+    if (this.#options.repeatHoldMs > 0) {
+      for (const { owner, key } of chunk) {
+        const written = `${owner}\0${key}`;
+        this.#writtenAt.delete(written);
+        this.#writtenAt.set(written, now);
+      }
+    }
+    return more ? 'more' : 'done';
   }
 
-  /** Stops the timer and writes everything still pending, now. */
+  #put(owner: string, key: string, pending: Pending<T>): void {
+    let records = this.#pending.get(owner);
+    if (records === undefined) this.#pending.set(owner, (records = new Map()));
+    records.set(key, pending);
+  }
+
+  /** Stops the timer and writes everything still pending, now, held repeats included. */
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    while (this.#pending.size > 0 && this.#writeChunk());
+    while (this.#size > 0 && this.#writeChunk(Infinity) !== 'failed');
   }
 }

@@ -70,6 +70,12 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.equal((await fetch(`${base}/boot.ipxe?mac=52:54:00:77:00:99`)).status, 404, 'unknown machines get nothing');
   assert.equal((await fetch(`${base}/boot.ipxe?mac=not-a-mac`)).status, 400);
   assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&colour=blue`)).status, 400, 'unknown query keys are refused');
+  assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&mac=${INSTALLING_NIC}`)).status, 400, 'a key given twice is refused');
+  assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&platform=${'x'.repeat(17)}`)).status, 400, 'platform: up to 16 characters');
+  assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&arch=x86%2064`)).status, 400, 'arch: no spaces');
+  assert.equal((await fetch(`${base}/boot.ipxe`, { method: 'POST' })).status, 404, 'the script is only fetched');
+  const scriptHead = await raw(base, `/boot.ipxe?mac=${READY_NIC}&platform=pcbios`, { method: 'HEAD' });
+  assert.deepEqual([scriptHead.status, scriptHead.headers['content-length'], scriptHead.body.length], [200, '51', 0], 'HEAD: the local-boot script\'s length (7 + 39 + 5 bytes), no body');
   assert.match(await (await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&platform=pcbios`)).text(), /^exit$/m, 'ready machines boot from disk');
 
 

@@ -1,0 +1,150 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../lib/log.js';
+import { normalizeMac } from '../lib/mac.js';
+import type { ClientAddresses } from '../lib/client-addresses.js';
+import type { MachineJson } from '../store/index.js';
+import type { BootDecisions } from './boot-decisions.js';
+import type { BootEventRecorder } from './boot-events.js';
+import type { CallbackTokens } from './callback.js';
+import { chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
+import { TemplateError } from './template.js';
+
+export const BOOT_SCRIPT_PATH = '/boot.ipxe';
+
+export interface BootScriptOptions {
+  decisions: BootDecisions;
+  profiles: ReadonlyMap<string, Profile>;
+  /** The machine JSON a template reads: one primary-key read, only for machines that install. */
+  machine: (machineId: string) => MachineJson | null;
+  events: BootEventRecorder;
+  addresses: ClientAddresses;
+  tokens: CallbackTokens;
+  localBoot: 'exit' | 'sanboot' | '404';
+  discoveryProfile?: string | undefined;
+  /** http://advertise:port, the base of every URL a script names, given the request's Host header. */
+  serverUrl: (host: string | undefined) => string;
+  log: Logger;
+}
+
+/** The query iPXE sends (chainScript writes it): the booting NIC, and what the firmware is. */
+export interface BootScriptQuery {
+  mac?: string;
+  arch?: string;
+  platform?: string;
+}
+
+export interface BootScriptAnswer {
+  status: number;
+  text: string;
+}
+
+/** Limits of each query key; any other key, or one given twice, is refused. */
+const QUERY_KEYS: Record<keyof BootScriptQuery, RegExp> = {
+  mac: /^.{0,32}$/su,
+  arch: /^[A-Za-z0-9_-]{0,16}$/,
+  platform: /^[A-Za-z0-9_-]{0,16}$/,
+};
+
+/**
+ * The iPXE script of each booting machine, from the in-memory boot decisions: nothing here
+ * awaits the network or a query (only an installing machine whose template reads it costs
+ * one primary-key read).
+ *
+ * It answers on node:http directly, ahead of fastify's router: a boot storm asks for
+ * nothing else, and fastify's routing, hooks and validation were a fifth of the CPU of
+ * each script served (bench/RESULTS.md). The query is checked here by QUERY_KEYS, as
+ * strictly as the route schemas check theirs.
+ */
+export class BootScripts {
+  constructor(private readonly options: BootScriptOptions) {}
+
+  /** Answers GET and HEAD of /boot.ipxe; false, untouched, for every other request. */
+  handle(request: IncomingMessage, response: ServerResponse): boolean {
+    const url = request.url ?? '';
+    const queryAt = url.indexOf('?');
+    if ((queryAt === -1 ? url : url.slice(0, queryAt)) !== BOOT_SCRIPT_PATH) return false;
+    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    const started = performance.now();
+    let answer: BootScriptAnswer;
+    try {
+      const query = parseQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
+      answer = typeof query === 'string'
+        ? { status: 400, text: `${query}\n` }
+        : this.answer(query, request.socket.remoteAddress ?? '', this.options.serverUrl(request.headers.host));
+    } catch (error) {
+      this.options.log.error({ err: error, url }, 'boot.ipxe: request failed');
+      answer = { status: 500, text: 'internal error\n' };
+    }
+    response.writeHead(answer.status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(answer.text),
+    });
+    response.end(answer.text);
+    if (this.options.log.isLevelEnabled('debug')) {
+      this.options.log.debug({ method: request.method, url, status: answer.status, ms: performance.now() - started }, 'http');
+    }
+    return true;
+  }
+
+  /** The script for one request: from the machine's state, its profile and the firmware's platform. */
+  answer(query: BootScriptQuery, clientIp: string, serverUrl: string): BootScriptAnswer {
+    const { decisions, events, addresses, log } = this.options;
+    if (query.mac === undefined) return { status: 200, text: chainScript(serverUrl) };
+    const mac = normalizeMac(query.mac);
+    if (mac === null) return { status: 400, text: `not a MAC address: ${query.mac}\n` };
+    addresses.learn(clientIp, mac);
+    const decision = decisions.decide(mac);
+    switch (decision.kind) {
+      case 'ignore':
+        log.debug({ mac, reason: decision.reason }, 'boot.ipxe: not serving this machine');
+        return { status: 404, text: `metalbox does not boot ${mac} (${decision.reason})\n` };
+      case 'local': {
+        events.record(decision.machineId, 'boot.script', `iPXE script: local boot (${this.options.localBoot})`, { mac, platform: query.platform });
+        if (this.options.localBoot === '404') return { status: 404, text: `${mac} boots from its local disk\n` };
+        return { status: 200, text: localBootScript(this.options.localBoot, query.platform) };
+      }
+      case 'discover':
+      case 'install': {
+        const machineId = decision.kind === 'install' ? decision.machineId : null;
+        const profileName = decision.kind === 'install' ? decision.profile : (this.options.discoveryProfile ?? null);
+        const profile = profileName === null ? undefined : this.options.profiles.get(profileName);
+        const note = (message: string, data: Record<string, unknown>) => {
+          if (machineId !== null) events.record(machineId, 'boot.script', message, { mac, platform: query.platform, ...data });
+        };
+        if (profile === undefined) {
+          const reason = profileName === null ? `${machineId ?? mac} has no profile` : `profile ${profileName} is not defined`;
+          log.warn({ mac, machineId }, `boot.ipxe: ${reason}`);
+          note(`iPXE script: cannot install, ${reason}`, {});
+          return { status: 200, text: failureScript(reason) };
+        }
+        try {
+          const machine = machineId === null || !profile.readsMachine ? null : this.options.machine(machineId);
+          const operationId = decision.kind === 'install' ? decision.operationId : null;
+          const callbackUrl = machineId === null || operationId === null ? null : this.options.tokens.url(serverUrl, machineId, operationId);
+          const script = profile.script({ mac, serverUrl, callbackUrl, machineId, machine });
+          note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
+          return { status: 200, text: script };
+        } catch (error) {
+          if (!(error instanceof TemplateError)) throw error;
+          log.warn({ mac, machineId, profile: profile.name, err: error }, 'boot.ipxe: profile does not render');
+          note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
+          return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
+        }
+      }
+    }
+  }
+}
+
+/** The query by QUERY_KEYS' rules, or what is wrong with it. */
+export function parseQuery(search: string): BootScriptQuery | string {
+  const query: BootScriptQuery = {};
+  for (const [key, value] of new URLSearchParams(search)) {
+    if (!Object.hasOwn(QUERY_KEYS, key)) return `unknown query key ${JSON.stringify(key.slice(0, 32))}: boot.ipxe takes mac, arch and platform`;
+    const known = key as keyof BootScriptQuery;
+    if (query[known] !== undefined) return `${known} is given twice`;
+    if (!QUERY_KEYS[known].test(value)) return `${known} is not valid: ${known === 'mac' ? 'up to 32 characters' : 'up to 16 letters, digits, _ and -'}`;
+    query[known] = value;
+  }
+  return query;
+}
