@@ -160,6 +160,8 @@ export async function startMetalbox(dir: string, options: { config?: Record<stri
   const started = Date.now();
   // BENCH_CPU_PROF=DIR: a V8 CPU profile of the server per run (written when it exits), for bench/profile-top.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  // BENCH_SERVER_NODE_FLAGS="--trace-gc ...": node flags for the server alone (its log is DIR/metalbox.log).
+  profile.push(...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []));
   const proc = launch(NS.server, 'metalbox', dir, process.execPath, [...profile, CLI, 'serve', '--data-dir', dataDir, '--config', config, '--listen', SERVER_IP, '--assets-dir', assets, '--log-level', 'warn', ...(options.args ?? [])]);
   await listening(NS.server, proc, { tcp: [8080] });
   return { ...proc, dataDir, startMs: Date.now() - started };

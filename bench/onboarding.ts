@@ -10,6 +10,8 @@ import { apiToken, BENCH_JS, cpuSeconds, fixed, lastJsonLine, LOAD_IP, memoryMiB
 
 const BMCS = SMOKE ? 20 : 1000;
 const DEADLINE_S = SMOKE ? 20 : 420;
+/** BENCH_ONBOARDING_RUNS=healthy|broken: one of the two fleets (to profile or re-measure it alone). */
+const RUNS = process.env.BENCH_ONBOARDING_RUNS ?? 'healthy,broken';
 
 interface FleetResult {
   count: number;
@@ -27,7 +29,8 @@ async function main(): Promise<void> {
     const rows: Cell[][] = [];
     const commands: string[] = [];
     const broken = Math.max(1, Math.round(BMCS * 0.05));
-    for (const { name, failing, hanging } of [{ name: 'all healthy', failing: 0, hanging: 0 }, { name: `${broken} refuse the password, ${broken} hang`, failing: broken, hanging: broken }]) {
+    const fleets = [{ name: 'all healthy', failing: 0, hanging: 0 }, { name: `${broken} refuse the password, ${broken} hang`, failing: broken, hanging: broken }];
+    for (const { name, failing, hanging } of fleets.filter((fleet) => RUNS.includes(fleet.failing ? 'broken' : 'healthy'))) {
       const runDir = join(dir, failing ? 'broken' : 'healthy');
       const metalbox = await startMetalbox(runDir, { args: ['--no-dhcp-proxy', '--no-tftp'] });
       const fleetArgs = ['--host', LOAD_IP.server, '--base-port', '20000', '--count', String(BMCS), '--latency-ms', '20', '--failing', String(failing), '--hanging', String(hanging)];
