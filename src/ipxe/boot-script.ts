@@ -6,10 +6,8 @@ import type { MachineJson } from '../store/index.js';
 import type { BootDecisions } from './boot-decisions.js';
 import type { BootEventRecorder } from './boot-events.js';
 import type { CallbackTokens } from './callback.js';
-import { chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
+import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
 import { TemplateError } from './template.js';
-
-export const BOOT_SCRIPT_PATH = '/boot.ipxe';
 
 export interface BootScriptOptions {
   decisions: BootDecisions;
@@ -27,13 +25,13 @@ export interface BootScriptOptions {
 }
 
 /** The query iPXE sends (chainScript writes it): the booting NIC, and what the firmware is. */
-export interface BootScriptQuery {
+interface BootScriptQuery {
   mac?: string;
   arch?: string;
   platform?: string;
 }
 
-export interface BootScriptAnswer {
+interface BootScriptAnswer {
   status: number;
   text: string;
 }
@@ -64,7 +62,8 @@ export class BootScripts {
     const queryAt = url.indexOf('?');
     if ((queryAt === -1 ? url : url.slice(0, queryAt)) !== BOOT_SCRIPT_PATH) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-    const started = performance.now();
+    const debug = this.options.log.isLevelEnabled('debug');
+    const started = debug ? performance.now() : 0;
     let answer: BootScriptAnswer;
     try {
       const query = parseQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
@@ -81,7 +80,7 @@ export class BootScripts {
       'content-length': Buffer.byteLength(answer.text),
     });
     response.end(answer.text);
-    if (this.options.log.isLevelEnabled('debug')) {
+    if (debug) {
       this.options.log.debug({ method: request.method, url, status: answer.status, ms: performance.now() - started }, 'http');
     }
     return true;
@@ -137,7 +136,7 @@ export class BootScripts {
 }
 
 /** The query by QUERY_KEYS' rules, or what is wrong with it. */
-export function parseQuery(search: string): BootScriptQuery | string {
+function parseQuery(search: string): BootScriptQuery | string {
   const query: BootScriptQuery = {};
   for (const [key, value] of new URLSearchParams(search)) {
     if (!Object.hasOwn(QUERY_KEYS, key)) return `unknown query key ${JSON.stringify(key.slice(0, 32))}: boot.ipxe takes mac, arch and platform`;

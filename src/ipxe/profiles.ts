@@ -118,9 +118,12 @@ function readsMachine(config: ProfileConfig): boolean {
   return templateNames(config).some((name) => name.startsWith('machine'));
 }
 
+/** Where iPXE asks for its script; BootScripts answers it. */
+export const BOOT_SCRIPT_PATH = '/boot.ipxe';
+
 /** The first script of every boot: it sends iPXE back with the booting NIC's MAC, arch and platform filled in. */
 export function chainScript(serverUrl: string): string {
-  return ['#!ipxe', `chain ${serverUrl}/boot.ipxe?mac=\${mac:hexhyp}&arch=\${buildarch}&platform=\${platform}`, ''].join('\n');
+  return ['#!ipxe', `chain ${serverUrl}${BOOT_SCRIPT_PATH}?mac=\${mac:hexhyp}&arch=\${buildarch}&platform=\${platform}`, ''].join('\n');
 }
 
 /**
