@@ -95,7 +95,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     let dhcpHandler: ProxyDhcpHandler | undefined;
     let tftp: TftpServer | undefined;
     const stats = () => ({
-      tftp: tftp ? { active: tftp.active, outcomes: Object.fromEntries(tftp.outcomes), refused: Object.fromEntries(tftp.refused) } : null,
+      tftp: tftp
+        ? { active: tftp.active, outcomes: Object.fromEntries(tftp.outcomes), refused: Object.fromEntries(tftp.refused), retransmittedRequests: tftp.retransmittedRequests }
+        : null,
       dhcp: dhcpHandler
         ? { answered: dhcpHandler.answered, drops: Object.fromEntries(dhcpHandler.drops), sendErrors: dhcp!.sendErrors, handlerErrors: dhcp!.handlerErrors }
         : null,

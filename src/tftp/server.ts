@@ -27,16 +27,35 @@ export interface TransferReport {
   outcome: TransferOutcome;
 }
 
+interface ActiveTransfer {
+  transfer: ReadTransfer;
+  socket: Socket;
+  /** The RRQ as it arrived, to tell the client's retransmission of it from a new request. */
+  request: Buffer;
+}
+
 /**
  * A read-only TFTP server over files held in memory. Each transfer gets a socket of its
  * own (a new TID, RFC 1350), so one slow client never delays another and datagrams from
  * anyone else on that port get "unknown transfer ID".
+ *
+ * One transfer per client address and port. A firmware whose answer is late sends its RRQ
+ * again; a second transfer for it would send a second OACK from another TID, which the
+ * client ignores, and that orphan keeps sending it to the client's port for its whole
+ * retry budget. When the port is then reused for the next download (a load generator, a
+ * firmware restarting its PXE stack), the client can take the orphan's OACK for its own
+ * answer and wait for data that never comes. So an identical RRQ before the client has
+ * acknowledged anything is a retransmission and is absorbed (the transfer's own timer
+ * resends); any other RRQ from that port means the client started over, and ends the old
+ * transfer before the new one starts.
  */
 export class TftpServer {
   #socket: Socket | undefined;
-  readonly #transfers = new Set<{ transfer: ReadTransfer; socket: Socket }>();
+  readonly #transfers = new Map<string, ActiveTransfer>();
   readonly refused = new Map<RequestRefusal, number>();
   readonly outcomes = new Map<TransferOutcome['result'], number>();
+  /** RRQs absorbed as retransmissions of a request already being answered. */
+  retransmittedRequests = 0;
 
   constructor(
     private readonly files: ReadonlyMap<string, Buffer>,
@@ -63,7 +82,7 @@ export class TftpServer {
   }
 
   async stop(): Promise<void> {
-    for (const { transfer } of [...this.#transfers]) transfer.cancel();
+    for (const { transfer } of [...this.#transfers.values()]) transfer.cancel('shutdown');
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -86,6 +105,15 @@ export class TftpServer {
       this.#count('not-a-request');
       return;
     }
+    const peer = `${client.address}:${client.port}`;
+    const previous = this.#transfers.get(peer);
+    if (previous !== undefined) {
+      if (!previous.transfer.acknowledged && previous.request.equals(datagram)) {
+        this.retransmittedRequests++;
+        return;
+      }
+      previous.transfer.cancel('superseded');
+    }
     const name = confineName(packet.filename);
     if ('refused' in name) {
       this.log.warn({ client: client.address, name: packet.filename, reason: name.refused }, 'tftp: name refused');
@@ -105,8 +133,9 @@ export class TftpServer {
     }
     const negotiated = negotiate(packet.options, { maxBlksize: this.options.maxBlksize, maxWindowsize: this.options.maxWindowsize, fileSize: file.length });
     const socket = this.#transferSocket();
-    const entry = {
+    const entry: ActiveTransfer = {
       socket,
+      request: datagram,
       transfer: new ReadTransfer(
         file,
         {
@@ -118,12 +147,12 @@ export class TftpServer {
         },
         (bytes) => socket.send(bytes, client.port, client.address),
         (outcome) => {
-          this.#transfers.delete(entry);
+          if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
           socket.close();
           this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
           // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
           const probe = outcome.result === 'aborted' && outcome.afterOack;
-          const level = outcome.result === 'complete' || probe ? 'debug' : 'warn';
+          const level = outcome.result === 'complete' || outcome.result === 'cancelled' || probe ? 'debug' : 'warn';
           this.log[level]({ client: `${client.address}:${client.port}`, file: name.path, ...outcome }, `tftp: ${probe ? 'size probe' : outcome.result}`);
           this.onTransfer({ client: client.address, file: name.path, outcome });
         },
@@ -133,7 +162,7 @@ export class TftpServer {
       if (from.address === client.address && from.port === client.port) entry.transfer.receive(reply);
       else socket.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from.port, from.address);
     });
-    this.#transfers.add(entry);
+    this.#transfers.set(peer, entry);
     socket.bind(0, this.options.address, () => entry.transfer.start());
   }
 

@@ -15,7 +15,9 @@ export type TransferOutcome =
   /** The client ended it: EDK2's tsize probe (error 8 after the OACK) is the common case. */
   | { result: 'aborted'; code: number; message: string; afterOack: boolean }
   | { result: 'timeout'; retransmits: number }
-  | { result: 'protocol-error'; reason: string };
+  | { result: 'protocol-error'; reason: string }
+  /** Ended by the server: it is stopping, or the same client port asked anew. */
+  | { result: 'cancelled'; reason: 'shutdown' | 'superseded' };
 
 /**
  * One read transfer from the server's side, without sockets: it sends through `send`,
@@ -39,6 +41,7 @@ export class ReadTransfer {
   #retransmits = 0;
   #timer: NodeJS.Timeout | undefined;
   #finished = false;
+  #acknowledged = false;
 
   constructor(file: Buffer, settings: TransferSettings, send: (datagram: Buffer) => void, done: (outcome: TransferOutcome) => void) {
     this.#file = file;
@@ -51,7 +54,12 @@ export class ReadTransfer {
   }
 
   start(): void {
-    this.#transmit();
+    if (!this.#finished) this.#transmit();
+  }
+
+  /** Whether the client has acknowledged anything yet (the OACK or a block). */
+  get acknowledged(): boolean {
+    return this.#acknowledged;
   }
 
   /** A datagram from the client's address and port. */
@@ -79,14 +87,15 @@ export class ReadTransfer {
       this.#finish({ result: 'complete', blocks: this.#totalBlocks, retransmits: this.#retransmits });
       return;
     }
+    this.#acknowledged = true;
     this.#base = acked + 1;
     this.#retries = 0;
     this.#transmit();
   }
 
-  /** Stops the transfer without a word to the client (server shutdown). */
-  cancel(): void {
-    this.#finish({ result: 'protocol-error', reason: 'cancelled' });
+  /** Stops the transfer without a word to the client. */
+  cancel(reason: 'shutdown' | 'superseded'): void {
+    this.#finish({ result: 'cancelled', reason });
   }
 
   /** The absolute block an ACK's 16-bit number means, if it is within the window just sent. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { encodeRequest } from '../../src/tftp/codec.js';
+import { decodeTftp, encodeAck, encodeRequest, Opcode } from '../../src/tftp/codec.js';
 import { startServe, tempDir } from '../helpers.js';
 import { sendRaw, tftpGet } from './client.js';
 
@@ -91,4 +92,52 @@ test('hostile names are refused with a TFTP error and logged; writes refused; ga
     'bad-name': refusedNames.length, 'not-found': missingNames.length, 'bad-mode': 1, 'write-request': 1,
     'too-short': 1, 'bad-opcode': 2, 'not-a-request': 1,
   });
+});
+
+test('a retransmitted RRQ is absorbed; a new request from the same port ends the transfer it had', async (t) => {
+  const serve = await serveWithTftp(t);
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  t.after(() => socket.close());
+  const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
+  socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
+  const send = (bytes: Buffer, port = serve.tftpPort) => socket.send(bytes, port, '127.0.0.1');
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const fromPort = (port: number) => arrived.filter((datagram) => datagram.port === port);
+  const windowed = encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428'], ['windowsize', '4']]));
+
+  // A firmware whose answer is late sends the same RRQ again: one transfer, one OACK.
+  send(windowed);
+  await wait(50);
+  send(windowed);
+  await wait(300);
+  assert.deepEqual(arrived.map((datagram) => datagram.packet.opcode), [Opcode.OACK]);
+  const first = arrived[0]!.port;
+
+  // The client acknowledges it: blocks 1–4 (one window) come from that TID.
+  send(encodeAck(0), first);
+  await wait(200);
+  assert.deepEqual(fromPort(first).map(({ packet }) => (packet.opcode === Opcode.DATA ? packet.block : -1)), [-1, 1, 2, 3, 4]);
+
+  // The same RRQ after acknowledging: the client started over. A new TID answers, and the
+  // old one stays silent past its 1 s retransmission timeout.
+  arrived.length = 0;
+  send(windowed);
+  await wait(1300);
+  const second = arrived.find((datagram) => datagram.port !== first)?.port;
+  assert.ok(second !== undefined, 'a new transfer answered');
+  assert.deepEqual(fromPort(first), [], 'the old transfer stopped');
+
+  // Another file from that port before acknowledging anything: also a new request.
+  arrived.length = 0;
+  send(encodeRequest(Opcode.RRQ, 'undionly.kpxe'));
+  await wait(1300);
+  assert.deepEqual(fromPort(second!), [], 'the unacknowledged transfer stopped too');
+  const third = arrived.filter((datagram) => datagram.port !== first && datagram.port !== second);
+  assert.ok(third.length > 0 && third[0]!.packet.opcode === Opcode.DATA && third[0]!.packet.block === 1, 'undionly.kpxe block 1 from a third TID');
+
+  const stats = (await (await fetch(`${serve.url}/api/v1/stats`)).json()) as { tftp: { outcomes: Record<string, number>; active: number; retransmittedRequests: number } };
+  assert.deepEqual(stats.tftp.outcomes, { cancelled: 2 });
+  assert.equal(stats.tftp.retransmittedRequests, 1);
+  assert.equal(stats.tftp.active, 1);
 });
