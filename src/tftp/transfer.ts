@@ -42,6 +42,8 @@ export class ReadTransfer {
   #timer: NodeJS.Timeout | undefined;
   #finished = false;
   #acknowledged = false;
+  /** Windows (or OACKs) sent so far: an ACK read after the timer fired sends one more. */
+  #transmissions = 0;
 
   constructor(file: Buffer, settings: TransferSettings, send: (datagram: Buffer) => void, done: (outcome: TransferOutcome) => void) {
     this.#file = file;
@@ -116,8 +118,23 @@ export class ReadTransfer {
         this.#send(encodeData(block, this.#file.subarray(start, start + this.#settings.blksize)));
       }
     }
+    this.#transmissions++;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#expire(), this.#settings.timeoutMs);
+    this.#timer = setTimeout(() => this.#expireAfterPendingInput(), this.#settings.timeoutMs);
+  }
+
+  /**
+   * A timer that fires after the event loop was busy for longer than the timeout runs
+   * before that loop turn reads the sockets, where the client's ACK may already wait. Its
+   * resend would be wrong: after the last window, the blocks arrive at a port the client
+   * has already closed, and a load generator or firmware that binds that port next takes
+   * them for its own server's answer. So the decision waits for this turn's input first.
+   */
+  #expireAfterPendingInput(): void {
+    const transmissions = this.#transmissions;
+    setImmediate(() => {
+      if (this.#transmissions === transmissions) this.#expire();
+    });
   }
 
   #expire(): void {
