@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       const fleetArgs = ['--host', LOAD_IP.server, '--base-port', '20000', '--count', String(ONBOARDINGS), '--latency-ms', '20'];
       const onboardArgs = ['--server', `http://${SERVER_IP}:8080`, '--bmc-ip', LOAD_IP.server, '--base-port', '20000', '--count', String(ONBOARDINGS), '--deadline-s', '300'];
       if (commands.length === 0) commands.push(`node dist/bench/storm-client.js ${stormArgs.slice(1).join(' ').replaceAll(runDir, 'DIR')}`);
-      let onboarding: Promise<{ stdout: string }> | null = null;
+      let onboarding: ReturnType<typeof runIn> | null = null;
       let fleet = null;
       if (withOnboarding) {
         commands.push(`node dist/bench/bmc-fleet.js ${fleetArgs.join(' ')}`, `node dist/bench/onboard-fleet.js ${onboardArgs.join(' ')}   (started with the storm)`);
@@ -57,8 +57,11 @@ async function main(): Promise<void> {
       }
       const storm = await runIn(NS.load, process.execPath, stormArgs, { timeoutMs: (SPREAD_S + 300) * 1000 });
       const serverCpu = cpuSeconds(metalbox.pid) - cpuBefore;
-      const result = lastJsonLine<StormResult>(storm.stdout, 'the storm client');
-      const onboarded = onboarding ? lastJsonLine<{ settledMs: number | null; states: Record<string, number> }>((await onboarding).stdout, 'the onboarding client') : null;
+      const result = lastJsonLine<StormResult>(storm.stdout, `the storm client (exit ${storm.code}, ${storm.stderr.slice(-500)})`);
+      const onboardRun = onboarding ? await onboarding : null;
+      const onboarded = onboardRun
+        ? lastJsonLine<{ settledMs: number | null; states: Record<string, number> }>(onboardRun.stdout, `the onboarding client (exit ${onboardRun.code}, ${onboardRun.stderr.slice(-500)})`)
+        : null;
       const memory = memoryMiB(metalbox.pid);
       await fleet?.stop();
       await metalbox.stop();
