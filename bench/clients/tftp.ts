@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { decodeTftp, encodeAck, encodeRequest, Opcode } from '../../src/tftp/codec.js';
+import { decodeTftp, encodeAck, encodeError, encodeRequest, ErrorCode, Opcode } from '../../src/tftp/codec.js';
 
 export interface TransferSpec {
   server: string;
@@ -69,13 +69,24 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
     };
     socket.on('error', (error) => finish(false, error.message));
     socket.on('message', (datagram, from) => {
-      if (from.address !== spec.server || (serverPort !== null && from.port !== serverPort)) return;
-      serverPort ??= from.port;
+      if (from.address !== spec.server) return;
       let packet;
       try {
         packet = decodeTftp(datagram);
       } catch {
-        return finish(false, 'undecodable datagram');
+        if (serverPort === null || from.port === serverPort) return finish(false, 'undecodable datagram');
+        return;
+      }
+      // The server's TID is the port of the packet that answers this request: an OACK, an
+      // ERROR or DATA block 1. Anything else from another port is another transfer's (the
+      // storm's 10,000 clients share one address, so a port closed by one client is soon
+      // bound by the next, and a retransmission still in flight to the old one lands
+      // here); it gets "unknown transfer ID", as RFC 1350 has a host answer a stray TID.
+      const answersRequest = packet.opcode === Opcode.OACK || packet.opcode === Opcode.ERROR || (packet.opcode === Opcode.DATA && packet.block === 1);
+      if (serverPort === null && answersRequest) serverPort = from.port;
+      if (from.port !== serverPort) {
+        if (packet.opcode !== Opcode.ERROR) socket.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from.port, from.address);
+        return;
       }
       if (packet.opcode === Opcode.ERROR) return finish(false, `error ${packet.code}: ${packet.message}`);
       if (packet.opcode === Opcode.OACK) {
