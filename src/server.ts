@@ -26,7 +26,6 @@ import { DhcpObservationResolver } from './discovery/dhcp-observations.js';
 import { LeaseFileResolver } from './discovery/leases.js';
 import { NeighbourTableResolver, readNeighbours } from './discovery/neighbours.js';
 import { SweepResolver } from './discovery/sweep.js';
-import { UnifiResolver } from './discovery/unifi.js';
 import { DefaultCredentials } from './onboarding/credentials.js';
 import { JobEngine } from './onboarding/engine.js';
 import { Onboarding } from './onboarding/onboarding.js';
@@ -108,7 +107,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     });
 
     const sweep = new SweepResolver(config.bmc.subnets, () => readNeighbours(), { ratePerSecond: config.bmc.sweepRate });
-    const unifi = config.unifi ? new UnifiResolver(unifiSettings(config.unifi)) : null;
+    // Loaded only when configured: it brings undici, which an idle appliance otherwise never loads.
+    const unifi = config.unifi ? new (await import('./discovery/unifi.js')).UnifiResolver(unifiSettings(config.unifi)) : null;
     if (unifi) cleanups.push(() => unifi.close());
     // Chosen in this order (DESIGN §8); the passive ones are all read so disagreements show.
     const locator = new BmcLocator([

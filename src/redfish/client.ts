@@ -1,5 +1,14 @@
 import type { TLSSocket } from 'node:tls';
-import { buildConnector, Client, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
+
+/**
+ * undici is loaded with the first Redfish request, not with the module: an appliance that
+ * is only serving boots never needs it, and loading it costs ~11 MiB of resident memory.
+ */
+let undici: typeof import('undici') | undefined;
+async function loadUndici(): Promise<typeof import('undici')> {
+  return (undici ??= await import('undici'));
+}
 
 /** Why a Redfish exchange failed; onboarding maps these to bmc_unreachable, auth_failed and inspect_failed. */
 export type RedfishFailure =
@@ -116,7 +125,10 @@ export class RedfishClient {
   readonly origin: string;
   /** SHA-256 of the certificate the BMC presented (https only), in pinning form. */
   certificateFingerprint: string | null = null;
-  readonly #client: Client;
+  /** Made with the first request (see loadUndici); undefined until then. */
+  #client: Client | undefined;
+  #aborted = false;
+  readonly #target: RedfishTarget;
   readonly #options: RedfishOptions;
   #authorization: Record<string, string> = {};
   #session: string | null = null;
@@ -126,12 +138,17 @@ export class RedfishClient {
 
   constructor(target: RedfishTarget, options: Partial<RedfishOptions> = {}) {
     this.#options = { ...REDFISH_DEFAULTS, ...options };
+    this.#target = target;
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
     this.origin = `${target.scheme}://${host}${target.port ? `:${target.port}` : ''}`;
+  }
+
+  #connect({ buildConnector, Client }: typeof import('undici')): Client {
+    const target = this.#target;
     const pin = target.tlsFingerprint ? normalizeFingerprint(target.tlsFingerprint) : null;
     // A pinned certificate is checked here, by its hash, instead of by a CA chain.
     const connector = buildConnector({ timeout: this.#options.connectTimeoutMs, rejectUnauthorized: !target.insecure && pin === null });
-    this.#client = new Client(this.origin, {
+    return new Client(this.origin, {
       pipelining: 1,
       connect: (connectOptions, callback) =>
         connector(connectOptions, (error, socket) => {
@@ -277,7 +294,8 @@ export class RedfishClient {
 
   /** Drops the connection at once, mid-request: a step that ran out of time must not linger. */
   abort(): void {
-    this.#client.destroy().catch(() => undefined);
+    this.#aborted = true;
+    this.#client?.destroy().catch(() => undefined);
   }
 
   /** Deletes the session (sessions are scarce on BMCs) and closes the connection. */
@@ -287,7 +305,7 @@ export class RedfishClient {
     if (session !== null) {
       await this.#send('DELETE', session, undefined, this.#authorization).catch(() => undefined);
     }
-    await this.#client.close().catch(() => undefined);
+    await this.#client?.close().catch(() => undefined);
   }
 
   async #backoff(attempt: number, retryAfter: string | string[] | undefined): Promise<void> {
@@ -304,9 +322,12 @@ export class RedfishClient {
 
   async #exchange(method: Dispatcher.HttpMethod, path: string, json: unknown, headers: Record<string, string>, redirects = 0): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const signal = AbortSignal.timeout(this.#options.requestTimeoutMs);
+    const loaded = await loadUndici();
+    if (this.#aborted) throw new RedfishError('unreachable', `${this.origin}${path}: abandoned, its step ran out of time`);
+    const client = (this.#client ??= this.#connect(loaded));
     let response: Dispatcher.ResponseData;
     try {
-      response = await this.#client.request({
+      response = await client.request({
         method, path, signal,
         headers: { accept: 'application/json', 'accept-encoding': 'identity', ...headers, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(json === undefined ? {} : { body: JSON.stringify(json) }),
@@ -370,9 +391,10 @@ function connectionError(error: unknown, origin: string, path: string, options: 
   if (error instanceof PinMismatch) return new RedfishError('tls', `${origin}: ${error.message}`);
   const name = (error as Error).name;
   const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : name;
-  if (error instanceof undiciErrors.ConnectTimeoutError) return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);
+  const errors = undici?.errors;
+  if (errors !== undefined && error instanceof errors.ConnectTimeoutError) return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);
   // AbortSignal.timeout() rejects with a DOMException named TimeoutError (its numeric code is 23).
-  if (name === 'TimeoutError' || name === 'AbortError' || error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.RequestAbortedError) {
+  if (name === 'TimeoutError' || name === 'AbortError' || (errors !== undefined && (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || error instanceof errors.RequestAbortedError))) {
     return new RedfishError(whenTimedOut, `${origin}${path}: no complete answer within ${options.requestTimeoutMs / 1000} s`);
   }
   const cause = (error as { cause?: { code?: string } }).cause?.code;
