@@ -44,10 +44,11 @@ interface ActiveTransfer {
  * client ignores, and that orphan keeps sending it to the client's port for its whole
  * retry budget. When the port is then reused for the next download (a load generator, a
  * firmware restarting its PXE stack), the client can take the orphan's OACK for its own
- * answer and wait for data that never comes. So an identical RRQ before the client has
- * acknowledged anything is a retransmission and is absorbed (the transfer's own timer
- * resends); any other RRQ from that port means the client started over, and ends the old
- * transfer before the new one starts.
+ * answer and wait for data that never comes. So an RRQ identical to the one being answered
+ * is a retransmission and is absorbed (the transfer's own timer resends), even after the
+ * client's first ACK: the RRQ and the ACK arrive on different sockets, and under load the
+ * copy sent before the OACK arrived can be read after it. An RRQ for another file or with
+ * other options means the client started over, and ends the old transfer first.
  */
 export class TftpServer {
   #socket: Socket | undefined;
@@ -108,7 +109,7 @@ export class TftpServer {
     const peer = `${client.address}:${client.port}`;
     const previous = this.#transfers.get(peer);
     if (previous !== undefined) {
-      if (!previous.transfer.acknowledged && previous.request.equals(datagram)) {
+      if (previous.request.equals(datagram)) {
         this.retransmittedRequests++;
         return;
       }

@@ -41,7 +41,6 @@ export class ReadTransfer {
   #retransmits = 0;
   #timer: NodeJS.Timeout | undefined;
   #finished = false;
-  #acknowledged = false;
   /** Windows (or OACKs) sent so far: an ACK read after the timer fired sends one more. */
   #transmissions = 0;
 
@@ -57,11 +56,6 @@ export class ReadTransfer {
 
   start(): void {
     if (!this.#finished) this.#transmit();
-  }
-
-  /** Whether the client has acknowledged anything yet (the OACK or a block). */
-  get acknowledged(): boolean {
-    return this.#acknowledged;
   }
 
   /** A datagram from the client's address and port. */
@@ -89,7 +83,6 @@ export class ReadTransfer {
       this.#finish({ result: 'complete', blocks: this.#totalBlocks, retransmits: this.#retransmits });
       return;
     }
-    this.#acknowledged = true;
     this.#base = acked + 1;
     this.#retries = 0;
     this.#transmit();
