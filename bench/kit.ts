@@ -9,7 +9,7 @@
  * Both servers stay up side by side, so a workload alternates them step by step under the
  * same load generator; only ratios measured in one run mean anything on a shared 2-core VM.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -84,10 +84,20 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
+/** Every process started in a namespace and not yet exited: a failed workload kills them. */
+const started = new Set<ChildProcess>();
+
+function spawnIn(ns: string, command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, command, ...args], options);
+  started.add(child);
+  child.on('exit', () => started.delete(child));
+  return child;
+}
+
 export function launch(ns: string, name: string, dir: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
   const logFile = join(dir, `${name}.log`);
   const output = openSync(logFile, 'a');
-  const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', output, output], env });
+  const child = spawnIn(ns, command, args, { stdio: ['ignore', output, output], env });
   return { name, child, pid: child.pid!, logFile, log: () => readFileSync(logFile, 'utf8'), stop: () => stop(child) };
 }
 
@@ -111,7 +121,7 @@ export async function listening(ns: string, proc: Proc, ports: { tcp?: number[];
 /** Runs a command in a namespace to its end; its stdout, or an error with its output. */
 export function runIn(ns: string, command: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ stdout: string; stderr: string; pid: number; cpu: number; code: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+    const child = spawnIn(ns, command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     let stdout = '';
     let stderr = '';
     let cpu = 0;
@@ -121,8 +131,8 @@ export function runIn(ns: string, command: string, args: string[], options: { ti
       if (!Number.isNaN(now)) cpu = now;
     }, 100);
     const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => {
       clearInterval(sampler);
@@ -291,6 +301,9 @@ export async function workload(name: string, body: (dir: string) => Promise<void
     process.stderr.write(`bench ${name} failed; its files are in ${dir}\n`);
     throw error;
   } finally {
+    // A workload that failed half-way leaves its servers and generators running: a stray
+    // server would share the CPU with every later run.
+    for (const child of started) child.kill('SIGKILL');
     destroyNetwork();
   }
 }
