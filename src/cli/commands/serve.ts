@@ -1,5 +1,4 @@
 import { Command, Option } from 'commander';
-import { loadConfig, renderConfig } from '../../config/load.js';
 import { SETTINGS } from '../../config/settings.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -18,6 +17,9 @@ export function serveCommand(): Command {
     .addOption(new Option('--config <file>', 'config file, YAML or JSON').env('METALBOX_CONFIG'))
     .option('--print-config', 'print the effective config (flags > env > file > defaults) and exit')
     .action(async (options: Record<string, string | boolean | undefined>, cmd: Command) => {
+      // Loaded here, not at the top: ajv compiles the config schema when the module loads, and
+      // the client commands (ls, show, …) should not pay for that or for the server's modules.
+      const { loadConfig, renderConfig } = await import('../../config/load.js');
       // Env values are read by loadConfig itself, so that precedence has one implementation.
       const flags: Record<string, string | undefined> = {};
       for (const [path, attribute] of flagOf) {
@@ -28,7 +30,6 @@ export function serveCommand(): Command {
         process.stdout.write(renderConfig(config));
         return;
       }
-      // Loaded here, not at the top: client commands should not pay for the server's modules.
       const [{ createLogger }, { startServer }] = await Promise.all([import('../../lib/log.js'), import('../../server.js')]);
       const logger = createLogger(config.log.level);
       const server = await startServer(config, logger);
