@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, readSync, chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MetalboxError } from '../lib/errors.js';
+import { ensureMachineDocuments } from './documents.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 
 export type SqliteDatabase = Database.Database;
@@ -40,6 +41,7 @@ export function openDatabase(path: string): SqliteDatabase {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db, version);
+    ensureMachineDocuments(db);
     restrictPermissions(path);
     return db;
   } catch (error) {

@@ -49,14 +49,8 @@ export interface MachineEventInput extends EventInput {
   advance?: { from: readonly MachineState[]; to: MachineState; reason?: string | null };
 }
 
-interface BootEntryRow {
-  mac: string;
-  machine_id: string;
-  state: MachineState;
-  maintenance: number;
-  profile: string | null;
-  operation_id: string | null;
-}
+/** A boot entry as SQLite returns it in raw mode: mac, machine_id, state, maintenance, profile, operation_id. */
+type BootEntryRow = [string, string, MachineState, number, string | null, string | null];
 
 interface EventRow {
   id: number;
@@ -70,28 +64,10 @@ interface EventRow {
   operation_id: string | null;
 }
 
-// SQLite writes each machine's JSON document itself (MachineJson, keys in contract order):
-// one statement, NICs and drives folded in by correlated subqueries on indexed columns, so
-// listing N machines is one pass with no per-row objects in JavaScript, and the API can
-// stream the documents as they are.
-const MACHINE_DOCUMENT = `json_object(
-    'id', m.id, 'state', m.state, 'stateReason', m.state_reason, 'power', m.power,
-    'bmc', CASE WHEN b.mac IS NULL THEN NULL ELSE json_object(
-      'mac', b.mac, 'ip', b.ip, 'model', b.model, 'firmware', b.firmware,
-      'redfishVersion', b.redfish_version, 'ipSource', b.ip_source) END,
-    'system', json_object(
-      'manufacturer', m.manufacturer, 'model', m.model, 'serial', m.serial, 'uuid', m.uuid,
-      'sku', m.sku, 'biosVersion', m.bios_version, 'powerState', m.power_state),
-    'cpu', json_object('count', m.cpu_count, 'cores', m.cpu_cores, 'threads', m.cpu_threads, 'model', m.cpu_model),
-    'memory', json_object('totalGiB', m.memory_gib, 'dimms', m.memory_dimms),
-    'drives', (SELECT json_group_array(json_object(
-                 'name', d.name, 'model', d.model, 'serial', d.serial, 'capacityBytes', d.capacity_bytes,
-                 'mediaType', d.media_type, 'protocol', d.protocol))
-                 FROM (SELECT * FROM drives d WHERE d.machine_id = m.id ORDER BY d.id) d),
-    'nics', (SELECT json_group_array(json_object('mac', n.mac, 'name', n.name, 'speedMbps', n.speed_mbps, 'linkStatus', n.link_status))
-               FROM (SELECT * FROM nics n WHERE n.machine_id = m.id ORDER BY n.id) n),
-    'serverType', m.server_type, 'profile', m.profile, 'createdAt', m.created_at, 'updatedAt', m.updated_at)`;
-const MACHINE_FROM = 'FROM machines m LEFT JOIN bmcs b ON b.id = m.bmc_id';
+// Each machine's JSON document is stored, kept current by triggers (documents.ts): listing N
+// machines is one pass over stored text with no per-row objects in JavaScript, and the API
+// can stream the documents as they are.
+const MACHINE_FROM = 'FROM machines m JOIN machine_documents doc ON doc.machine_id = m.id LEFT JOIN bmcs b ON b.id = m.bmc_id';
 
 /** A page of machine documents: JSON texts, and where the next page starts. */
 export interface MachinePage {
@@ -140,11 +116,11 @@ export class MachineStore {
     // machines never holds the connection (the hot paths' writes) for long.
     this.#page = db
       .prepare<{ state: string | null; q: string | null; after: number; limit: number }, { cursor: number; document: string }>(
-        `SELECT m.rowid AS cursor, ${MACHINE_DOCUMENT} AS document ${MACHINE_FROM}
+        `SELECT m.rowid AS cursor, doc.document ${MACHINE_FROM}
           WHERE m.rowid > :after AND (:state IS NULL OR m.state = :state) AND (:q IS NULL OR ${SEARCHABLE})
           ORDER BY m.rowid LIMIT :limit`,
       );
-    this.#byId = db.prepare<[string], string>(`SELECT ${MACHINE_DOCUMENT} ${MACHINE_FROM} WHERE m.id = ?`).pluck();
+    this.#byId = db.prepare<[string], string>('SELECT document FROM machine_documents WHERE machine_id = ?').pluck();
     this.#idsByMac = db
       .prepare<{ mac: string }, { id: string }>(
         `SELECT m.id FROM machines m JOIN bmcs b ON b.id = m.bmc_id WHERE b.mac = :mac
@@ -160,8 +136,10 @@ export class MachineStore {
     // Two statements, not one with `:id IS NULL OR m.id = :id`: SQLite plans a statement once,
     // and that OR makes it scan every NIC; a machine's refresh (one per boot) must use the index.
     const bootEntry = 'SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id';
-    this.#allBootEntries = db.prepare<[], BootEntryRow>(bootEntry);
-    this.#bootEntriesOf = db.prepare<[string], BootEntryRow>(`${bootEntry} WHERE n.machine_id = ?`);
+    // Raw rows (arrays): the whole view is read at start-up, 100,000 NICs and more, and a row
+    // object per NIC only to copy it into a BootEntry measurably slows that read.
+    this.#allBootEntries = db.prepare<[], BootEntryRow>(bootEntry).raw();
+    this.#bootEntriesOf = db.prepare<[string], BootEntryRow>(`${bootEntry} WHERE n.machine_id = ?`).raw();
     this.#appendEvent = db.prepare(
       `INSERT INTO events (machine_id, at, type, from_state, to_state, message, data, operation_id)
        VALUES (:machineId, :at, :type, :fromState, :toState, :message, :data, :operationId)`,
@@ -176,8 +154,8 @@ export class MachineStore {
 
   /** The boot entries of every NIC, or of one machine's NICs. */
   bootEntries(machineId?: string): BootEntry[] {
-    return (machineId === undefined ? this.#allBootEntries.all() : this.#bootEntriesOf.all(machineId))
-      .map((row) => ({ mac: row.mac, machineId: row.machine_id, state: row.state, maintenance: row.maintenance === 1, profile: row.profile, operationId: row.operation_id }));
+    const rows = machineId === undefined ? this.#allBootEntries.all() : this.#bootEntriesOf.all(machineId);
+    return rows.map(([mac, id, state, maintenance, profile, operationId]) => ({ mac, machineId: id, state, maintenance: maintenance === 1, profile, operationId }));
   }
 
   /** Every machine matching the filter, in the order they were added. */

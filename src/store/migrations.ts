@@ -195,6 +195,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machines ADD COLUMN profile_pinned INTEGER NOT NULL DEFAULT 0 CHECK (profile_pinned IN (0, 1));
   CREATE INDEX events_by_operation ON events(operation_id) WHERE operation_id IS NOT NULL;
   `,
+  // 4: each machine's JSON document, kept written by triggers (documents.ts installs them and fills this table).
+  `
+  CREATE TABLE machine_documents (
+    machine_id  TEXT PRIMARY KEY REFERENCES machines(id) ON DELETE CASCADE,
+    document    TEXT NOT NULL
+  ) STRICT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
