@@ -9,6 +9,10 @@ import { apiToken, BENCH_PROFILE, CLI, fixed, IPXE_DIR, memoryMiB, NS, Report, r
 
 const FLEET = SMOKE ? 1000 : 100_000;
 const IDLE_S = SMOKE ? 1 : 10;
+// V8's memory reducer shrinks the heap of a process that has gone idle (measured here: an empty
+// serve stays at 94 MiB to 15 s and is at 74 MiB from 20 s, the young generation given back):
+// the figure after it is the one an appliance waiting for machines lives at.
+const SETTLED_S = SMOKE ? 2 : 30;
 const LS_RUNS = 3;
 
 async function main(): Promise<void> {
@@ -26,6 +30,8 @@ async function main(): Promise<void> {
       const metalbox = await startMetalbox(runDir, { config: { profiles: { bench: BENCH_PROFILE }, ipxeDir: IPXE_DIR } });
       await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
       const idle = memoryMiB(metalbox.pid);
+      await new Promise((resolve) => setTimeout(resolve, (SETTLED_S - IDLE_S) * 1000));
+      const settled = memoryMiB(metalbox.pid);
       if (machines > 0) {
         const env = { ...process.env, METALBOX_TOKEN: apiToken(metalbox.dataDir) };
         for (let run = 0; run < LS_RUNS; run++) {
@@ -38,7 +44,7 @@ async function main(): Promise<void> {
       }
       const afterLs = memoryMiB(metalbox.pid);
       await metalbox.stop();
-      rows.push([machines, fixed(metalbox.startMs / 1000, 2), fixed(idle.rss, 0), machines > 0 ? fixed(afterLs.peak, 0) : '–']);
+      rows.push([machines, fixed(metalbox.startMs / 1000, 2), fixed(idle.rss, 0), fixed(settled.rss, 0), machines > 0 ? fixed(afterLs.peak, 0) : '–']);
       process.stdout.write(`  ${rows.at(-1)!.join(' | ')}\n`);
     }
     const sorted = [...lsTimes].sort((a, b) => a - b);
@@ -47,7 +53,7 @@ async function main(): Promise<void> {
       `metalbox serve --listen ${SERVER_IP} --log-level warn (ProxyDHCP, TFTP, HTTP, API, engine: everything on)`,
       `metalbox ls -o json --server http://${SERVER_IP}:8080   (from ns ${NS.load}, ${LS_RUNS} runs)`,
     ]);
-    report.table(['machines in the store', 'start-up s (spawn → HTTP listening)', `idle RSS MiB (after ${IDLE_S} s)`, 'peak RSS MiB after the ls runs'], rows);
+    report.table(['machines in the store', 'start-up s (spawn → HTTP listening)', `idle RSS MiB (after ${IDLE_S} s)`, `idle RSS MiB (after ${SETTLED_S} s)`, 'peak RSS MiB after the ls runs'], rows);
     report.note(`metalbox ls -o json of ${FLEET} machines: ${sorted.map((seconds) => fixed(seconds, 2)).join(', ')} s (median ${fixed(sorted[Math.floor(sorted.length / 2)]!, 2)} s), the CLI process from spawn to exit. Seeding them took ${fixed(seedSeconds, 1)} s (not a product path).`);
     report.write({});
   });
