@@ -47,8 +47,10 @@ export class UnifiResolver implements Resolver {
         if (this.#stations?.list === list) this.#stations = null;
       });
     }
+    const stations = await this.#stations.list;
+    // Read after the list came: a first call logs in first, and an age taken before would be short by that time.
     const now = Date.now() / 1000;
-    const candidates = (await this.#stations.list)
+    const candidates = stations
       .filter((station) => station.mac === mac)
       .map((station) => ({ ip: station.ip, source: this.name, ageSeconds: station.lastSeen === null ? null : Math.max(0, now - station.lastSeen) }));
     return { candidates, note: `not among the controller's clients (site ${this.settings.site})` };
