@@ -21,24 +21,27 @@ export function prepareDataDir(dir: string): void {
 }
 
 /**
- * One writer per data dir: the lock file holds the serving process's pid. A lock left by
- * a process that no longer runs (kill -9, power loss) is taken over.
+ * One writer per data dir: the lock file holds the serving process's pid and its start
+ * time. A lock whose holder no longer runs (kill -9, power loss) is taken over, and so is
+ * one whose pid now belongs to another process (pids are reused: after a reboot, or in a
+ * container where metalbox is pid 1 every time): the start time tells them apart.
  */
 export function lockDataDir(dir: string): () => void {
   const path = join(dir, 'metalbox.pid');
+  const mine: LockHolder = { pid: process.pid, started: startTimeOf(process.pid) };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, `${process.pid}\n`);
+      writeSync(fd, `${mine.pid} ${mine.started ?? ''}\n`);
       closeSync(fd);
       return () => {
-        if (readPid(path) === process.pid) unlinkSync(path);
+        if (readHolder(path)?.pid === process.pid) unlinkSync(path);
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = readPid(path);
-      if (holder !== null && holder !== process.pid && isRunning(holder)) {
-        throw new MetalboxError('E_DATA_DIR_LOCKED', `data dir ${dir} is in use by another metalbox serve (pid ${holder})`);
+      const holder = readHolder(path);
+      if (holder !== null && holder.pid !== process.pid && isServing(holder)) {
+        throw new MetalboxError('E_DATA_DIR_LOCKED', `data dir ${dir} is in use by another metalbox serve (pid ${holder.pid})`);
       }
       unlinkSync(path);
     }
@@ -46,13 +49,30 @@ export function lockDataDir(dir: string): () => void {
   throw new MetalboxError('E_DATA_DIR_LOCKED', `data dir ${dir}: could not take the lock ${path}`);
 }
 
-function readPid(path: string): number | null {
+interface LockHolder {
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22); null where /proc is not. */
+  started: string | null;
+}
+
+function readHolder(path: string): LockHolder | null {
   try {
-    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    const [pidText, started] = readFileSync(path, 'utf8').trim().split(/\s+/);
+    const pid = Number.parseInt(pidText ?? '', 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? { pid, started: started || null } : null;
   } catch {
     return null;
   }
+}
+
+/** Whether the lock's holder is still the process that wrote it. */
+function isServing(holder: LockHolder): boolean {
+  if (!isRunning(holder.pid)) return false;
+  const started = startTimeOf(holder.pid);
+  if (started !== null && holder.started !== null) return started === holder.started;
+  // A lock of an older metalbox (pid only): alive only if that pid is a metalbox serve now.
+  const command = commandOf(holder.pid);
+  return command === null || (command.includes('serve') && /metalbox|main\.js/.test(command));
 }
 
 function isRunning(pid: number): boolean {
@@ -61,5 +81,23 @@ function isRunning(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Field 22 of /proc/PID/stat; the command name before it is in parentheses and may hold spaces. */
+function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function commandOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return null;
   }
 }
