@@ -123,3 +123,13 @@ export function createSegment(switchNs: string, ports: readonly SegmentPort[], t
     sh('ip', ['-n', switchNs, 'link', 'set', tap, 'master', 'br0', 'up']);
   }
 }
+
+/**
+ * A curl header file (`curl -H @file`) with the API token of `dataDir`: the token stays out
+ * of every command line (ps). Written beside the data dir, 0600.
+ */
+export function apiHeader(dataDir: string): string {
+  const file = join(dataDir, '..', 'api-header');
+  writeFileSync(file, `Authorization: Bearer ${readFileSync(join(dataDir, 'api-token'), 'utf8').trim()}\n`, { mode: 0o600 });
+  return file;
+}

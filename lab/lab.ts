@@ -188,7 +188,7 @@ class LabApi {
   constructor(private readonly token: string | null) {}
 
   async get<T>(path: string): Promise<T> {
-    const response = await fetch(`${LAB_SERVER_URL}${path}`);
+    const response = await fetch(`${LAB_SERVER_URL}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
     if (!response.ok) throw new LabError(`GET ${path}: ${response.status} ${await response.text()}`);
     return (await response.json()) as T;
   }

@@ -11,13 +11,15 @@ import { MessageType } from './dhcp-proxy/codec.js';
 import { BootDecisions } from './ipxe/boot-decisions.js';
 import { BootEventRecorder, type BootMilestone } from './ipxe/boot-events.js';
 import { CallbackTokens } from './ipxe/callback.js';
+import { MachineTrust } from './ipxe/machine-trust.js';
+import { LogLimiter } from './lib/log-limiter.js';
 import { netbootRoutes } from './ipxe/routes.js';
 import { BootScripts } from './ipxe/boot-script.js';
 import { ClientAddresses } from './lib/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
 import { mtuOfAddress } from './lib/net.js';
 import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
-import { MetalboxError } from './lib/errors.js';
+import { isMetalboxError, MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
 import { lockDataDir, prepareDataDir, Store } from './store/index.js';
@@ -34,7 +36,8 @@ import { Provisioning } from './onboarding/provisioning.js';
 import { StateTimeouts } from './onboarding/state-timeouts.js';
 import { Catalog } from './profiles/catalog.js';
 import { Limiter } from './redfish/client.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { compileProfiles } from './ipxe/profiles.js';
 
 export interface RunningServer {
   /** Base URL of the HTTP server, with the port actually bound. */
@@ -46,7 +49,8 @@ export interface RunningServer {
  * The composition root: opens the store, starts every service and wires them together.
  * Each step that can fail does so before the next starts, and undoes what was started.
  */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(given: Config, logger: Logger): Promise<RunningServer> {
+  const config = checkConfig(given);
   prepareDataDir(config.dataDir);
   const unlock = lockDataDir(config.dataDir);
   const cleanups: Array<() => void | Promise<void>> = [unlock];
@@ -57,14 +61,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   try {
     const store = Store.open(config.dataDir);
     cleanups.push(() => store.close());
+    store.health.onChange = (failure) => {
+      if (failure) logger.error({ database: failure.path, detail: failure.detail }, `cannot write the database: ${failure.problem}; answering booting machines from memory, keeping their events until it can`);
+      else logger.info({ database: store.path }, 'the database can be written again');
+    };
     const token = ensureApiToken(config.dataDir);
-    const advertise = config.dhcp.proxy || config.tftp.enabled ? resolveAdvertise(config) : undefined;
-    const binaries = config.dhcp.proxy || config.tftp.enabled ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
+    const advertise = servesNetboot(config) ? config.advertise : undefined;
+    const binaries = servesNetboot(config) ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
     const binaryBytes = new Map<string, Buffer>([...binaries].map(([name, binary]) => [name, binary.bytes]));
-
-    if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
-      throw new MetalboxError('E_CONFIG', 'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot');
-    }
     const catalog = new Catalog(store.catalog, config, {
       assetsDir: config.assetsDir,
       discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined,
@@ -74,10 +78,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const tokens = CallbackTokens.open(config.dataDir);
     const decisions = new BootDecisions(store.machines, { unknown: config.boot.unknown });
     cleanups.push(decisions.start());
+    /** A storage failure is logged once by the store's health, not once per batch a second. */
+    const logUnlessStorage = (error: unknown, message: string) => {
+      if (!isMetalboxError(error, 'E_STORAGE')) logger.error({ err: error }, message);
+    };
     const addresses = new ClientAddresses();
+    const trust = new MachineTrust({
+      decisions, addresses, tokens, observedMacs: (ip) => store.observations.macsAt(ip), addressTrust: config.boot.addressTrust,
+    });
     const bootEvents = new BootEventRecorder({
-      write: (batch) => store.machines.appendEvents(batch),
-      onError: (error) => logger.error({ err: error }, 'boot events not written; kept for the next try'),
+      write: (batch) => store.health.guard(() => store.machines.appendEvents(batch)),
+      onError: (error) => logUnlessStorage(error, 'boot events not written; kept for the next try'),
     });
     bootEvents.start();
     cleanups.push(() => bootEvents.stop());
@@ -86,9 +97,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const decision = mac === undefined ? undefined : decisions.decide(mac);
       if (decision?.kind === 'install' || decision?.kind === 'local') bootEvents.record(decision.machineId, type, message, data);
     };
+    store.observations.retention = { maxRows: config.snooping.maxObservations, maxAgeMs: config.snooping.maxAgeDays * 86_400_000 };
     const snooping = new SnoopRecorder({
-      write: (batch) => store.observations.record(batch),
-      onError: (error) => logger.error({ err: error }, 'DHCP observations not written; kept for the next try'),
+      maxPerFlush: config.snooping.writesPerSecond, // one flush a second
+      write: (batch) => store.health.guard(() => store.observations.record(batch)),
+      onError: (error) => logUnlessStorage(error, 'DHCP observations not written; kept for the next try'),
     });
     let dhcp: ProxyDhcpServer | undefined;
     let dhcpHandler: ProxyDhcpHandler | undefined;
@@ -100,7 +113,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       dhcp: dhcpHandler
         ? { answered: dhcpHandler.answered, drops: Object.fromEntries(dhcpHandler.drops), sendErrors: dhcp!.sendErrors, handlerErrors: dhcp!.handlerErrors }
         : null,
-      snooping: { dropped: snooping.dropped },
+      snooping: { dropped: snooping.dropped, observations: store.observations.count() },
       bootEvents: { dropped: bootEvents.dropped },
       clientAddresses: addresses.size,
       bootDecisions: { nics: decisions.size },
@@ -136,23 +149,24 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     cleanups.push(timeouts.start());
 
     let serverUrl = '';
+    const httpLog = logger.child({ component: 'http' });
     const scripts = new BootScripts({
-      decisions, profiles, events: bootEvents, addresses, tokens,
+      decisions, profiles, events: bootEvents, trust, complaints: new LogLimiter(httpLog),
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
       serverUrl: (host) => serverUrl || (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url),
-      log: logger.child({ component: 'http' }),
+      log: httpLog,
     });
     const api = buildApi({
-      store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes,
+      store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes, maxEventStreams: config.api.maxEventStreams,
       stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }),
       ahead: (request, response) => scripts.handle(request, response),
     });
     cleanups.push(() => api.close());
     api.register(async (scope) =>
       netbootRoutes(scope, {
-        decisions, profiles, events: bootEvents, addresses, tokens,
+        decisions, profiles, events: bootEvents, addresses, trust, complaints: new LogLimiter(httpLog),
         appendEvents: (events) => store.machines.appendEvents(events),
         binaries: binaryBytes,
         assetsDir: config.assetsDir,
@@ -185,9 +199,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       dhcpHandler = new ProxyDhcpHandler(
         { serverIp: advertise, httpBase: serverUrl, uefiBinary: config.netboot.uefiBinary },
         (mac) => decisions.decide(mac).kind !== 'ignore',
-        (packet) => {
+        (packet, listener, source) => {
           const client = snooping.observe(packet);
-          if (client?.ip) addresses.learn(client.ip, client.mac);
+          if (client === null) return;
+          if (client.ip) addresses.learn(client.ip, client.mac);
+          // EDK2's request on 4011 comes straight from the address it was given (no relay between).
+          if (listener === 'pxe' && packet.giaddr === '0.0.0.0') addresses.learn(source.address, client.mac);
         },
       );
       dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort, replyAddress: advertise }, logger.child({ component: 'dhcp' }), (reply) => {
@@ -212,6 +229,37 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+const servesNetboot = (config: Config) => config.dhcp.proxy || config.tftp.enabled;
+
+/**
+ * What `serve` checks of its config before it touches the data dir or opens a socket, and
+ * what `serve --print-config` checks too: the effective config, with `advertise` resolved
+ * when netboot runs. Profiles and server types applied through the API live in the
+ * database; serve checks them with the config's when it loads the catalog.
+ */
+export function checkConfig(config: Config): Config {
+  if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
+    throw new MetalboxError('E_CONFIG', 'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot');
+  }
+  for (const [key, dir] of [['ipxeDir', config.ipxeDir], ['assetsDir', config.assetsDir]] as const) {
+    if (dir !== undefined && !isDirectory(dir)) throw new MetalboxError('E_CONFIG', `${key} ${dir} is not a directory (set it to one that exists, or leave it out)`);
+  }
+  const checked = { ...config, ...(servesNetboot(config) ? { advertise: resolveAdvertise(config) } : {}) };
+  if (servesNetboot(config)) loadIpxeBinaries(ipxeSearchPath(config.ipxeDir));
+  compileProfiles(config.profiles, { assetsDir: config.assetsDir, discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined });
+  new DefaultCredentials(config.bmc.credentials);
+  if (config.unifi) unifiSettings(config.unifi);
+  return checked;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

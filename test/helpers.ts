@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InventoryInput, MachineState, Store } from '../src/store/index.js';
+import { edk2Request4011 } from './dhcp-proxy/fixtures.js';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -41,6 +43,8 @@ export interface Serving {
   tftpPort: number;
   child: ChildProcess;
   log: () => string;
+  /** fetch of a path of this server, with the API token of its data dir. */
+  fetch: (path: string, init?: RequestInit) => Promise<Response>;
   /** Resolves with the exit code. */
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
@@ -68,7 +72,11 @@ export function startServe(t: { after(fn: () => Promise<unknown> | void): void }
         clearTimeout(timer);
         const ports = /"proxyDhcp":\{"advertise":"[^"]+","dhcp":(\d+),"pxe":(\d+)\}/.exec(output);
         const tftp = /"tftp":\{"port":(\d+)/.exec(output);
-        resolve({ url: match[1]!, dhcpPort: Number(ports?.[1] ?? 0), pxePort: Number(ports?.[2] ?? 0), tftpPort: Number(tftp?.[1] ?? 0), child, log: () => output, stop });
+        const url = match[1]!;
+        const tokenFile = /"tokenFile":"([^"]+)"/.exec(output)![1]!;
+        const authorized = (path: string, init: RequestInit = {}) =>
+          fetch(`${url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` } });
+        resolve({ url, dhcpPort: Number(ports?.[1] ?? 0), pxePort: Number(ports?.[2] ?? 0), tftpPort: Number(tftp?.[1] ?? 0), child, log: () => output, fetch: authorized, stop });
       }
     };
     child.stdout!.on('data', onData);
@@ -131,4 +139,25 @@ export function seedMachine(store: Store, bmcMac: string, nicMac: string, option
     store.machines.transition(id, options.state, null, { type: 'state', message: options.state });
   }
   return id;
+}
+
+/**
+ * What a booting machine's firmware does before it fetches a script: EDK2's PXE request on
+ * the ProxyDHCP's PXE port, sent from `from` with `mac` as chaddr (fixture from the lab's
+ * OVMF). It tells metalbox that `from` is that NIC's address; waits until it was read.
+ */
+export async function claimAddress(serve: Serving, from: string, mac: string): Promise<void> {
+  const packet = Buffer.from(edk2Request4011);
+  Buffer.from(from.split('.').map(Number)).copy(packet, 12); // ciaddr: the address it holds
+  Buffer.from(mac.replace(/[:-]/g, ''), 'hex').copy(packet, 28);
+  const socket = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve) => socket.bind(0, from, resolve));
+    // The ACK comes back when the MAC is a machine's; without one, a short wait is all there is.
+    const answered = new Promise<void>((resolve) => socket.once('message', () => resolve()));
+    await new Promise<void>((resolve, reject) => socket.send(packet, serve.pxePort, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+    await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 300))]);
+  } finally {
+    socket.close();
+  }
 }

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { loggableUrl } from '../ipxe/callback.js';
 import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
-import { requireTokenForChanges } from './auth.js';
+import { requireToken } from './auth.js';
 import { machineRoutes } from './routes/machines.js';
 import { observationRoutes } from './routes/observations.js';
 import { operationRoutes } from './routes/operations.js';
@@ -29,6 +30,8 @@ export interface ApiOptions {
   serverTypes?: ServerTypes;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
   stats?: () => Record<string, unknown>;
+  /** Event streams (events --follow) open at once; past it 429. */
+  maxEventStreams?: number;
   /** Answers the requests it knows ahead of fastify's router (true: answered); the boot storm's script path. */
   ahead?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
@@ -40,6 +43,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   E_NIC_CONFLICT: 409,
   E_CONFLICT: 409,
   E_BMC: 502,
+  E_TOO_MANY: 429,
+  E_STORAGE: 503,
 };
 
 /** The HTTP server: health, and the REST API under /api/v1. */
@@ -67,7 +72,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.addSchema(eventSchema);
   app.addSchema(jobSchema);
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError, request, reply) => {
+    // A write that failed for the storage's sake (full disk, I/O error) says so, as 503.
+    const error = options.store.health.report(thrown) as FastifyError;
     if (isMetalboxError(error)) {
       const statusCode = STATUS_OF[error.code] ?? 500;
       return reply.code(statusCode).send(errorBody(statusCode, error.code, error.message));
@@ -85,15 +92,28 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     schema: {
       response: {
         200: { type: 'object', required: ['status', 'version'], properties: { status: { type: 'string' }, version: { type: 'string' } } },
+        503: {
+          type: 'object',
+          required: ['status', 'version', 'reason'],
+          properties: { status: { type: 'string' }, version: { type: 'string' }, reason: { type: 'string' }, database: { type: 'string' }, since: { type: 'string' }, detail: { type: 'string' } },
+        },
       },
     },
-    handler: async () => ({ status: 'ok', version: options.version }),
+    handler: async (_request, reply) => {
+      const failure = options.store.health.failure;
+      if (failure === null) return { status: 'ok', version: options.version };
+      // Booting machines are still answered from memory; what cannot be recorded waits in memory for the disk.
+      return reply.code(503).send({
+        status: 'degraded', version: options.version, reason: `metalbox cannot write its database: ${failure.problem}`,
+        database: failure.path, since: failure.since, detail: failure.detail,
+      });
+    },
   });
 
   app.register(
     async (api) => {
-      requireTokenForChanges(api, options.token);
-      machineRoutes(api, options.store, options.serverTypes);
+      requireToken(api, options.token);
+      machineRoutes(api, options.store, { serverTypes: options.serverTypes, maxEventStreams: options.maxEventStreams });
       observationRoutes(api, options.store);
       if (options.onboarding) onboardingRoutes(api, options.onboarding, options.store.jobs);
       if (options.provisioning) operationRoutes(api, options.provisioning, options.store.jobs);
@@ -113,11 +133,11 @@ class DebugLevelRequests extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime, err: error ?? undefined }, 'http');
+    reply.log.debug({ method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: reply.elapsedTime, err: error ?? undefined }, 'http');
   }
 }
 
 function errorBody(statusCode: number, code: string, message: string) {
-  const error = statusCode === 400 ? 'Bad Request' : statusCode === 401 ? 'Unauthorized' : statusCode === 404 ? 'Not Found' : statusCode === 409 ? 'Conflict' : statusCode >= 500 ? 'Internal Server Error' : 'Error';
+  const error = statusCode === 400 ? 'Bad Request' : statusCode === 401 ? 'Unauthorized' : statusCode === 404 ? 'Not Found' : statusCode === 409 ? 'Conflict' : statusCode === 429 ? 'Too Many Requests' : statusCode === 503 ? 'Service Unavailable' : statusCode >= 500 ? 'Internal Server Error' : 'Error';
   return { statusCode, code, error, message };
 }

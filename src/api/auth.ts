@@ -1,17 +1,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
 /**
- * The token rule: reading the inventory is open to the provisioning network, every
- * request that changes something needs `Authorization: Bearer <token>`. Applied to all
- * routes registered in the scope, so a mutating route cannot be added unprotected.
+ * The token rule: every request in the scope, reads included, needs
+ * `Authorization: Bearer <token>`. The inventory names every BMC, its address and each
+ * machine's state; the provisioning network is not trusted with it. Applied to all routes
+ * registered in the scope, so a route cannot be added unprotected. The routes booting
+ * machines use (/boot.ipxe, /ipxe, /assets, /callback) and /healthz live outside it.
  */
-export function requireTokenForChanges(app: FastifyInstance, token: string): void {
+export function requireToken(app: FastifyInstance, token: string): void {
   const expected = digest(token);
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (READ_METHODS.has(request.method)) return;
     const header = request.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     // Compare digests of equal length, in constant time, so timing reveals nothing.
@@ -23,7 +22,7 @@ export function requireTokenForChanges(app: FastifyInstance, token: string): voi
         statusCode: 401,
         code: 'E_UNAUTHORIZED',
         error: 'Unauthorized',
-        message: match ? 'wrong API token' : 'this request changes state: send Authorization: Bearer <token> (the api-token file of the data dir, or METALBOX_TOKEN)',
+        message: match ? 'wrong API token' : 'the API needs its token: send Authorization: Bearer <token> (the api-token file of the data dir, or METALBOX_TOKEN)',
       });
   });
 }

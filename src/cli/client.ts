@@ -20,7 +20,7 @@ const UNREACHABLE = new Set([
 /**
  * The CLI's only way to the appliance: its REST API. The server is --server, else
  * METALBOX_SERVER, else the local default; the token is METALBOX_TOKEN, else the token
- * file of the data dir (METALBOX_DATA_DIR or the default), else none (reads need none).
+ * file of the data dir (METALBOX_DATA_DIR or the default); every API route needs it.
  */
 export class ApiClient {
   readonly baseUrl: string;
@@ -105,6 +105,15 @@ export class ApiClient {
         throw new CliError(EXIT.unreachable, `cannot reach metalbox at ${this.baseUrl} (${code}): is 'metalbox serve' running? Set --server or METALBOX_SERVER`);
       }
       throw new CliError(EXIT.unreachable, `request to ${url.origin} failed: ${(error as Error).message}`);
+    }
+    if (response.statusCode === 401) {
+      await response.body.dump();
+      throw new CliError(
+        EXIT.failed,
+        this.#token === null
+          ? `metalbox at ${this.baseUrl} needs its API token: set METALBOX_TOKEN, or run where the api-token file of its data dir is readable (METALBOX_DATA_DIR, root for /var/lib/metalbox)`
+          : `metalbox at ${this.baseUrl} refused the API token: it is not this server's (METALBOX_TOKEN, or the api-token file of METALBOX_DATA_DIR)`,
+      );
     }
     if (response.statusCode >= 400) {
       const body = await this.#json(response);

@@ -47,6 +47,13 @@ export const SETTINGS: readonly Setting[] = [
     description: 'port of the HTTP server (API, iPXE scripts, assets); 0 picks a free one',
   },
   {
+    path: 'api.maxEventStreams',
+    env: 'METALBOX_API_MAX_EVENT_STREAMS',
+    schema: { type: 'integer', minimum: 1, maximum: 10000 },
+    default: () => 100,
+    description: 'event streams (events --follow) open at once; past it the API answers 429',
+  },
+  {
     path: 'advertise',
     flag: '--advertise <ip>',
     env: 'METALBOX_ADVERTISE',
@@ -159,6 +166,16 @@ export const SETTINGS: readonly Setting[] = [
     description: "what a machine that should boot from disk gets: iPXE exit (the firmware's next boot entry), sanboot of the first disk, or HTTP 404",
   },
   {
+    path: 'boot.addressTrust',
+    flag: '--address-trust <mode>',
+    env: 'METALBOX_ADDRESS_TRUST',
+    schema: { type: 'string', enum: ['dhcp', 'first-use'] },
+    default: () => 'dhcp',
+    description:
+      "which addresses get an installing machine's script and callback token: dhcp (those its DHCP packets claimed or came from) " +
+      'or first-use (also the first other address asking in each operation; for networks where metalbox sees no DHCP)',
+  },
+  {
     path: 'profiles',
     schema: {
       type: 'object',
@@ -261,6 +278,27 @@ export const SETTINGS: readonly Setting[] = [
     description: "a UniFi controller whose client list finds BMCs by MAC: url, username, password or passwordFile, site (default), insecure",
   },
   {
+    path: 'snooping.maxObservations',
+    env: 'METALBOX_SNOOPING_MAX_OBSERVATIONS',
+    schema: { type: 'integer', minimum: 100, maximum: 10_000_000 },
+    default: () => 50_000,
+    description: 'DHCP observations kept (one per MAC, message type and address); past it the oldest go',
+  },
+  {
+    path: 'snooping.maxAgeDays',
+    env: 'METALBOX_SNOOPING_MAX_AGE_DAYS',
+    schema: { type: 'integer', minimum: 1, maximum: 3650 },
+    default: () => 30,
+    description: 'days an observation is kept after it was last seen',
+  },
+  {
+    path: 'snooping.writesPerSecond',
+    env: 'METALBOX_SNOOPING_WRITES_PER_SECOND',
+    schema: { type: 'integer', minimum: 10, maximum: 100_000 },
+    default: () => 1000,
+    description: 'observations written per second at most; past it (a flood of spoofed packets) they wait, then are dropped and counted',
+  },
+  {
     path: 'onboarding.concurrency',
     flag: '--onboarding-concurrency <n>',
     env: 'METALBOX_ONBOARDING_CONCURRENCY',
@@ -342,15 +380,17 @@ export interface Config {
   listen: string;
   advertise?: string;
   http: { port: number };
+  api: { maxEventStreams: number };
   dhcp: { proxy: boolean; port: number; pxePort: number };
   tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number };
   ipxeDir?: string;
   netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
   assetsDir?: string;
-  boot: { unknown: 'ignore' | 'discover'; discoveryProfile?: string; localBoot: 'exit' | 'sanboot' | '404' };
+  boot: { unknown: 'ignore' | 'discover'; discoveryProfile?: string; localBoot: 'exit' | 'sanboot' | '404'; addressTrust: 'dhcp' | 'first-use' };
   profiles: Record<string, ProfileConfig>;
   serverTypes: ServerTypeConfig[];
   bmc: { subnets: string[]; sweepRate: number; credentials: DefaultCredentialConfig[] };
+  snooping: { maxObservations: number; maxAgeDays: number; writesPerSecond: number };
   discovery: { leaseFiles: Array<{ format: 'dnsmasq' | 'isc' | 'kea'; path: string }> };
   unifi?: { url: string; username: string; password?: string; passwordFile?: string; site?: string; insecure?: boolean };
   onboarding: { concurrency: number; attempts: number; backoffMs: number };

@@ -26,8 +26,8 @@ export interface ResponderSettings extends BootFiles {
 /** Answers whether a booting MAC gets a ProxyDHCP answer: from memory, never awaiting. */
 export type ShouldAnswer = (mac: string) => boolean;
 
-/** Sees every well-formed DHCP packet, PXE or not (DHCP snooping). */
-export type Snoop = (packet: DhcpPacket, listener: Listener) => void;
+/** Sees every well-formed DHCP packet, PXE or not, with where it came from (DHCP snooping). */
+export type Snoop = (packet: DhcpPacket, listener: Listener, source: Destination) => void;
 
 /**
  * The ProxyDHCP decision for one datagram, without sockets: decode, snoop, classify,
@@ -52,7 +52,7 @@ export class ProxyDhcpHandler {
       if (error instanceof DhcpDecodeError) return this.#drop(error.reason);
       throw error;
     }
-    this.snoop(packet, listener);
+    this.snoop(packet, listener, source);
     const client = classifyRequest(packet);
     if (typeof client === 'string') return this.#drop(client);
     // Port 67 takes DISCOVERs (REQUESTs there belong to the site DHCP server);

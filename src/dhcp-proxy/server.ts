@@ -1,5 +1,6 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from '../lib/log.js';
+import { LogLimiter } from '../lib/log-limiter.js';
 import { bindUdp } from '../lib/udp.js';
 import type { Listener, ProxyDhcpHandler, Reply } from './responder.js';
 
@@ -37,6 +38,8 @@ export class ProxyDhcpServer {
   #reply: Socket | undefined;
   sendErrors = 0;
   handlerErrors = 0;
+  /** Failures a stream of packets can repeat: logged at most once per client a minute (the counters above keep the totals). */
+  readonly #complaints: LogLimiter;
 
   constructor(
     private readonly handler: ProxyDhcpHandler,
@@ -44,7 +47,9 @@ export class ProxyDhcpServer {
     private readonly log: Logger,
     /** Told of every answer handed to the kernel (boot events); must not block. */
     private readonly onAnswer: (reply: Reply) => void = () => {},
-  ) {}
+  ) {
+    this.#complaints = new LogLimiter(log);
+  }
 
   async start(): Promise<void> {
     const { replyAddress } = this.options;
@@ -96,7 +101,7 @@ export class ProxyDhcpServer {
     } catch (error) {
       // A bug, not bad input (that is counted by the handler): log it and keep serving.
       this.handlerErrors++;
-      this.log.error({ err: error, from: source.address }, 'ProxyDHCP handler failed');
+      this.#complaints.error(`handler|${source.address}`, { err: error, from: source.address }, 'ProxyDHCP handler failed');
       return;
     }
     if (reply === null) {
@@ -108,7 +113,7 @@ export class ProxyDhcpServer {
     socket?.send(reply.bytes, reply.destination.port, reply.destination.address, (error) => {
       if (error) {
         this.sendErrors++;
-        this.log.warn({ err: error, to: reply.destination }, 'ProxyDHCP reply not sent');
+        this.#complaints.warn(`send|${reply.destination.address}`, { err: error, to: reply.destination }, 'ProxyDHCP reply not sent');
       }
     });
     this.log.debug({ mac: reply.client.mac, firmware: reply.client.firmware, arch: reply.client.arch, file: reply.bootFile, to: reply.destination }, 'dhcp: answered');

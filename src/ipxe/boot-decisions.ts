@@ -60,6 +60,11 @@ export class BootDecisions {
     return entry !== undefined && INSTALLING.has(entry.state) ? entry.operationId : null;
   }
 
+  /** The machine a NIC belongs to, whatever its state; null for a MAC the inventory does not know. */
+  machineOf(mac: string): string | null {
+    return this.#byMac.get(mac)?.machineId ?? null;
+  }
+
   get size(): number {
     return this.#byMac.size;
   }

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
 import { normalizeMac } from '../lib/mac.js';
-import type { ClientAddresses } from '../lib/client-addresses.js';
+import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineJson } from '../store/index.js';
 import type { BootDecisions } from './boot-decisions.js';
 import type { BootEventRecorder } from './boot-events.js';
-import type { CallbackTokens } from './callback.js';
+import { callbackUrl } from './callback.js';
+import type { MachineTrust } from './machine-trust.js';
 import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
 import { TemplateError } from './template.js';
 
@@ -15,13 +16,15 @@ export interface BootScriptOptions {
   /** The machine JSON a template reads: one primary-key read, only for machines that install. */
   machine: (machineId: string) => MachineJson | null;
   events: BootEventRecorder;
-  addresses: ClientAddresses;
-  tokens: CallbackTokens;
+  /** Gives an operation's callback token only to the machine's own address. */
+  trust: MachineTrust;
   localBoot: 'exit' | 'sanboot' | '404';
   discoveryProfile?: string | undefined;
   /** http://advertise:port, the base of every URL a script names, given the request's Host header. */
   serverUrl: (host: string | undefined) => string;
   log: Logger;
+  /** Warnings about clients, at most one per client and kind per minute. */
+  complaints: LogLimiter;
 }
 
 /** The query iPXE sends (chainScript writes it): the booting NIC, and what the firmware is. */
@@ -71,7 +74,7 @@ export class BootScripts {
         ? { status: 400, text: `${query}\n` }
         : this.answer(query, request.socket.remoteAddress ?? '', this.options.serverUrl(request.headers.host));
     } catch (error) {
-      this.options.log.error({ err: error, url }, 'boot.ipxe: request failed');
+      this.options.complaints.error('failed', { err: error, url: url.slice(0, 256) }, 'boot.ipxe: request failed');
       answer = { status: 500, text: 'internal error\n' };
     }
     response.writeHead(answer.status, {
@@ -88,11 +91,10 @@ export class BootScripts {
 
   /** The script for one request: from the machine's state, its profile and the firmware's platform. */
   answer(query: BootScriptQuery, clientIp: string, serverUrl: string): BootScriptAnswer {
-    const { decisions, events, addresses, log } = this.options;
+    const { decisions, events, log } = this.options;
     if (query.mac === undefined) return { status: 200, text: chainScript(serverUrl) };
     const mac = normalizeMac(query.mac);
     if (mac === null) return { status: 400, text: `not a MAC address: ${query.mac}\n` };
-    addresses.learn(clientIp, mac);
     const decision = decisions.decide(mac);
     switch (decision.kind) {
       case 'ignore':
@@ -113,20 +115,30 @@ export class BootScripts {
         };
         if (profile === undefined) {
           const reason = profileName === null ? `${machineId ?? mac} has no profile` : `profile ${profileName} is not defined`;
-          log.warn({ mac, machineId }, `boot.ipxe: ${reason}`);
+          this.options.complaints.warn(`no-profile|${mac}`, { mac, machineId }, `boot.ipxe: ${reason}`);
           note(`iPXE script: cannot install, ${reason}`, {});
           return { status: 200, text: failureScript(reason) };
         }
+        const operationId = decision.kind === 'install' ? decision.operationId : null;
+        let callback: string | null = null;
+        if (machineId !== null && operationId !== null) {
+          const token = this.options.trust.issue(machineId, operationId, clientIp);
+          if (token === null) {
+            // Someone else asking for this machine's installer (and its callback token).
+            this.options.complaints.warn(`script-foreign|${clientIp}`, { mac, machineId, from: clientIp }, 'boot.ipxe refused: the address is not one metalbox saw this MAC use in DHCP');
+            note('iPXE script refused: asked from an address this machine was not seen using', { from: clientIp });
+            return { status: 403, text: `${clientIp} is not an address metalbox saw ${mac} use (its DHCP): no installer for it\n` };
+          }
+          callback = callbackUrl(serverUrl, machineId, token);
+        }
         try {
           const machine = machineId === null || !profile.readsMachine ? null : this.options.machine(machineId);
-          const operationId = decision.kind === 'install' ? decision.operationId : null;
-          const callbackUrl = machineId === null || operationId === null ? null : this.options.tokens.url(serverUrl, machineId, operationId);
-          const script = profile.script({ mac, serverUrl, callbackUrl, machineId, machine });
+          const script = profile.script({ mac, serverUrl, callbackUrl: callback, machineId, machine });
           note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
           return { status: 200, text: script };
         } catch (error) {
           if (!(error instanceof TemplateError)) throw error;
-          log.warn({ mac, machineId, profile: profile.name, err: error }, 'boot.ipxe: profile does not render');
+          this.options.complaints.warn(`render|${mac}`, { mac, machineId, profile: profile.name, err: error }, 'boot.ipxe: profile does not render');
           note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
           return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
         }

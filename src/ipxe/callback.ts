@@ -42,8 +42,14 @@ export class CallbackTokens {
     const given = Buffer.from(token);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
+}
 
-  url(serverUrl: string, machineId: string, operationId: string): string {
-    return `${serverUrl}/callback/${machineId}/${this.tokenFor(machineId, operationId)}`;
-  }
+/** The installer's callback URL; the path's shape is known to the request log, which hides the token. */
+export function callbackUrl(serverUrl: string, machineId: string, token: string): string {
+  return `${serverUrl}/callback/${machineId}/${token}`;
+}
+
+/** A request URL as it may be logged: a callback's token replaced (it is a credential for the operation). */
+export function loggableUrl(url: string): string {
+  return url.startsWith('/callback/') ? url.replace(/^(\/callback\/[^/?]*\/)[^/?]*/, '$1[redacted]') : url;
 }

@@ -3,7 +3,8 @@ import type { ClientAddresses } from '../lib/client-addresses.js';
 import type { MachineEventInput, MachineState } from '../store/index.js';
 import type { BootDecisions } from './boot-decisions.js';
 import type { BootEventRecorder } from './boot-events.js';
-import type { CallbackTokens } from './callback.js';
+import type { LogLimiter } from '../lib/log-limiter.js';
+import type { MachineTrust } from './machine-trust.js';
 import { openConfined, sendBody } from './http-files.js';
 import type { Profile } from './profiles.js';
 
@@ -14,7 +15,9 @@ export interface NetbootHttpOptions {
   appendEvents: (events: MachineEventInput[]) => unknown[];
   events: BootEventRecorder;
   addresses: ClientAddresses;
-  tokens: CallbackTokens;
+  trust: MachineTrust;
+  /** Warnings about clients, at most one per client and kind per minute. */
+  complaints: LogLimiter;
   /** iPXE binaries by name, served from memory under /ipxe/ (UEFI HTTP boot fetches them there). */
   binaries: ReadonlyMap<string, Buffer>;
   assetsDir?: string | undefined;
@@ -26,6 +29,7 @@ const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: Mac
   failed: { from: ['preparing', 'netbooting', 'installing'], to: 'provision_failed' },
 };
 const MAX_CALLBACK_FIELDS = 32;
+
 
 const textReply = (reply: FastifyReply, code: number, text: string) =>
   reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);
@@ -91,14 +95,17 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
     },
     handler: async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Querystring: Record<string, string> }>, reply: FastifyReply) => {
       const { machineId, token } = request.params;
-      // Only a machine that is installing takes callbacks, and only with its current
-      // operation's token: a wrong token, one of another machine, or one replayed after
-      // the installation ended is refused alike, and changes nothing.
-      const operationId = decisions.installingOperation(machineId);
-      if (operationId === null || !options.tokens.verify(machineId, operationId, token)) {
-        request.log.warn({ machineId, from: request.ip, installing: operationId !== null }, 'installer callback refused: wrong, stale or foreign token');
-        return textReply(reply, 403, 'wrong callback token, or this machine is not installing\n');
+      // Only a machine that is installing takes callbacks, only with its current
+      // operation's token and only from its own address: a wrong token, one of another
+      // machine, one replayed after the installation ended, or a right one sent from
+      // another host is refused alike, and changes nothing.
+      const admission = options.trust.admit(machineId, token, request.ip);
+      if (!admission.admitted) {
+        options.complaints.warn(`callback-refused|${request.ip}`, { machineId, from: request.ip, reason: admission.reason }, 'installer callback refused');
+        // One answer for every refusal: which check failed is for the log, not for a prober.
+        return textReply(reply, 403, 'callback refused: not installing, wrong token, or not sent from this machine\n');
       }
+      const { operationId } = admission;
       const fields = callbackFields(request.query, request.body);
       if (typeof fields === 'string') return textReply(reply, 400, `${fields}\n`);
       const { event, ...data } = fields;

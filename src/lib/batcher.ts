@@ -17,6 +17,12 @@ export interface BatcherOptions<T> {
    * per flush. The first record of a key is written at the next flush all the same.
    */
   repeatHoldMs?: number;
+  /**
+   * Records written per flush at most (the write budget): the rest wait for later flushes,
+   * and past maxPending new ones are dropped and counted. A flood of spoofed packets then
+   * costs a bounded number of rows per second and a bounded amount of memory.
+   */
+  maxPerFlush?: number;
   /** A failed write: the batch is kept and tried again at the next flush. */
   onError?: (error: unknown) => void;
 }
@@ -48,7 +54,7 @@ export class Batcher<T> {
   dropped = 0;
 
   constructor(options: BatcherOptions<T>) {
-    this.#options = { flushIntervalMs: 1000, maxPending: 10_000, maxBatch: 500, repeatHoldMs: 0, onError: () => {}, ...options };
+    this.#options = { flushIntervalMs: 1000, maxPending: 10_000, maxBatch: 500, repeatHoldMs: 0, maxPerFlush: Infinity, onError: () => {}, ...options };
   }
 
   /** Merges into the record pending under `owner` and `key`, or adds the one `create` makes (dropped and counted when full). */
@@ -71,13 +77,17 @@ export class Batcher<T> {
     this.#timer.unref();
   }
 
-  /** Writes what is due, a chunk now and the rest on later turns of the event loop; on failure the rest waits for the next flush. */
-  flush(): void {
-    if (this.#writeChunk(Date.now()) === 'more') setImmediate(() => this.flush());
+  /**
+   * Writes what is due, up to maxPerFlush, a chunk now and the rest on later turns of the
+   * event loop; on failure the rest waits for the next flush.
+   */
+  flush(budget = this.#options.maxPerFlush): void {
+    const { outcome, written } = this.#writeChunk(Date.now(), Math.min(budget, this.#options.maxBatch));
+    if (outcome === 'more' && budget > written) setImmediate(() => this.flush(budget - written));
   }
 
-  /** Writes the oldest maxBatch records due by `dueBy` in one transaction ('failed': the records kept, the error reported). */
-  #writeChunk(dueBy: number): 'done' | 'more' | 'failed' {
+  /** Writes the oldest `max` records due by `dueBy` in one transaction ('failed': the records kept, the error reported). */
+  #writeChunk(dueBy: number, max = this.#options.maxBatch): { outcome: 'done' | 'more' | 'failed'; written: number } {
     const now = Date.now();
     for (const [key, writtenAt] of this.#writtenAt) {
       if (writtenAt + this.#options.repeatHoldMs > now) break;
@@ -88,7 +98,7 @@ export class Batcher<T> {
     taking: for (const [owner, records] of this.#pending) {
       for (const [key, pending] of records) {
         if (pending.dueAt > dueBy) continue;
-        if (chunk.length >= this.#options.maxBatch) {
+        if (chunk.length >= max) {
           more = true;
           break taking;
         }
@@ -97,7 +107,7 @@ export class Batcher<T> {
       }
       if (records.size === 0) this.#pending.delete(owner);
     }
-    if (chunk.length === 0) return 'done';
+    if (chunk.length === 0) return { outcome: 'done', written: 0 };
     this.#size -= chunk.length;
     try {
       this.#options.write(chunk.map(({ pending }) => pending.record));
@@ -109,7 +119,7 @@ export class Batcher<T> {
       for (const [owner, records] of rest) for (const [key, pending] of records) this.#put(owner, key, pending);
       this.#size += chunk.length;
       this.#options.onError(error);
-      return 'failed';
+      return { outcome: 'failed', written: 0 };
     }
     if (this.#options.repeatHoldMs > 0) {
       for (const { owner, key } of chunk) {
@@ -118,7 +128,7 @@ export class Batcher<T> {
         this.#writtenAt.set(written, now);
       }
     }
-    return more ? 'more' : 'done';
+    return { outcome: more ? 'more' : 'done', written: chunk.length };
   }
 
   #put(owner: string, key: string, pending: Pending<T>): void {
@@ -131,6 +141,6 @@ export class Batcher<T> {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    while (this.#size > 0 && this.#writeChunk(Infinity) !== 'failed');
+    while (this.#size > 0 && this.#writeChunk(Infinity).outcome !== 'failed');
   }
 }

@@ -1,8 +1,9 @@
 /**
- * Which MAC an IPv4 address belongs to, as the netboot traffic shows it: a TFTP or HTTP
- * request carries only its source address, and the boot events belong to a machine, so
- * the DHCP packets (requested IP, ciaddr) and the script requests (?mac=) teach it. The
- * map is bounded: past `capacity` the address learnt longest ago is forgotten.
+ * Which MAC an IPv4 address belongs to, as the DHCP traffic shows it: a TFTP or HTTP
+ * request carries only its source address, and boot events and callback tokens belong to
+ * a machine, so the DHCP packets (requested IP, ciaddr, the source of a PXE request on
+ * 4011) teach it. Never the script's ?mac=, which any host can write. The map is
+ * bounded: past `capacity` the address learnt longest ago is forgotten.
  */
 export class ClientAddresses {
   readonly #macByIp = new Map<string, string>();
@@ -27,6 +28,6 @@ export class ClientAddresses {
 }
 
 /** A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; DHCP speaks plain a.b.c.d. */
-function ipv4(address: string): string {
+export function ipv4(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

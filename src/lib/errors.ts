@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_DB_NOT_SQLITE'
   | 'E_DB_SCHEMA_NEWER'
   | 'E_DB_OPEN'
+  | 'E_DB_CORRUPT'
   | 'E_BAD_REF'
   | 'E_NOT_FOUND'
   | 'E_AMBIGUOUS_REF'
@@ -16,7 +17,9 @@ export type ErrorCode =
   | 'E_IPXE'
   | 'E_CONFLICT'
   | 'E_BMC'
-  | 'E_LEASE_LOST';
+  | 'E_LEASE_LOST'
+  | 'E_TOO_MANY'
+  | 'E_STORAGE';
 
 export class MetalboxError extends Error {
   override readonly name = 'MetalboxError';

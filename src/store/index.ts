@@ -7,6 +7,7 @@ import { ObservationStore } from './observations.js';
 import { BmcStore } from './bmcs.js';
 import { JobStore } from './jobs.js';
 import { CatalogStore } from './catalog.js';
+import { StoreHealth } from './health.js';
 
 export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
@@ -16,6 +17,7 @@ export { CatalogStore, type CatalogEntry } from './catalog.js';
 export { CredentialStore, SECRET_KEY_FILE, type Credential } from './credentials.js';
 export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineEventInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
+export { StoreHealth, storageProblemOf, type StorageFailure } from './health.js';
 export { MACHINE_STATES, type MachineState } from './states.js';
 export type * from './types.js';
 
@@ -29,6 +31,8 @@ export class Store {
   readonly bmcs: BmcStore;
   readonly jobs: JobStore;
   readonly catalog: CatalogStore;
+  /** Whether the database can be written now; every write path reports to it. */
+  readonly health: StoreHealth;
 
   private constructor(readonly db: SqliteDatabase, readonly path: string, secretKey: Buffer) {
     this.machines = new MachineStore(db);
@@ -37,6 +41,7 @@ export class Store {
     this.bmcs = new BmcStore(db);
     this.jobs = new JobStore(db);
     this.catalog = new CatalogStore(db);
+    this.health = new StoreHealth(db, path);
   }
 
   /**
@@ -47,7 +52,7 @@ export class Store {
   transaction<T>(work: () => T): T {
     let committed = false;
     try {
-      const result = this.db.transaction(work).immediate();
+      const result = this.health.guard(() => this.db.transaction(work).immediate());
       committed = true;
       return result;
     } finally {
@@ -67,6 +72,7 @@ export class Store {
   }
 
   close(): void {
+    this.health.stop();
     if (this.db.open) this.db.close();
   }
 }

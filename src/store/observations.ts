@@ -26,11 +26,21 @@ interface ObservationRow {
   count: number;
 }
 
+/** How much snooping the database keeps: rows beyond `maxRows` go oldest first, and rows not seen for `maxAgeMs`. */
+export interface ObservationRetention {
+  maxRows: number;
+  maxAgeMs: number;
+}
+
 export class ObservationStore {
   readonly #db: SqliteDatabase;
   readonly #upsert;
+  readonly #expire;
+  readonly #trim;
+  retention: ObservationRetention = { maxRows: 50_000, maxAgeMs: 30 * 86_400_000 };
   readonly #listAll;
   readonly #listOf;
+  readonly #macsAt;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
@@ -45,19 +55,37 @@ export class ObservationStore {
          last_seen = max(last_seen, excluded.last_seen),
          count = count + excluded.count`,
     );
+    this.#expire = db.prepare<{ cutoff: string }>(`DELETE FROM observations WHERE last_seen < :cutoff`);
+    this.#trim = db.prepare<{ maxRows: number }>(
+      `DELETE FROM observations WHERE (mac, message_type, ip) IN (
+         SELECT mac, message_type, ip FROM observations ORDER BY last_seen, mac, message_type, ip
+         LIMIT max(0, (SELECT count(*) FROM observations) - :maxRows))`,
+    );
     // Separate statements: `:mac IS NULL OR mac = :mac` would scan the table for one MAC (a BMC lookup).
     const order = 'ORDER BY last_seen DESC, mac, message_type, ip LIMIT :limit';
     this.#listAll = db.prepare<{ limit: number }, ObservationRow>(`SELECT * FROM observations ${order}`);
     this.#listOf = db.prepare<{ mac: string; limit: number }, ObservationRow>(`SELECT * FROM observations WHERE mac = :mac ${order}`);
+    this.#macsAt = db.prepare<{ ip: string }, { mac: string }>(`SELECT DISTINCT mac FROM observations WHERE ip = :ip AND ip != '' LIMIT 64`);
   }
 
-  /** Merges a batch into the table in one transaction. */
-  record(batch: Iterable<ObservationJson>): void {
+  /** The MACs whose DHCP packets claimed or came from `ip`. */
+  macsAt(ip: string): string[] {
+    return this.#macsAt.all({ ip }).map((row) => row.mac);
+  }
+
+  /** Merges a batch into the table and applies the retention, in one transaction: the table never holds more than maxRows. */
+  record(batch: Iterable<ObservationJson>, now = Date.now()): void {
     this.#db
       .transaction(() => {
         for (const observation of batch) this.#upsert.run({ ...observation, ip: observation.ip ?? '' });
+        this.#expire.run({ cutoff: new Date(now - this.retention.maxAgeMs).toISOString() });
+        this.#trim.run({ maxRows: this.retention.maxRows });
       })
       .immediate();
+  }
+
+  count(): number {
+    return (this.#db.prepare(`SELECT count(*) AS n FROM observations`).get() as { n: number }).n;
   }
 
   /** Most recently seen first. */

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Logger } from '../lib/log.js';
+import { LogLimiter } from '../lib/log-limiter.js';
 import { bindUdp } from '../lib/udp.js';
 import { confineName, decodeTftp, encodeError, ErrorCode, negotiate, Opcode, TftpDecodeError, type TftpDecodeFailure } from './codec.js';
 import { ReadTransfer, type TransferOutcome } from './transfer.js';
@@ -53,6 +54,8 @@ interface ActiveTransfer {
 export class TftpServer {
   #socket: Socket | undefined;
   readonly #transfers = new Map<string, ActiveTransfer>();
+  /** What clients cause (refused names, failed transfers) is logged at most once per client and kind a minute. */
+  readonly #complaints: LogLimiter;
   readonly refused = new Map<RequestRefusal, number>();
   readonly outcomes = new Map<TransferOutcome['result'], number>();
   /** RRQs absorbed as retransmissions of a request already being answered. */
@@ -63,7 +66,9 @@ export class TftpServer {
     private readonly options: TftpServerOptions,
     private readonly log: Logger,
     private readonly onTransfer: (report: TransferReport) => void = () => {},
-  ) {}
+  ) {
+    this.#complaints = new LogLimiter(log);
+  }
 
   get active(): number {
     return this.#transfers.size;
@@ -117,7 +122,7 @@ export class TftpServer {
     }
     const name = confineName(packet.filename);
     if ('refused' in name) {
-      this.log.warn({ client: client.address, name: packet.filename, reason: name.refused }, 'tftp: name refused');
+      this.#complaints.warn(`name|${client.address}`, { client: client.address, name: packet.filename.slice(0, 128), reason: name.refused }, 'tftp: name refused');
       this.#refuse(client, 'bad-name', ErrorCode.ACCESS_VIOLATION, 'access violation');
       return;
     }
@@ -128,7 +133,7 @@ export class TftpServer {
       return;
     }
     if (this.#transfers.size >= this.options.maxTransfers) {
-      this.log.warn({ client: client.address, active: this.#transfers.size }, 'tftp: transfer limit reached, asking the client to retry');
+      this.#complaints.warn('busy', { client: client.address, active: this.#transfers.size }, 'tftp: transfer limit reached, asking clients to retry');
       this.#refuse(client, 'busy', ErrorCode.NOT_DEFINED, 'server busy, try again');
       return;
     }
@@ -153,8 +158,9 @@ export class TftpServer {
           this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
           // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
           const probe = outcome.result === 'aborted' && outcome.afterOack;
-          const level = outcome.result === 'complete' || outcome.result === 'cancelled' || probe ? 'debug' : 'warn';
-          this.log[level]({ client: `${client.address}:${client.port}`, file: name.path, ...outcome }, `tftp: ${probe ? 'size probe' : outcome.result}`);
+          const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
+          if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe) this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
+          else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
           this.onTransfer({ client: client.address, file: name.path, outcome });
         },
       ),
@@ -176,7 +182,7 @@ export class TftpServer {
 
   #transferSocket(): Socket {
     const socket = createSocket('udp4');
-    socket.on('error', (error) => this.log.warn({ err: error }, 'tftp transfer socket error'));
+    socket.on('error', (error) => this.#complaints.warn(`socket|${(error as NodeJS.ErrnoException).code}`, { err: error }, 'tftp transfer socket error'));
     return socket;
   }
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
-import { Store } from '../../src/store/index.js';
+import { prepareDataDir, Store } from '../../src/store/index.js';
 import { CLI, dl360Inventory, runCli, startServe, tempDir } from '../helpers.js';
 
 test('serve on an empty data dir: healthz, empty inventory, exit codes, graceful stop', async (t) => {
@@ -12,21 +12,30 @@ test('serve on an empty data dir: healthz, empty inventory, exit codes, graceful
   const started = Date.now();
   const serve = await startServe(t, ['--data-dir', dataDir]);
   t.diagnostic(`serve was answering after ${Date.now() - started} ms`);
+  const withToken = { METALBOX_DATA_DIR: dataDir };
 
   const health = await fetch(`${serve.url}/healthz`);
   assert.equal(health.status, 200);
   assert.equal(((await health.json()) as { status: string }).status, 'ok');
 
   const server = ['--server', serve.url];
-  const ls = await runCli(['ls', '-o', 'json', ...server]);
+  const ls = await runCli(['ls', '-o', 'json', ...server], withToken);
   assert.equal(ls.code, 0, ls.stderr);
   assert.deepEqual(JSON.parse(ls.stdout), []);
 
-  const missing = await runCli(['show', '00:11:22:33:44:55', ...server]);
+  const missing = await runCli(['show', '00:11:22:33:44:55', ...server], withToken);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, 'error: no machine with MAC 00:11:22:33:44:55\n');
 
-  const nonsense = await runCli(['show', 'nonsense', ...server]);
+  // Reads need the token too: none (a data dir without one), or another server's.
+  const noToken = await runCli(['ls', ...server], { METALBOX_DATA_DIR: join(dataDir, 'elsewhere') });
+  assert.equal(noToken.code, 1);
+  assert.equal(noToken.stderr, `error: metalbox at ${serve.url} needs its API token: set METALBOX_TOKEN, or run where the api-token file of its data dir is readable (METALBOX_DATA_DIR, root for /var/lib/metalbox)\n`);
+  const wrongToken = await runCli(['show', '00:11:22:33:44:55', ...server], { METALBOX_TOKEN: 'not-the-token' });
+  assert.equal(wrongToken.code, 1);
+  assert.match(wrongToken.stderr, /refused the API token: it is not this server's/);
+
+  const nonsense = await runCli(['show', 'nonsense', ...server], withToken);
   assert.equal(nonsense.code, 2);
   assert.match(nonsense.stderr, /^error: not a MAC address: nonsense/);
   assert.equal(nonsense.stderr.split('\n').length, 2, 'one line');
@@ -73,7 +82,6 @@ test('serve refuses bad input before anything starts', async (t) => {
   const notSqlite = join(dir, 'not-sqlite');
   await runCli(['serve', '--data-dir', notSqlite, '--print-config']); // creates nothing
   assert.equal(existsSync(notSqlite), false, '--print-config touches nothing');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(notSqlite);
   writeFileSync(join(notSqlite, 'metalbox.db'), 'PK\x03\x04 a zip file, not a database');
   const refused = await serve(['--data-dir', notSqlite]);
@@ -135,6 +143,21 @@ test('a second serve on the same data dir is refused while the first runs', asyn
   assert.equal(await third.stop(), 0);
 });
 
+test('a stale lock whose pid now belongs to another process does not stop a start', async (t) => {
+  const dataDir = tempDir(t);
+  const unrelated = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => unrelated.kill('SIGKILL'));
+  const lock = join(dataDir, 'metalbox.pid');
+  // The pid of a live process that is not metalbox: with a start time that is not its own
+  // (a pid reused after a crash), and in the pid-only form older releases wrote.
+  for (const content of [`${unrelated.pid} 1\n`, `${unrelated.pid}\n`, `${process.pid} 1\n`]) {
+    writeFileSync(lock, content);
+    const serve = await startServe(t, ['--data-dir', dataDir]);
+    assert.match(readFileSync(lock, 'utf8'), new RegExp(`^${serve.child.pid} \\d+\n$`), content);
+    assert.equal(await serve.stop(), 0);
+  }
+});
+
 test('ls, show and events on a populated inventory', async (t) => {
   const dataDir = tempDir(t);
   const store = Store.open(dataDir);
@@ -147,8 +170,9 @@ test('ls, show and events on a populated inventory', async (t) => {
 
   const serve = await startServe(t, ['--data-dir', dataDir]);
   const server = ['--server', serve.url];
+  const withToken = { METALBOX_DATA_DIR: dataDir };
 
-  const json = await runCli(['ls', '-o', 'json', ...server]);
+  const json = await runCli(['ls', '-o', 'json', ...server], withToken);
   assert.equal(json.code, 0, json.stderr);
   const machines = JSON.parse(json.stdout);
   assert.deepEqual(machines.map((m: { id: string }) => m.id), [ready.id, failed.id]);
@@ -156,29 +180,29 @@ test('ls, show and events on a populated inventory', async (t) => {
     'id', 'state', 'stateReason', 'power', 'bmc', 'system', 'cpu', 'memory', 'drives', 'nics', 'serverType', 'profile', 'createdAt', 'updatedAt',
   ]);
   assert.deepEqual(machines[1].system, { manufacturer: null, model: null, serial: null, uuid: null, sku: null, biosVersion: null, powerState: null });
-  const yaml = await runCli(['ls', '-o', 'yaml', ...server]);
+  const yaml = await runCli(['ls', '-o', 'yaml', ...server], withToken);
   assert.deepEqual(YAML.parse(yaml.stdout), machines);
 
-  const table = await runCli(['ls', ...server]);
+  const table = await runCli(['ls', ...server], withToken);
   const lines = table.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^BMC MAC\s+STATE\s+POWER\s+BMC IP\s+MODEL\s+SERIAL\s+CPUS\s+MEMORY\s+NICS\s+PROFILE\s+AGE\s+ERROR$/);
   assert.match(lines[1]!, /^94:40:c9:00:00:01\s+ready\s+On\s+192\.0\.2\.5\s+HPE ProLiant DL360 Gen10 Plus\s+CZJ1234ABC\s+2 \(64c\)\s+512 GiB\s+2\s+-\s+\d+s\s*$/);
   assert.match(lines[2]!, /^3c:ec:ef:00:00:02\s+auth_failed\s+-\s+192\.0\.2\.6\s+-\s+-\s+-\s+-\s+0\s+-\s+\d+s\s+Redfish answered 401 to the session log…$/);
-  const wide = await runCli(['ls', '-o', 'wide', ...server]);
+  const wide = await runCli(['ls', '-o', 'wide', ...server], withToken);
   assert.match(wide.stdout, new RegExp(`${ready.id}\\s+94:40:c9:00:00:01`));
   assert.match(wide.stdout, /1 \(960 GB\)/);
 
-  const onlyFailed = await runCli(['ls', '--state', 'auth_failed', '-o', 'json', ...server]);
+  const onlyFailed = await runCli(['ls', '--state', 'auth_failed', '-o', 'json', ...server], withToken);
   assert.deepEqual(JSON.parse(onlyFailed.stdout).map((m: { id: string }) => m.id), [failed.id]);
-  const badState = await runCli(['ls', '--state', 'booting', ...server]);
+  const badState = await runCli(['ls', '--state', 'booting', ...server], withToken);
   assert.equal(badState.code, 2);
-  const query = await runCli(['ls', '-q', 'B4-7A-F1-00-11-23', '-o', 'json', ...server]);
+  const query = await runCli(['ls', '-q', 'B4-7A-F1-00-11-23', '-o', 'json', ...server], withToken);
   assert.deepEqual(JSON.parse(query.stdout).map((m: { id: string }) => m.id), [ready.id]);
 
-  const showJson = await runCli(['show', 'B4-7A-F1-00-11-23', '-o', 'json', ...server]);
+  const showJson = await runCli(['show', 'B4-7A-F1-00-11-23', '-o', 'json', ...server], withToken);
   assert.equal(showJson.code, 0, showJson.stderr);
   assert.deepEqual(JSON.parse(showJson.stdout), machines[0]);
-  const show = await runCli(['show', ready.id, ...server]);
+  const show = await runCli(['show', ready.id, ...server], withToken);
   for (const fragment of [
     /State:\s+ready/, /BMC:\s+94:40:c9:00:00:01\s+192\.0\.2\.5 \(from dhcp-snoop\)/, /iLO 5, firmware 2\.55, Redfish 1\.6\.0/,
     /System:\s+HPE ProLiant DL360 Gen10 Plus, SKU P39999-B21/, /CPU:\s+2 × Intel\(R\) Xeon\(R\) Gold 6338, 64 cores, 128 threads/,
@@ -186,13 +210,16 @@ test('ls, show and events on a populated inventory', async (t) => {
     /state\s+enrolled → ready\s+no server type matched yet/,
   ]) assert.match(show.stdout, fragment);
 
-  const events = await runCli(['events', '3c-ec-ef-00-00-02', '-o', 'json', ...server]);
+  const events = await runCli(['events', '3c-ec-ef-00-00-02', '-o', 'json', ...server], withToken);
   assert.deepEqual(JSON.parse(events.stdout).map((e: { toState: string }) => e.toState), ['enrolled', 'auth_failed']);
 });
 
 test('ls --watch redraws until interrupted', async (t) => {
-  const serve = await startServe(t, ['--data-dir', tempDir(t)]);
-  const child = spawn(process.execPath, [CLI, 'ls', '--watch', '--interval', '0.2', '--server', serve.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dataDir = tempDir(t);
+  const serve = await startServe(t, ['--data-dir', dataDir]);
+  const child = spawn(process.execPath, [CLI, 'ls', '--watch', '--interval', '0.2', '--server', serve.url], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, METALBOX_TOKEN: readFileSync(join(dataDir, 'api-token'), 'utf8').trim() },
+  });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   while ((output.match(/Every 0\.2s: metalbox ls/g) ?? []).length < 3) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -212,10 +239,12 @@ test('serve --print-config shows the effective config', async (t) => {
   const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--no-dhcp-proxy', '--print-config'], { METALBOX_LISTEN: '192.0.2.7', METALBOX_SWEEP_RATE: '50' });
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(YAML.parse(result.stdout), {
-    dataDir: join(dir, 'd'), listen: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
+    dataDir: join(dir, 'd'), listen: '192.0.2.7', advertise: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, netboot: { uefiBinary: 'snponly.efi' },
-    boot: { unknown: 'ignore', localBoot: 'exit' }, profiles: {}, serverTypes: [],
+    api: { maxEventStreams: 100 },
+    boot: { unknown: 'ignore', localBoot: 'exit', addressTrust: 'dhcp' }, profiles: {}, serverTypes: [],
     bmc: { subnets: ['10.9.0.0/24'], sweepRate: 50, credentials: [{ macPrefix: '94:40:c9', username: 'admin', password: '********' }] },
+    snooping: { maxObservations: 50000, maxAgeDays: 30, writesPerSecond: 1000 },
     discovery: { leaseFiles: [] },
     unifi: { url: 'https://unifi.example', username: 'ro', password: '********' },
     onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },
@@ -224,4 +253,56 @@ test('serve --print-config shows the effective config', async (t) => {
     log: { level: 'debug' },
   });
   assert.doesNotMatch(result.stdout, /s3cret/, 'passwords never printed');
+});
+
+test('a damaged database is refused in one line, exit 2, before anything starts, and never written', async (t) => {
+  const dir = tempDir(t);
+  const original = join(dir, 'original');
+  prepareDataDir(original);
+  const store = Store.open(original);
+  for (let index = 0; index < 40; index++) {
+    const { id } = store.machines.enroll({ bmcMac: `02:00:00:00:01:${index.toString(16).padStart(2, '0')}` });
+    const nics = [{ mac: `52:54:00:00:01:${index.toString(16).padStart(2, '0')}`, name: 'NIC.1', speedMbps: null, linkStatus: null }];
+    store.machines.recordInventory(id, { ...dl360Inventory(), nics }, { type: 'inventory', message: 'inspected' });
+  }
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  store.close();
+  const bytes = readFileSync(join(original, 'metalbox.db'));
+  assert.ok(bytes.length >= 16 * 4096, `${bytes.length} bytes: enough pages to damage`);
+
+  const damaged: Array<[string, Buffer, RegExp]> = [
+    ['truncated', bytes.subarray(0, Math.floor(bytes.length / 2)), /is damaged \(truncated: \d+ bytes, its header says \d+ pages of 4096 bytes\)/],
+    // Pages 4 to 6 overwritten: the b-trees on them no longer parse.
+    ['overwritten', Buffer.concat([bytes.subarray(0, 3 * 4096), Buffer.alloc(3 * 4096, 0xa5), bytes.subarray(6 * 4096)]), /is damaged \(database disk image is malformed(: Tree 4 page 4: [^)]+)?\)/], // SQLite throws, or lists what it found
+  ];
+  for (const [what, content, reason] of damaged) {
+    const dataDir = join(dir, what);
+    mkdirSync(dataDir, { mode: 0o700 });
+    const database = join(dataDir, 'metalbox.db');
+    writeFileSync(database, content, { mode: 0o600 });
+    const result = await runCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--http-port', '0', '--no-dhcp-proxy', '--no-tftp']);
+    assert.equal(result.code, 2, `${what}: ${result.stderr}`);
+    assert.match(result.stderr, new RegExp(`^error: database ${database.replace(/[.]/g, '\\.')} ${reason.source}; metalbox did not write to it: restore it from a backup, or move it away to start an empty inventory\\n$`), what);
+    assert.equal(result.stdout, '', `${what}: nothing served`);
+    assert.ok(readFileSync(database).equals(content), `${what}: the file is unchanged`);
+    assert.equal(existsSync(join(dataDir, 'api-token')), false, `${what}: nothing after the database was started`);
+  }
+});
+
+test('serve --print-config checks what serve checks: advertise resolved, a missing ipxeDir refused', async (t) => {
+  const dir = tempDir(t);
+  const printed = await runCli(['serve', '--print-config', '--data-dir', join(dir, 'd'), '--listen', '127.0.0.1', '--no-dhcp-proxy']);
+  assert.equal(printed.code, 0, printed.stderr);
+  assert.equal(YAML.parse(printed.stdout).advertise, '127.0.0.1', 'TFTP runs: advertise is --listen');
+  for (const [args, message] of [
+    [['--ipxe-dir', join(dir, 'nowhere')], `ipxeDir ${join(dir, 'nowhere')} is not a directory`],
+    [['--boot-unknown', 'discover'], 'boot.unknown is discover: set boot.discoveryProfile'],
+  ] as const) {
+    for (const mode of [['--print-config'], []]) {
+      const result = await runCli(['serve', ...mode, '--data-dir', join(dir, 'd'), '--listen', '127.0.0.1', '--http-port', '0', ...args]);
+      assert.equal(result.code, 2, `${args.join(' ')} ${mode.join(' ')}`);
+      assert.ok(result.stderr.startsWith(`error: ${message}`), result.stderr);
+    }
+  }
+  assert.equal(existsSync(join(dir, 'd')), false, 'refused before the data dir is made');
 });

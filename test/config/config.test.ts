@@ -30,15 +30,17 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     listen: '192.0.2.2', // env beats file
     advertise: undefined, // nowhere
     http: { port: 8003 }, // flag beats env and file
+    api: { maxEventStreams: 100 },
     dhcp: { proxy: false, port: 67, pxePort: 4011 }, // proxy: flag --no-dhcp-proxy
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, // defaults
     ipxeDir: undefined,
     netboot: { uefiBinary: 'ipxe.efi' }, // env
     assetsDir: undefined,
-    boot: { unknown: 'discover', discoveryProfile: 'from-flag', localBoot: '404' }, // file, flag, env
+    boot: { unknown: 'discover', discoveryProfile: 'from-flag', localBoot: '404', addressTrust: 'dhcp' }, // file, flag, env
     profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only
     serverTypes: [],
     bmc: { subnets: [], sweepRate: 200, credentials: [] }, // defaults
+    snooping: { maxObservations: 50000, maxAgeDays: 30, writesPerSecond: 1000 },
     discovery: { leaseFiles: [] },
     unifi: undefined,
     onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },

@@ -41,24 +41,24 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
   assert.equal(ack.file, 'snponly.efi');
   assert.equal(ack.siaddr, '127.0.0.1', 'advertise defaults to --listen');
 
-  const stats = (await (await fetch(`${serve.url}/api/v1/stats`)).json()) as { dhcp: { answered: number; drops: Record<string, number> } };
+  const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as { dhcp: { answered: number; drops: Record<string, number> } };
   assert.equal(stats.dhcp.answered, 1);
   assert.deepEqual(stats.dhcp.drops, { 'no-boot-decision': 1, 'too-short': 1 });
 
   let observations: Array<{ mac: string; messageType: string; ip: string }> = [];
   while (observations.length < 2 && Date.now() < deadline + 3000) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    observations = (await (await fetch(`${serve.url}/api/v1/observations`)).json()) as typeof observations;
+    observations = (await (await serve.fetch(`/api/v1/observations`)).json()) as typeof observations;
   }
   assert.deepEqual(observations.map((o) => [o.mac, o.messageType, o.ip]).sort(), [
     ['52:54:00:77:00:99', 'REQUEST', '10.77.0.101'],
     ['52:54:00:77:00:e1', 'REQUEST', '10.77.0.101'],
   ]);
-  assert.equal((await fetch(`${serve.url}/api/v1/observations?mac=nonsense`)).status, 400);
+  assert.equal((await serve.fetch(`/api/v1/observations?mac=nonsense`)).status, 400);
   let events: Array<{ type: string; message: string; data: unknown }> = [];
   while (events.at(-1)?.type !== 'boot.dhcp' && Date.now() < deadline + 6000) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    events = (await (await fetch(`${serve.url}/api/v1/machines/${id}/events`)).json()) as typeof events;
+    events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as typeof events;
   }
   assert.deepEqual(events.at(-1), { ...events.at(-1), type: 'boot.dhcp', message: 'ProxyDHCP ack: snponly.efi', data: { firmware: 'uefi', arch: 7, count: 1 } });
   assert.equal(await serve.stop(), 0);

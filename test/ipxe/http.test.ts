@@ -5,16 +5,16 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { seedMachine, startServe, tempDir } from '../helpers.js';
+import { claimAddress, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const INSTALLING_NIC = '52:54:00:77:00:e1';
 const READY_NIC = '52:54:00:77:00:b1';
 
 /** An HTTP request with the path sent as written: fetch would resolve `..` before sending. */
-function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}) {
+function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string>; from?: string } = {}) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
     const { hostname, port } = new URL(url);
-    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers }, (res) => {
+    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, localAddress: options.from }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -24,10 +24,10 @@ function raw(url: string, path: string, options: { method?: string; headers?: Re
   });
 }
 
-async function eventsOf(url: string, id: string, until: (events: MachineEventJson[]) => boolean): Promise<MachineEventJson[]> {
+async function eventsOf(serve: Serving, id: string, until: (events: MachineEventJson[]) => boolean): Promise<MachineEventJson[]> {
   const deadline = Date.now() + 5000;
   for (;;) {
-    const events = (await (await fetch(`${url}/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
+    const events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
     if (until(events) || Date.now() > deadline) return events;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -59,14 +59,13 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   const readyId = seedMachine(store, '94:40:c9:00:00:02', READY_NIC);
   store.close();
 
-  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--assets-dir', assetsDir]);
+  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--assets-dir', assetsDir, '--log-level', 'debug']);
   const base = serve.url; // advertise = --listen = 127.0.0.1
 
   const chain = await fetch(`${base}/boot.ipxe`);
   assert.equal(chain.status, 200);
   assert.equal(await chain.text(), `#!ipxe\nchain ${base}/boot.ipxe?mac=\${mac:hexhyp}&arch=\${buildarch}&platform=\${platform}\n`);
 
-  // Other machines first: the last script request teaches metalbox whose address 127.0.0.1 is.
   assert.equal((await fetch(`${base}/boot.ipxe?mac=52:54:00:77:00:99`)).status, 404, 'unknown machines get nothing');
   assert.equal((await fetch(`${base}/boot.ipxe?mac=not-a-mac`)).status, 400);
   assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&colour=blue`)).status, 400, 'unknown query keys are refused');
@@ -79,7 +78,9 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.match(await (await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&platform=pcbios`)).text(), /^exit$/m, 'ready machines boot from disk');
 
 
-  // The machine's script, as iPXE asks for it after the chain (hyphenated MAC).
+  // The machine's script, as iPXE asks for it after the chain (hyphenated MAC), from the
+  // address its DHCP showed: EDK2's request on the PXE port, sent from 127.0.0.1.
+  await claimAddress(serve, '127.0.0.1', INSTALLING_NIC);
   const script = await (await fetch(`${base}/boot.ipxe?mac=52-54-00-77-00-e1&arch=x86_64&platform=efi`)).text();
   const callbackUrl = new RegExp(`mbx\\.done=(${base}/callback/${installingId}/[A-Za-z0-9_-]{43}) `).exec(script)?.[1];
   assert.ok(callbackUrl, script);
@@ -118,14 +119,14 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.equal((await raw(base, '/ipxe/..%2fVERSION')).status, 404);
 
   // The milestones reach the store within a second, the kernel moving the machine to installing.
-  const milestones = await eventsOf(base, installingId, (list) => list.some((event) => event.type === 'boot.asset'));
+  const milestones = await eventsOf(serve, installingId, (list) => list.some((event) => event.type === 'boot.asset'));
   assert.deepEqual(milestones.slice(-4).map((event) => [event.type, event.fromState, event.toState, event.message, (event.data as { count: number }).count]), [
     ['boot.script', 'netbooting', 'netbooting', 'iPXE script: install profile lab', 1],
     ['boot.kernel', 'netbooting', 'installing', 'HTTP sent kernel lab/vmlinuz', 1], // HEAD and the range are not a download
     ['boot.initrd', 'installing', 'installing', 'HTTP sent initrd lab/initrd.gz', 1],
     ['boot.asset', 'installing', 'installing', 'HTTP sent iPXE binary snponly.efi', 1],
   ]);
-  const readyEvents = await eventsOf(base, readyId, () => true);
+  const readyEvents = await eventsOf(serve, readyId, () => true);
   assert.equal(readyEvents.at(-1)!.message, 'iPXE script: local boot (exit)');
 
   // The callback: the token is checked, events recorded, `installed` ends the installation.
@@ -136,16 +137,19 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   const progress = await fetch(callbackUrl, { method: 'POST', body: new URLSearchParams({ event: 'partitioning', disk: 'nvme0n1\u001b[2J' }) });
   assert.equal(progress.status, 200);
   assert.equal((await fetch(`${callbackUrl}?event=installed&platform=efi`)).status, 200);
-  const events = await eventsOf(base, installingId, () => true);
+  const events = await eventsOf(serve, installingId, () => true);
   assert.deepEqual(events.slice(-2).map((event) => [event.type, event.fromState, event.toState, event.message]), [
     ['callback', 'installing', 'installing', 'installer reported partitioning'],
     ['callback', 'installing', 'provisioned', 'installer reported installed'],
   ]);
   const progressEvent = events.find((event) => event.message === 'installer reported partitioning')!;
   assert.deepEqual(progressEvent.data, { event: 'partitioning', from: '127.0.0.1', disk: 'nvme0n1[2J' }, 'control characters are stripped');
-  const machine = (await (await fetch(`${base}/api/v1/machines/${installingId}`)).json()) as MachineJson;
+  const machine = (await (await serve.fetch(`/api/v1/machines/${installingId}`)).json()) as MachineJson;
   assert.equal(machine.state, 'provisioned');
   assert.equal(await serve.stop(), 0);
+  const token = callbackUrl.split('/').at(-1)!;
+  assert.ok(serve.log().includes(`/callback/${installingId}/[redacted]`), 'the debug log has the callback requests');
+  assert.ok(!serve.log().includes(token), 'but never the token, not even at debug');
 });
 
 test('discovery: unknown machines boot the discovery profile; --local-boot 404 sends disk-booting machines away', async (t) => {

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
 import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -98,7 +98,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   // A client that is not PXE: dnsmasq gives it an address, metalbox stays silent (and snoops it).
   const lease = inNs(NS.cli, 'sh', '-c', 'busybox udhcpc -i eth0 -n -q -t 5 -T 2 -s /bin/true 2>&1');
   assert.match(lease, /lease of 10\.77\.0\.1\d\d obtained from 10\.77\.0\.2/, lease);
-  const stats = JSON.parse(inNs(NS.prov, 'curl', '-sf', `${SERVER_URL}/api/v1/stats`)) as { dhcp: { answered: number; drops: Record<string, number> } };
+  const stats = JSON.parse(inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `${SERVER_URL}/api/v1/stats`)) as { dhcp: { answered: number; drops: Record<string, number> } };
   assert.equal(stats.dhcp.answered, 0, 'metalbox answered the non-PXE client');
   assert.ok((stats.dhcp.drops['not-pxe-vendor'] ?? 0) >= 1, JSON.stringify(stats));
 

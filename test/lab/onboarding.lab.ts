@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { MachineJson } from '../../src/store/index.js';
-import { createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -79,7 +79,7 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
     await waitFor(`the ${name} mockup`, () => existsSync(join(dir, `${name}.log`)) && readFileSync(join(dir, `${name}.log`), 'utf8').includes('listening'), 10_000, logs);
   }
   // Snooped DHCP packets reach the database in batches, once a second.
-  await waitFor('the DHCP observation of BMC 2', () => inNs(NS.prov, 'curl', '-sf', `${SERVER_URL}/api/v1/observations?mac=${BMC2.mac}`).includes(bmc2Ip), 5000, logs);
+  await waitFor('the DHCP observation of BMC 2', () => inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `${SERVER_URL}/api/v1/observations?mac=${BMC2.mac}`).includes(bmc2Ip), 5000, logs);
 
   const onboard = (mac: string) => {
     try {

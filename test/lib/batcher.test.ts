@@ -78,3 +78,17 @@ test('after a key is written its repeats merge until repeatHoldMs has passed; ot
   batcher.stop();
   assert.deepEqual(writes.at(-1), ['a×1'], 'stop writes what is held');
 });
+
+test('the write budget: a flush writes maxPerFlush records at most, the rest wait for the next, new ones past maxPending are dropped', async () => {
+  const writes: string[][] = [];
+  const batcher = new Batcher<{ key: string; count: number }>({ write: (batch) => writes.push(batch.map((record) => record.key)), maxBatch: 2, maxPerFlush: 3, maxPending: 6 });
+  const add = adder(batcher);
+  for (const key of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) add(key);
+  assert.equal(batcher.dropped, 1, 'g: 6 pending already');
+  batcher.flush();
+  for (let turn = 0; turn < 4; turn++) await nextTurn();
+  assert.deepEqual(writes, [['a', 'b'], ['c']], 'two of the chunk size, then one: the budget of 3');
+  batcher.flush();
+  for (let turn = 0; turn < 4; turn++) await nextTurn();
+  assert.deepEqual(writes.slice(2), [['d', 'e'], ['f']]);
+});

@@ -25,17 +25,25 @@ export interface Appliance {
   passwordFile: string;
 }
 
-/** `metalbox serve` on loopback (no ProxyDHCP, no TFTP) with an optional config file. */
-export async function startAppliance(t: { after(fn: () => Promise<unknown> | void): void }, config: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<Appliance> {
+/**
+ * `metalbox serve` on loopback with an optional config file; without ProxyDHCP and TFTP
+ * unless `netboot` (then on ephemeral ports: a test claims a machine's address with claimAddress).
+ */
+export async function startAppliance(
+  t: { after(fn: () => Promise<unknown> | void): void },
+  config: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+  options: { netboot?: boolean } = {},
+): Promise<Appliance> {
   const dir = tempDir(t);
   const dataDir = join(dir, 'data');
   const configFile = join(dir, 'metalbox.yaml');
   writeFileSync(configFile, YAML.stringify(config));
   const passwordFile = join(dir, 'bmc-password');
   writeFileSync(passwordFile, 'password\n');
-  const serving = await startServe(t, ['--data-dir', dataDir, '--config', configFile, '--no-dhcp-proxy', '--no-tftp'], env);
+  const serving = await startServe(t, ['--data-dir', dataDir, '--config', configFile, ...(options.netboot ? [] : ['--no-dhcp-proxy', '--no-tftp'])], env);
   const get = async <T>(path: string): Promise<T | null> => {
-    const response = await fetch(`${serving.url}${path}`);
+    const response = await serving.fetch(path);
     return response.status === 404 ? null : ((await response.json()) as T);
   };
   return {

@@ -24,7 +24,7 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
 
   const bmcMac = (index: number) => `02:00:00:00:10:${index.toString(16).padStart(2, '0')}`;
   for (let index = 1; index <= BMCS; index++) {
-    const response = await fetch(`${serving.url}/api/v1/onboardings`, {
+    const response = await serving.fetch(`/api/v1/onboardings`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ bmcMac: bmcMac(index), ip: '127.0.0.1', port: mockups[index - 1]!.port, scheme: 'http', username: 'admin', password: 'password' }),
@@ -40,7 +40,7 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
     const states = new Map<string, number>();
     const count = async () => {
       states.clear();
-      for (const machine of await (await fetch(`${serving.url}/api/v1/machines`)).json() as MachineJson[]) states.set(machine.state, (states.get(machine.state) ?? 0) + 1);
+      for (const machine of await (await serving.fetch(`/api/v1/machines`)).json() as MachineJson[]) states.set(machine.state, (states.get(machine.state) ?? 0) + 1);
       return states.get('ready') ?? 0;
     };
     if (kill === 1) {
@@ -56,7 +56,7 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
 
   let machines: MachineJson[] = [];
   for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(500)) {
-    machines = await (await fetch(`${serving.url}/api/v1/machines`)).json() as MachineJson[];
+    machines = await (await serving.fetch(`/api/v1/machines`)).json() as MachineJson[];
     if (machines.length === BMCS && machines.every((machine) => machine.state === 'ready')) break;
   }
   assert.deepEqual(machines.map((machine) => machine.state), Array(BMCS).fill('ready'));
@@ -66,17 +66,17 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
   assert.equal(new Set(nics).size, nics.length, 'no NIC twice');
 
   for (const machine of machines) {
-    const events = await (await fetch(`${serving.url}/api/v1/machines/${machine.id}/events?limit=1000`)).json() as MachineEventJson[];
+    const events = await (await serving.fetch(`/api/v1/machines/${machine.id}/events?limit=1000`)).json() as MachineEventJson[];
     const steps = events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`);
     // Every transition exactly once, whatever the kills interrupted.
     assert.deepEqual(steps, ['-→enrolled', 'enrolled→resolving', 'resolving→connecting', 'connecting→inspecting', 'inspecting→classifying', 'classifying→ready'], machine.id);
     assert.equal(events.filter((event) => event.type === 'inventory').length, 1, machine.id);
   }
   for (let id = 1; id <= BMCS; id++) {
-    const job = await (await fetch(`${serving.url}/api/v1/onboardings/${id}`)).json() as JobJson;
+    const job = await (await serving.fetch(`/api/v1/onboardings/${id}`)).json() as JobJson;
     assert.equal(job.status, 'succeeded', `job ${id}`);
   }
-  assert.equal((await fetch(`${serving.url}/api/v1/onboardings/${BMCS + 1}`)).status, 404, 'no job twice');
+  assert.equal((await serving.fetch(`/api/v1/onboardings/${BMCS + 1}`)).status, 404, 'no job twice');
   await serving.stop();
 
   const db = new Database(join(dataDir, 'metalbox.db'), { readonly: true });

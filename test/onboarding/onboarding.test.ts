@@ -124,7 +124,7 @@ test('hostile BMCs fail with a clear reason in bounded time while a healthy one 
   await Promise.all([...runs, healthy]);
   // Bounded: the slowest case is the byte-by-byte body, 4 tries of a 3 s deadline plus backoff.
   assert.ok(Date.now() - started < 45_000, `took ${Date.now() - started} ms`);
-  const stats = await (await fetch(`${app.serving.url}/api/v1/stats`)).json() as { onboarding: { running: number } };
+  const stats = await (await app.serving.fetch(`/api/v1/stats`)).json() as { onboarding: { running: number } };
   assert.equal(stats.onboarding.running, 0);
 });
 

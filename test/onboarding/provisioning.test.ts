@@ -19,7 +19,7 @@ import { DefaultCredentials } from '../../src/onboarding/credentials.js';
 import type { JobEngine } from '../../src/onboarding/engine.js';
 import { Provisioning } from '../../src/onboarding/provisioning.js';
 import { Store } from '../../src/store/index.js';
-import { CLI, dl360Inventory, tempDir } from '../helpers.js';
+import { claimAddress, CLI, dl360Inventory, tempDir } from '../helpers.js';
 import { startAppliance, transitions, type Appliance } from './appliance.js';
 
 type After = { after(fn: () => Promise<unknown> | void): void };
@@ -51,15 +51,15 @@ async function onboarded(app: Appliance, bmc: Mockup, bmcMac: string): Promise<M
 }
 
 
-const machineOf = async (app: Appliance, id: string) => (await (await fetch(`${app.serving.url}/api/v1/machines/${id}`)).json()) as MachineJson;
+const machineOf = async (app: Appliance, id: string) => (await (await app.serving.fetch(`/api/v1/machines/${id}`)).json()) as MachineJson;
 const jobDone = (app: Appliance, id: number) => waitFor(`job ${id}`, async () => {
-  const job = (await (await fetch(`${app.serving.url}/api/v1/jobs/${id}`)).json()) as JobJson;
+  const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
   return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
 }, 15_000);
 
 test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and callback move the machine to provisioned and back to local boot', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
-  const app = await startAppliance(t, { profiles: PROFILES, assetsDir: assets(t) }, { METALBOX_POWER_POLL_MS: '100' });
+  const app = await startAppliance(t, { profiles: PROFILES, assetsDir: assets(t) }, { METALBOX_POWER_POLL_MS: '100' }, { netboot: true });
   const machine = await onboarded(app, bmc, '02:00:00:00:00:61');
   const nic = machine.nics[0]!.mac;
   const before = (await app.events(machine.id)).length;
@@ -80,7 +80,7 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   assert.equal(bmc.writes.length, 0, 'and sends nothing to the BMC');
 
   // A follower started now prints the provisioning as it happens (server-sent events).
-  const follower = spawn(process.execPath, [CLI, 'events', machine.id, '--follow', '--limit', '1'], { env: { ...process.env, METALBOX_SERVER: app.serving.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const follower = spawn(process.execPath, [CLI, 'events', machine.id, '--follow', '--limit', '1'], { env: { ...process.env, METALBOX_SERVER: app.serving.url, METALBOX_DATA_DIR: app.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let followed = '';
   follower.stdout.on('data', (chunk) => (followed += chunk));
   t.after(() => void follower.kill());
@@ -99,12 +99,13 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   const again = await app.cli(['provision', machine.id, '--profile', 'lab']);
   assert.equal(again.code, 2, 'a machine being provisioned cannot be provisioned again');
 
-  // The firmware's iPXE asks for its script: the installer, with a callback URL.
+  // The firmware's iPXE asks for its script from the address its DHCP showed: the installer, with a callback URL.
+  await claimAddress(app.serving, '127.0.0.1', nic);
   const script = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}&platform=pcbios`)).text();
   const callback = /mbx\.done=(\S+)/.exec(script)?.[1];
   assert.ok(callback?.startsWith(`${app.serving.url}/callback/${machine.id}/`), script);
   await waitFor('netbooting', async () => (await machineOf(app, machine.id)).state === 'netbooting', 15_000);
-  await fetch(`${app.serving.url}/assets/lab/vmlinuz`); // from 127.0.0.1, which asked for the script as this NIC
+  await fetch(`${app.serving.url}/assets/lab/vmlinuz`); // from 127.0.0.1, this NIC's address
   await waitFor('installing', async () => (await machineOf(app, machine.id)).state === 'installing', 15_000);
 
   // Wrong token, another machine's id with this token: 403, state unchanged.

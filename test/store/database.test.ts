@@ -12,7 +12,7 @@ import { MACHINE_STATES, Store } from '../../src/store/index.js';
 import { tempDir } from '../helpers.js';
 
 const TABLES = [
-  'bmcs', 'credentials', 'drives', 'events', 'facts', 'jobs', 'machine_documents', 'machines', 'nics',
+  'bmcs', 'credentials', 'drives', 'events', 'facts', 'health_probe', 'jobs', 'machine_documents', 'machines', 'nics',
   'observations', 'profiles', 'raw_resources', 'server_types',
 ];
 

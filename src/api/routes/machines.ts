@@ -7,10 +7,19 @@ import { MACHINE_STATES, type MachineFilter, type MachineState, type Store } fro
 import type { ServerTypes } from '../../profiles/server-types.js';
 import { errorResponses, machineRefParams } from '../schemas.js';
 
-export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: ServerTypes): void {
+export interface MachineRouteOptions {
+  serverTypes?: ServerTypes | undefined;
+  /** Event streams open at once; past it 429 (each polls the store four times a second). */
+  maxEventStreams?: number | undefined;
+}
+
+export function machineRoutes(app: FastifyInstance, store: Store, options: MachineRouteOptions = {}): void {
+  const { serverTypes } = options;
+  const maxStreams = options.maxEventStreams ?? 100;
   const streams = new Set<() => void>();
-  // Followers never end on their own: closing the server ends them, or it would wait forever.
-  app.addHook('onClose', async () => {
+  // Followers never end on their own: they end before the server waits for its connections
+  // to finish (preClose), or a stop would wait for them until it is killed.
+  app.addHook('preClose', async () => {
     for (const end of streams) end();
   });
   app.get<{ Querystring: { state?: MachineState; q?: string } }>('/machines', {
@@ -67,6 +76,9 @@ export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: 
     },
     handler: async (request, reply) => {
       const machine = store.machines.resolve(refFrom(request.params.ref));
+      if (streams.size >= maxStreams) {
+        throw new MetalboxError('E_TOO_MANY', `${streams.size} event streams are open, the most api.maxEventStreams allows: close one (events --follow) and try again`);
+      }
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
@@ -91,6 +103,8 @@ export function machineRoutes(app: FastifyInstance, store: Store, serverTypes?: 
         clearInterval(timer);
         streams.delete(end);
         raw.end();
+        // The client may hold the connection open (keep-alive): a stop must not wait for it.
+        raw.socket?.destroySoon();
       };
       streams.add(end);
       raw.on('close', end);

@@ -1,0 +1,87 @@
+import { ipv4, type ClientAddresses } from '../lib/client-addresses.js';
+import type { BootDecisions } from './boot-decisions.js';
+import type { CallbackTokens } from './callback.js';
+
+/**
+ * Which addresses count as a machine's own:
+ * - `dhcp`: those its NICs' DHCP packets claimed (option 50, ciaddr) or came from (the
+ *   PXE request on 4011), as snooping saw them, live or stored.
+ * - `first-use`: those, and also the first other address that fetches the machine's script
+ *   in an operation. For networks where metalbox sees none of the machines' DHCP (a relay
+ *   that forwards only to the site server); weaker: whoever asks first with the machine's
+ *   MAC gets the operation's token.
+ */
+export type AddressTrust = 'dhcp' | 'first-use';
+
+export interface MachineTrustOptions {
+  decisions: BootDecisions;
+  addresses: ClientAddresses;
+  tokens: CallbackTokens;
+  /** MACs whose stored DHCP observations name `ip` (snooping outlives a restart; the live map does not). */
+  observedMacs: (ip: string) => string[];
+  addressTrust: AddressTrust;
+}
+
+export type Admission =
+  | { admitted: true; operationId: string }
+  | { admitted: false; reason: 'not-installing' | 'wrong-token' | 'foreign-address' };
+
+/** First-use bindings remembered; the oldest is forgotten past it (one per operation under way). */
+const FIRST_USE_CAPACITY = 65_536;
+
+/**
+ * The trust rule of a machine's requests during an operation (installer callbacks today,
+ * the agent's requests next): a per-operation token, given only in a script fetched from
+ * the machine's own address, and accepted only with that operation under way and from an
+ * address of the same machine. A token read off the wire by another host is useless from
+ * that host; a token of an earlier operation or of another machine is refused.
+ */
+export class MachineTrust {
+  readonly #firstUse = new Map<string, string>();
+
+  constructor(private readonly options: MachineTrustOptions) {}
+
+  /**
+   * The token for a script that `ip` fetched for `machineId` under `operationId`, or null
+   * when `ip` is not the machine's: then the script is refused and the token never leaves.
+   */
+  issue(machineId: string, operationId: string, ip: string): string | null {
+    if (!this.#isMachineAddress(machineId, ip) && !this.#firstUseBinds(operationId, ip)) return null;
+    return this.options.tokens.tokenFor(machineId, operationId);
+  }
+
+  /** Whether a request for `machineId` carrying `token` from `ip` may act for the machine's current operation. */
+  admit(machineId: string, token: string, ip: string): Admission {
+    const operationId = this.options.decisions.installingOperation(machineId);
+    if (operationId === null) return { admitted: false, reason: 'not-installing' };
+    if (!this.options.tokens.verify(machineId, operationId, token)) return { admitted: false, reason: 'wrong-token' };
+    const address = ipv4(ip);
+    if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address) return { admitted: false, reason: 'foreign-address' };
+    return { admitted: true, operationId };
+  }
+
+  /** Whether snooping saw one of the machine's NICs at `ip`: in memory, else in the stored observations (learnt back). */
+  #isMachineAddress(machineId: string, ip: string): boolean {
+    const { addresses, decisions } = this.options;
+    const live = addresses.macOf(ip);
+    if (live !== undefined && decisions.machineOf(live) === machineId) return true;
+    for (const mac of this.options.observedMacs(ipv4(ip))) {
+      if (decisions.machineOf(mac) === machineId) {
+        addresses.learn(ip, mac);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Under `first-use`, binds the operation to `ip` if nothing was bound yet; whether `ip` is the bound one. */
+  #firstUseBinds(operationId: string, ip: string): boolean {
+    if (this.options.addressTrust !== 'first-use') return false;
+    const address = ipv4(ip);
+    const bound = this.#firstUse.get(operationId);
+    if (bound !== undefined) return bound === address;
+    this.#firstUse.set(operationId, address);
+    if (this.#firstUse.size > FIRST_USE_CAPACITY) this.#firstUse.delete(this.#firstUse.keys().next().value!);
+    return true;
+  }
+}
