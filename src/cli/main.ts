@@ -15,8 +15,8 @@ import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
 import { CliError, EXIT } from './errors.js';
 
-/** Codes that mean the operator's input was wrong (exit 2) rather than the operation (exit 1). */
-const INPUT_ERRORS: ReadonlySet<ErrorCode> = new Set(['E_CONFIG', 'E_BAD_REF']);
+/** Codes that mean the operator's input or data must be fixed (exit 2) rather than the operation failed (exit 1). */
+const INPUT_ERRORS: ReadonlySet<ErrorCode> = new Set(['E_CONFIG', 'E_BAD_REF', 'E_DB_CORRUPT']);
 
 function program(): Command {
   const root = new Command('metalbox')

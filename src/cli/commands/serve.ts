@@ -26,11 +26,11 @@ export function serveCommand(): Command {
         if (cmd.getOptionValueSource(attribute) === 'cli') flags[path] = String(options[attribute]);
       }
       const config = loadConfig({ flags, env: process.env, configFile: options.config as string | undefined });
+      const [{ createLogger }, { checkConfig, startServer }] = await Promise.all([import('../../lib/log.js'), import('../../server.js')]);
       if (options.printConfig) {
-        process.stdout.write(renderConfig(config));
+        process.stdout.write(renderConfig(checkConfig(config)));
         return;
       }
-      const [{ createLogger }, { startServer }] = await Promise.all([import('../../lib/log.js'), import('../../server.js')]);
       const logger = createLogger(config.log.level);
       const server = await startServer(config, logger);
       let stopping = false;
