@@ -69,7 +69,15 @@ export class Onboarding implements JobHandler {
       const bmc = store.bmcs.ofMachine(enrolled.id)!;
       const primary = store.machines.ofBmc(bmc.id)[0]!;
       const active = store.jobs.active(ONBOARDING, primary.id);
-      if (active) return { job: active, machineId: primary.id, created: false };
+      if (active) {
+        // Joining the running job is right for the same request; other settings would be dropped silently.
+        const differences = this.#differences(input, bmc, active);
+        if (differences.length > 0) {
+          throw new MetalboxError('E_CONFLICT', `BMC ${bmc.mac} is being onboarded already (job ${active.id}) with ${differences.map((d) => `${d.key} ${d.running}`).join(', ')}, ` +
+            `not ${differences.map((d) => `${d.key} ${d.given}`).join(', ')}: wait for it to end (metalbox onboard --retry ${bmc.mac} --wait), then onboard again with these`);
+        }
+        return { job: active, machineId: primary.id, created: false };
+      }
       if (BUSY.has(primary.state)) {
         throw new MetalboxError('E_CONFLICT', `machine ${primary.id} is ${primary.state}: onboarding it again now would disrupt its provisioning; deprovision it first`);
       }
@@ -90,6 +98,27 @@ export class Onboarding implements JobHandler {
     });
     if (ticket.created) this.deps.engine.wake();
     return { job: ticket.job, machine: store.machines.get(ticket.machineId)!, created: ticket.created };
+  }
+
+  /** The settings of a request that differ from those the running job uses (passwords compared, never shown). */
+  #differences(input: OnboardingRequest, bmc: BmcRecord, job: JobJson): Array<{ key: string; running: string; given: string }> {
+    const credential = bmc.credentialId === null ? null : this.deps.store.credentials.read(bmc.credentialId);
+    const ip = typeof job.input.ip === 'string' ? job.input.ip : bmc.ip;
+    const pairs: Array<[string, unknown, unknown]> = [
+      ['ip', input.ip, ip],
+      ['port', input.port, bmc.port],
+      ['scheme', input.scheme, bmc.scheme],
+      ['insecure', input.insecure, bmc.insecure],
+      ['tlsFingerprint', input.tlsFingerprint, bmc.tlsFingerprint],
+      ['username', input.username, credential?.username ?? null],
+    ];
+    const differences = pairs
+      .filter(([, given, current]) => given !== undefined && given !== current)
+      .map(([key, given, current]) => ({ key, running: String(current ?? '(none)'), given: String(given) }));
+    if (input.password !== undefined && input.username === credential?.username && input.password !== credential?.password) {
+      differences.push({ key: 'password', running: '(stored)', given: '(another)' });
+    }
+    return differences;
   }
 
   /** Onboards a known machine's BMC again with its stored settings (`metalbox onboard --retry`). */
@@ -221,8 +250,12 @@ export class Onboarding implements JobHandler {
     if (scrape.systems.length === 0) {
       throw this.#fail(job, 'inspect_failed', `the BMC lists no readable computer system${scrape.notes.length > 0 ? `: ${scrape.notes.join('; ')}` : ''}`, false);
     }
-    const notes = [...scrape.notes];
-    if (scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac) notes.push(`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac}: check that this is the right BMC`);
+    // A BMC that reports another MAC may be another machine's (a stale lease, a mistyped
+    // MAC, an address reused): the inventory would then describe the wrong server.
+    const warnings = scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac
+      ? [`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac} as onboarded: check that this is the right BMC`]
+      : [];
+    const notes = [...scrape.notes, ...warnings];
     return {
       next: 'classify',
       commit: () => {
@@ -233,6 +266,8 @@ export class Onboarding implements JobHandler {
           const after: HardwareView = system;
           const changes = before.nics.length > 0 || before.system.serial !== null ? changesBetween(before, after) : null;
           store.machines.recordInventory(machineId, system, { type: 'inventory', message: summarize(after, changes, notes), data: { changes, notes, resources: resources.size } }, 'classifying');
+          store.machines.setWarnings(machineId, warnings);
+          for (const warning of warnings) store.machines.appendEvents([{ machineId, type: 'warning', message: warning, data: { job: job.id } }]);
           store.machines.setFacts(machineId, {
             systemPath: system.systemPath, bootTargets: system.bootTargets, resetTypes: system.resetTypes, macSources: system.macSources,
             serviceUuid: scrape.service.uuid, notes,

@@ -53,6 +53,8 @@ const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_
 /** Where provisioning may start: ready, or after a failed try. */
 const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed'];
 const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed'];
+/** `provision --retry` also starts over a provisioning stuck on its way (a power request a crash left unconfirmed). */
+const RETRYABLE: readonly MachineState[] = [...PROVISIONABLE, 'preparing', 'netbooting', 'installing'];
 
 /**
  * The provisioning state machine (DESIGN §5): `provision` moves a ready machine to
@@ -70,7 +72,7 @@ export class Provisioning implements JobHandler {
   constructor(private readonly deps: ProvisioningDependencies) {}
 
   /** Starts provisioning; every check that can refuse runs first, and a refusal changes nothing. */
-  provision(ref: MachineRef, options: { profile?: string } = {}): OperationTicket {
+  provision(ref: MachineRef, options: { profile?: string; retry?: boolean } = {}): OperationTicket {
     const { store } = this.deps;
     const machine = store.machines.resolve(ref);
     const profileName = options.profile ?? machine.profile;
@@ -90,7 +92,7 @@ export class Provisioning implements JobHandler {
       }
     }
     this.#requireBmc(machine);
-    return this.#start(machine, 'provision', 'cycle', PROVISIONABLE, 'preparing', 'boot-override',
+    return this.#start(machine, 'provision', 'cycle', options.retry ? RETRYABLE : PROVISIONABLE, 'preparing', 'boot-override',
       `provisioning with profile ${profileName}${options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : ''}`, options.profile);
   }
 
@@ -159,18 +161,22 @@ export class Provisioning implements JobHandler {
       case 'power': {
         const outcome = await this.#session(job, bmc, signal, async (client, root) => {
           const system = await this.#control(client, root, machineId);
-          // A try cut short after asking for a reset: whether it happened shows in PowerState, so it is not asked again.
+          // A try cut short after asking for a reset: the BMC may or may not have done it, and
+          // asking again could reset a machine already booting its installer. At most once:
+          // not asked again; the operator is told what to check (see the commit below).
           const interrupted = store.machines.operationEvents(input.operationId).includes('power.requested');
           const plan = resetPlan(input.power, system.powerState, system.resetTypes);
-          if (plan.length === 0 || (interrupted && input.power !== 'off' && system.powerState === 'On')) {
-            return { powerState: system.powerState, resetTypes: [] as string[], note: interrupted ? ' (an interrupted try had asked already; not repeated)' : ' (nothing to do)' };
+          if (interrupted) {
+            const confirmed = input.power === 'off' ? system.powerState === 'Off' : false;
+            return { powerState: system.powerState, resetTypes: [] as string[], note: ' (an interrupted try had asked already; not repeated)', unconfirmed: !confirmed };
           }
+          if (plan.length === 0) return { powerState: system.powerState, resetTypes: [] as string[], note: ' (nothing to do)', unconfirmed: false };
           store.machines.appendEvents([{
             machineId, type: 'power.requested', operationId: input.operationId,
             message: `asking the BMC for ${plan.join(' then ')} (power is ${system.powerState ?? 'unknown'})`, data: { job: job.id, resetTypes: plan },
           }]);
           const result = await resetSystem(client, system, input.power, { ...control, signal });
-          return { powerState: result.powerState, resetTypes: result.resetTypes, note: '' };
+          return { powerState: result.powerState, resetTypes: result.resetTypes, note: '', unconfirmed: false };
         });
         return {
           next: null,
@@ -178,7 +184,13 @@ export class Provisioning implements JobHandler {
             store.machines.setPower(machineId, outcome.powerState);
             const message = `power ${input.power}: ${outcome.resetTypes.length > 0 ? outcome.resetTypes.join(' then ') : 'no reset'}, now ${outcome.powerState ?? 'unknown'}${outcome.note}`;
             const event = { type: 'power', message, operationId: input.operationId, data: { job: job.id, resetTypes: outcome.resetTypes, powerState: outcome.powerState } };
-            if (input.action === 'deprovision') store.machines.transitionIf(machineId, ['deprovisioning'], 'ready', null, { ...event, message: `${message}; deprovisioned` });
+            if (outcome.unconfirmed) {
+              store.machines.appendEvents([{ machineId, ...event }, {
+                machineId, type: 'warning', operationId: input.operationId, data: { job: job.id, powerState: outcome.powerState },
+                message: `metalbox stopped after asking the BMC to power ${input.power} and before it confirmed; it does not ask twice ` +
+                  `(power is ${outcome.powerState ?? 'unknown'} now). ${UNCONFIRMED_ADVICE[input.action](machineId)}`,
+              }]);
+            } else if (input.action === 'deprovision') store.machines.transitionIf(machineId, ['deprovisioning'], 'ready', null, { ...event, message: `${message}; deprovisioned` });
             else store.machines.appendEvents([{ machineId, ...event }]);
           },
         };
@@ -253,6 +265,13 @@ export class Provisioning implements JobHandler {
     }
   }
 }
+
+/** What to do when a power request's outcome is unknown, per action. */
+const UNCONFIRMED_ADVICE: Record<OperationAction, (machineId: string) => string> = {
+  provision: (id) => `If the machine does not boot its installer within minutes, run: metalbox provision --retry ${id}`,
+  deprovision: (id) => `Check it with metalbox power status ${id}; power it off with metalbox power off ${id}`,
+  power: (id) => `Check it with metalbox power status ${id}`,
+};
 
 function newOperationId(): string {
   return `op-${randomBytes(6).toString('hex')}`;

@@ -454,6 +454,11 @@ export class MachineStore {
     return machineId;
   }
 
+  /** Replaces the machine's health warnings (an inspection sets them afresh). */
+  setWarnings(machineId: string, warnings: readonly string[]): void {
+    this.#db.prepare('UPDATE machines SET warnings = ? WHERE id = ?').run(JSON.stringify(warnings), machineId);
+  }
+
   /** Replaces the machine's facts (what inspection learned beyond the summary columns). */
   setFacts(machineId: string, facts: Record<string, unknown>): void {
     this.#db

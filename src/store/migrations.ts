@@ -209,6 +209,10 @@ export const MIGRATIONS: readonly string[] = [
   -- one row, rewritten while the database cannot be written, to notice when it can again
   CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL) STRICT;
   `,
+  // 6: health warnings an operator should see beside the state (a BMC that reports another MAC than the one onboarded).
+  `
+  ALTER TABLE machines ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(warnings) AND json_type(warnings) = 'array');
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

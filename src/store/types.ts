@@ -14,6 +14,8 @@ export interface MachineJson {
   nics: NicJson[];
   serverType: string | null;
   profile: string | null;
+  /** What the operator should look at though the machine works (ls shows the first, show all). */
+  warnings: string[];
   createdAt: string;
   updatedAt: string;
 }

@@ -177,7 +177,7 @@ test('ls, show and events on a populated inventory', async (t) => {
   const machines = JSON.parse(json.stdout);
   assert.deepEqual(machines.map((m: { id: string }) => m.id), [ready.id, failed.id]);
   assert.deepEqual(Object.keys(machines[0]), [
-    'id', 'state', 'stateReason', 'power', 'bmc', 'system', 'cpu', 'memory', 'drives', 'nics', 'serverType', 'profile', 'createdAt', 'updatedAt',
+    'id', 'state', 'stateReason', 'power', 'bmc', 'system', 'cpu', 'memory', 'drives', 'nics', 'serverType', 'profile', 'warnings', 'createdAt', 'updatedAt',
   ]);
   assert.deepEqual(machines[1].system, { manufacturer: null, model: null, serial: null, uuid: null, sku: null, biosVersion: null, powerState: null });
   const yaml = await runCli(['ls', '-o', 'yaml', ...server], withToken);

@@ -14,7 +14,7 @@ function machine(): MachineJson {
     system: { manufacturer: 'HPE', model: 'ProLiant', serial: 'CZJ$1{x}\nshell', uuid: null, sku: null, biosVersion: null, powerState: null },
     cpu: { count: 2, cores: 64, threads: 128, model: null }, memory: { totalGiB: 512, dimms: 16 }, drives: [],
     nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
-    serverType: null, profile: 'debian', createdAt: '2026-11-21T00:00:00.000Z', updatedAt: '2026-11-21T00:00:00.000Z',
+    serverType: null, profile: 'debian', warnings: [], createdAt: '2026-11-21T00:00:00.000Z', updatedAt: '2026-11-21T00:00:00.000Z',
   };
 }
 

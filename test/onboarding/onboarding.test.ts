@@ -138,6 +138,11 @@ test('two onboard calls for one MAC at once make one job', async (t) => {
   const outputs = [first!.stdout, second!.stdout].sort();
   assert.match(outputs[0]!, /is already being onboarded as machine m-\w+ \(job 1, /);
   assert.match(outputs[1]!, /^Onboarding BMC 02:00:00:00:03:01 as machine m-\w+ \(job 1\)\./);
+  // The same BMC with other settings while that job runs: refused, naming the running job's, not silently joined.
+  const otherPort = await app.cli(['onboard', '02:00:00:00:03:01', '--ip', '127.0.0.2', '--port', '8443', '--scheme', 'http']);
+  assert.equal(otherPort.code, 2, otherPort.stdout);
+  assert.equal(otherPort.stderr, `error: BMC 02:00:00:00:03:01 is being onboarded already (job 1) with ip 127.0.0.1, port ${bmc.port}, not ip 127.0.0.2, port 8443: ` +
+    'wait for it to end (metalbox onboard --retry 02:00:00:00:03:01 --wait), then onboard again with these\n');
   const waited = await app.cli(['onboard', '--retry', '02:00:00:00:03:01', '--wait']);
   assert.equal(waited.code, 0, waited.stderr);
   assert.equal(await app.job(2), null, 'the retry joined job 1, still under way');
@@ -227,4 +232,28 @@ test('classification: the most specific server type gives the machine its type a
     '  ✗ big (2 matchers): cpu.cores is 8, not >= 64',
     '',
   ].join('\n'));
+});
+
+test('a BMC that reports another MAC than the one onboarded: a warning in the timeline, ls, show and onboard --wait', async (t) => {
+  const bmc = await mockup(t, { tree: 'dmtf-public-rackmount1' });
+  const app = await startAppliance(t);
+  const connection = ['--ip', '127.0.0.1', '--port', String(bmc.port), '--scheme', 'http', '--username', 'admin', '--password-file', app.passwordFile];
+  // The tree's manager lists eth0 first: PermanentMACAddress 23:11:8A:33:CF:EA.
+  const warning = 'the BMC at 127.0.0.1 reports its MAC as 23:11:8a:33:cf:ea, not 02:00:00:00:03:09 as onboarded: check that this is the right BMC';
+  const onboarded = await app.cli(['onboard', '02:00:00:00:03:09', ...connection, '--wait']);
+  assert.equal(onboarded.code, 0, onboarded.stderr);
+  assert.ok(onboarded.stdout.includes(`  ${warning}\n`), onboarded.stdout);
+  const [machine] = await app.machines();
+  assert.deepEqual(machine!.warnings, [warning]);
+  const ls = await app.cli(['ls', '-o', 'wide']);
+  assert.ok(ls.stdout.includes(`warning: ${warning}`), ls.stdout);
+  const show = await app.cli(['show', machine!.id]);
+  assert.match(show.stdout, new RegExp(`^Warning: +${warning.replace(/[.]/g, '\\.')}$`, 'm'));
+
+  // The same BMC onboarded by the MAC it reports (on an appliance of its own): no warning.
+  const other = await startAppliance(t);
+  const right = await other.cli(['onboard', '23:11:8a:33:cf:ea', ...connection, '--wait']);
+  assert.equal(right.code, 0, right.stderr);
+  assert.doesNotMatch(right.stdout, /note:/);
+  assert.deepEqual((await other.machines())[0]!.warnings, []);
 });

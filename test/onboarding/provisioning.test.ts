@@ -184,11 +184,24 @@ test('a power step run again after a crash reads the power state and does not re
   store.transaction(retried.commit);
   assert.equal(retried.next, null);
   assert.deepEqual(bmc.writes.map((write) => write.method), [], 'no second reset');
-  assert.match(store.machines.lastEvent(machine.id)!.message, /no reset, now On \(an interrupted try had asked already; not repeated\)/);
+  const [power, warning] = store.machines.events(machine.id, { limit: 2 });
+  assert.match(power!.message, /no reset, now On \(an interrupted try had asked already; not repeated\)/);
+  // Not a silent wait for the preparing timeout: the machine says what happened and what to do.
+  assert.deepEqual([warning!.type, warning!.fromState, warning!.toState, warning!.operationId], ['warning', 'preparing', 'preparing', ticket.operationId]);
+  assert.equal(warning!.message, 'metalbox stopped after asking the BMC to power cycle and before it confirmed; it does not ask twice (power is On now). ' +
+    `If the machine does not boot its installer within minutes, run: metalbox provision --retry ${machine.id}`);
 
-  // Without the intent on record, the same step resets the running server.
+  // provision --retry: a new operation from where it is stuck; plain provision refuses a machine already on its way.
   const [leased] = store.jobs.lease('test', 60_000, 1);
   store.jobs.finish(leased!, 'test', 'succeeded');
+  assert.throws(() => provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web' }), /is preparing; this needs it ready or provision_failed/);
+  const retry = provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web', retry: true });
+  assert.notEqual(retry.operationId, ticket.operationId);
+  assert.deepEqual([retry.machine.state, retry.job.step], ['preparing', 'boot-override']);
+  const [retried2] = store.jobs.lease('test', 60_000, 1);
+  store.jobs.finish(retried2!, 'test', 'succeeded');
+
+  // Without the intent on record, the same step resets the running server.
   const fresh = provisioning.power({ kind: 'id', id: machine.id }, 'cycle');
   const powered = await provisioning.run({ ...fresh.job, step: 'power' }, new AbortController().signal);
   store.transaction(powered.commit);

@@ -56,6 +56,7 @@ test('an inspected machine reads back as the machine JSON of the contract', (t) 
     ],
     serverType: null,
     profile: null,
+    warnings: [],
     createdAt: enrolled.createdAt,
     updatedAt: machine.updatedAt,
   };

@@ -33,13 +33,13 @@ const STATUS_TIMEOUT_MS = 60_000;
 
 /** Provisioning, deprovisioning and power: each starts a job under an operation id and answers 202 at once. */
 export function operationRoutes(app: FastifyInstance, provisioning: Provisioning, jobs: JobStore): void {
-  app.post<{ Params: { ref: string }; Body: { profile?: string } }>('/machines/:ref/provision', {
+  app.post<{ Params: { ref: string }; Body: { profile?: string; retry?: boolean } }>('/machines/:ref/provision', {
     schema: {
       params: machineRefParams,
-      body: { type: ['object', 'null'], additionalProperties: false, properties: { profile: { type: 'string', minLength: 1, maxLength: 128 } } },
+      body: { type: ['object', 'null'], additionalProperties: false, properties: { profile: { type: 'string', minLength: 1, maxLength: 128 }, retry: { type: 'boolean' } } },
       response: { 202: ticketSchema, ...errorResponses },
     },
-    handler: async (request, reply) => reply.code(202).send(provisioning.provision(refFrom(request.params.ref), { ...(request.body?.profile ? { profile: request.body.profile } : {}) })),
+    handler: async (request, reply) => reply.code(202).send(provisioning.provision(refFrom(request.params.ref), { ...(request.body?.profile ? { profile: request.body.profile } : {}), retry: request.body?.retry === true })),
   });
 
   app.post<{ Params: { ref: string } }>('/machines/:ref/deprovision', {

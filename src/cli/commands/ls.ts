@@ -85,7 +85,7 @@ const TABLE: Column<MachineJson>[] = [
   { header: 'NICS', value: (m) => String(m.nics.length), right: true },
   { header: 'PROFILE', value: (m) => orDash(m.profile) },
   { header: 'AGE', value: (m) => formatAge(m.createdAt) },
-  { header: 'ERROR', value: (m) => (m.stateReason ? truncate(m.stateReason, 40) : '') },
+  { header: 'ERROR', value: (m) => truncate(problemOf(m), 40) },
 ];
 
 const WIDE: Column<MachineJson>[] = [
@@ -105,5 +105,12 @@ const WIDE: Column<MachineJson>[] = [
   { header: 'TYPE', value: (m) => orDash(m.serverType) },
   { header: 'PROFILE', value: (m) => orDash(m.profile) },
   { header: 'AGE', value: (m) => formatAge(m.createdAt) },
-  { header: 'ERROR', value: (m) => m.stateReason ?? '' },
+  { header: 'ERROR', value: (m) => problemOf(m) },
 ];
+
+/** The state's reason when it has one, else the first health warning (marked), else nothing. */
+function problemOf(machine: MachineJson): string {
+  if (machine.stateReason) return machine.stateReason;
+  const [first, ...rest] = machine.warnings;
+  return first === undefined ? '' : `warning: ${first}${rest.length > 0 ? ` (+${rest.length})` : ''}`;
+}

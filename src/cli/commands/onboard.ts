@@ -123,6 +123,9 @@ async function follow(client: ApiClient, jobId: number, machineId: string): Prom
     const events = await client.get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events`, { after, limit: 1000 });
     for (const event of events) {
       process.stdout.write(eventLine(event));
+      // The inspection's line counts its notes (dead links, a BMC reporting another MAC): here they are in full.
+      const notes = (event.data as { notes?: unknown } | null)?.notes;
+      if (event.type === 'inventory' && Array.isArray(notes)) for (const note of notes) process.stdout.write(`    note: ${String(note)}\n`);
       after = event.id;
     }
     if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {

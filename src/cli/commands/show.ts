@@ -28,6 +28,7 @@ function describe(m: MachineJson, events: MachineEventJson[]): string {
   const lines: Array<[string, string]> = [
     ['Machine', m.id],
     ['State', `${m.state}${m.stateReason ? ` (${m.stateReason})` : ''}`],
+    ...m.warnings.map((warning, index): [string, string] => [index === 0 ? 'Warning' : '', warning]),
     ['Power', orDash(m.power)],
     ['Type', `${orDash(m.serverType)}    Profile: ${orDash(m.profile)}`],
     ['BMC', m.bmc ? `${m.bmc.mac}  ${orDash(m.bmc.ip)}${m.bmc.ipSource ? ` (from ${m.bmc.ipSource})` : ''}` : '-'],
