@@ -68,6 +68,8 @@ export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean }
   const common = [
     '-name', `mbx-${vm.name}`, '-machine', 'pc', '-accel', 'tcg', '-m', '512', '-smp', '1', '-nographic', '-monitor', 'none',
     '-serial', `file:${join(dir, `${vm.name}.serial.log`)}`, ...(options.reboot ? [] : ['-no-reboot']),
+    // Who stops the VM finds it by this file, never by its name among the host's processes.
+    '-pidfile', join(dir, `${vm.name}.pid`),
     '-netdev', `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
   ];
   if (vm.firmware === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1`];

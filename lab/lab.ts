@@ -147,10 +147,13 @@ export async function labDown(options: { dir?: string } = {}): Promise<void> {
   const dir = labDir(options);
   const stateFile = join(dir, 'state.json');
   const state = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as LabState) : null;
-  // The BMC first: it stops its VM.
-  for (const pid of [...(state?.pids ?? [])].reverse()) await stopProcess(pid);
-  // A VM whose BMC was killed outright outlives it: find it by name.
-  spawnSync('pkill', ['-f', 'qemu-system-x86_64 -name mbx-vm '], { stdio: 'ignore' });
+  // The BMC first: it stops its VM. Each only if it is still the process the lab started
+  // (its command line names the lab's directory): a pid may have been reused since.
+  const run = join(dir, 'run');
+  for (const pid of [...(state?.pids ?? [])].reverse()) await stopProcess(pid, run);
+  // A VM whose BMC was killed outright outlives it: QEMU wrote its pid file.
+  const vmPid = readPidFile(join(run, 'vm.pid'));
+  if (vmPid !== null) await stopProcess(vmPid, run);
   deleteNamespaces(Object.values(NS));
   spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
   rmSync(stateFile, { force: true });
@@ -231,7 +234,17 @@ async function until(what: string, timeoutMs: number, probe: () => boolean | Pro
   });
 }
 
-async function stopProcess(pid: number): Promise<void> {
+function readPidFile(path: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Stops `pid` if its command line still names `marker` (a directory only the lab's processes are given). */
+async function stopProcess(pid: number, marker: string): Promise<void> {
   const alive = () => {
     try {
       process.kill(pid, 0);
@@ -240,7 +253,14 @@ async function stopProcess(pid: number): Promise<void> {
       return false;
     }
   };
-  if (!alive()) return;
+  const ours = () => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+    } catch {
+      return false;
+    }
+  };
+  if (!alive() || !ours()) return;
   process.kill(pid, 'SIGTERM');
   for (let waited = 0; waited < 5000 && alive(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
   if (alive()) process.kill(pid, 'SIGKILL');

@@ -62,16 +62,20 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
   const kernel = bootFile(name, 'kernel', config.kernel, options);
   const initrds = (typeof config.initrd === 'string' ? [config.initrd] : (config.initrd ?? [])).map((initrd) => bootFile(name, 'initrd', initrd, options));
   const cmdline = new Template(config.cmdline ?? '');
+  // Each initrd is named by its file's basename, as iPXE names an image by default: a
+  // command line written for that (Debian's `initrd=initrd.gz`) keeps working.
+  const names = initrds.map((initrd) => initrd.basename);
+  const duplicate = names.find((initrdName, index) => names.indexOf(initrdName) !== index);
+  if (duplicate !== undefined) throw new MetalboxError('E_CONFIG', `profile ${name}: two initrds are named ${duplicate}; the kernel tells them apart by file name only`);
+  // The Linux EFI stub loads initrds by the names on its command line, and older ipxe.efi
+  // builds pass none otherwise (BIOS kernels ignore them): added unless the command line names its own.
+  const namesOwnInitrds = /(^|\s)initrd=/.test(config.cmdline ?? '');
   return {
     name,
     assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
     readsMachine: readsMachine(config),
     script(variables) {
-      // Each initrd gets a name and the kernel is told it (initrd=…): the EFI stub of Linux
-      // loads initrds by name from iPXE's file system, and older ipxe.efi builds pass none
-      // otherwise. BIOS kernels ignore the argument.
-      const names = initrds.map((_, index) => `initrd${index}`);
-      const line = [kernel.url(variables.serverUrl), ...names.map((initrd) => `initrd=${initrd}`), cmdline.render(variables)].filter(Boolean).join(' ');
+      const line = [kernel.url(variables.serverUrl), ...(namesOwnInitrds ? [] : names.map((initrd) => `initrd=${initrd}`)), cmdline.render(variables)].filter(Boolean).join(' ');
       return [
         '#!ipxe',
         `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
@@ -90,13 +94,17 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
 interface BootFile {
   /** The path under --assets-dir, or null for a URL served elsewhere. */
   asset: string | null;
+  /** The file's name, the last segment of its path or URL (what iPXE names the image by). */
+  basename: string;
   url(serverUrl: string): string;
 }
 
 function bootFile(profile: string, what: string, reference: string, options: ProfileOptions): BootFile {
   if (/^https?:\/\//i.test(reference)) {
     if (/[\s\u0000-\u001f\u007f]/.test(reference)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} URL ${JSON.stringify(reference)} holds spaces or control characters`);
-    return { asset: null, url: () => reference };
+    const basename = new URL(reference).pathname.split('/').at(-1) ?? '';
+    if (!/^[\w.+-]+$/.test(basename)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} URL ${reference} must end in a file name (letters, digits, ._+-)`);
+    return { asset: null, basename, url: () => reference };
   }
   const segments = reference.split('/');
   if (reference.startsWith('/') || reference.includes('\\') || segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
@@ -107,7 +115,9 @@ function bootFile(profile: string, what: string, reference: string, options: Pro
   }
   if (!existsSync(join(options.assetsDir, reference))) options.warn?.(`profile ${profile}: ${what} ${join(options.assetsDir, reference)} does not exist (yet)`);
   const encoded = segments.map(encodeURIComponent).join('/');
-  return { asset: reference, url: (serverUrl) => `${serverUrl}/assets/${encoded}` };
+  const basename = segments.at(-1)!;
+  if (!/^[\w.+-]+$/.test(basename)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${reference} must end in a file name of letters, digits and ._+-`);
+  return { asset: reference, basename, url: (serverUrl) => `${serverUrl}/assets/${encoded}` };
 }
 
 function templateNames(config: ProfileConfig): string[] {

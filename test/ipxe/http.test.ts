@@ -84,8 +84,8 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   const script = await (await fetch(`${base}/boot.ipxe?mac=52-54-00-77-00-e1&arch=x86_64&platform=efi`)).text();
   const callbackUrl = new RegExp(`mbx\\.done=(${base}/callback/${installingId}/[A-Za-z0-9_-]{43}) `).exec(script)?.[1];
   assert.ok(callbackUrl, script);
-  assert.match(script, new RegExp(`^kernel ${base}/assets/lab/vmlinuz initrd=initrd0 console=ttyS0 sn=CZJ1234ABC mbx\\.done=`, 'm'));
-  assert.match(script, new RegExp(`^initrd --name initrd0 ${base}/assets/lab/initrd\\.gz \\|\\| goto failed$`, 'm'));
+  assert.match(script, new RegExp(`^kernel ${base}/assets/lab/vmlinuz initrd=initrd.gz console=ttyS0 sn=CZJ1234ABC mbx\\.done=`, 'm'));
+  assert.match(script, new RegExp(`^initrd --name initrd.gz ${base}/assets/lab/initrd\\.gz \\|\\| goto failed$`, 'm'));
 
   // Assets: whole, HEAD, ranges; this address was learnt as the installing NIC's.
   const whole = await fetch(`${base}/assets/lab/vmlinuz`);

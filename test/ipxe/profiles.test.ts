@@ -68,9 +68,9 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
   assert.equal(profiles.get('debian')!.script(variables()), [
     '#!ipxe',
     'echo metalbox: m-0000000000ab (b4:7a:f1:00:11:22) boots profile debian',
-    'kernel http://10.77.0.1:8080/assets/debian/linux initrd=initrd0 initrd=initrd1 console=ttyS0 done=http://10.77.0.1:8080/callback/m-0000000000ab/tok || goto failed',
-    'initrd --name initrd0 http://10.77.0.1:8080/assets/debian/initrd.gz || goto failed',
-    'initrd --name initrd1 http://mirror.example/fw.cpio || goto failed',
+    'kernel http://10.77.0.1:8080/assets/debian/linux initrd=initrd.gz initrd=fw.cpio console=ttyS0 done=http://10.77.0.1:8080/callback/m-0000000000ab/tok || goto failed',
+    'initrd --name initrd.gz http://10.77.0.1:8080/assets/debian/initrd.gz || goto failed',
+    'initrd --name fw.cpio http://mirror.example/fw.cpio || goto failed',
     'boot || goto failed',
     ':failed',
     "echo metalbox: profile debian did not boot; leaving it to the firmware's next boot entry",
@@ -78,6 +78,10 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
     '',
   ].join('\n'));
   assert.match(profiles.get('bare')!.script(variables()), /^kernel http:\/\/mirror\.example\/vmlinuz \|\| goto failed$/m);
+
+  // A command line that names its initrd, as Debian's installer docs write it: kept, none added.
+  const own = compileProfiles({ d: { kernel: 'http://mirror.example/linux', initrd: 'http://mirror.example/d-i/initrd.gz', cmdline: 'initrd=initrd.gz auto=true' } });
+  assert.match(own.get('d')!.script(variables()), /^kernel http:\/\/mirror\.example\/linux initrd=initrd\.gz auto=true \|\| goto failed\ninitrd --name initrd\.gz http:\/\/mirror\.example\/d-i\/initrd\.gz \|\| goto failed$/m);
 });
 
 test('profile mistakes stop the start with the profile and the fix', () => {
@@ -86,6 +90,8 @@ test('profile mistakes stop the start with the profile and the fix', () => {
     [{ p: { kernel: '/boot/vmlinuz' } }, { assetsDir: '/srv' }, /must be an http\(s\) URL or a relative path/],
     [{ p: { kernel: 'vmlinuz' } }, {}, /profile p: kernel vmlinuz is a path under --assets-dir, and --assets-dir is not set/],
     [{ p: { initrd: 'x' } }, {}, /profile p: needs a kernel/],
+    [{ p: { kernel: 'http://x/k', initrd: ['http://x/a/initrd.gz', 'http://x/b/initrd.gz'] } }, {}, /profile p: two initrds are named initrd\.gz/],
+    [{ p: { kernel: 'http://x/k', initrd: 'http://x/initrd/' } }, {}, /initrd URL http:\/\/x\/initrd\/ must end in a file name/],
     [{ p: { script: '#!ipxe\nexit', kernel: 'http://x/k' } }, {}, /either script, or kernel/],
     [{ p: { script: 'chain http://x' } }, {}, /script must start with #!ipxe/],
     [{ p: { kernel: 'http://x/k', cmdline: '{{ machine.serial }}' } }, {}, /profile p: unknown variable \{\{ machine\.serial \}\}: the machine has no field serial/],
