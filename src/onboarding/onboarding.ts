@@ -269,7 +269,7 @@ export class Onboarding implements JobHandler {
           store.machines.setWarnings(machineId, warnings);
           for (const warning of warnings) store.machines.appendEvents([{ machineId, type: 'warning', message: warning, data: { job: job.id } }]);
           store.machines.setFacts(machineId, {
-            systemPath: system.systemPath, bootTargets: system.bootTargets, resetTypes: system.resetTypes, macSources: system.macSources,
+            systemPath: system.systemPath, bootTargets: system.bootTargets, resetTypes: system.resetTypes, macSources: system.macSources, manager: system.manager,
             serviceUuid: scrape.service.uuid, notes,
           });
         }
@@ -354,7 +354,8 @@ function changesBetween(before: HardwareView, after: HardwareView): Array<{ fiel
   for (const group of ['system', 'cpu', 'memory'] as const) {
     for (const [key, value] of Object.entries(after[group])) compare(`${group}.${key}`, (before[group] as Record<string, unknown>)[key], value);
   }
-  for (const key of ['model', 'firmware', 'redfishVersion'] as const) compare(`bmc.${key}`, before.bmc?.[key] ?? null, after.bmc?.[key] ?? null);
+  // A system another manager manages (a SmartNIC's SoC) does not describe the BMC.
+  if (after.bmc !== null) for (const key of ['model', 'firmware', 'redfishVersion'] as const) compare(`bmc.${key}`, before.bmc?.[key] ?? null, after.bmc[key]);
   const macs = (machine: HardwareView) => machine.nics.map((nic) => nic.mac).sort();
   compare('nics', macs(before), macs(after));
   const drives = (machine: HardwareView) => machine.drives.map((drive) => `${drive.model ?? '?'} ${drive.serial ?? '?'} ${drive.capacityBytes ?? '?'}`).sort();

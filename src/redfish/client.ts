@@ -122,6 +122,8 @@ export class RedfishClient {
   readonly resources = new Map<string, string>();
   /** The ETag header of each resource read, for If-Match on writes. */
   readonly etags = new Map<string, string>();
+  /** What the service did oddly but metalbox worked around (a service root that answers 404), for the inspection's notes. */
+  readonly notes: string[] = [];
   readonly origin: string;
   /** SHA-256 of the certificate the BMC presented (https only), in pinning form. */
   certificateFingerprint: string | null = null;
@@ -169,7 +171,7 @@ export class RedfishClient {
   /** Logs in: a session when the service offers one (auth auto/session), else Basic, checked with one GET. */
   async login(username: string, password: string): Promise<RedfishBody> {
     this.#credentials = { username, password };
-    const root = await this.get('/redfish/v1/');
+    const root = await this.#serviceRoot();
     this.#expand = expandQuery(root);
     if (this.#options.auth !== 'basic') {
       const sessions = link((root.Links as RedfishBody | undefined)?.Sessions) ?? '/redfish/v1/SessionService/Sessions';
@@ -188,6 +190,31 @@ export class RedfishClient {
     // Basic is only known to work once a protected resource answers.
     await this.get(link(root.Systems) ?? '/redfish/v1/Systems');
     return root;
+  }
+
+  /**
+   * The service root. Some BMC firmware answers 404 for /redfish/v1/ (and for
+   * /redfish/v1) while its collections answer: then the standard collection paths stand
+   * in for the root's links, and the inspection notes it.
+   */
+  async #serviceRoot(): Promise<RedfishBody> {
+    try {
+      return await this.get('/redfish/v1/');
+    } catch (error) {
+      if (!(error instanceof RedfishError) || error.status !== 404) throw error;
+    }
+    try {
+      return await this.get('/redfish/v1');
+    } catch (error) {
+      if (!(error instanceof RedfishError) || error.status !== 404) throw error;
+    }
+    this.notes.push('the service root /redfish/v1/ answered 404: read through the standard paths /redfish/v1/Systems, Managers and Chassis');
+    return {
+      Systems: { '@odata.id': '/redfish/v1/Systems' },
+      Managers: { '@odata.id': '/redfish/v1/Managers' },
+      Chassis: { '@odata.id': '/redfish/v1/Chassis' },
+      Links: { Sessions: { '@odata.id': '/redfish/v1/SessionService/Sessions' } },
+    };
   }
 
   /** GETs a resource; retried on connection errors, timeouts, 429 and 5xx. Keeps the body in `resources`. */

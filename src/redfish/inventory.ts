@@ -17,6 +17,8 @@ export interface SystemScrape extends InventoryInput {
   resetTypes: string[] | null;
   /** Where each NIC MAC was found (EthernetInterfaces, NetworkDeviceFunctions, Ports). */
   macSources: Record<string, string[]>;
+  /** The manager of this system (Links.ManagedBy, or the one whose ManagerForServers lists it): a SmartNIC's SoC has its own. */
+  manager: { path: string | null; model: string | null; firmware: string | null } | null;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface SystemScrape extends InventoryInput {
  * systems collection fails the scrape.
  */
 export async function scrapeInventory(client: RedfishClient, root: RedfishBody): Promise<ScrapeResult> {
-  const notes: string[] = [];
+  const notes: string[] = [...client.notes];
   const optional = async <T>(what: string, read: () => Promise<T>, fallback: T): Promise<T> => {
     try {
       return await read();
@@ -62,7 +64,20 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
   const systems = await expand(await client.members(systemsPath), 'system');
 
   const managers = await collection(root.Managers, 'managers');
-  const manager = managers.find((body) => text(body.ManagerType) === 'BMC') ?? managers[0];
+  const managerOf = (system: RedfishBody): RedfishBody | undefined => {
+    const managedBy = paths(((system.Links ?? {}) as RedfishBody).ManagedBy);
+    const own = normalizePath(link(system) ?? '');
+    return managers.find((body) => managedBy.includes(normalizePath(link(body) ?? '')))
+      ?? managers.find((body) => paths(((body.Links ?? {}) as RedfishBody).ManagerForServers).includes(own));
+  };
+  // The BMC this service is: the BMC-type manager of the most host systems, then of the
+  // most systems. A SmartNIC's SoC (SystemType DPU) has a manager of its own, which must
+  // not lend the service its MAC or firmware, wherever the collection lists it.
+  const managed = (body: RedfishBody, hostsOnly: boolean) =>
+    systems.filter((system) => managerOf(system) === body && (!hostsOnly || text(system.SystemType) !== 'DPU')).length;
+  const manager = managers
+    .filter((body) => text(body.ManagerType) === 'BMC')
+    .sort((a, b) => managed(b, true) - managed(a, true) || managed(b, false) - managed(a, false))[0] ?? managers[0];
   let bmcMac: string | null = null;
   if (manager) {
     for (const nic of await collection(manager.EthernetInterfaces, 'manager NICs')) {
@@ -104,6 +119,22 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
   }
   const claimedByAny = new Set([...claims.values()].flat());
 
+  // A MAC a system lists among its own EthernetInterfaces is that system's: an adapter that
+  // shows it too (a SmartNIC's ports, seen from the host's chassis) does not give it to another.
+  const ownMacs = new Map<RedfishBody, Array<{ mac: string; nic: Partial<NicJson> }>>();
+  for (const system of systems) {
+    const own: Array<{ mac: string; nic: Partial<NicJson> }> = [];
+    for (const nic of await collection(system.EthernetInterfaces, 'ethernet interfaces')) {
+      // Never filtered on Status: Supermicro X10 marks every real NIC Disabled. Legacy
+      // MacAddress/FactoryMacAddress come from early Redfish (DMTF's emulator still has them).
+      for (const value of [nic.PermanentMACAddress, nic.MACAddress, nic.FactoryMacAddress, nic.MacAddress]) {
+        const mac = macOf(value);
+        if (mac) own.push({ mac, nic: { name: text(nic.Id) ?? text(nic.Name), speedMbps: number(nic.SpeedMbps), linkStatus: text(nic.LinkStatus) } });
+      }
+    }
+    ownMacs.set(system, own);
+  }
+
   const results: SystemScrape[] = [];
   for (const system of systems) {
     const systemPath = link(system);
@@ -121,20 +152,17 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
         linkStatus: known?.linkStatus ?? nic.linkStatus ?? null,
       });
     };
-    for (const nic of await collection(system.EthernetInterfaces, 'ethernet interfaces')) {
-      // Never filtered on Status: Supermicro X10 marks every real NIC Disabled. Legacy
-      // MacAddress/FactoryMacAddress come from early Redfish (DMTF's emulator still has them).
-      for (const value of [nic.PermanentMACAddress, nic.MACAddress, nic.FactoryMacAddress, nic.MacAddress]) {
-        const mac = macOf(value);
-        if (mac) addNic(mac, 'EthernetInterfaces', { name: text(nic.Id) ?? text(nic.Name), speedMbps: number(nic.SpeedMbps), linkStatus: text(nic.LinkStatus) });
-      }
-    }
+    for (const { mac, nic } of ownMacs.get(system)!) addNic(mac, 'EthernetInterfaces', nic);
+    const elsewhere = new Set(systems.filter((other) => other !== system).flatMap((other) => ownMacs.get(other)!.map((own) => own.mac)));
     const claimed = claims.get(system) ?? [];
     for (const [adapterPath, adapter] of adapters) {
       const mine = claimed.length > 0 ? claimed.includes(normalizePath(adapterPath))
         : !claimedByAny.has(normalizePath(adapterPath)) && (linked.length === 0 || linked.includes(adapter.chassis));
       if (!mine) continue;
-      for (const [mac, sources] of adapter.macs) for (const source of sources) addNic(mac, source, {});
+      for (const [mac, sources] of adapter.macs) {
+        if (elsewhere.has(mac)) continue;
+        for (const source of sources) addNic(mac, source, {});
+      }
     }
 
     const processors = (await collection(system.Processors, 'processors')).filter(
@@ -158,11 +186,16 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
       : { totalGiB: number(((system.MemorySummary ?? {}) as RedfishBody).TotalSystemMemoryGiB), dimms: null };
 
     const drives: DriveJson[] = [];
+    // Controllers that share a backplane list the same drive each: one drive.
+    const drivesSeen = new Set<string>();
     for (const storage of await collection(system.Storage, 'storage')) {
       for (const stub of list(storage.Drives)) {
         const path = link(stub);
-        const drive = path === null ? null : await optional(`drive ${path}`, () => client.get(path), null);
-        if (drive) {
+        if (path === null || drivesSeen.has(normalizePath(path))) continue;
+        drivesSeen.add(normalizePath(path));
+        const drive = await optional(`drive ${path}`, () => client.get(path), null);
+        // An empty bay: iDRAC and iLO list every slot, Status.State Absent where nothing sits.
+        if (drive && text((drive.Status as RedfishBody | undefined)?.State) !== 'Absent') {
           drives.push({
             name: text(drive.Name), model: text(drive.Model), serial: text(drive.SerialNumber), capacityBytes: number(drive.CapacityBytes),
             mediaType: text(drive.MediaType), protocol: text(drive.Protocol),
@@ -175,6 +208,9 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
         for (const device of list(storage.Devices)) {
           const body = (device ?? {}) as RedfishBody;
           if (text((body.Status as RedfishBody | undefined)?.State) === 'Absent') continue;
+          // Backplanes and enclosures (SES processors, expanders) show up as devices on some
+          // BMCs (Supermicro, older iDRAC): no capacity, and named for what they are.
+          if (number(body.CapacityBytes) === null && /backplane|enclosure|expander|\bSEP\b|\bSES\b/i.test(text(body.Name) ?? '')) continue;
           drives.push({ name: text(body.Name), model: text(body.Model), serial: null, capacityBytes: number(body.CapacityBytes), mediaType: null, protocol: null });
         }
       }
@@ -182,9 +218,14 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
 
     const boot = (system.Boot ?? {}) as RedfishBody;
     const reset = ((system.Actions as RedfishBody | undefined)?.['#ComputerSystem.Reset'] ?? {}) as RedfishBody;
+    const own = managerOf(system);
     results.push({
       systemPath,
-      bmc: { model: text(manager?.Model), firmware: text(manager?.FirmwareVersion), redfishVersion: text(root.RedfishVersion), vendor: text(root.Vendor) },
+      // The BMC record is the service's: only the systems it manages (or no manager says) write it.
+      bmc: own === undefined || own === manager
+        ? { model: text(manager?.Model), firmware: text(manager?.FirmwareVersion), redfishVersion: text(root.RedfishVersion), vendor: text(root.Vendor) }
+        : null,
+      manager: own === undefined ? null : { path: link(own), model: text(own.Model), firmware: text(own.FirmwareVersion) },
       power: text(system.PowerState),
       system: {
         manufacturer: text(system.Manufacturer), model: text(system.Model), serial: text(system.SerialNumber), uuid: text(system.UUID)?.toLowerCase() ?? null,
@@ -220,6 +261,11 @@ function number(value: unknown): number | null {
 
 function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
+}
+
+/** The normalised paths of a list of links. */
+function paths(value: unknown): string[] {
+  return list(value).map(link).filter((path): path is string => path !== null).map(normalizePath);
 }
 
 function sum(values: Array<number | null>): number | null {

@@ -26,7 +26,8 @@ export interface EnrollInput {
 /** What an inspection learned: it replaces the machine's hardware view as a whole. */
 export interface InventoryInput {
   systemPath: string | null;
-  bmc: { model: string | null; firmware: string | null; redfishVersion: string | null; vendor: string | null };
+  /** The BMC's own facts; null from a system another manager manages (a SmartNIC's SoC), which leaves the BMC record alone. */
+  bmc: { model: string | null; firmware: string | null; redfishVersion: string | null; vendor: string | null } | null;
   power: string | null;
   system: SystemJson;
   cpu: MachineJson['cpu'];
@@ -398,12 +399,14 @@ export class MachineStore {
             system.sku, system.biosVersion, system.powerState, cpu.count, cpu.cores, cpu.threads, cpu.model,
             memory.totalGiB, memory.dimms, now, machineId);
         if (updated.changes === 0) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
-        this.#db
-          .prepare(
-            `UPDATE bmcs SET model = ?, firmware = ?, redfish_version = ?, vendor = ?, updated_at = ?
-              WHERE id = (SELECT bmc_id FROM machines WHERE id = ?)`,
-          )
-          .run(inventory.bmc.model, inventory.bmc.firmware, inventory.bmc.redfishVersion, inventory.bmc.vendor, now, machineId);
+        if (inventory.bmc !== null) {
+          this.#db
+            .prepare(
+              `UPDATE bmcs SET model = ?, firmware = ?, redfish_version = ?, vendor = ?, updated_at = ?
+                WHERE id = (SELECT bmc_id FROM machines WHERE id = ?)`,
+            )
+            .run(inventory.bmc.model, inventory.bmc.firmware, inventory.bmc.redfishVersion, inventory.bmc.vendor, now, machineId);
+        }
         this.#db.prepare('DELETE FROM nics WHERE machine_id = ?').run(machineId);
         this.#db.prepare('DELETE FROM drives WHERE machine_id = ?').run(machineId);
         const insertNic = this.#db.prepare(

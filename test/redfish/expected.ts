@@ -35,7 +35,7 @@ export const EXPECTED: Record<string, ExpectedSystem[]> = {
     cpu: [8, 128], // 10 processors, 2 of them ProcessorType GPU; 16 cores each CPU
     memoryGiB: 1024, // 8 DIMMs of 131072 MiB present, 8 Absent
     macs: ['fb:aa:1d:4e:d0:7a', 'fb:aa:1d:4e:d0:7c', '00:0c:29:9a:98:ed', '00:0c:29:9a:98:ef'], // 2 EthernetInterfaces + NIC1's 2 functions
-    drives: 18,
+    drives: 10, // RAIDIntegrated and NVMeSecondary list 8 bays each, 4 of each Absent; NVMeSWRAID's two M.2
   }],
   'dmtf-public-localstorage': [{
     path: '/redfish/v1/Systems/437XR1138R2', serial: '437XR1138R2', model: '3500RX', cpu: [1, 8], memoryGiB: 96,
@@ -66,6 +66,19 @@ export const EXPECTED: Record<string, ExpectedSystem[]> = {
     ],
     drives: 2, // Storage/DE00A000 → Chassis/DE00A000/Drives/2556, 2557
   }],
+  // This project's own fixture (no service root; a SmartNIC SoC system with its own manager, listed first).
+  'metalbox-dual-system-quirks': [
+    {
+      path: '/redfish/v1/Systems/DPU', serial: 'DPU20001', model: 'DPU-2', cpu: [1, null], memoryGiB: 16, // summaries only
+      macs: ['b8:59:9f:00:10:00', 'b8:59:9f:00:10:01'], // its EthernetInterfaces p0, p1; pf0hpf on its card is the host's
+      drives: 1, // SimpleStorage eMMC: the eMMC; Backplane 1 and SAS Expander Enclosure have no capacity; Slot 3 Absent
+    },
+    {
+      path: '/redfish/v1/Systems/Host', serial: 'HOST24001', model: 'CX-2400', cpu: [2, null], memoryGiB: 256,
+      macs: ['b8:59:9f:00:00:01', 'b8:59:9f:00:20:00'], // NIC.Embedded.1, NIC.Slot.1-1; not the SoC's p0/p1 its Card1 adapter shows
+      drives: 2, // Disk.Bay.0 and Disk.Bay.1 (listed by both controllers, once with a trailing slash); Disk.Bay.2 Absent
+    },
+  ],
   'supermicro-x10sdv-ast2400-redfish-1.0.1': [{
     path: '/redfish/v1/Systems/1', serial: null, model: 'Super Server', cpu: [1, 8], memoryGiB: 64,
     macs: ['ac:1f:6b:18:a4:5a', 'ac:1f:6b:18:a4:5b', 'ac:1f:6b:18:a6:b2', 'ac:1f:6b:18:a6:b3'], // all Status.State Disabled

@@ -74,3 +74,16 @@ test('Supermicro X10 (Redfish 1.0.1): Disabled NICs kept, blank serial is unknow
   check(result, EXPECTED['supermicro-x10sdv-ast2400-redfish-1.0.1']!);
   assert.match(result.notes.join('\n'), /\/redfish\/v1\/Systems\/1\/Storage: HTTP 404/);
 });
+
+test("this project's dual-system fixture: no service root, empty bays, a drive listed twice, backplanes, a SmartNIC SoC with its own ports and manager", async () => {
+  const result = await scrape('metalbox-dual-system-quirks');
+  check(result, EXPECTED['metalbox-dual-system-quirks']!);
+  assert.deepEqual(result.notes, ['the service root /redfish/v1/ answered 404: read through the standard paths /redfish/v1/Systems, Managers and Chassis']);
+  // The service is the BMC of the host (Managers/BMC), though the SoC's manager is listed first.
+  assert.deepEqual(result.bmc, { model: 'Contoso BMC 9', firmware: '7.10.30', mac: 'b8:59:9f:00:aa:01' });
+  const [dpu, host] = result.systems;
+  assert.deepEqual([dpu!.bmc, dpu!.manager], [null, { path: '/redfish/v1/Managers/DPU_BMC', model: 'DPU BMC', firmware: '24.04-1' }]);
+  assert.deepEqual([host!.bmc?.firmware, host!.manager], ['7.10.30', { path: '/redfish/v1/Managers/BMC', model: 'Contoso BMC 9', firmware: '7.10.30' }]);
+  assert.deepEqual(host!.drives.map((drive) => drive.serial), ['S6KRNA0001', 'S6KRNA0002']);
+  assert.deepEqual(dpu!.drives.map((drive) => [drive.name, drive.capacityBytes]), [['eMMC 64GB', 62537072640]]);
+});

@@ -31,7 +31,7 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
   const inventory = dl360Inventory();
   store.machines.recordInventory(
     id,
-    { ...inventory, bmc: { ...inventory.bmc, firmware: '3.01' }, drives: [], nics: [{ mac: 'b4:7a:f1:00:11:99', name: 'OCP', speedMbps: 100000, linkStatus: 'LinkUp' }] },
+    { ...inventory, bmc: { ...inventory.bmc!, firmware: '3.01' }, drives: [], nics: [{ mac: 'b4:7a:f1:00:11:99', name: 'OCP', speedMbps: 100000, linkStatus: 'LinkUp' }] },
     { type: 'inventory', message: 'inspected again' },
   );
   assert.deepEqual(read().nics, [{ mac: 'b4:7a:f1:00:11:99', name: 'OCP', speedMbps: 100000, linkStatus: 'LinkUp' }]);
