@@ -27,10 +27,17 @@ function getFrom(from: string, url: string): Promise<{ status: number; body: str
   });
 }
 
-function writeConfig(dir: string): string {
+/** A data dir with one netbooting machine per NIC (profile lab, whose script echoes its callback URL), and serve's arguments for it. */
+function netbooting(t: { after(fn: () => void): void }, nics: string[]): { ids: string[]; args: string[] } {
+  const dir = tempDir(t);
+  const dataDir = join(dir, 'data');
+  prepareDataDir(dataDir);
+  const store = Store.open(dataDir);
+  const ids = nics.map((nic, index) => seedMachine(store, `94:40:c9:00:01:${index.toString(16).padStart(2, '0')}`, nic, { profile: 'lab', state: 'netbooting' }));
+  store.close();
   const config = join(dir, 'metalbox.yaml');
   writeFileSync(config, ['profiles:', '  lab:', '    script: |', '      #!ipxe', '      echo done at {{ callbackUrl }}', ''].join('\n'));
-  return config;
+  return { ids, args: ['--data-dir', dataDir, '--config', config] };
 }
 
 const callbackOf = (script: string) => /done at (\S+)/.exec(script)?.[1];
@@ -38,14 +45,9 @@ const stateOf = async (serve: Serving, id: string) => ((await (await serve.fetch
 const eventCount = async (serve: Serving, id: string) => ((await (await serve.fetch(`/api/v1/machines/${id}/events?limit=1000`)).json()) as MachineEventJson[]).length;
 
 test('only the booting machine moves its provisioning: scripts, tokens and callbacks bound to its DHCP address', async (t) => {
-  const dir = tempDir(t);
-  const dataDir = join(dir, 'data');
-  prepareDataDir(dataDir);
-  const store = Store.open(dataDir);
-  const a = seedMachine(store, '94:40:c9:00:01:0a', NIC_A, { profile: 'lab', state: 'netbooting' });
-  const b = seedMachine(store, '94:40:c9:00:01:0b', NIC_B, { profile: 'lab', state: 'netbooting' });
-  store.close();
-  const args = ['--data-dir', dataDir, '--config', writeConfig(dir), '--log-level', 'debug'];
+  const seeded = netbooting(t, [NIC_A, NIC_B]);
+  const [a, b] = seeded.ids as [string, string];
+  const args = [...seeded.args, '--log-level', 'debug'];
   let serve = await startServe(t, args);
   await claimAddress(serve, HOST_A, NIC_A);
   await claimAddress(serve, HOST_B, NIC_B);
@@ -110,23 +112,18 @@ test('only the booting machine moves its provisioning: scripts, tokens and callb
 });
 
 test('first-use: with no DHCP seen, the first address to ask gets the operation, and only it', async (t) => {
-  const dir = tempDir(t);
-  const dataDir = join(dir, 'data');
-  prepareDataDir(dataDir);
-  const store = Store.open(dataDir);
-  const a = seedMachine(store, '94:40:c9:00:01:0a', NIC_A, { profile: 'lab', state: 'netbooting' });
-  store.close();
-  const strict = await startServe(t, ['--data-dir', dataDir, '--config', writeConfig(dir)]);
+  const { ids: [a], args } = netbooting(t, [NIC_A]);
+  const strict = await startServe(t, args);
   assert.equal((await getFrom(HOST_B, `${strict.url}/boot.ipxe?mac=${NIC_A}`)).status, 403, 'dhcp (the default): no DHCP seen, no script');
   assert.equal(await strict.stop(), 0);
 
-  const serve = await startServe(t, ['--data-dir', dataDir, '--config', writeConfig(dir), '--address-trust', 'first-use']);
+  const serve = await startServe(t, [...args, '--address-trust', 'first-use']);
   const script = await getFrom(HOST_B, `${serve.url}/boot.ipxe?mac=${NIC_A}`);
   assert.equal(script.status, 200);
   const url = callbackOf(script.body)!;
   assert.equal((await getFrom(ATTACKER, `${serve.url}/boot.ipxe?mac=${NIC_A}`)).status, 403, 'the second address to ask');
   assert.equal((await getFrom(ATTACKER, `${url}?event=installed`)).status, 403);
   assert.equal((await getFrom(HOST_B, `${url}?event=installed`)).status, 200);
-  assert.equal(await stateOf(serve, a), 'provisioned');
+  assert.equal(await stateOf(serve, a!), 'provisioned');
   assert.equal(await serve.stop(), 0);
 });

@@ -45,8 +45,9 @@ function createTopology(): void {
   ], VMS.map((vm) => vm.tap));
 }
 
-function metalboxCli(...args: string[]): string {
-  return inNs(NS.prov, process.execPath, CLI, ...args, '--server', SERVER_URL);
+/** The CLI in the provisioning namespace, with the API token of `dataDir` (read from its file, never on the command line). */
+function metalboxCli(dataDir: string, ...args: string[]): string {
+  return inNs(NS.prov, 'env', `METALBOX_DATA_DIR=${dataDir}`, process.execPath, CLI, ...args, '--server', SERVER_URL);
 }
 
 test('BIOS and UEFI firmware netboot through metalbox into an initramfs that calls back', { timeout: 600_000 }, async (t) => {
@@ -133,7 +134,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   // metalbox recorded both callbacks, and the milestones on the way.
   for (const vm of VMS) {
     const events = await waitFor(`${vm.name}'s boot events`, () => {
-      const list = JSON.parse(metalboxCli('events', vm.mac, '-o', 'json')) as MachineEventJson[];
+      const list = JSON.parse(metalboxCli(dataDir, 'events', vm.mac, '-o', 'json')) as MachineEventJson[];
       return list.some((event) => event.type === 'callback') && list.some((event) => event.type === 'boot.kernel') ? list : undefined;
     }, 5000, allLogs);
     const types = new Set(events.map((event) => event.type));
@@ -147,7 +148,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
     }
     const callback = events.find((event) => event.type === 'callback')!;
     assert.deepEqual(callback.data, { event: 'installed', from: (callback.data as { from: string }).from, platform: vm.name === 'bios' ? 'pcbios' : 'efi', mac: vm.mac });
-    const machine = JSON.parse(metalboxCli('show', vm.mac, '-o', 'json')) as MachineJson;
+    const machine = JSON.parse(metalboxCli(dataDir, 'show', vm.mac, '-o', 'json')) as MachineJson;
     assert.equal(machine.state, 'provisioned', `${vm.name} is provisioned after its callback`);
   }
   lab.passed();

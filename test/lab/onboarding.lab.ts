@@ -88,7 +88,7 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
       throw new Error(`onboard ${mac} failed: ${(error as { stdout?: string }).stdout}${(error as { stderr?: string }).stderr}\n${logs()}`);
     }
   };
-  const show = (mac: string) => JSON.parse(inNs(NS.prov, process.execPath, CLI, 'show', mac, '-o', 'json', '--server', SERVER_URL)) as MachineJson;
+  const show = (mac: string) => JSON.parse(inNs(NS.prov, 'env', `METALBOX_DATA_DIR=${dataDir}`, process.execPath, CLI, 'show', mac, '-o', 'json', '--server', SERVER_URL)) as MachineJson;
 
   const first = onboard(BMC1.mac);
   assert.match(first, new RegExp(`BMC ${BMC1.mac} at ${BMC1.ip.replaceAll('.', '\\.')} \\(sweep\\)`), first);
