@@ -66,7 +66,9 @@ http {
 async function main(): Promise<void> {
   await workload('http', async (dir) => {
     const macs = seedFleet(join(dir, 'data'), MACHINES, { state: 'netbooting', profile: 'bench' });
-    const metalbox = await startMetalbox(dir, { config: { profiles: { bench: BENCH_PROFILE } }, args: ['--no-dhcp-proxy', '--no-tftp'] });
+    // No DHCP here, so no machine's address is known: first-use binds each operation to the
+    // load generator's address, the first to ask, as on a network where metalbox sees no DHCP.
+    const metalbox = await startMetalbox(dir, { config: { profiles: { bench: BENCH_PROFILE }, boot: { addressTrust: 'first-use' } }, args: ['--no-dhcp-proxy', '--no-tftp'] });
     const assets = benchAssets(dir);
 
     const sample = await runIn(NS.load, 'curl', ['-sf', `http://${SERVER_IP}:8080/boot.ipxe?mac=${fleetMac(0)}&platform=efi`]);

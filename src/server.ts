@@ -84,7 +84,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     };
     const addresses = new ClientAddresses();
     const trust = new MachineTrust({
-      decisions, addresses, tokens, observedMacs: (ip) => store.observations.macsAt(ip), addressTrust: config.boot.addressTrust,
+      decisions, addresses, tokens, observed: (mac, ip) => store.observations.seen(mac, ip), addressTrust: config.boot.addressTrust,
     });
     const bootEvents = new BootEventRecorder({
       write: (batch) => store.health.guard(() => store.machines.appendEvents(batch)),

@@ -60,9 +60,9 @@ export class BootDecisions {
     return entry !== undefined && INSTALLING.has(entry.state) ? entry.operationId : null;
   }
 
-  /** The machine a NIC belongs to, whatever its state; null for a MAC the inventory does not know. */
-  machineOf(mac: string): string | null {
-    return this.#byMac.get(mac)?.machineId ?? null;
+  /** A machine's NIC MACs, whatever its state. */
+  macsOf(machineId: string): readonly string[] {
+    return this.#macsOf.get(machineId) ?? [];
   }
 
   get size(): number {

@@ -17,8 +17,8 @@ export interface MachineTrustOptions {
   decisions: BootDecisions;
   addresses: ClientAddresses;
   tokens: CallbackTokens;
-  /** MACs whose stored DHCP observations name `ip` (snooping outlives a restart; the live map does not). */
-  observedMacs: (ip: string) => string[];
+  /** Whether the stored DHCP observations show `mac` at `ip` (snooping outlives a restart; the live maps do not). */
+  observed: (mac: string, ip: string) => boolean;
   addressTrust: AddressTrust;
 }
 
@@ -63,15 +63,12 @@ export class MachineTrust {
   /** Whether snooping saw one of the machine's NICs at `ip`: in memory, else in the stored observations (learnt back). */
   #isMachineAddress(machineId: string, ip: string): boolean {
     const { addresses, decisions } = this.options;
-    const live = addresses.macOf(ip);
-    if (live !== undefined && decisions.machineOf(live) === machineId) return true;
-    for (const mac of this.options.observedMacs(ipv4(ip))) {
-      if (decisions.machineOf(mac) === machineId) {
-        addresses.learn(ip, mac);
-        return true;
-      }
-    }
-    return false;
+    const macs = decisions.macsOf(machineId);
+    if (macs.some((mac) => addresses.hasSeen(mac, ip))) return true;
+    const stored = macs.find((mac) => this.options.observed(mac, ipv4(ip)));
+    if (stored === undefined) return false;
+    addresses.learn(ip, stored);
+    return true;
   }
 
   /** Under `first-use`, binds the operation to `ip` if nothing was bound yet; whether `ip` is the bound one. */

@@ -202,9 +202,8 @@ export const MIGRATIONS: readonly string[] = [
     document    TEXT NOT NULL
   ) STRICT;
   `,
-  // 5: the storage health probe; observations looked up by address (whose address is this: callback and script trust) and trimmed oldest first (retention).
+  // 5: the storage health probe; observations trimmed oldest first (retention).
   `
-  CREATE INDEX observations_by_ip ON observations(ip) WHERE ip != '';
   CREATE INDEX observations_by_age ON observations(last_seen);
   -- one row, rewritten while the database cannot be written, to notice when it can again
   CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL) STRICT;

@@ -40,7 +40,7 @@ export class ObservationStore {
   retention: ObservationRetention = { maxRows: 50_000, maxAgeMs: 30 * 86_400_000 };
   readonly #listAll;
   readonly #listOf;
-  readonly #macsAt;
+  readonly #seen;
 
   constructor(db: SqliteDatabase) {
     this.#db = db;
@@ -65,12 +65,12 @@ export class ObservationStore {
     const order = 'ORDER BY last_seen DESC, mac, message_type, ip LIMIT :limit';
     this.#listAll = db.prepare<{ limit: number }, ObservationRow>(`SELECT * FROM observations ${order}`);
     this.#listOf = db.prepare<{ mac: string; limit: number }, ObservationRow>(`SELECT * FROM observations WHERE mac = :mac ${order}`);
-    this.#macsAt = db.prepare<{ ip: string }, { mac: string }>(`SELECT DISTINCT mac FROM observations WHERE ip = :ip AND ip != '' LIMIT 64`);
+    this.#seen = db.prepare<{ mac: string; ip: string }, { found: number }>(`SELECT 1 AS found FROM observations WHERE mac = :mac AND ip = :ip AND ip != '' LIMIT 1`);
   }
 
-  /** The MACs whose DHCP packets claimed or came from `ip`. */
-  macsAt(ip: string): string[] {
-    return this.#macsAt.all({ ip }).map((row) => row.mac);
+  /** Whether `mac`'s DHCP packets claimed or came from `ip`. */
+  seen(mac: string, ip: string): boolean {
+    return this.#seen.get({ mac, ip }) !== undefined;
   }
 
   /** Merges a batch into the table and applies the retention, in one transaction: the table never holds more than maxRows. */

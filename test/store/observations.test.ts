@@ -21,6 +21,7 @@ test('observations: the retention keeps the newest maxRows and drops those not s
   ], now);
   assert.deepEqual(store.observations.list().map((row) => row.mac), ['02:00:00:00:00:05', '02:00:00:00:00:04', '02:00:00:00:00:03'], '4 left after expiry, the oldest of them over the cap');
   assert.equal(store.observations.count(), 3);
-  assert.deepEqual(store.observations.macsAt('192.0.2.3'), ['02:00:00:00:00:03']);
-  assert.deepEqual(store.observations.macsAt(''), [], 'no address is nobody\'s address');
+  assert.equal(store.observations.seen('02:00:00:00:00:03', '192.0.2.3'), true);
+  assert.equal(store.observations.seen('02:00:00:00:00:04', '192.0.2.3'), false);
+  assert.equal(store.observations.seen('02:00:00:00:00:04', ''), false, 'no address is nobody\'s address');
 });
