@@ -37,6 +37,8 @@ export type Snoop = (packet: DhcpPacket, listener: Listener, source: Destination
 export class ProxyDhcpHandler {
   readonly drops = new Map<DropReason, number>();
   answered = 0;
+  /** Why the last datagram got no answer (null when it got one), for the server's log. */
+  lastDrop: DropReason | null = null;
 
   constructor(
     private readonly settings: ResponderSettings,
@@ -45,6 +47,7 @@ export class ProxyDhcpHandler {
   ) {}
 
   handle(datagram: Buffer, listener: Listener, source: Destination): Reply | null {
+    this.lastDrop = null;
     let packet: DhcpPacket;
     try {
       packet = decodePacket(datagram);
@@ -75,6 +78,7 @@ export class ProxyDhcpHandler {
 
   #drop(reason: DropReason): null {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    this.lastDrop = reason;
     return null;
   }
 }

@@ -105,7 +105,11 @@ export class ProxyDhcpServer {
       return;
     }
     if (reply === null) {
-      if (this.log.isLevelEnabled('trace')) this.log.trace({ from: `${source.address}:${source.port}`, listener }, 'dhcp: no answer');
+      // Most drops are ordinary (clients that are not PXE, machines metalbox does not boot): debug, once a minute per client and reason.
+      if (this.log.isLevelEnabled('debug')) {
+        const reason = this.handler.lastDrop;
+        this.#complaints.debug(`drop|${reason}|${source.address}`, { from: `${source.address}:${source.port}`, listener, reason }, 'dhcp: no answer');
+      }
       return;
     }
     // 4011 answers must come from 4011, where EDK2 sent its REQUEST.

@@ -40,12 +40,17 @@ export class LogLimiter {
     this.#log('warn', key, fields, message);
   }
 
+  /** As warn, at debug: for what is ordinary but can come at packet rate (DHCP drops). */
+  debug(key: string, fields: Record<string, unknown>, message: string): void {
+    this.#log('debug', key, fields, message);
+  }
+
   /** As warn, at error: for failures that are not the client's doing but could repeat per packet. */
   error(key: string, fields: Record<string, unknown>, message: string): void {
     this.#log('error', key, fields, message);
   }
 
-  #log(level: 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
+  #log(level: 'debug' | 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
     const now = this.#now();
     if (now - this.#windowStart >= this.#intervalMs) {
       this.#windowStart = now;

@@ -17,7 +17,7 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
   store.machines.recordInventory(id, inventory, { type: 'inventory', message: 'inspected' });
   store.close();
 
-  const serve = await startServe(t, ['--data-dir', dataDir]);
+  const serve = await startServe(t, ['--data-dir', dataDir, '--log-level', 'debug']);
   assert.ok(serve.pxePort > 0 && serve.dhcpPort > 0, serve.log());
   const client = createSocket('udp4');
   t.after(() => client.close());
@@ -29,7 +29,7 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
   const stranger = Buffer.from(edk2Request4011);
   stranger[33] = 0x99;
   client.send(stranger, serve.pxePort, '127.0.0.1');
-  client.send(Buffer.from('not dhcp at all'), serve.pxePort, '127.0.0.1');
+  for (let index = 0; index < 10; index++) client.send(Buffer.from('not dhcp at all'), serve.pxePort, '127.0.0.1');
 
   const deadline = Date.now() + 5000;
   while (replies.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -43,7 +43,10 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
 
   const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as { dhcp: { answered: number; drops: Record<string, number> } };
   assert.equal(stats.dhcp.answered, 1);
-  assert.deepEqual(stats.dhcp.drops, { 'no-boot-decision': 1, 'too-short': 1 });
+  assert.deepEqual(stats.dhcp.drops, { 'no-boot-decision': 1, 'too-short': 10 });
+  // Drops are logged once a minute per client and reason, however many come.
+  assert.equal(serve.log().match(/"reason":"too-short"[^\n]*"msg":"dhcp: no answer"/g)?.length, 1, serve.log());
+  assert.equal(serve.log().match(/"reason":"no-boot-decision"[^\n]*"msg":"dhcp: no answer"/g)?.length, 1);
 
   let observations: Array<{ mac: string; messageType: string; ip: string }> = [];
   while (observations.length < 2 && Date.now() < deadline + 3000) {
