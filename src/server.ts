@@ -100,6 +100,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     store.observations.retention = { maxRows: config.snooping.maxObservations, maxAgeMs: config.snooping.maxAgeDays * 86_400_000 };
     const snooping = new SnoopRecorder({
       maxPerFlush: config.snooping.writesPerSecond, // one flush a second
+      maxPending: 2 * config.snooping.writesPerSecond, // two seconds of backlog; a flood past it is dropped and counted
       write: (batch) => store.health.guard(() => store.observations.record(batch)),
       onError: (error) => logUnlessStorage(error, 'DHCP observations not written; kept for the next try'),
     });
