@@ -124,7 +124,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     // Loaded only when configured: it brings undici, which an idle appliance otherwise never loads.
     const unifi = config.unifi ? new (await import('./discovery/unifi.js')).UnifiResolver(unifiSettings(config.unifi)) : null;
     if (unifi) cleanups.push(() => unifi.close());
-    // Chosen in this order (DESIGN §8); the passive ones are all read so disagreements show.
+    // Chosen in this order (docs/contracts.md, Finding a BMC's address); the passive ones are all read so disagreements show.
     const locator = new BmcLocator([
       new DhcpObservationResolver((mac) => store.observations.list({ mac, limit: 20 })),
       new NeighbourTableResolver(),

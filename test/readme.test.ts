@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { SETTINGS } from '../src/config/settings.js';
 import { MACHINE_STATES } from '../src/store/index.js';
@@ -22,4 +22,16 @@ test('CI runs the README test command', () => {
   const command = /Run the tests:\s+```sh\n(.+)\n```/.exec(readme)?.[1];
   assert.ok(command, 'the README names a test command');
   assert.ok(readFileSync(new URL('../../.ci/run', import.meta.url), 'utf8').includes(command), command);
+});
+
+test('citations in the code point inside the repository: docs that exist, no founding design or shared notes', () => {
+  const root = new URL('../../', import.meta.url);
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' })
+    .filter((path) => /^(src|test|lab|bench)\/.*\.ts$/.test(path) && path !== 'test/readme.test.ts'); // this file spells the patterns
+  assert.ok(files.length > 50, `${files.length} sources read`);
+  for (const path of files) {
+    const text = readFileSync(new URL(path, root), 'utf8');
+    assert.doesNotMatch(text, /DESIGN §|shared\/notes|notes\/[\w-]+\.md/, path);
+    for (const [, doc] of text.matchAll(/\b(docs\/[\w-]+\.md)/g)) assert.ok(existsSync(new URL(doc!, root)), `${path} cites ${doc}`);
+  }
 });

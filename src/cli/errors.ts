@@ -1,4 +1,4 @@
-/** Exit codes of every metalbox command (DESIGN §3). */
+/** Exit codes of every metalbox command (docs/contracts.md, CLI). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 /** An error the CLI reports as one line and turns into its exit code. */

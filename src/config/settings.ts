@@ -417,7 +417,7 @@ export interface DefaultCredentialConfig {
   passwordFile?: string;
 }
 
-/** A boot profile as the config file holds it (DESIGN §9): a kernel with initrds and a command line, or a whole iPXE script. */
+/** A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with initrds and a command line, or a whole iPXE script. */
 export interface ProfileConfig {
   kernel?: string;
   initrd?: string | string[];

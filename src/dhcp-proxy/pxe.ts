@@ -5,7 +5,7 @@ import {
 
 /**
  * Which netboot client sent a request, and the ProxyDHCP answer it needs: the shapes of
- * notes/netboot-recipe.md §b.6, which dnsmasq, Pixiecore and Smee converge on and real
+ * docs/netboot.md, which dnsmasq, Pixiecore and Smee converge on and real
  * firmware boots from. Pure functions: the responder supplies the packet and addresses.
  */
 

@@ -30,7 +30,7 @@ export interface Resolution {
 }
 
 /**
- * MAC → IP, per DESIGN §8. The passive resolvers (DHCP observations, the neighbour table,
+ * MAC → IP, per docs/contracts.md, Finding a BMC's address. The passive resolvers (DHCP observations, the neighbour table,
  * lease files) are all read; only when none knows the MAC are the active ones asked in
  * order (a sweep of the BMC subnets, the UniFi controller), stopping at the first answer.
  */

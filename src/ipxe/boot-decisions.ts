@@ -1,7 +1,7 @@
 import type { BootEntry, MachineState, MachineStore } from '../store/index.js';
 
 /**
- * What a booting NIC gets (DESIGN §5), decided from memory: the DHCP, TFTP and script
+ * What a booting NIC gets (docs/contracts.md, Lifecycle states), decided from memory: the DHCP, TFTP and script
  * paths call decide() per packet and must never wait on the database. The view is loaded
  * once and refreshed per machine when the store reports a committed change.
  */

@@ -1,7 +1,7 @@
 import { Batcher, type BatcherOptions } from '../lib/batcher.js';
 import type { MachineEventInput, MachineState } from '../store/index.js';
 
-/** The milestones of a netboot (DESIGN §5): each becomes a machine event. */
+/** The milestones of a netboot (docs/contracts.md, Lifecycle states): each becomes a machine event. */
 export type BootMilestone = 'boot.dhcp' | 'boot.tftp' | 'boot.script' | 'boot.kernel' | 'boot.initrd' | 'boot.asset';
 
 /**

@@ -1,7 +1,7 @@
 import type { MachineJson } from '../store/index.js';
 
 /**
- * `{{ name }}` templates of boot profiles (DESIGN §9). The names are checked when the
+ * `{{ name }}` templates of boot profiles (docs/contracts.md, Profiles). The names are checked when the
  * config is loaded, so a typo stops the start instead of breaking a boot at 3 a.m.;
  * iPXE's own `${…}` settings are plain text here and pass through untouched.
  */

@@ -31,7 +31,7 @@ export interface OnboardingTicket {
 
 type Step = 'resolve' | 'connect' | 'inspect' | 'classify';
 
-/** The state a machine is in while each step runs (DESIGN §5). */
+/** The state a machine is in while each step runs (docs/contracts.md, Lifecycle states). */
 const STATE_OF: Record<Step, MachineState> = { resolve: 'resolving', connect: 'connecting', inspect: 'inspecting', classify: 'classifying' };
 
 const TIMEOUT_MS: Record<Step, number> = { resolve: 120_000, connect: 120_000, inspect: 900_000, classify: 30_000 };

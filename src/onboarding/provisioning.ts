@@ -57,7 +57,7 @@ const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_fail
 const RETRYABLE: readonly MachineState[] = [...PROVISIONABLE, 'preparing', 'netbooting', 'installing'];
 
 /**
- * The provisioning state machine (DESIGN §5): `provision` moves a ready machine to
+ * The provisioning state machine (docs/contracts.md, Lifecycle states): `provision` moves a ready machine to
  * preparing, sets a one-time PXE boot and powers it on or resets it; from there the
  * machine's own boot moves it on (PXE seen: netbooting; kernel served: installing; the
  * installer's callback: provisioned). `deprovision` powers it off and makes it ready.

@@ -3,7 +3,7 @@ import type { Logger } from '../lib/log.js';
 import type { MachineState, MachineStore } from '../store/index.js';
 
 /**
- * The per-state deadlines of provisioning (DESIGN §5): a machine left in preparing,
+ * The per-state deadlines of provisioning (docs/contracts.md, Lifecycle states): a machine left in preparing,
  * netbooting, installing or deprovisioning past its state's timeout becomes
  * provision_failed, with the last thing that happened to it as the reason. The check
  * reads the store, so deadlines hold across restarts; the move is conditional, so a

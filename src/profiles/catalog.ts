@@ -30,7 +30,7 @@ export interface TypeCheck {
 
 /**
  * The profiles and server types in force: the config file's, then those applied through
- * the API, which win by name (DESIGN §9) and outlive restarts. One Map of compiled
+ * the API, which win by name (docs/contracts.md, Profiles) and outlive restarts. One Map of compiled
  * profiles and one ServerTypes are shared with netboot, provisioning and onboarding and
  * updated in place, so an apply takes effect on the next request. Every apply is checked
  * whole (templates, asset paths, matchers, profile references) before anything is stored.

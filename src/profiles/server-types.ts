@@ -1,7 +1,7 @@
 import { MetalboxError } from '../lib/errors.js';
 import type { MachineJson } from '../store/index.js';
 
-/** A server type as the config file holds it (DESIGN §9): matchers over facts, and the profile its machines install. */
+/** A server type as the config file holds it (docs/contracts.md, Profiles): matchers over facts, and the profile its machines install. */
 export interface ServerTypeConfig {
   name: string;
   match: Record<string, string | number>;

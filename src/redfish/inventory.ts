@@ -22,7 +22,7 @@ export interface SystemScrape extends InventoryInput {
 }
 
 /**
- * Reads the inventory through links only (never guessed ids), per DESIGN §7: service
+ * Reads the inventory through links only (never guessed ids), per docs/redfish.md §1–§2: service
  * root, managers, chassis network adapters, then each system's processors, memory,
  * storage and NICs. A dead link is noted and skipped; only an unreachable service root or
  * systems collection fails the scrape.

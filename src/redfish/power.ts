@@ -2,7 +2,7 @@ import { link, normalizePath, type RedfishBody, type RedfishClient, type Redfish
 
 /**
  * Power and one-time boot through Redfish, with the vendor quirks of
- * notes/redfish-quirks.md §8–§10 kept in this one place. Each function sends the fewest
+ * docs/redfish.md §8–§10 kept in this one place. Each function sends the fewest
  * requests a vendor needs and reads back what it changed: a BMC that answers 200 and
  * keeps nothing (it happens: bmclib PR #459) is caught here, not at the next boot.
  */
@@ -108,7 +108,7 @@ export interface OverrideResult {
 
 /**
  * Sets a one-time PXE boot (Target Pxe, Enabled Once) and reads it back
- * (quirks §8 "Recommended algorithm"). `mode` is sent only when the system has the
+ * (docs/redfish.md §8). `mode` is sent only when the system has the
  * property, lists the value (when it lists any), and either differs or belongs to a
  * vendor that reverts an omitted mode (Supermicro, AMI); never to HPE, which refuses it.
  */
@@ -128,7 +128,7 @@ export async function setOneTimePxe(client: RedfishClient, control: SystemContro
   const requests: string[] = [];
   const body = () => ({ Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once', ...(withMode ? { BootSourceOverrideMode: wantedMode } : {}) } });
   const patch = async (path: string, etag: string | null): Promise<RedfishReply> => {
-    // iDRAC appends -gzip to ETags it served compressed (quirks §10); the tag itself is without it.
+    // iDRAC appends -gzip to ETags it served compressed (docs/redfish.md §10); the tag itself is without it.
     const tag = etag?.replace(/-gzip("?)$/, '$1') ?? null;
     const sent = body();
     requests.push(`PATCH ${path} ${JSON.stringify(sent)}${tag === null ? '' : ` If-Match ${tag}`}`);
@@ -143,7 +143,7 @@ export async function setOneTimePxe(client: RedfishClient, control: SystemContro
     reply = await patch(resource, await freshEtag(client, resource));
   }
   if (reply.status === 412) {
-    // A stale or weak ETag: read it again and send it strong, then not at all (quirks §10).
+    // A stale or weak ETag: read it again and send it strong, then not at all (docs/redfish.md §10).
     const etag = await freshEtag(client, resource);
     reply = await patch(resource, etag === null ? null : etag.replace(/^W\//, ''));
     if (reply.status === 412) reply = await patch(resource, null);
@@ -175,7 +175,7 @@ export async function setOneTimePxe(client: RedfishClient, control: SystemContro
 
 /**
  * The reset types that bring a system from `powerState` to what `action` wants, among
- * those it allows (quirks §9): On (else ForceOn) from Off; ForceOff to stop; ForceRestart
+ * those it allows (docs/redfish.md §9): On (else ForceOn) from Off; ForceOff to stop; ForceRestart
  * (else PowerCycle, else ForceOff then On) to restart a running host. Empty: nothing to do.
  */
 export function resetPlan(action: PowerAction, powerState: string | null, allowed: string[] | null): string[] {

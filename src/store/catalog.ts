@@ -8,7 +8,7 @@ export interface CatalogEntry<T> {
 }
 
 /**
- * Profiles and server types applied through the API (DESIGN §9: the API's copy wins over
+ * Profiles and server types applied through the API (docs/contracts.md, Profiles: the API's copy wins over
  * the config file's once set). Specs are stored as the JSON given, checked before.
  */
 export class CatalogStore {

@@ -1,4 +1,4 @@
-/** Lifecycle state names: a contract (DESIGN §5) shared by the store, API and CLI. */
+/** Lifecycle state names: a contract (docs/contracts.md, Lifecycle states) shared by the store, API and CLI. */
 export const STABLE_STATES = ['enrolled', 'ready', 'unclassified', 'provisioned'] as const;
 export const FAILED_STATES = ['bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed'] as const;
 export const TRANSIENT_STATES = [

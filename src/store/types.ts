@@ -1,6 +1,6 @@
 import type { MachineState } from './states.js';
 
-/** The machine JSON of DESIGN §4: a contract for the API, `show -o json` and `ls -o json`. */
+/** The machine JSON of docs/contracts.md, Machine JSON: a contract for the API, `show -o json` and `ls -o json`. */
 export interface MachineJson {
   id: string;
   state: MachineState;

@@ -56,7 +56,7 @@ test('the captured clients get the answers the lab booted with; others get silen
   assert.deepEqual(Object.fromEntries(h.drops), { 'not-for-listener': 3, 'not-a-request': 14, 'not-pxe-vendor': 4 });
 });
 
-test("metalbox's captured offers and ACK have the shapes of DESIGN §6", () => {
+test("metalbox's captured offers and ACK have the shapes of docs/netboot.md", () => {
   const ours = capture.filter(({ from }) => from.startsWith('10.77.0.1:')).map(({ payload, to }) => ({ to, ...summary(payload) }));
   assert.equal(ours.length, 4);
   for (const { packet, vendor, mac } of ours) {

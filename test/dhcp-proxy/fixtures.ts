@@ -1,7 +1,7 @@
 /**
  * DHCP requests of the PXE clients in the lab (QEMU SeaBIOS + iPXE ROM, OVMF's EDK2
  * PxeBcDxe). The option bytes are those captured on the lab bridge and written down in
- * shared/notes/pxe-lab.md §5, in wire order; xid and secs are illustrative. Whole packets
+ * docs/lab.md, in wire order; xid and secs are illustrative. Whole packets
  * captured by this project's lab are in captures/ (captures.test.ts).
  */
 

@@ -2,7 +2,7 @@
  * The quirk layer of src/redfish/power.ts against the vendor mockups: for each vendor, the
  * requests sent are the ones that vendor needs. The trees are real captures; how each
  * vendor answers a write cannot be captured in a tree, so those answers are hooks on the
- * mockup server (fakes, each citing notes/redfish-quirks.md and its source).
+ * mockup server (fakes, each citing docs/redfish.md and its source).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -5,7 +5,7 @@ import {
   confineName, decodeTftp, encodeAck, encodeData, encodeError, encodeOack, encodeRequest, negotiate, TftpDecodeError,
 } from '../../src/tftp/codec.js';
 
-/** EDK2's first read request in the lab (notes/pxe-lab.md §5): the tsize probe. */
+/** EDK2's first read request in the lab (docs/lab.md): the tsize probe. */
 const EDK2_PROBE = Buffer.from('\0\x01ipxe.efi\0octet\0tsize\x000\0blksize\x001468\0windowsize\x004\0', 'latin1');
 
 test('EDK2 read request: name, mode and options', () => {
