@@ -7,7 +7,7 @@
  *   METALBOX_TOKEN=… node dist/bench/onboard-fleet.js --server URL --bmc-ip IP --base-port 20000 --count 1000 --healthy 900
  */
 import { parseArgs } from 'node:util';
-import { FAILED_STATES } from '../src/store/states.js';
+import { FAILED_STATES } from '../src/lifecycle/lifecycle.js';
 import { fleetMac } from './fleet.js';
 
 /** Onboarded BMCs get MACs of their own prefix, apart from the seeded fleet's 02:bc. */

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pathBetween } from '../src/lifecycle/lifecycle.js';
 import type { InventoryInput, MachineState, Store } from '../src/store/index.js';
 import { edk2Request4011 } from './dhcp-proxy/fixtures.js';
 
@@ -132,13 +133,24 @@ export function seedMachine(store: Store, bmcMac: string, nicMac: string, option
   const { id } = store.machines.enroll({ bmcMac });
   store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: nicMac, name: 'NIC.1.1', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
   if (options.profile) store.machines.setProfile(id, options.profile, { type: 'profile', message: `profile ${options.profile}` });
-  if (options.state && ['preparing', 'netbooting', 'installing'].includes(options.state)) {
-    // As `provision` would: the state under an operation, which callback tokens are bound to.
-    store.machines.startOperation(id, `op-seed-${id}`, ['enrolled'], options.state, { type: 'provision', message: options.state });
-  } else if (options.state) {
-    store.machines.transition(id, options.state, null, { type: 'state', message: options.state });
-  }
+  if (options.state) moveTo(store, id, options.state);
   return id;
+}
+
+/**
+ * Moves a machine to `state` along the lifecycle's own moves (the store refuses any other),
+ * the last with `event` and `reason`. Entering `preparing` starts an operation, as
+ * `provision` does: installing machines' callback tokens are bound to it.
+ */
+export function moveTo(store: Store, id: string, state: MachineState, last: { message?: string; reason?: string | null } = {}): void {
+  const path = pathBetween(store.machines.stateOf(id)!, state);
+  if (path === null) throw new Error(`the lifecycle has no way to ${state}`);
+  for (const [index, step] of path.entries()) {
+    const final = index === path.length - 1;
+    const event = { type: 'state', message: final && last.message !== undefined ? last.message : step };
+    if (step === 'preparing') store.machines.startOperation(id, `op-seed-${id}`, [store.machines.stateOf(id)!], step, event);
+    else store.machines.transition(id, step, final ? (last.reason ?? null) : null, event);
+  }
 }
 
 /**

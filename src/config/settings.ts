@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerTypeConfig } from '../profiles/server-types.js';
+import { TIMEOUTS, type TimedState } from '../lifecycle/lifecycle.js';
 
 /**
  * Every setting of `metalbox serve`, in one place: its path in the config file, its flag,
@@ -325,7 +326,7 @@ export const SETTINGS: readonly Setting[] = [
     schema: {
       type: 'object',
       additionalProperties: false,
-      properties: Object.fromEntries(['preparing', 'netbooting', 'installing', 'deprovisioning'].map((state) => [state, { type: 'integer', minimum: 1, maximum: 86400 }])),
+      properties: Object.fromEntries(Object.keys(TIMEOUTS).map((state) => [state, { type: 'integer', minimum: 1, maximum: 86400 }])),
     },
     default: () => ({ ...PROVISIONING_TIMEOUTS }),
     description: 'seconds a machine may stay in each provisioning state before it is provision_failed, with its last event as the reason',
@@ -399,16 +400,10 @@ export interface Config {
   log: { level: string };
 }
 
-/** Seconds each transient provisioning state may last; a config file may name only some. */
-export interface ProvisioningTimeouts {
-  preparing: number;
-  netbooting: number;
-  installing: number;
-  deprovisioning: number;
-}
+/** Seconds each timed state may last (the lifecycle's TIMEOUTS are the defaults); a config file may name only some. */
+export type ProvisioningTimeouts = Record<TimedState, number>;
 
-/** Firmware POST on a big server takes minutes before it even asks for PXE; an installer, up to an hour. */
-export const PROVISIONING_TIMEOUTS: ProvisioningTimeouts = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600 };
+export const PROVISIONING_TIMEOUTS: ProvisioningTimeouts = { ...TIMEOUTS };
 
 export interface DefaultCredentialConfig {
   macPrefix: string;

@@ -1,4 +1,5 @@
-import type { BootEntry, MachineState, MachineStore } from '../store/index.js';
+import { INSTALLING as INSTALLING_STATES, type MachineState } from '../lifecycle/lifecycle.js';
+import type { BootEntry, MachineStore } from '../store/index.js';
 
 /**
  * What a booting NIC gets (docs/contracts.md, Lifecycle states), decided from memory: the DHCP, TFTP and script
@@ -19,11 +20,8 @@ export interface BootDecisionSettings {
   unknown: 'ignore' | 'discover';
 }
 
-/**
- * `preparing` installs too: a server that was already on may reach PXE before the
- * provisioning job has recorded its reset, and must not be sent to its disk meanwhile.
- */
-const INSTALLING: ReadonlySet<MachineState> = new Set(['preparing', 'netbooting', 'installing']);
+/** The lifecycle's INSTALLING, as a set: the script path asks it per request. */
+const INSTALLING: ReadonlySet<MachineState> = new Set(INSTALLING_STATES);
 
 export class BootDecisions {
   #byMac = new Map<string, BootEntry>();

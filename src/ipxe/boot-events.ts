@@ -1,5 +1,6 @@
 import { Batcher, type BatcherOptions } from '../lib/batcher.js';
-import type { MachineEventInput, MachineState } from '../store/index.js';
+import { sourcesOf, type MachineState } from '../lifecycle/lifecycle.js';
+import type { MachineEventInput } from '../store/index.js';
 
 /** The milestones of a netboot (docs/contracts.md, Lifecycle states): each becomes a machine event. */
 export type BootMilestone = 'boot.dhcp' | 'boot.tftp' | 'boot.script' | 'boot.kernel' | 'boot.initrd' | 'boot.asset';
@@ -8,12 +9,14 @@ export type BootMilestone = 'boot.dhcp' | 'boot.tftp' | 'boot.script' | 'boot.ke
  * A PXE request from a machine being prepared is what moves it to netbooting; serving the
  * kernel or an initrd moves it to installing. (One batch may hold both, in order.)
  */
+const toNetbooting = { from: sourcesOf('netbooting', 'boot milestone'), to: 'netbooting' } as const;
+const toInstalling = { from: sourcesOf('installing', 'boot milestone'), to: 'installing' } as const;
 const ADVANCES: Partial<Record<BootMilestone, { from: readonly MachineState[]; to: MachineState }>> = {
-  'boot.dhcp': { from: ['preparing'], to: 'netbooting' },
-  'boot.tftp': { from: ['preparing'], to: 'netbooting' },
-  'boot.script': { from: ['preparing'], to: 'netbooting' },
-  'boot.kernel': { from: ['preparing', 'netbooting'], to: 'installing' },
-  'boot.initrd': { from: ['preparing', 'netbooting'], to: 'installing' },
+  'boot.dhcp': toNetbooting,
+  'boot.tftp': toNetbooting,
+  'boot.script': toNetbooting,
+  'boot.kernel': toInstalling,
+  'boot.initrd': toInstalling,
 };
 
 type PendingEvent = MachineEventInput & { data: { count: number } & Record<string, unknown> };

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientAddresses } from '../lib/client-addresses.js';
-import type { MachineEventInput, MachineState } from '../store/index.js';
+import { sourcesOf, type MachineState } from '../lifecycle/lifecycle.js';
+import type { MachineEventInput } from '../store/index.js';
 import type { BootDecisions } from './boot-decisions.js';
 import type { BootEventRecorder } from './boot-events.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
@@ -25,8 +26,8 @@ export interface NetbootHttpOptions {
 
 /** What an installer may report; `installed` and `failed` end the installation. */
 const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: MachineState }> = {
-  installed: { from: ['preparing', 'netbooting', 'installing'], to: 'provisioned' },
-  failed: { from: ['preparing', 'netbooting', 'installing'], to: 'provision_failed' },
+  installed: { from: sourcesOf('provisioned', 'callback'), to: 'provisioned' },
+  failed: { from: sourcesOf('provision_failed', 'callback'), to: 'provision_failed' },
 };
 const MAX_CALLBACK_FIELDS = 32;
 

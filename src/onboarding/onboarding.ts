@@ -5,6 +5,7 @@ import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/c
 import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import type { ServerTypes } from '../profiles/server-types.js';
+import { BUSY, ONBOARDING_STEP_STATES } from '../lifecycle/lifecycle.js';
 import { BmcSessionError, type BmcSessions } from './bmc-sessions.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
 
@@ -31,13 +32,11 @@ export interface OnboardingTicket {
 
 type Step = 'resolve' | 'connect' | 'inspect' | 'classify';
 
-/** The state a machine is in while each step runs (docs/contracts.md, Lifecycle states). */
-const STATE_OF: Record<Step, MachineState> = { resolve: 'resolving', connect: 'connecting', inspect: 'inspecting', classify: 'classifying' };
+/** The state a machine is in while each step runs. */
+const STATE_OF: Record<Step, MachineState> = ONBOARDING_STEP_STATES;
 
 const TIMEOUT_MS: Record<Step, number> = { resolve: 120_000, connect: 120_000, inspect: 900_000, classify: 30_000 };
 
-/** States in which the machine is being provisioned or is installed: onboarding it again would disrupt that. */
-const BUSY: ReadonlySet<MachineState> = new Set(['preparing', 'netbooting', 'installing', 'deprovisioning', 'provisioned']);
 
 export interface OnboardingDependencies {
   store: Store;
@@ -78,7 +77,7 @@ export class Onboarding implements JobHandler {
         }
         return { job: active, machineId: primary.id, created: false };
       }
-      if (BUSY.has(primary.state)) {
+      if (BUSY.includes(primary.state)) {
         throw new MetalboxError('E_CONFLICT', `machine ${primary.id} is ${primary.state}: onboarding it again now would disrupt its provisioning; deprovision it first`);
       }
       const credentialId = input.username === undefined ? undefined : store.credentials.save({ username: input.username, password: input.password! });

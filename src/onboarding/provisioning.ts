@@ -11,6 +11,7 @@ import {
 } from '../redfish/power.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import { BmcSessionError, type BmcSessions } from './bmc-sessions.js';
+import { DEPROVISIONABLE, PROVISIONABLE, PROVISIONING, REPROVISIONABLE } from '../lifecycle/lifecycle.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
 
 /** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
@@ -50,11 +51,6 @@ type Step = 'boot-override' | 'power';
 
 const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_000 };
 
-/** Where provisioning may start: ready, or after a failed try. */
-const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed'];
-const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed'];
-/** `provision --retry` also starts over a provisioning stuck on its way (a power request a crash left unconfirmed). */
-const RETRYABLE: readonly MachineState[] = [...PROVISIONABLE, 'preparing', 'netbooting', 'installing'];
 
 /**
  * The provisioning state machine (docs/contracts.md, Lifecycle states): `provision` moves a ready machine to
@@ -92,7 +88,7 @@ export class Provisioning implements JobHandler {
       }
     }
     this.#requireBmc(machine);
-    return this.#start(machine, 'provision', 'cycle', options.retry ? RETRYABLE : PROVISIONABLE, 'preparing', 'boot-override',
+    return this.#start(machine, 'provision', 'cycle', options.retry ? REPROVISIONABLE : PROVISIONABLE, 'preparing', 'boot-override',
       `provisioning with profile ${profileName}${options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : ''}`, options.profile);
   }
 
@@ -228,7 +224,7 @@ export class Provisioning implements JobHandler {
     return new StepFailure(reason, retryable, () => {
       const event = { type: `${input.action}.failed`, message: `${input.action} ${job.step}: ${reason}`, operationId: input.operationId, data: { job: job.id } };
       if (input.action === 'power') this.deps.store.machines.appendEvents([{ machineId, ...event }]);
-      else this.deps.store.machines.transitionIf(machineId, ['preparing', 'netbooting', 'installing', 'deprovisioning'], 'provision_failed', reason, event);
+      else this.deps.store.machines.transitionIf(machineId, PROVISIONING, 'provision_failed', reason, event);
     });
   }
 

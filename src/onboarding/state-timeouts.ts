@@ -1,4 +1,5 @@
 import type { ProvisioningTimeouts } from '../config/settings.js';
+import { TIMED_OUT_STATE } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../lib/log.js';
 import type { MachineState, MachineStore } from '../store/index.js';
 
@@ -40,7 +41,7 @@ export class StateTimeouts {
         const seconds = this.timeouts[state as keyof ProvisioningTimeouts];
         const last = this.machines.lastEvent(id);
         const reason = `timed out: ${state} for more than ${seconds} s (since ${since}); last event: ${last ? `${last.type}: ${last.message}` : 'none'}`;
-        const moved = this.machines.transitionIf(id, [state], 'provision_failed', reason, {
+        const moved = this.machines.transitionIf(id, [state], TIMED_OUT_STATE, reason, {
           type: 'timeout', message: reason, operationId: this.machines.operationOf(id), data: { state, seconds, since, lastEvent: last?.id ?? null },
         });
         if (moved) {

@@ -2,7 +2,7 @@ import { MetalboxError } from '../lib/errors.js';
 import { newMachineId, type MachineRef } from '../lib/machine-ref.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { SqliteDatabase } from './database.js';
-import type { MachineState } from './states.js';
+import { canMove, INITIAL_STATES, type MachineState } from '../lifecycle/lifecycle.js';
 import type { DriveJson, MachineEventJson, MachineJson, NicJson, SystemJson } from './types.js';
 
 /** Rows per read when a whole list is wanted. */
@@ -238,7 +238,7 @@ export class MachineStore {
         const current = this.#stateOf.get(machineId);
         if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
         const now = new Date().toISOString();
-        this.#setState.run(to, reason, now, now, machineId);
+        this.#move(machineId, current.state, to, reason, now);
         return this.#append(machineId, now, current.state, to, event);
       })
       .immediate();
@@ -275,7 +275,7 @@ export class MachineStore {
           throw new MetalboxError('E_CONFLICT', `machine ${machineId} is ${current.state}; this needs it ${from.join(' or ')}`);
         }
         const now = new Date().toISOString();
-        this.#setState.run(to, null, now, now, machineId);
+        this.#move(machineId, current.state, to, null, now);
         if (profile !== undefined) this.#db.prepare('UPDATE machines SET profile = ?, profile_pinned = 1 WHERE id = ?').run(profile, machineId);
         this.#db.prepare('UPDATE machines SET operation_id = ? WHERE id = ?').run(operationId, machineId);
         return this.#append(machineId, now, current.state, to, { ...event, operationId });
@@ -292,7 +292,7 @@ export class MachineStore {
         const current = this.#stateOf.get(machineId);
         if (!current || !from.includes(current.state)) return false;
         const now = new Date().toISOString();
-        this.#setState.run(to, reason, now, now, machineId);
+        this.#move(machineId, current.state, to, reason, now);
         this.#append(machineId, now, current.state, to, event);
         return true;
       })
@@ -361,7 +361,7 @@ export class MachineStore {
           if (!current) continue;
           const at = input.at ?? new Date().toISOString();
           const to = input.advance?.from.includes(current.state) ? input.advance.to : current.state;
-          if (to !== current.state) this.#setState.run(to, input.advance?.reason ?? null, at, at, input.machineId);
+          if (to !== current.state) this.#move(input.machineId, current.state, to, input.advance?.reason ?? null, at);
           done.push(this.#append(input.machineId, at, current.state, to, input));
         }
         return done;
@@ -421,11 +421,20 @@ export class MachineStore {
           insertDrive.run(machineId, drive.name, drive.model, drive.serial, drive.capacityBytes, drive.mediaType, drive.protocol);
         }
         const state = this.#stateOf.get(machineId)!;
-        if (advanceTo !== undefined && advanceTo !== state.state) this.#setState.run(advanceTo, null, now, now, machineId);
+        if (advanceTo !== undefined && advanceTo !== state.state) this.#move(machineId, state.state, advanceTo, null, now);
         this.#append(machineId, now, state.state, advanceTo ?? state.state, event);
       })
       .immediate();
     this.#notify(machineId);
+  }
+
+  /**
+   * Writes a state change, inside the caller's transaction, if the lifecycle has that move:
+   * a move it lacks is a bug, refused before anything is written.
+   */
+  #move(machineId: string, from: MachineState, to: MachineState, reason: string | null, at: string): void {
+    if (!canMove(from, to)) throw new MetalboxError('E_CONFLICT', `machine ${machineId} cannot move from ${from} to ${to}: the lifecycle has no such move`);
+    this.#setState.run(to, reason, at, at, machineId);
   }
 
   /** The machines of a BMC (one per Redfish system), oldest first. */
@@ -444,6 +453,7 @@ export class MachineStore {
   addSystem(bmcId: number, systemPath: string, state: MachineState, event: EventInput): string {
     const machineId = this.#db
       .transaction(() => {
+        if (!INITIAL_STATES.includes(state)) throw new MetalboxError('E_CONFLICT', `a machine cannot start in ${state} (the lifecycle starts machines in ${INITIAL_STATES.join(' or ')})`);
         const now = new Date().toISOString();
         const id = newMachineId();
         this.#db

@@ -1,4 +1,4 @@
-import type { MachineState } from './states.js';
+import type { MachineState } from '../lifecycle/lifecycle.js';
 
 /** The machine JSON of docs/contracts.md, Machine JSON: a contract for the API, `show -o json` and `ls -o json`. */
 export interface MachineJson {

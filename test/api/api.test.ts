@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { buildApi } from '../../src/api/app.js';
 import { requireToken } from '../../src/api/auth.js';
 import { Store } from '../../src/store/index.js';
-import { dl360Inventory, tempDir } from '../helpers.js';
+import { dl360Inventory, moveTo, tempDir } from '../helpers.js';
 
 const authed = (url: string) => ({ url, headers: { authorization: `Bearer ${TOKEN}` } });
 const TOKEN = 'test-token-0123456789';
@@ -33,7 +33,7 @@ test('GET /api/v1/machines: empty, then filtered by state and q', async (t) => {
   const a = store.machines.enroll({ bmcMac: '02:00:00:00:00:0a' });
   const b = store.machines.enroll({ bmcMac: '02:00:00:00:00:0b' });
   store.machines.recordInventory(b.id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
-  store.machines.transition(b.id, 'ready', null, { type: 'state', message: 'classified' });
+  moveTo(store, b.id, 'ready', { message: 'classified' });
 
   const ids = async (query: string) => ((await app.inject(authed(`/api/v1/machines${query}`))).json() as Array<{ id: string }>).map((m) => m.id);
   assert.deepEqual(await ids(''), [a.id, b.id]);

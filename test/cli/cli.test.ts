@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { CLI, dl360Inventory, runCli, startServe, tempDir } from '../helpers.js';
+import { CLI, dl360Inventory, moveTo, runCli, startServe, tempDir } from '../helpers.js';
 
 test('serve on an empty data dir: healthz, empty inventory, exit codes, graceful stop', async (t) => {
   const dataDir = join(tempDir(t), 'data');
@@ -163,9 +163,9 @@ test('ls, show and events on a populated inventory', async (t) => {
   const store = Store.open(dataDir);
   const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01', bmcIp: '192.0.2.5', ipSource: 'dhcp-snoop' });
   store.machines.recordInventory(ready.id, dl360Inventory(), { type: 'inventory', message: 'inspected: 2 NICs, 1 drive' });
-  store.machines.transition(ready.id, 'ready', null, { type: 'state', message: 'no server type matched yet' });
+  moveTo(store, ready.id, 'ready', { message: 'no server type matched yet' });
   const failed = store.machines.enroll({ bmcMac: '3c:ec:ef:00:00:02', bmcIp: '192.0.2.6', ipSource: 'explicit' });
-  store.machines.transition(failed.id, 'auth_failed', 'Redfish answered 401 to the session login for user admin', { type: 'state', message: 'login refused' });
+  moveTo(store, failed.id, 'auth_failed', { reason: 'Redfish answered 401 to the session login for user admin', message: 'login refused' });
   store.close();
 
   const serve = await startServe(t, ['--data-dir', dataDir]);
@@ -207,7 +207,7 @@ test('ls, show and events on a populated inventory', async (t) => {
     /State:\s+ready/, /BMC:\s+94:40:c9:00:00:01\s+192\.0\.2\.5 \(from dhcp-snoop\)/, /iLO 5, firmware 2\.55, Redfish 1\.6\.0/,
     /System:\s+HPE ProLiant DL360 Gen10 Plus, SKU P39999-B21/, /CPU:\s+2 × Intel\(R\) Xeon\(R\) Gold 6338, 64 cores, 128 threads/,
     /Memory:\s+512 GiB in 16 DIMMs/, /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/, /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
-    /state\s+enrolled → ready\s+no server type matched yet/,
+    /state\s+classifying → ready\s+no server type matched yet/,
   ]) assert.match(show.stdout, fragment);
 
   const events = await runCli(['events', '3c-ec-ef-00-00-02', '-o', 'json', ...server], withToken);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BootDecisions } from '../../src/ipxe/boot-decisions.js';
 import { Store } from '../../src/store/index.js';
-import { dl360Inventory, tempDir } from '../helpers.js';
+import { dl360Inventory, moveTo, tempDir } from '../helpers.js';
 
 test('boot decisions follow the machine state from memory, refreshed on every change', (t) => {
   const store = Store.open(tempDir(t));
@@ -18,11 +18,11 @@ test('boot decisions follow the machine state from memory, refreshed on every ch
   assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id }, 'enrolled: local boot');
   assert.equal(decisions.size, 2);
   for (const [state, kind] of [['ready', 'local'], ['netbooting', 'install'], ['installing', 'install'], ['provisioned', 'local'], ['provision_failed', 'local']] as const) {
-    store.machines.transition(id, state, null, { type: 'state', message: state });
+    moveTo(store, id, state);
     assert.equal(decisions.decide('b4:7a:f1:00:11:23').kind, kind, state);
   }
   store.db.prepare('UPDATE machines SET maintenance = 1 WHERE id = ?').run(id);
-  store.machines.transition(id, 'netbooting', null, { type: 'state', message: 'again' });
+  moveTo(store, id, 'netbooting', { message: 'again' });
   assert.deepEqual(decisions.decide(nic), { kind: 'ignore', reason: 'maintenance' });
 
   // A NIC that disappears from the inventory stops being answered.

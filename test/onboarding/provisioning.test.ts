@@ -19,7 +19,7 @@ import { DefaultCredentials } from '../../src/onboarding/credentials.js';
 import type { JobEngine } from '../../src/onboarding/engine.js';
 import { Provisioning } from '../../src/onboarding/provisioning.js';
 import { Store } from '../../src/store/index.js';
-import { claimAddress, CLI, dl360Inventory, tempDir } from '../helpers.js';
+import { claimAddress, CLI, dl360Inventory, moveTo, tempDir } from '../helpers.js';
 import { startAppliance, transitions, type Appliance } from './appliance.js';
 
 type After = { after(fn: () => Promise<unknown> | void): void };
@@ -168,7 +168,8 @@ test('a power step run again after a crash reads the power state and does not re
   const store = Store.open(tempDir(t));
   t.after(() => store.close());
   const machine = store.machines.enroll({ bmcMac: '02:00:00:00:00:91', bmcIp: '127.0.0.1', scheme: 'http', port: bmc.port });
-  store.machines.recordInventory(machine.id, { ...dl360Inventory(), systemPath: SYSTEM }, { type: 'inventory', message: 'inspected' }, 'ready');
+  store.machines.recordInventory(machine.id, { ...dl360Inventory(), systemPath: SYSTEM }, { type: 'inventory', message: 'inspected' });
+  moveTo(store, machine.id, 'ready');
   store.bmcs.setConnection(store.bmcs.ofMachine(machine.id)!.id, { credentialId: store.credentials.save({ username: 'admin', password: 'password' }) });
   const provisioning = new Provisioning({
     store, engine: { wake: () => undefined } as unknown as JobEngine,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { DATABASE_FILE, Store } from '../../src/store/index.js';
-import { dl360Inventory, tempDir } from '../helpers.js';
+import { dl360Inventory, moveTo, tempDir } from '../helpers.js';
 
 // The machine documents the API lists are stored and kept by triggers (src/store/documents.ts).
 // Each step below writes through a different table; the expected values are the step's input.
@@ -40,7 +40,7 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
   store.machines.recordInventory(id, { ...inventory, drives: [], nics: [] }, { type: 'inventory', message: 'no NICs seen' });
   assert.deepEqual(read().nics, []);
 
-  store.machines.transition(id, 'ready', null, { type: 'state', message: 'classified' });
+  moveTo(store, id, 'ready', { message: 'classified' });
   store.machines.setPower(id, 'Off');
   store.machines.setClassification(id, 'gpu-node', 'ubuntu');
   store.bmcs.setAddress(store.bmcs.ofMachine(id)!.id, '192.0.2.77', 'arp');
@@ -54,7 +54,7 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
   // A transaction that fails leaves the document as it was.
   assert.throws(() =>
     store.transaction(() => {
-      store.machines.transition(id, 'provisioned', null, { type: 'state', message: 'rolled back' });
+      store.machines.transition(id, 'enrolled', null, { type: 'state', message: 'rolled back' });
       throw new Error('abort');
     }),
   );
@@ -93,6 +93,6 @@ test('documents a database holds from other triggers (an older release, or none)
   const machine = reopened.machines.get(id)!;
   assert.equal(machine.state, 'ready');
   assert.equal(machine.nics.length, 2);
-  reopened.machines.transition(id, 'provisioned', null, { type: 'state', message: 'after reopening' });
+  moveTo(reopened, id, 'provisioned', { message: 'after reopening' });
   assert.equal(reopened.machines.get(id)!.state, 'provisioned', 'the triggers are installed again');
 });

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type { MachineJson } from '../../store/index.js';
 // From states.js, not the store's index: that would load SQLite's binding into every `ls`.
-import { MACHINE_STATES } from '../../store/states.js';
+import { MACHINE_STATES } from '../../lifecycle/lifecycle.js';
 import type { ApiClient } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
 import { formatAge, formatBytes, orDash, renderData, renderTable, truncate, type Column } from '../output.js';

@@ -1,0 +1,122 @@
+/**
+ * The machine lifecycle in one place: the states, every move between them with what
+ * triggers it, the named sets of states the rest of the code asks about, and which states
+ * time out. The store refuses a move this table does not have (in the same transaction),
+ * so adding a state is a row here plus the code that triggers it. docs/contracts.md shows
+ * the flows; the state names are a contract.
+ */
+
+export const STABLE_STATES = ['enrolled', 'ready', 'unclassified', 'provisioned'] as const;
+export const FAILED_STATES = ['bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed'] as const;
+export const TRANSIENT_STATES = [
+  'resolving',
+  'connecting',
+  'inspecting',
+  'classifying',
+  'preparing',
+  'netbooting',
+  'installing',
+  'deprovisioning',
+] as const;
+
+export const MACHINE_STATES = [...STABLE_STATES, ...FAILED_STATES, ...TRANSIENT_STATES] as const;
+export type MachineState = (typeof MACHINE_STATES)[number];
+
+/** What makes a machine move. */
+export type Trigger = 'operator' | 'onboarding step' | 'provisioning step' | 'boot milestone' | 'callback' | 'timeout';
+
+export interface Move {
+  from: readonly MachineState[];
+  to: MachineState;
+  trigger: Trigger;
+  /** What happens, in an operator's words (docs and the table test print it). */
+  when: string;
+}
+
+/** The state of each onboarding step while it runs, one job step per transient state. */
+export const ONBOARDING_STEP_STATES = { resolve: 'resolving', connect: 'connecting', inspect: 'inspecting', classify: 'classifying' } as const;
+
+/** Onboarding's own states: where an onboarding step may fail from. */
+const ONBOARDING: readonly MachineState[] = ['enrolled', ...Object.values(ONBOARDING_STEP_STATES)];
+
+/** Where a machine boots its installer (`preparing` too: a server that was on may reach PXE before its reset is recorded). */
+export const INSTALLING: readonly MachineState[] = ['preparing', 'netbooting', 'installing'];
+/** Being provisioned or installed: onboarding it again would disrupt that. */
+export const BUSY: readonly MachineState[] = [...INSTALLING, 'deprovisioning', 'provisioned'];
+/** Where `provision` may start: ready, or after a failed try. */
+export const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed'];
+/** `provision --retry` also starts over a provisioning on its way. */
+export const REPROVISIONABLE: readonly MachineState[] = [...PROVISIONABLE, ...INSTALLING];
+export const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed'];
+/** Where a provisioning or deprovisioning step fails from. */
+export const PROVISIONING: readonly MachineState[] = [...INSTALLING, 'deprovisioning'];
+/** Onboarding again starts from enrolled, from anywhere not busy. */
+const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => !BUSY.includes(state));
+
+/**
+ * Seconds each state may last before it fails (`provisioning.timeouts` changes them), and
+ * the state it fails to: firmware POST on a big server takes minutes before it even asks
+ * for PXE; an installer, up to an hour.
+ */
+export const TIMEOUTS = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600 } as const;
+export type TimedState = keyof typeof TIMEOUTS;
+export const TIMED_OUT_STATE: MachineState = 'provision_failed';
+
+export const MOVES: readonly Move[] = [
+  { from: REONBOARDABLE, to: 'enrolled', trigger: 'operator', when: 'metalbox onboard, again' },
+  { from: ['enrolled'], to: 'resolving', trigger: 'onboarding step', when: "looking for the BMC's address" },
+  { from: ['resolving'], to: 'connecting', trigger: 'onboarding step', when: 'the address is known' },
+  { from: ['connecting'], to: 'inspecting', trigger: 'onboarding step', when: 'logged in to Redfish' },
+  // Another system of the same BMC is inspected with it, whatever it was doing (kept as it was).
+  { from: MACHINE_STATES, to: 'inspecting', trigger: 'onboarding step', when: "another system of the BMC is inspected" },
+  { from: ['inspecting'], to: 'classifying', trigger: 'onboarding step', when: 'the inventory is read' },
+  { from: ['classifying'], to: 'ready', trigger: 'onboarding step', when: 'a server type matched, or none is configured' },
+  { from: ['classifying'], to: 'unclassified', trigger: 'onboarding step', when: 'no server type, or a tie' },
+  { from: ONBOARDING, to: 'bmc_unreachable', trigger: 'onboarding step', when: 'no address, no answer, or a certificate that changed' },
+  { from: ONBOARDING, to: 'auth_failed', trigger: 'onboarding step', when: 'the BMC refused the login' },
+  { from: ONBOARDING, to: 'inspect_failed', trigger: 'onboarding step', when: 'answers that are not Redfish' },
+  { from: PROVISIONABLE, to: 'preparing', trigger: 'operator', when: 'metalbox provision' },
+  { from: INSTALLING, to: 'preparing', trigger: 'operator', when: 'metalbox provision --retry' },
+  { from: ['preparing'], to: 'netbooting', trigger: 'boot milestone', when: 'its PXE request, TFTP download or script' },
+  { from: ['preparing', 'netbooting'], to: 'installing', trigger: 'boot milestone', when: 'its kernel or an initrd is served' },
+  { from: INSTALLING, to: 'provisioned', trigger: 'callback', when: 'the installer reports installed' },
+  { from: INSTALLING, to: 'provision_failed', trigger: 'callback', when: 'the installer reports failed' },
+  { from: PROVISIONING, to: 'provision_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
+  { from: Object.keys(TIMEOUTS) as TimedState[], to: TIMED_OUT_STATE, trigger: 'timeout', when: 'a provisioning state lasted past provisioning.timeouts' },
+  { from: DEPROVISIONABLE, to: 'deprovisioning', trigger: 'operator', when: 'metalbox deprovision' },
+  { from: ['deprovisioning'], to: 'ready', trigger: 'provisioning step', when: 'powered off' },
+];
+
+/** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC. */
+export const INITIAL_STATES: readonly MachineState[] = ['enrolled', 'inspecting'];
+
+/** Whether the table has a move from `from` to `to`; staying put is always allowed. */
+export function canMove(from: MachineState, to: MachineState): boolean {
+  return from === to || MOVES.some((move) => move.to === to && move.from.includes(from));
+}
+
+/** The states `trigger` moves a machine from into `to`: what a boot milestone or a callback may advance. */
+export function sourcesOf(to: MachineState, trigger: Trigger): MachineState[] {
+  return [...new Set(MOVES.filter((move) => move.to === to && move.trigger === trigger).flatMap((move) => move.from))];
+}
+
+/** A shortest list of moves from `from` to `to` (the states after each move), or null when the table has no way. */
+export function pathBetween(from: MachineState, to: MachineState): MachineState[] | null {
+  const previous = new Map<MachineState, MachineState | null>([[from, null]]);
+  const queue: MachineState[] = [from];
+  while (queue.length > 0) {
+    const state = queue.shift()!;
+    if (state === to) {
+      const path: MachineState[] = [];
+      for (let at: MachineState | null = to; at !== null && at !== from; at = previous.get(at)!) path.unshift(at);
+      return path;
+    }
+    for (const move of MOVES) {
+      if (move.from.includes(state) && !previous.has(move.to)) {
+        previous.set(move.to, state);
+        queue.push(move.to);
+      }
+    }
+  }
+  return null;
+}
