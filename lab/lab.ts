@@ -18,9 +18,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync,
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { readApiToken } from '../src/api/token.js';
+import { stateChangeText } from '../src/lifecycle/lifecycle.js';
 import type { MachineEventJson, MachineJson } from '../src/store/index.js';
 import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
-import { stateChange } from '../src/cli/follow.js';
 import { createSegment, deleteNamespaces, inNs, sh, waitFor } from './kit.js';
 
 const NS = { sw: 'mbl-sw', prov: 'mbl-prov', dhcp: 'mbl-dhcp', bmc: 'mbl-bmc' };
@@ -119,7 +119,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   await until("the BMC's DHCP request in metalbox's observations", 10_000, async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0, run);
   const onboarding = await api.post<{ machine: MachineJson }>('/api/v1/onboardings', { bmcMac: BMC_MAC, scheme: 'http', port: 80 });
   const machineId = onboarding.machine.id;
-  const timeline = new Timeline(api, machineId, (event) => say(`  ${clock(event.at)}  ${stateChange(event).padEnd(28)}  ${event.message}`));
+  const timeline = new Timeline(api, machineId, (event) => say(`  ${clock(event.at)}  ${stateChangeText(event.fromState, event.toState).padEnd(28)}  ${event.message}`));
 
   const ready = await timeline.until(DEADLINES.onboard, (event) => ['ready', 'unclassified', 'bmc_unreachable', 'auth_failed', 'inspect_failed'].includes(event.toState ?? '') && event.fromState !== event.toState, run);
   if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);

@@ -8,14 +8,14 @@ import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
 import { ProxyDhcpServer } from './dhcp-proxy/server.js';
 import { SnoopRecorder } from './dhcp-proxy/snooping.js';
 import { MessageType } from './dhcp-proxy/codec.js';
-import { BootDecisions } from './ipxe/boot-decisions.js';
-import { BootEventRecorder, type BootMilestone } from './ipxe/boot-events.js';
-import { CallbackTokens } from './ipxe/callback.js';
-import { MachineTrust } from './ipxe/machine-trust.js';
+import { BootDecisions } from './netboot/boot-decisions.js';
+import { BootEventRecorder, type BootMilestone } from './netboot/boot-events.js';
+import { CallbackTokens } from './netboot/callback-tokens.js';
+import { MachineTrust } from './netboot/machine-trust.js';
 import { LogLimiter } from './lib/log-limiter.js';
 import { netbootRoutes } from './ipxe/routes.js';
 import { BootScripts } from './ipxe/boot-script.js';
-import { ClientAddresses } from './lib/client-addresses.js';
+import { ClientAddresses } from './netboot/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
 import { mtuOfAddress } from './lib/net.js';
 import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
@@ -23,21 +23,21 @@ import { isMetalboxError, MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
 import { lockDataDir, prepareDataDir, Store } from './store/index.js';
-import { BmcLocator } from './discovery/locator.js';
-import { DhcpObservationResolver } from './discovery/dhcp-observations.js';
-import { LeaseFileResolver } from './discovery/leases.js';
-import { NeighbourTableResolver, readNeighbours } from './discovery/neighbours.js';
-import { SweepResolver } from './discovery/sweep.js';
-import { DefaultCredentials } from './onboarding/credentials.js';
-import { JobEngine } from './onboarding/engine.js';
+import { BmcLocator } from './bmc-locator/locator.js';
+import { DhcpObservationResolver } from './bmc-locator/dhcp-observations.js';
+import { LeaseFileResolver } from './bmc-locator/leases.js';
+import { NeighbourTableResolver, readNeighbours } from './bmc-locator/neighbours.js';
+import { SweepResolver } from './bmc-locator/sweep.js';
+import { DefaultCredentials } from './bmc/default-credentials.js';
+import { JobEngine } from './jobs/engine.js';
 import { Onboarding } from './onboarding/onboarding.js';
-import { BmcSessions } from './onboarding/bmc-sessions.js';
-import { Provisioning } from './onboarding/provisioning.js';
-import { StateTimeouts } from './onboarding/state-timeouts.js';
+import { BmcSessions } from './bmc/sessions.js';
+import { Provisioning } from './provisioning/provisioning.js';
+import { StateTimeouts } from './provisioning/state-timeouts.js';
 import { Catalog } from './profiles/catalog.js';
 import { Limiter } from './redfish/client.js';
 import { readFileSync, statSync } from 'node:fs';
-import { compileProfiles } from './ipxe/profiles.js';
+import { compileProfiles } from './profiles/profiles.js';
 
 export interface RunningServer {
   /** Base URL of the HTTP server, with the port actually bound. */
@@ -122,7 +122,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
 
     const sweep = new SweepResolver(config.bmc.subnets, () => readNeighbours(), { ratePerSecond: config.bmc.sweepRate });
     // Loaded only when configured: it brings undici, which an idle appliance otherwise never loads.
-    const unifi = config.unifi ? new (await import('./discovery/unifi.js')).UnifiResolver(unifiSettings(config.unifi)) : null;
+    const unifi = config.unifi ? new (await import('./bmc-locator/unifi.js')).UnifiResolver(unifiSettings(config.unifi)) : null;
     if (unifi) cleanups.push(() => unifi.close());
     // Chosen in this order (docs/contracts.md, Finding a BMC's address); the passive ones are all read so disagreements show.
     const locator = new BmcLocator([

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { loggableUrl } from '../ipxe/callback.js';
+import { loggableUrl } from '../netboot/callback-tokens.js';
 import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
 import { requireToken } from './auth.js';
@@ -9,7 +9,7 @@ import { observationRoutes } from './routes/observations.js';
 import { operationRoutes } from './routes/operations.js';
 import { catalogRoutes } from './routes/catalog.js';
 import type { Catalog } from '../profiles/catalog.js';
-import type { Provisioning } from '../onboarding/provisioning.js';
+import type { Provisioning } from '../provisioning/provisioning.js';
 import { onboardingRoutes } from './routes/onboardings.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
 import type { ServerTypes } from '../profiles/server-types.js';

@@ -1,10 +1,10 @@
 import type { MachineEventJson } from '../store/index.js';
 import type { ApiClient } from './client.js';
-import { orDash } from './output.js';
+import { stateChangeText } from '../lifecycle/lifecycle.js';
 
 /** An event's state: `from → to` when it moved the machine, else the state it left it in. */
 export function stateChange(event: MachineEventJson): string {
-  return event.fromState === event.toState ? orDash(event.toState) : `${orDash(event.fromState)} → ${orDash(event.toState)}`;
+  return stateChangeText(event.fromState, event.toState);
 }
 
 /** One timeline line: time, state change, message. */

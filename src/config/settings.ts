@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ProfileConfig } from '../profiles/profiles.js';
 import type { ServerTypeConfig } from '../profiles/server-types.js';
 import { TIMEOUTS, type TimedState } from '../lifecycle/lifecycle.js';
 
@@ -410,12 +411,4 @@ export interface DefaultCredentialConfig {
   username: string;
   password?: string;
   passwordFile?: string;
-}
-
-/** A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with initrds and a command line, or a whole iPXE script. */
-export interface ProfileConfig {
-  kernel?: string;
-  initrd?: string | string[];
-  cmdline?: string;
-  script?: string;
 }

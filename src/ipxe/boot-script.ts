@@ -3,12 +3,12 @@ import type { Logger } from '../lib/log.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineJson } from '../store/index.js';
-import type { BootDecisions } from './boot-decisions.js';
-import type { BootEventRecorder } from './boot-events.js';
-import { callbackUrl } from './callback.js';
-import type { MachineTrust } from './machine-trust.js';
-import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from './profiles.js';
-import { TemplateError } from './template.js';
+import type { BootDecisions } from '../netboot/boot-decisions.js';
+import type { BootEventRecorder } from '../netboot/boot-events.js';
+import { callbackUrl } from '../netboot/callback-tokens.js';
+import type { MachineTrust } from '../netboot/machine-trust.js';
+import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from '../profiles/profiles.js';
+import { TemplateError } from '../profiles/template.js';
 
 export interface BootScriptOptions {
   decisions: BootDecisions;

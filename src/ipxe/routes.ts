@@ -1,13 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ClientAddresses } from '../lib/client-addresses.js';
+import type { ClientAddresses } from '../netboot/client-addresses.js';
 import { sourcesOf, type MachineState } from '../lifecycle/lifecycle.js';
 import type { MachineEventInput } from '../store/index.js';
-import type { BootDecisions } from './boot-decisions.js';
-import type { BootEventRecorder } from './boot-events.js';
+import type { BootDecisions } from '../netboot/boot-decisions.js';
+import type { BootEventRecorder } from '../netboot/boot-events.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
-import type { MachineTrust } from './machine-trust.js';
+import type { MachineTrust } from '../netboot/machine-trust.js';
 import { openConfined, sendBody } from './http-files.js';
-import type { Profile } from './profiles.js';
+import type { Profile } from '../profiles/profiles.js';
 
 export interface NetbootHttpOptions {
   decisions: BootDecisions;

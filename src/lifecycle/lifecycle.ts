@@ -100,6 +100,11 @@ export function sourcesOf(to: MachineState, trigger: Trigger): MachineState[] {
   return [...new Set(MOVES.filter((move) => move.to === to && move.trigger === trigger).flatMap((move) => move.from))];
 }
 
+/** A state change as the timelines print it: `from → to` when the machine moved, else the state it stayed in; `-` for none. */
+export function stateChangeText(from: MachineState | null, to: MachineState | null): string {
+  return from === to ? (to ?? '-') : `${from ?? '-'} → ${to ?? '-'}`;
+}
+
 /** A shortest list of moves from `from` to `to` (the states after each move), or null when the table has no way. */
 export function pathBetween(from: MachineState, to: MachineState): MachineState[] | null {
   const previous = new Map<MachineState, MachineState | null>([[from, null]]);

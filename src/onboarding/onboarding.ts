@@ -1,4 +1,4 @@
-import type { BmcLocator } from '../discovery/locator.js';
+import type { BmcLocator } from '../bmc-locator/locator.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
 import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
@@ -6,8 +6,8 @@ import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import type { ServerTypes } from '../profiles/server-types.js';
 import { BUSY, ONBOARDING_STEP_STATES } from '../lifecycle/lifecycle.js';
-import { BmcSessionError, type BmcSessions } from './bmc-sessions.js';
-import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
+import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
+import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
 
 export const ONBOARDING = 'onboarding';
 

@@ -1,5 +1,5 @@
-import type { ProfileConfig } from '../config/settings.js';
-import { compileProfiles, type Profile, type ProfileOptions } from '../ipxe/profiles.js';
+import type { ProfileConfig } from './profiles.js';
+import { compileProfiles, type Profile, type ProfileOptions } from './profiles.js';
 import { MetalboxError } from '../lib/errors.js';
 import type { CatalogStore, MachineJson } from '../store/index.js';
 import { ServerTypes, type ServerTypeConfig } from './server-types.js';

@@ -1,4 +1,7 @@
-import type { SqliteDatabase } from './database.js';
+// The driver's type, not database.ts's alias: database.ts imports this module.
+import type Database from 'better-sqlite3';
+
+type SqliteDatabase = Database.Database;
 
 /**
  * Each machine's JSON document (MachineJson, keys in contract order), kept written in

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { SETTINGS, type ProfileConfig } from '../../config/settings.js';
+import { SETTINGS } from '../../config/settings.js';
+import type { ProfileConfig } from '../../profiles/profiles.js';
 import type { Catalog } from '../../profiles/catalog.js';
 import type { ServerTypeConfig } from '../../profiles/server-types.js';
 import type { Store } from '../../store/index.js';

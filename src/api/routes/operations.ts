@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MetalboxError } from '../../lib/errors.js';
-import type { Provisioning } from '../../onboarding/provisioning.js';
+import type { Provisioning } from '../../provisioning/provisioning.js';
 import type { JobStore } from '../../store/index.js';
 import { errorResponses, machineRefParams } from '../schemas.js';
 import { refFrom } from './machines.js';

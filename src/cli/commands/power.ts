@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Argument, type Command } from 'commander';
-import type { PowerStatus } from '../../onboarding/provisioning.js';
+import type { PowerStatus } from '../../provisioning/provisioning.js';
 import type { JobJson, MachineJson } from '../../store/index.js';
 import { CliError, EXIT } from '../errors.js';
 import { orDash } from '../output.js';

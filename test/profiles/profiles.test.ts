@@ -3,8 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseRange } from '../../src/ipxe/http-files.js';
-import { chainScript, compileProfiles, localBootScript } from '../../src/ipxe/profiles.js';
-import { Template, TemplateError, type TemplateVariables } from '../../src/ipxe/template.js';
+import { chainScript, compileProfiles, localBootScript } from '../../src/profiles/profiles.js';
+import { Template, TemplateError, type TemplateVariables } from '../../src/profiles/template.js';
 import type { MachineJson } from '../../src/store/index.js';
 import { tempDir } from '../helpers.js';
 

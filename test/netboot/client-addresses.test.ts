@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClientAddresses } from '../../src/lib/client-addresses.js';
+import { ClientAddresses } from '../../src/netboot/client-addresses.js';
 
 test('client addresses: IPv4-mapped peers match DHCP addresses, 0.0.0.0 is no address, the oldest goes first', () => {
   const addresses = new ClientAddresses(2);

@@ -1,8 +1,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProfileConfig } from '../config/settings.js';
 import { MetalboxError } from '../lib/errors.js';
 import { Template, TemplateError, type TemplateVariables } from './template.js';
+
+/** A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with initrds and a command line, or a whole iPXE script. */
+export interface ProfileConfig {
+  kernel?: string;
+  initrd?: string | string[];
+  cmdline?: string;
+  script?: string;
+}
 
 /** A profile checked and compiled at start-up; rendering it is pure string work. */
 export interface Profile {

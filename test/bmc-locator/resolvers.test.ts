@@ -3,11 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BmcLocator, type Resolver } from '../../src/discovery/locator.js';
-import { LeaseFileResolver, parseDnsmasqLeases, parseIscLeases, parseKeaLeases } from '../../src/discovery/leases.js';
-import { parseArpTable } from '../../src/discovery/neighbours.js';
-import { hostsOf } from '../../src/discovery/sweep.js';
-import { UnifiResolver } from '../../src/discovery/unifi.js';
+import { BmcLocator, type Resolver } from '../../src/bmc-locator/locator.js';
+import { LeaseFileResolver, parseDnsmasqLeases, parseIscLeases, parseKeaLeases } from '../../src/bmc-locator/leases.js';
+import { parseArpTable } from '../../src/bmc-locator/neighbours.js';
+import { hostsOf } from '../../src/bmc-locator/sweep.js';
+import { UnifiResolver } from '../../src/bmc-locator/unifi.js';
 import { tempDir } from '../helpers.js';
 
 const never = new AbortController().signal;

@@ -1,6 +1,6 @@
 import { RedfishClient, type RedfishBody, type RedfishOptions } from '../redfish/client.js';
 import type { BmcRecord, Credential, Store } from '../store/index.js';
-import type { DefaultCredentials } from './credentials.js';
+import type { DefaultCredentials } from './default-credentials.js';
 
 /** Why no session could be opened before any request: the caller picks the machine's failure state. */
 export class BmcSessionError extends Error {

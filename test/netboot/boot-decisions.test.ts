@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BootDecisions } from '../../src/ipxe/boot-decisions.js';
+import { BootDecisions } from '../../src/netboot/boot-decisions.js';
 import { Store } from '../../src/store/index.js';
 import { dl360Inventory, moveTo, tempDir } from '../helpers.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Profile } from '../ipxe/profiles.js';
+import type { Profile } from '../profiles/profiles.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
 import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
@@ -10,9 +10,9 @@ import {
   type ControlOptions, type PowerAction, type SystemControl,
 } from '../redfish/power.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
-import { BmcSessionError, type BmcSessions } from './bmc-sessions.js';
+import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
 import { DEPROVISIONABLE, PROVISIONABLE, PROVISIONING, REPROVISIONABLE } from '../lifecycle/lifecycle.js';
-import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from './engine.js';
+import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
 
 /** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
 export const OPERATION = 'operation';

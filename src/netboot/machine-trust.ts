@@ -1,6 +1,6 @@
-import { ipv4, type ClientAddresses } from '../lib/client-addresses.js';
+import { ipv4, type ClientAddresses } from './client-addresses.js';
 import type { BootDecisions } from './boot-decisions.js';
-import type { CallbackTokens } from './callback.js';
+import type { CallbackTokens } from './callback-tokens.js';
 
 /**
  * Which addresses count as a machine's own:
