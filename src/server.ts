@@ -50,7 +50,7 @@ export interface RunningServer {
  * Each step that can fail does so before the next starts, and undoes what was started.
  */
 export async function startServer(given: Config, logger: Logger): Promise<RunningServer> {
-  const config = checkConfig(given);
+  const { config, binaries } = checkConfig(given);
   prepareDataDir(config.dataDir);
   const unlock = lockDataDir(config.dataDir);
   const cleanups: Array<() => void | Promise<void>> = [unlock];
@@ -67,7 +67,6 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     };
     const token = ensureApiToken(config.dataDir);
     const advertise = servesNetboot(config) ? config.advertise : undefined;
-    const binaries = servesNetboot(config) ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
     const binaryBytes = new Map<string, Buffer>([...binaries].map(([name, binary]) => [name, binary.bytes]));
     const catalog = new Catalog(store.catalog, config, {
       assetsDir: config.assetsDir,
@@ -151,8 +150,9 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
 
     let serverUrl = '';
     const httpLog = logger.child({ component: 'http' });
+    const httpComplaints = new LogLimiter(httpLog);
     const scripts = new BootScripts({
-      decisions, profiles, events: bootEvents, trust, complaints: new LogLimiter(httpLog),
+      decisions, profiles, events: bootEvents, trust, complaints: httpComplaints,
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
@@ -167,7 +167,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     cleanups.push(() => api.close());
     api.register(async (scope) =>
       netbootRoutes(scope, {
-        decisions, profiles, events: bootEvents, addresses, trust, complaints: new LogLimiter(httpLog),
+        decisions, profiles, events: bootEvents, addresses, trust, complaints: httpComplaints,
         appendEvents: (events) => store.machines.appendEvents(events),
         binaries: binaryBytes,
         assetsDir: config.assetsDir,
@@ -241,7 +241,7 @@ const servesNetboot = (config: Config) => config.dhcp.proxy || config.tftp.enabl
  * when netboot runs. Profiles and server types applied through the API live in the
  * database; serve checks them with the config's when it loads the catalog.
  */
-export function checkConfig(config: Config): Config {
+export function checkConfig(config: Config): { config: Config; binaries: ReturnType<typeof loadIpxeBinaries> } {
   if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
     throw new MetalboxError('E_CONFIG', 'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot');
   }
@@ -249,11 +249,12 @@ export function checkConfig(config: Config): Config {
     if (dir !== undefined && !isDirectory(dir)) throw new MetalboxError('E_CONFIG', `${key} ${dir} is not a directory (set it to one that exists, or leave it out)`);
   }
   const checked = { ...config, ...(servesNetboot(config) ? { advertise: resolveAdvertise(config) } : {}) };
-  if (servesNetboot(config)) loadIpxeBinaries(ipxeSearchPath(config.ipxeDir));
+  // Read here once: serve keeps them in memory, --print-config only checks they are there.
+  const binaries = servesNetboot(config) ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
   compileProfiles(config.profiles, { assetsDir: config.assetsDir, discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined });
   new DefaultCredentials(config.bmc.credentials);
   if (config.unifi) unifiSettings(config.unifi);
-  return checked;
+  return { config: checked, binaries };
 }
 
 function isDirectory(path: string): boolean {

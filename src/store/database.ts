@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readSync, chmodSync } from 
 import Database from 'better-sqlite3';
 import { MetalboxError } from '../lib/errors.js';
 import { ensureMachineDocuments } from './documents.js';
+import { storageProblemOf } from './health.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 
 export type SqliteDatabase = Database.Database;
@@ -47,7 +48,7 @@ export function openDatabase(path: string): SqliteDatabase {
     return db;
   } catch (error) {
     db.close();
-    if (isCorruption(error)) damaged(path, (error as Error).message, error);
+    if (storageProblemOf(error) === 'database disk image is malformed') damaged(path, (error as Error).message, error);
     throw error;
   }
 }
@@ -63,11 +64,6 @@ function checkIntegrity(db: SqliteDatabase, path: string): void {
   // One line: SQLite's first finding, and how many more it listed (a row may hold several lines).
   const problems = rows.flatMap((row) => row.quick_check.split('\n')).filter((line) => line !== '' && !line.startsWith('***'));
   damaged(path, `database disk image is malformed: ${problems[0] ?? 'quick_check failed'}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`);
-}
-
-function isCorruption(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
 }
 
 function damaged(path: string, what: string, cause?: unknown): never {

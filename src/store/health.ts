@@ -1,5 +1,8 @@
 import { MetalboxError } from '../lib/errors.js';
-import type { SqliteDatabase } from './database.js';
+// The driver's type, not database.ts's alias: database.ts imports this module.
+import type Database from 'better-sqlite3';
+
+type SqliteDatabase = Database.Database;
 
 /** Why the database cannot be written, in the words an operator acts on. */
 export type StorageProblem = 'disk full' | 'I/O error' | 'database disk image is malformed' | 'read-only file system or database';

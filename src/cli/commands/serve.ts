@@ -28,7 +28,7 @@ export function serveCommand(): Command {
       const config = loadConfig({ flags, env: process.env, configFile: options.config as string | undefined });
       const [{ createLogger }, { checkConfig, startServer }] = await Promise.all([import('../../lib/log.js'), import('../../server.js')]);
       if (options.printConfig) {
-        process.stdout.write(renderConfig(checkConfig(config)));
+        process.stdout.write(renderConfig(checkConfig(config).config));
         return;
       }
       const logger = createLogger(config.log.level);
