@@ -1,7 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildApi } from './api/app.js';
+import { HttpListener } from './api/listener.js';
 import { ensureApiToken, TOKEN_FILE } from './api/token.js';
 import { PROVISIONING_TIMEOUTS, type Config } from './config/settings.js';
 import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
@@ -36,7 +36,8 @@ import { Provisioning } from './provisioning/provisioning.js';
 import { StateTimeouts } from './provisioning/state-timeouts.js';
 import { Catalog } from './profiles/catalog.js';
 import { Limiter } from './redfish/client.js';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readUnifiSettings } from './bmc-locator/unifi-settings.js';
 import { compileProfiles } from './profiles/profiles.js';
 
 export interface RunningServer {
@@ -66,7 +67,15 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       else logger.info({ database: store.path }, 'the database can be written again');
     };
     const token = ensureApiToken(config.dataDir);
+    // Bound before anything is built on it: the port is known, so every URL below is a plain value.
+    const listener = await HttpListener.bind(config.listen, config.http.port);
+    cleanups.push(() => listener.close());
+    const urlOf = (host: string) => `http://${hostForUrl(host)}:${listener.port}`;
+    const url = urlOf(config.listen);
     const advertise = servesNetboot(config) ? config.advertise : undefined;
+    // Scripts name URLs the booting machine can reach: the advertised address (resolved when
+    // netboot runs, the operator's otherwise). Without one, the address the request came in on.
+    const publicUrl = config.advertise === undefined ? undefined : urlOf(config.advertise);
     const binaryBytes = new Map<string, Buffer>([...binaries].map(([name, binary]) => [name, binary.bytes]));
     const catalog = new Catalog(store.catalog, config, {
       assetsDir: config.assetsDir,
@@ -98,30 +107,16 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     };
     store.observations.retention = { maxRows: config.snooping.maxObservations, maxAgeMs: config.snooping.maxAgeDays * 86_400_000 };
     const snooping = new SnoopRecorder({
+      stored: () => store.observations.count(),
       maxPerFlush: config.snooping.writesPerSecond, // one flush a second
       maxPending: 2 * config.snooping.writesPerSecond, // two seconds of backlog; a flood past it is dropped and counted
       write: (batch) => store.health.guard(() => store.observations.record(batch)),
       onError: (error) => logUnlessStorage(error, 'DHCP observations not written; kept for the next try'),
     });
-    let dhcp: ProxyDhcpServer | undefined;
-    let dhcpHandler: ProxyDhcpHandler | undefined;
-    let tftp: TftpServer | undefined;
-    const stats = () => ({
-      tftp: tftp
-        ? { active: tftp.active, outcomes: Object.fromEntries(tftp.outcomes), refused: Object.fromEntries(tftp.refused), retransmittedRequests: tftp.retransmittedRequests }
-        : null,
-      dhcp: dhcpHandler
-        ? { answered: dhcpHandler.answered, drops: Object.fromEntries(dhcpHandler.drops), sendErrors: dhcp!.sendErrors, handlerErrors: dhcp!.handlerErrors }
-        : null,
-      snooping: { dropped: snooping.dropped, observations: store.observations.count() },
-      bootEvents: { dropped: bootEvents.dropped },
-      clientAddresses: addresses.size,
-      bootDecisions: { nics: decisions.size },
-    });
 
     const sweep = new SweepResolver(config.bmc.subnets, () => readNeighbours(), { ratePerSecond: config.bmc.sweepRate });
     // Loaded only when configured: it brings undici, which an idle appliance otherwise never loads.
-    const unifi = config.unifi ? new (await import('./bmc-locator/unifi.js')).UnifiResolver(unifiSettings(config.unifi)) : null;
+    const unifi = config.unifi ? new (await import('./bmc-locator/unifi.js')).UnifiResolver(readUnifiSettings(config.unifi)) : null;
     if (unifi) cleanups.push(() => unifi.close());
     // Chosen in this order (docs/contracts.md, Finding a BMC's address); the passive ones are all read so disagreements show.
     const locator = new BmcLocator([
@@ -148,7 +143,6 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     timeouts.check();
     cleanups.push(timeouts.start());
 
-    let serverUrl = '';
     const httpLog = logger.child({ component: 'http' });
     const httpComplaints = new LogLimiter(httpLog);
     const scripts = new BootScripts({
@@ -156,12 +150,47 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
-      serverUrl: (host) => serverUrl || (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url),
+      serverUrl: (host) => publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url),
       log: httpLog,
     });
+
+    function tftpServer(address: string): TftpServer {
+      const mtu = mtuOfAddress(address);
+      const maxBlksize = Math.min(config.tftp.maxBlksize, mtu === null ? Infinity : mtu - 32);
+      return new TftpServer(
+        binaryBytes,
+        { address: config.listen, port: config.tftp.port, maxBlksize, ...TFTP_DEFAULTS, maxTransfers: config.tftp.maxTransfers },
+        logger.child({ component: 'tftp' }),
+        ({ client, file, outcome }) => {
+          if (outcome.result === 'complete') recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, { bytes: binaryBytes.get(file)?.length, to: client });
+        },
+      );
+    }
+    function proxyDhcpServer(address: string): ProxyDhcpServer {
+      const handler = new ProxyDhcpHandler(
+        { serverIp: address, httpBase: urlOf(address), uefiBinary: config.netboot.uefiBinary },
+        (mac) => decisions.decide(mac).kind !== 'ignore',
+        (packet, listener, source) => {
+          const client = snooping.observe(packet);
+          if (client === null) return;
+          if (client.ip) addresses.learn(client.ip, client.mac);
+          // EDK2's request on 4011 comes straight from the address it was given (no relay between).
+          if (listener === 'pxe' && packet.giaddr === '0.0.0.0') addresses.learn(source.address, client.mac);
+        },
+      );
+      return new ProxyDhcpServer(handler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort, replyAddress: address }, logger.child({ component: 'dhcp' }), (reply) => {
+        const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
+        recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, { firmware: reply.client.firmware, arch: reply.client.arch });
+      });
+    }
+    const tftp = config.tftp.enabled && advertise !== undefined ? tftpServer(advertise) : undefined;
+    const dhcp = config.dhcp.proxy && advertise !== undefined ? proxyDhcpServer(advertise) : undefined;
+
+    // Each service counts for itself; absent ones (netboot off) show as null.
+    const services = { tftp, dhcp, snooping, bootEvents, clientAddresses: addresses, bootDecisions: decisions, onboarding: engine, sweep };
     const api = buildApi({
-      store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes, maxEventStreams: config.api.maxEventStreams,
-      stats: () => ({ ...stats(), onboarding: { running: engine.running }, sweep: { probes: sweep.probes } }),
+      store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes, maxEventStreams: config.api.maxEventStreams, listener,
+      stats: () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service?.stats() ?? null])),
       ahead: (request, response) => scripts.handle(request, response),
     });
     cleanups.push(() => api.close());
@@ -173,48 +202,16 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         assetsDir: config.assetsDir,
       }),
     );
-    await api.listen({ host: config.listen, port: config.http.port });
-    const { port } = api.server.address() as AddressInfo;
-    const url = `http://${hostForUrl(config.listen)}:${port}`;
-    // Scripts name URLs the booting machine can reach: the advertised address. Without
-    // one (no ProxyDHCP, no TFTP, no --advertise), the address the request came in on.
-    const scriptHost = advertise ?? config.advertise;
-    if (scriptHost !== undefined) serverUrl = `http://${hostForUrl(scriptHost)}:${port}`;
-
-    if (config.tftp.enabled && advertise !== undefined) {
-      const mtu = mtuOfAddress(advertise);
-      const maxBlksize = Math.min(config.tftp.maxBlksize, mtu === null ? Infinity : mtu - 32);
-      tftp = new TftpServer(
-        binaryBytes,
-        { address: config.listen, port: config.tftp.port, maxBlksize, ...TFTP_DEFAULTS, maxTransfers: config.tftp.maxTransfers },
-        logger.child({ component: 'tftp' }),
-        ({ client, file, outcome }) => {
-          if (outcome.result === 'complete') recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, { bytes: binaryBytes.get(file)?.length, to: client });
-        },
-      );
+    await api.ready();
+    // Started in the order a booting machine meets them backwards: HTTP above, then TFTP, and
+    // last ProxyDHCP, which sends machines to the other two.
+    if (tftp) {
       await tftp.start();
-      const running = tftp;
-      cleanups.push(() => running.stop());
+      cleanups.push(() => tftp.stop());
     }
-    if (config.dhcp.proxy && advertise !== undefined) {
-      dhcpHandler = new ProxyDhcpHandler(
-        { serverIp: advertise, httpBase: serverUrl, uefiBinary: config.netboot.uefiBinary },
-        (mac) => decisions.decide(mac).kind !== 'ignore',
-        (packet, listener, source) => {
-          const client = snooping.observe(packet);
-          if (client === null) return;
-          if (client.ip) addresses.learn(client.ip, client.mac);
-          // EDK2's request on 4011 comes straight from the address it was given (no relay between).
-          if (listener === 'pxe' && packet.giaddr === '0.0.0.0') addresses.learn(source.address, client.mac);
-        },
-      );
-      dhcp = new ProxyDhcpServer(dhcpHandler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort, replyAddress: advertise }, logger.child({ component: 'dhcp' }), (reply) => {
-        const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
-        recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, { firmware: reply.client.firmware, arch: reply.client.arch });
-      });
+    if (dhcp) {
       await dhcp.start();
-      const running = dhcp;
-      cleanups.push(() => running.stop());
+      cleanups.push(() => dhcp.stop());
       snooping.start();
       cleanups.push(() => snooping.stop());
     }
@@ -253,7 +250,7 @@ export function checkConfig(config: Config): { config: Config; binaries: ReturnT
   const binaries = servesNetboot(config) ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
   compileProfiles(config.profiles, { assetsDir: config.assetsDir, discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined });
   new DefaultCredentials(config.bmc.credentials);
-  if (config.unifi) unifiSettings(config.unifi);
+  if (config.unifi) readUnifiSettings(config.unifi);
   return { config: checked, binaries };
 }
 
@@ -263,19 +260,6 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function unifiSettings(unifi: NonNullable<Config['unifi']>) {
-  let password = unifi.password;
-  if (unifi.passwordFile !== undefined) {
-    try {
-      password = readFileSync(unifi.passwordFile, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw new MetalboxError('E_CONFIG', `unifi.passwordFile: cannot read ${unifi.passwordFile} (${(error as NodeJS.ErrnoException).code ?? error})`);
-    }
-  }
-  if (password === undefined) throw new MetalboxError('E_CONFIG', 'unifi: give password or passwordFile');
-  return { url: unifi.url, username: unifi.username, password, site: unifi.site ?? 'default', insecure: unifi.insecure ?? false };
 }
 
 function hostForUrl(address: string): string {

@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { loggableUrl } from '../netboot/callback-tokens.js';
 import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
 import { requireToken } from './auth.js';
+import type { HttpListener } from './listener.js';
 import { machineRoutes } from './routes/machines.js';
 import { observationRoutes } from './routes/observations.js';
 import { operationRoutes } from './routes/operations.js';
@@ -32,9 +33,13 @@ export interface ApiOptions {
   stats?: () => Record<string, unknown>;
   /** Event streams (events --follow) open at once; past it 429. */
   maxEventStreams?: number;
-  /** Answers the requests it knows ahead of fastify's router (true: answered); the boot storm's script path. */
+  /** With a listener: answers the requests it knows ahead of fastify's router (true: answered); the boot storm's script path. */
   ahead?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /** The socket bound before the services were built; it gets the app's requests once the routes are ready. Without it the app is only injected into (tests). */
+  listener?: HttpListener;
 }
+
+type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
 
 const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   E_BAD_REF: 400,
@@ -49,6 +54,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
 
 /** The HTTP server: health, and the REST API under /api/v1. */
 export function buildApi(options: ApiOptions): FastifyInstance {
+  const { listener, ahead } = options;
+  let route: RequestHandler | undefined;
   const app = Fastify({
     loggerInstance: options.logger,
     logController: new DebugLevelRequests(),
@@ -57,16 +64,16 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // in the config schema (server-type match values are strings or numbers), which POST
     // /server-types reuses; without the flag ajv's strict mode prints a warning at start-up.
     ajv: { customOptions: { removeAdditional: false, allowUnionTypes: true } },
-    serverFactory: (route) => {
-      const { ahead } = options;
-      const server = createServer(ahead ? (request, response) => ahead(request, response) || route(request, response) : route);
-      // fastify's defaults for a server it makes itself, which it leaves to a factory.
-      server.keepAliveTimeout = 72_000;
-      server.requestTimeout = 0;
-      server.setTimeout(0);
-      return server;
-    },
+    ...(listener && {
+      serverFactory: (handler: RequestHandler) => {
+        route = handler;
+        return listener.server;
+      },
+    }),
   });
+  if (listener) {
+    app.addHook('onReady', async () => listener.serve(ahead ? (request, response) => ahead(request, response) || route!(request, response) : route!));
+  }
   app.addSchema(errorSchema);
   app.addSchema(machineSchema);
   app.addSchema(eventSchema);

@@ -49,6 +49,11 @@ export class SweepResolver implements Resolver {
     this.#options = { ...SWEEP_DEFAULTS, ...options };
   }
 
+  /** For GET /api/v1/stats. */
+  stats(): { probes: number } {
+    return { probes: this.probes };
+  }
+
   async find(mac: string, signal: AbortSignal): Promise<Finding> {
     if (this.#subnets.length === 0) return { candidates: [], note: 'no BMC subnets configured (bmc.subnets)' };
     if (Date.now() - this.#sweptAt > this.#options.freshMs) {

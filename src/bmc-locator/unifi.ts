@@ -2,15 +2,7 @@ import { isIPv4 } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import { normalizeMac } from '../lib/mac.js';
 import type { Finding, Resolver } from './locator.js';
-
-export interface UnifiSettings {
-  url: string;
-  username: string;
-  password: string;
-  site: string;
-  /** Accept the controller's self-signed certificate. */
-  insecure: boolean;
-}
+import type { UnifiSettings } from './unifi-settings.js';
 
 interface Station {
   mac: string;

@@ -83,6 +83,11 @@ export class ProxyDhcpServer {
     return { dhcp: this.#dhcp?.address().port ?? 0, pxe: this.#pxe?.address().port ?? 0 };
   }
 
+  /** Its counters and its handler's (answers, drops by reason), for GET /api/v1/stats. */
+  stats() {
+    return { answered: this.handler.answered, drops: Object.fromEntries(this.handler.drops), sendErrors: this.sendErrors, handlerErrors: this.handlerErrors };
+  }
+
   async #bind(listener: Listener, address: string, port: number, reuseAddr: boolean): Promise<Socket> {
     const socket = await bindUdp({
       port, address, reuseAddr, service: 'ProxyDHCP', disableFlag: '--no-dhcp-proxy', recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024,

@@ -6,6 +6,8 @@ const TYPE_NAMES = new Map<number, string>(Object.entries(MessageType).map(([nam
 
 export interface SnoopingOptions extends BatcherOptions<ObservationJson> {
   now?: () => Date;
+  /** Observations stored, shown beside the drops in its stats. */
+  stored?: () => number;
 }
 
 /**
@@ -15,10 +17,16 @@ export interface SnoopingOptions extends BatcherOptions<ObservationJson> {
  */
 export class SnoopRecorder extends Batcher<ObservationJson> {
   readonly #now: () => Date;
+  readonly #stored: () => number;
 
   constructor(options: SnoopingOptions) {
     super(options);
     this.#now = options.now ?? (() => new Date());
+    this.#stored = options.stored ?? (() => 0);
+  }
+
+  override stats(): { dropped: number; observations: number } {
+    return { ...super.stats(), observations: this.#stored() };
   }
 
   /** Records a client packet; returns the client's MAC and the IP it asked for or holds, when it has one. */

@@ -95,6 +95,11 @@ export class JobEngine {
     return this.#running.size;
   }
 
+  /** For GET /api/v1/stats. */
+  stats(): { running: number } {
+    return { running: this.running };
+  }
+
   /** Looks for due jobs now (called after a job is queued, so it starts without waiting for the poll). */
   wake(): void {
     if (this.#stopping) return;

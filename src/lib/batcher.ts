@@ -57,6 +57,11 @@ export class Batcher<T> {
     this.#options = { flushIntervalMs: 1000, maxPending: 10_000, maxBatch: 500, repeatHoldMs: 0, maxPerFlush: Infinity, onError: () => {}, ...options };
   }
 
+  /** Its counter, for GET /api/v1/stats. */
+  stats(): { dropped: number } {
+    return { dropped: this.dropped };
+  }
+
   /** Merges into the record pending under `owner` and `key`, or adds the one `create` makes (dropped and counted when full). */
   add(owner: string, key: string, create: () => T, merge: (pending: T) => void): void {
     let records = this.#pending.get(owner);

@@ -67,6 +67,11 @@ export class BootDecisions {
     return this.#byMac.size;
   }
 
+  /** For GET /api/v1/stats: NICs with a boot decision in memory. */
+  stats(): { nics: number } {
+    return { nics: this.size };
+  }
+
   #refresh(machineId: string): void {
     for (const mac of this.#macsOf.get(machineId) ?? []) this.#byMac.delete(mac);
     this.#macsOf.delete(machineId);

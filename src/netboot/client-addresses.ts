@@ -39,6 +39,11 @@ export class ClientAddresses {
   get size(): number {
     return this.#macByIp.size;
   }
+
+  /** For GET /api/v1/stats: addresses remembered. */
+  stats(): { addresses: number } {
+    return { addresses: this.size };
+  }
 }
 
 /** A NIC's recent addresses: PXE firmware, then iPXE, then the installer may each lease another. */

@@ -78,6 +78,16 @@ export class TftpServer {
     return this.#socket?.address().port ?? 0;
   }
 
+  /** Its counters, for GET /api/v1/stats. */
+  stats() {
+    return {
+      active: this.active,
+      outcomes: Object.fromEntries(this.outcomes),
+      refused: Object.fromEntries(this.refused),
+      retransmittedRequests: this.retransmittedRequests,
+    };
+  }
+
   async start(): Promise<void> {
     const socket = await bindUdp({
       port: this.options.port, address: this.options.address, service: 'TFTP', disableFlag: '--no-tftp', recvBufferSize: 4 * 1024 * 1024,

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { buildApi } from '../../src/api/app.js';
+import { HttpListener } from '../../src/api/listener.js';
+import { Store } from '../../src/store/index.js';
+import { tempDir } from '../helpers.js';
+
+test('the HTTP socket is bound before the app: its port is known, and a request before the routes are ready gets 503 with Retry-After', async (t) => {
+  const listener = await HttpListener.bind('127.0.0.1', 0);
+  t.after(() => listener.close());
+  assert.ok(listener.port > 0, 'port 0 resolved to the port bound');
+
+  const early = await fetch(`http://127.0.0.1:${listener.port}/healthz`);
+  assert.equal(early.status, 503);
+  assert.equal(early.headers.get('retry-after'), '1');
+  assert.equal(((await early.json()) as { code: string }).code, 'E_STARTING');
+
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const app = buildApi({
+    store, token: 'test-token-0123456789', logger: pino({ level: 'silent' }), version: '0.0.0-test', listener,
+    ahead: (request, response) => request.url === '/ahead' && (response.end('answered ahead of the router'), true),
+  });
+  await app.ready();
+  const health = await fetch(`http://127.0.0.1:${listener.port}/healthz`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { status: 'ok', version: '0.0.0-test' });
+  assert.equal(await (await fetch(`http://127.0.0.1:${listener.port}/ahead`)).text(), 'answered ahead of the router');
+
+  await app.close();
+  await listener.close();
+  await assert.rejects(fetch(`http://127.0.0.1:${listener.port}/healthz`), 'closed: nothing listens on the port');
+});
