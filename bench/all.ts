@@ -19,7 +19,9 @@ for (const name of chosen.length > 0 ? chosen : WORKLOADS) {
   process.stdout.write(`\n=== bench ${name} ===\n`);
   const started = Date.now();
   const run = spawnSync(process.execPath, [join(BENCH_JS, `${name}.js`)], { stdio: 'inherit' });
-  process.stdout.write(`=== bench ${name}: ${run.status === 0 ? 'done' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s ===\n`);
+  process.stdout.write(
+    `=== bench ${name}: ${run.status === 0 ? 'done' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s ===\n`,
+  );
   if (run.status !== 0) failed.push(name);
 }
 if (failed.length > 0) {

@@ -14,8 +14,12 @@ const BMC_TREE = 'dmtf-public-rackmount1';
 
 const { values } = parseArgs({
   options: {
-    host: { type: 'string' }, 'base-port': { type: 'string', default: '20000' }, count: { type: 'string', default: '1' },
-    'latency-ms': { type: 'string', default: '20' }, failing: { type: 'string', default: '0' }, hanging: { type: 'string', default: '0' },
+    host: { type: 'string' },
+    'base-port': { type: 'string', default: '20000' },
+    count: { type: 'string', default: '1' },
+    'latency-ms': { type: 'string', default: '20' },
+    failing: { type: 'string', default: '0' },
+    hanging: { type: 'string', default: '0' },
   },
 });
 if (!values.host) throw new Error('--host is required');
@@ -24,11 +28,19 @@ const failing = Number(values.failing);
 const hanging = Number(values.hanging);
 const mockups: Mockup[] = [];
 for (let index = 0; index < count; index++) {
-  mockups.push(await startMockup({
-    tree: BMC_TREE, host: values.host, port: Number(values['base-port']) + index, latencyMs: Number(values['latency-ms']), macSalt: index + 1,
-    ...(index < failing ? { password: 'not-the-one-given' } : {}),
-    ...(index >= failing && index < failing + hanging ? { hostile: { '/redfish/v1': { kind: 'hang' }, '/redfish/v1/': { kind: 'hang' } } } : {}),
-  }));
+  mockups.push(
+    await startMockup({
+      tree: BMC_TREE,
+      host: values.host,
+      port: Number(values['base-port']) + index,
+      latencyMs: Number(values['latency-ms']),
+      macSalt: index + 1,
+      ...(index < failing ? { password: 'not-the-one-given' } : {}),
+      ...(index >= failing && index < failing + hanging
+        ? { hostile: { '/redfish/v1': { kind: 'hang' }, '/redfish/v1/': { kind: 'hang' } } }
+        : {}),
+    }),
+  );
 }
 process.stdout.write(`listening ${mockups.length}\n`);
 // Hanging BMCs hold their connections open: no graceful close to wait for.

@@ -7,13 +7,37 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuSeconds, DISCOVERY_PROFILE, fixed, inNs, IPXE_DIR, launch, listening, NS, PEER_IP, Report, runIn, SERVER_IP, SMOKE, startMetalbox, versionOf, workload, type Cell, type Proc } from './kit.js';
+import {
+  cpuSeconds,
+  DISCOVERY_PROFILE,
+  fixed,
+  inNs,
+  IPXE_DIR,
+  launch,
+  listening,
+  NS,
+  PEER_IP,
+  Report,
+  runIn,
+  SERVER_IP,
+  SMOKE,
+  startMetalbox,
+  versionOf,
+  workload,
+  type Cell,
+  type Proc,
+} from './kit.js';
 
 const RATES = SMOKE ? [500] : [1000, 2500, 5000, 7500, 10_000, 12_500, 15_000, 20_000];
 const SECONDS = SMOKE ? 2 : 10;
 const hex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
 /** EDK2's PXE options (pxe-lab §5): 60 vendor class, 93 arch 7, 94 UNDI 3.0, 97 a GUID. */
-const PXE_OPTIONS = ['60,' + hex('PXEClient:Arch:00007:UNDI:003000'), '93,0007', '94,010300', '97,00' + '000a58424d1111224283330000000000'.slice(0, 32)];
+const PXE_OPTIONS = [
+  '60,' + hex('PXEClient:Arch:00007:UNDI:003000'),
+  '93,0007',
+  '94,010300',
+  '97,00' + '000a58424d1111224283330000000000'.slice(0, 32),
+];
 
 export interface PerfdhcpStep {
   rate: number;
@@ -38,31 +62,61 @@ export function parsePerfdhcp(output: string): Omit<PerfdhcpStep, 'rate'> & { ac
 
 /** The kernel's UDP receive-buffer overflows in a namespace (per-namespace counters). */
 function rcvbufErrors(ns: string): number {
-  const snmp = inNs(ns, 'cat', '/proc/net/snmp').split('\n').filter((line) => line.startsWith('Udp:'));
+  const snmp = inNs(ns, 'cat', '/proc/net/snmp')
+    .split('\n')
+    .filter((line) => line.startsWith('Udp:'));
   const [names, values] = snmp.map((line) => line.split(/\s+/));
   return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? Number.NaN);
 }
 
 function dnsmasqConfig(dir: string, name: string, quiet: boolean): string {
   const file = join(dir, `${name}.conf`);
-  writeFileSync(file, [
-    'port=0', 'interface=eth0', 'bind-interfaces', 'dhcp-range=10.88.1.0,proxy', 'pxe-service=X86-64_EFI,"metalbox",snponly.efi',
-    `log-facility=${join(dir, `${name}.dhcp.log`)}`, 'user=root', ...(quiet ? ['quiet-dhcp'] : []), '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'port=0',
+      'interface=eth0',
+      'bind-interfaces',
+      'dhcp-range=10.88.1.0,proxy',
+      'pxe-service=X86-64_EFI,"metalbox",snponly.efi',
+      `log-facility=${join(dir, `${name}.dhcp.log`)}`,
+      'user=root',
+      ...(quiet ? ['quiet-dhcp'] : []),
+      '',
+    ].join('\n'),
+  );
   return file;
 }
 
 async function main(): Promise<void> {
   await workload('dhcp', async (dir) => {
     const metalbox = await startMetalbox(dir, {
-      config: { boot: { unknown: 'discover', discoveryProfile: 'discovery' }, profiles: { discovery: DISCOVERY_PROFILE }, ipxeDir: IPXE_DIR },
+      config: {
+        boot: { unknown: 'discover', discoveryProfile: 'discovery' },
+        profiles: { discovery: DISCOVERY_PROFILE },
+        ipxeDir: IPXE_DIR,
+      },
     });
     await listening(NS.server, metalbox, { udp: [67, 4011] });
     // The two dnsmasq runs cannot share port 67: each step starts the one it measures.
     const rows: Cell[][] = [];
     const perServer = new Map<string, PerfdhcpStep[]>();
-    const command = (local: string, target: string, rate: number) =>
-      ['-4', '-l', local, '-r', String(rate), '-p', String(SECONDS), '-W', '1000000', '-R', '1000000', '-i', ...PXE_OPTIONS.flatMap((option) => ['-o', option]), target];
+    const command = (local: string, target: string, rate: number) => [
+      '-4',
+      '-l',
+      local,
+      '-r',
+      String(rate),
+      '-p',
+      String(SECONDS),
+      '-W',
+      '1000000',
+      '-R',
+      '1000000',
+      '-i',
+      ...PXE_OPTIONS.flatMap((option) => ['-o', option]),
+      target,
+    ];
     for (const rate of RATES) {
       for (const server of ['metalbox', 'dnsmasq', 'dnsmasq quiet-dhcp']) {
         let proc: Proc = metalbox;
@@ -76,7 +130,12 @@ async function main(): Promise<void> {
         const overflowsBefore = rcvbufErrors(ns);
         const generatorOverflowsBefore = rcvbufErrors(NS.load);
         const cpuBefore = cpuSeconds(proc.pid);
-        const run = await runIn(NS.load, 'perfdhcp', command(server === 'metalbox' ? 'eth0' : 'eth1', server === 'metalbox' ? SERVER_IP : PEER_IP, rate), { timeoutMs: (SECONDS + 30) * 1000 });
+        const run = await runIn(
+          NS.load,
+          'perfdhcp',
+          command(server === 'metalbox' ? 'eth0' : 'eth1', server === 'metalbox' ? SERVER_IP : PEER_IP, rate),
+          { timeoutMs: (SECONDS + 30) * 1000 },
+        );
         const serverCpu = cpuSeconds(proc.pid) - cpuBefore;
         const overflows = rcvbufErrors(ns) - overflowsBefore;
         const generatorOverflows = rcvbufErrors(NS.load) - generatorOverflowsBefore;
@@ -85,8 +144,21 @@ async function main(): Promise<void> {
         if (Number.isNaN(result.sent)) throw new Error(`perfdhcp printed no statistics (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
         const step = { rate, ...result };
         perServer.set(server, [...(perServer.get(server) ?? []), step]);
-        rows.push([rate, server, fixed(result.achieved, 0), result.sent, result.received, result.drops, fixed((100 * result.drops) / Math.max(1, result.sent), 2),
-          fixed(result.avgMs, 3), fixed(result.maxMs, 1), overflows, generatorOverflows, fixed((100 * serverCpu) / SECONDS, 0), fixed((100 * run.cpu) / SECONDS, 0)]);
+        rows.push([
+          rate,
+          server,
+          fixed(result.achieved, 0),
+          result.sent,
+          result.received,
+          result.drops,
+          fixed((100 * result.drops) / Math.max(1, result.sent), 2),
+          fixed(result.avgMs, 3),
+          fixed(result.maxMs, 1),
+          overflows,
+          generatorOverflows,
+          fixed((100 * serverCpu) / SECONDS, 0),
+          fixed((100 * run.cpu) / SECONDS, 0),
+        ]);
         process.stdout.write(`  ${server} @ ${rate}/s: ${result.received}/${result.sent} answered, avg ${result.avgMs} ms\n`);
       }
     }
@@ -98,16 +170,41 @@ async function main(): Promise<void> {
       `metalbox serve --listen ${SERVER_IP} --log-level warn, config boot.unknown discover (answers every MAC, as dnsmasq's proxy does)`,
       'dnsmasq -C: port=0, bind-interfaces, dhcp-range=10.88.1.0,proxy, pxe-service=X86-64_EFI,"metalbox",snponly.efi, log-facility=FILE (and a second run with quiet-dhcp)',
     ]);
-    report.table(['rate/s', 'server', 'achieved/s', 'sent', 'answered', 'drops', 'drop %', 'avg ms', 'max ms', 'server rcvbuf overflows', 'perfdhcp rcvbuf overflows', 'server CPU %', 'perfdhcp CPU %'], rows);
-    const zeroDropCeiling = (server: string) => Math.max(0, ...(perServer.get(server) ?? []).filter((step) => step.drops === 0).map((step) => step.rate));
+    report.table(
+      [
+        'rate/s',
+        'server',
+        'achieved/s',
+        'sent',
+        'answered',
+        'drops',
+        'drop %',
+        'avg ms',
+        'max ms',
+        'server rcvbuf overflows',
+        'perfdhcp rcvbuf overflows',
+        'server CPU %',
+        'perfdhcp CPU %',
+      ],
+      rows,
+    );
+    const zeroDropCeiling = (server: string) =>
+      Math.max(0, ...(perServer.get(server) ?? []).filter((step) => step.drops === 0).map((step) => step.rate));
     const slowest = Math.max(...(perServer.get('metalbox') ?? []).filter((step) => step.rate <= 5000).map((step) => step.avgMs));
-    report.note([
-      `Highest step with zero drops: metalbox ${zeroDropCeiling('metalbox')}/s, dnsmasq ${zeroDropCeiling('dnsmasq')}/s, dnsmasq quiet-dhcp ${zeroDropCeiling('dnsmasq quiet-dhcp')}/s.`,
-      `metalbox's worst average delay up to 5,000/s: ${fixed(slowest, 3)} ms (target < 1 ms).`,
-      'Rcvbuf overflows are the kernel\'s UDP RcvbufErrors in each namespace: a drop counted on the perfdhcp side is an answer that arrived and found perfdhcp\'s socket buffer full.',
-      'CPU % is of one core over the step (perfdhcp busy-polls in two threads, so it shows near 100–200 % whatever the rate).',
-    ].join(' '));
-    report.write({ dnsmasq: versionOf('dnsmasq', ['--version']).replace(/^Dnsmasq version /, '').split(' ')[0]!, perfdhcp: versionOf('perfdhcp', ['-v']).replace('VERSION: ', '') });
+    report.note(
+      [
+        `Highest step with zero drops: metalbox ${zeroDropCeiling('metalbox')}/s, dnsmasq ${zeroDropCeiling('dnsmasq')}/s, dnsmasq quiet-dhcp ${zeroDropCeiling('dnsmasq quiet-dhcp')}/s.`,
+        `metalbox's worst average delay up to 5,000/s: ${fixed(slowest, 3)} ms (target < 1 ms).`,
+        "Rcvbuf overflows are the kernel's UDP RcvbufErrors in each namespace: a drop counted on the perfdhcp side is an answer that arrived and found perfdhcp's socket buffer full.",
+        'CPU % is of one core over the step (perfdhcp busy-polls in two threads, so it shows near 100–200 % whatever the rate).',
+      ].join(' '),
+    );
+    report.write({
+      dnsmasq: versionOf('dnsmasq', ['--version'])
+        .replace(/^Dnsmasq version /, '')
+        .split(' ')[0]!,
+      perfdhcp: versionOf('perfdhcp', ['-v']).replace('VERSION: ', ''),
+    });
   });
 }
 

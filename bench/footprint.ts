@@ -5,7 +5,22 @@
  */
 import { join } from 'node:path';
 import { seedFleet } from './fleet.js';
-import { apiToken, BENCH_PROFILE, CLI, fixed, IPXE_DIR, memoryMiB, NS, Report, runIn, SERVER_IP, SMOKE, startMetalbox, workload, type Cell } from './kit.js';
+import {
+  apiToken,
+  BENCH_PROFILE,
+  CLI,
+  fixed,
+  IPXE_DIR,
+  memoryMiB,
+  NS,
+  Report,
+  runIn,
+  SERVER_IP,
+  SMOKE,
+  startMetalbox,
+  workload,
+  type Cell,
+} from './kit.js';
 
 const FLEET = SMOKE ? 1000 : 100_000;
 const IDLE_S = SMOKE ? 1 : 10;
@@ -36,7 +51,10 @@ async function main(): Promise<void> {
         const env = { ...process.env, METALBOX_TOKEN: apiToken(metalbox.dataDir) };
         for (let run = 0; run < LS_RUNS; run++) {
           const started = performance.now();
-          const ls = await runIn(NS.load, process.execPath, [CLI, 'ls', '-o', 'json', '--server', `http://${SERVER_IP}:8080`], { env, timeoutMs: 120_000 });
+          const ls = await runIn(NS.load, process.execPath, [CLI, 'ls', '-o', 'json', '--server', `http://${SERVER_IP}:8080`], {
+            env,
+            timeoutMs: 120_000,
+          });
           lsTimes.push((performance.now() - started) / 1000);
           const listed = (JSON.parse(ls.stdout) as unknown[]).length;
           if (listed !== machines) throw new Error(`ls listed ${listed} machines, not ${machines}:\n${ls.stderr}`);
@@ -44,7 +62,13 @@ async function main(): Promise<void> {
       }
       const afterLs = memoryMiB(metalbox.pid);
       await metalbox.stop();
-      rows.push([machines, fixed(metalbox.startMs / 1000, 2), fixed(idle.rss, 0), fixed(settled.rss, 0), machines > 0 ? fixed(afterLs.peak, 0) : '–']);
+      rows.push([
+        machines,
+        fixed(metalbox.startMs / 1000, 2),
+        fixed(idle.rss, 0),
+        fixed(settled.rss, 0),
+        machines > 0 ? fixed(afterLs.peak, 0) : '–',
+      ]);
       process.stdout.write(`  ${rows.at(-1)!.join(' | ')}\n`);
     }
     const sorted = [...lsTimes].sort((a, b) => a - b);
@@ -53,8 +77,19 @@ async function main(): Promise<void> {
       `metalbox serve --listen ${SERVER_IP} --log-level warn (ProxyDHCP, TFTP, HTTP, API, engine: everything on)`,
       `metalbox ls -o json --server http://${SERVER_IP}:8080   (from ns ${NS.load}, ${LS_RUNS} runs)`,
     ]);
-    report.table(['machines in the store', 'start-up s (spawn → HTTP listening)', `idle RSS MiB (after ${IDLE_S} s)`, `idle RSS MiB (after ${SETTLED_S} s)`, 'peak RSS MiB after the ls runs'], rows);
-    report.note(`metalbox ls -o json of ${FLEET} machines: ${sorted.map((seconds) => fixed(seconds, 2)).join(', ')} s (median ${fixed(sorted[Math.floor(sorted.length / 2)]!, 2)} s), the CLI process from spawn to exit. Seeding them took ${fixed(seedSeconds, 1)} s (not a product path).`);
+    report.table(
+      [
+        'machines in the store',
+        'start-up s (spawn → HTTP listening)',
+        `idle RSS MiB (after ${IDLE_S} s)`,
+        `idle RSS MiB (after ${SETTLED_S} s)`,
+        'peak RSS MiB after the ls runs',
+      ],
+      rows,
+    );
+    report.note(
+      `metalbox ls -o json of ${FLEET} machines: ${sorted.map((seconds) => fixed(seconds, 2)).join(', ')} s (median ${fixed(sorted[Math.floor(sorted.length / 2)]!, 2)} s), the CLI process from spawn to exit. Seeding them took ${fixed(seedSeconds, 1)} s (not a product path).`,
+    );
     report.write({});
   });
 }

@@ -8,7 +8,29 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fleetMac, seedFleet } from './fleet.js';
-import { ASSET_BYTES, BENCH_JS, BENCH_PROFILE, benchAssets, cpuSeconds, fixed, launch, listening, NS, PEER_IP, peerVersions, PEERS, Report, runIn, SERVER_IP, SMOKE, startMetalbox, versionOf, workload, type Cell, type Proc } from './kit.js';
+import {
+  ASSET_BYTES,
+  BENCH_JS,
+  BENCH_PROFILE,
+  benchAssets,
+  cpuSeconds,
+  fixed,
+  launch,
+  listening,
+  NS,
+  PEER_IP,
+  peerVersions,
+  PEERS,
+  Report,
+  runIn,
+  SERVER_IP,
+  SMOKE,
+  startMetalbox,
+  versionOf,
+  workload,
+  type Cell,
+  type Proc,
+} from './kit.js';
 
 const MACHINES = SMOKE ? 200 : 10_000;
 const SECONDS = SMOKE ? 2 : 10;
@@ -44,7 +66,9 @@ export function parseWrk(output: string): WrkResult {
 function startNginx(dir: string, root: string, workers: number | 'auto'): Proc {
   const prefix = join(dir, `nginx-${workers}`);
   const config = join(dir, `nginx-${workers}.conf`);
-  writeFileSync(config, `
+  writeFileSync(
+    config,
+    `
 user root;
 worker_processes ${workers};
 daemon off;
@@ -59,7 +83,8 @@ http {
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
   server { listen ${PEER_IP}:80; root ${root}; }
 }
-`);
+`,
+  );
   return launch(NS.peer, `nginx-${workers}`, dir, join(PEERS, 'usr/sbin/nginx'), ['-e', `${prefix}.error.log`, '-c', config]);
 }
 
@@ -68,20 +93,27 @@ async function main(): Promise<void> {
     const macs = seedFleet(join(dir, 'data'), MACHINES, { state: 'netbooting', profile: 'bench' });
     // No DHCP here, so no machine's address is known: first-use binds each operation to the
     // load generator's address, the first to ask, as on a network where metalbox sees no DHCP.
-    const metalbox = await startMetalbox(dir, { config: { profiles: { bench: BENCH_PROFILE }, boot: { addressTrust: 'first-use' } }, args: ['--no-dhcp-proxy', '--no-tftp'] });
+    const metalbox = await startMetalbox(dir, {
+      config: { profiles: { bench: BENCH_PROFILE }, boot: { addressTrust: 'first-use' } },
+      args: ['--no-dhcp-proxy', '--no-tftp'],
+    });
     const assets = benchAssets(dir);
 
     const sample = await runIn(NS.load, 'curl', ['-sf', `http://${SERVER_IP}:8080/boot.ipxe?mac=${fleetMac(0)}&platform=efi`]);
-    if (!sample.stdout.includes('kernel')) throw new Error(`the script of ${fleetMac(0)} is not an installer's:\n${sample.stdout}${sample.stderr}`);
+    if (!sample.stdout.includes('kernel'))
+      throw new Error(`the script of ${fleetMac(0)} is not an installer's:\n${sample.stdout}${sample.stderr}`);
     writeFileSync(join(assets, 'boot.ipxe'), 'x'.repeat(Buffer.byteLength(sample.stdout)));
     writeFileSync(join(dir, 'macs.txt'), `${macs.join('\n')}\n`);
     const lua = join(dir, 'random-mac.lua');
-    writeFileSync(lua, `
+    writeFileSync(
+      lua,
+      `
 local macs = {}
 for line in io.lines("${join(dir, 'macs.txt')}") do macs[#macs + 1] = line end
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.random(#macs)] .. "&platform=efi") end
-`);
+`,
+    );
 
     const nginxes = [1, 'auto'] as const;
     const servers: Array<{ name: string; start: () => Promise<Proc>; url: string; keep?: boolean; scriptOnly?: boolean }> = [
@@ -99,7 +131,12 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
     servers.push({
       name: 'node:http static',
       start: async () => {
-        const proc = launch(NS.peer, 'node-static', dir, process.execPath, [join(BENCH_JS, 'node-static.js'), PEER_IP, '8081', join(assets, 'boot.ipxe')]);
+        const proc = launch(NS.peer, 'node-static', dir, process.execPath, [
+          join(BENCH_JS, 'node-static.js'),
+          PEER_IP,
+          '8081',
+          join(assets, 'boot.ipxe'),
+        ]);
         await listening(NS.peer, proc, { tcp: [8081] });
         return proc;
       },
@@ -107,9 +144,24 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
       scriptOnly: true,
     });
     const cases = [
-      { name: 'iPXE script', connections: CONNECTIONS.script, path: () => '/boot.ipxe', script: (server: string) => (server === 'metalbox' ? lua : null) },
-      { name: `kernel (${ASSET_BYTES['bench/vmlinuz'] / 2 ** 20} MiB)`, connections: CONNECTIONS.file, path: (server: string) => (server === 'metalbox' ? '/assets/bench/vmlinuz' : '/bench/vmlinuz'), script: () => null },
-      { name: `initrd (${ASSET_BYTES['bench/initrd.img'] / 2 ** 20} MiB)`, connections: CONNECTIONS.file, path: (server: string) => (server === 'metalbox' ? '/assets/bench/initrd.img' : '/bench/initrd.img'), script: () => null },
+      {
+        name: 'iPXE script',
+        connections: CONNECTIONS.script,
+        path: () => '/boot.ipxe',
+        script: (server: string) => (server === 'metalbox' ? lua : null),
+      },
+      {
+        name: `kernel (${ASSET_BYTES['bench/vmlinuz'] / 2 ** 20} MiB)`,
+        connections: CONNECTIONS.file,
+        path: (server: string) => (server === 'metalbox' ? '/assets/bench/vmlinuz' : '/bench/vmlinuz'),
+        script: () => null,
+      },
+      {
+        name: `initrd (${ASSET_BYTES['bench/initrd.img'] / 2 ** 20} MiB)`,
+        connections: CONNECTIONS.file,
+        path: (server: string) => (server === 'metalbox' ? '/assets/bench/initrd.img' : '/bench/initrd.img'),
+        script: () => null,
+      },
     ];
     const selected = cases.filter((testCase, index) => CASES.includes(index === 0 ? 'script' : 'files'));
     const rows: Cell[][] = [];
@@ -122,19 +174,40 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
           const proc = await server.start();
           const script = testCase.script(server.name);
           // --timeout: a 30 MiB body shared 50 ways takes longer than wrk's default 2 s, for nginx too.
-          const args = ['-t2', `-c${testCase.connections}`, `-d${SECONDS}s`, '--timeout', '30s', '--latency', ...(script ? ['-s', script] : []), `${server.url}${testCase.path(server.name)}`];
+          const args = [
+            '-t2',
+            `-c${testCase.connections}`,
+            `-d${SECONDS}s`,
+            '--timeout',
+            '30s',
+            '--latency',
+            ...(script ? ['-s', script] : []),
+            `${server.url}${testCase.path(server.name)}`,
+          ];
           commands.add(`wrk ${args.join(' ').replace(dir, 'DIR')}`);
           const cpuBefore = cpuSeconds(proc.pid);
           const run = await runIn(NS.load, 'wrk', args, { timeoutMs: (SECONDS + 30) * 1000 });
           const serverCpu = server.name.startsWith('nginx') ? Number.NaN : cpuSeconds(proc.pid) - cpuBefore;
           if (!server.keep) await proc.stop();
           const result = parseWrk(run.stdout);
-          if (Number.isNaN(result.requestsPerSecond)) throw new Error(`wrk printed no result (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+          if (Number.isNaN(result.requestsPerSecond))
+            throw new Error(`wrk printed no result (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
           const key = `${testCase.name}|${server.name}`;
           if (!best.has(key) || best.get(key)!.requestsPerSecond < result.requestsPerSecond) best.set(key, result);
-          rows.push([testCase.name, round, server.name, fixed(result.requestsPerSecond, 0), fixed(result.p99Ms, 2), fixed(result.bytesPerSecond / 1e6, 1), result.errors,
-            fixed((100 * serverCpu) / SECONDS, 0), fixed((100 * run.cpu) / SECONDS, 0)]);
-          process.stdout.write(`  ${testCase.name} ${server.name}: ${fixed(result.requestsPerSecond, 0)} req/s, ${fixed(result.bytesPerSecond / 1e6)} MB/s\n`);
+          rows.push([
+            testCase.name,
+            round,
+            server.name,
+            fixed(result.requestsPerSecond, 0),
+            fixed(result.p99Ms, 2),
+            fixed(result.bytesPerSecond / 1e6, 1),
+            result.errors,
+            fixed((100 * serverCpu) / SECONDS, 0),
+            fixed((100 * run.cpu) / SECONDS, 0),
+          ]);
+          process.stdout.write(
+            `  ${testCase.name} ${server.name}: ${fixed(result.requestsPerSecond, 0)} req/s, ${fixed(result.bytesPerSecond / 1e6)} MB/s\n`,
+          );
         }
       }
     }
@@ -144,7 +217,7 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
       'npm run bench:http',
       ...commands,
       `metalbox serve --listen ${SERVER_IP} --no-dhcp-proxy --no-tftp --log-level warn --assets-dir DIR; ${MACHINES} machines netbooting with profile bench (kernel, initrd, cmdline with {{ mac }} and {{ callbackUrl }})`,
-      'nginx -c FILE: worker_processes 1 | auto, access_log off, sendfile on, tcp_nopush on, root DIR (boot.ipxe: a static file of the script\'s size)',
+      "nginx -c FILE: worker_processes 1 | auto, access_log off, sendfile on, tcp_nopush on, root DIR (boot.ipxe: a static file of the script's size)",
       `node dist/bench/node-static.js ${PEER_IP} 8081 DIR/boot.ipxe   (node:http, the same bytes from memory)`,
     ]);
     report.table(['what', 'round', 'server', 'requests/s', 'p99 ms', 'MB/s', 'errors', 'server CPU %', 'wrk CPU %'], rows);
@@ -152,13 +225,19 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
       measure(best.get(`${testCase}|metalbox`)!) / measure(best.get(`${testCase}|${peer}`)!);
     if (selected.includes(cases[0]!)) {
       const nodeCeiling = ratio(cases[0]!.name, (result) => result.requestsPerSecond, 'node:http static');
-      report.note(`iPXE script: metalbox ${fixed(nodeCeiling, 2)}× node:http answering a static buffer (Node's own ceiling on this machine).`);
+      report.note(
+        `iPXE script: metalbox ${fixed(nodeCeiling, 2)}× node:http answering a static buffer (Node's own ceiling on this machine).`,
+      );
     }
-    report.note(selected.map((testCase) => {
-      const index = cases.indexOf(testCase);
-      const measure = index === 0 ? (result: WrkResult) => result.requestsPerSecond : (result: WrkResult) => result.bytesPerSecond;
-      return `${testCase.name}: metalbox ${fixed(ratio(testCase.name, measure, 'nginx (1 worker)'), 2)}× nginx with 1 worker, ${fixed(ratio(testCase.name, measure, 'nginx (auto workers)'), 2)}× with one per core (best rounds, ${index === 0 ? 'requests/s' : 'MB/s'})`;
-    }).join('; ') + '. nginx\'s CPU is not sampled (its workers are child processes). Servers and wrk share the 2 cores.');
+    report.note(
+      selected
+        .map((testCase) => {
+          const index = cases.indexOf(testCase);
+          const measure = index === 0 ? (result: WrkResult) => result.requestsPerSecond : (result: WrkResult) => result.bytesPerSecond;
+          return `${testCase.name}: metalbox ${fixed(ratio(testCase.name, measure, 'nginx (1 worker)'), 2)}× nginx with 1 worker, ${fixed(ratio(testCase.name, measure, 'nginx (auto workers)'), 2)}× with one per core (best rounds, ${index === 0 ? 'requests/s' : 'MB/s'})`;
+        })
+        .join('; ') + ". nginx's CPU is not sampled (its workers are child processes). Servers and wrk share the 2 cores.",
+    );
     report.write({ ...peerVersions(), wrk: versionOf('wrk', ['-v']).split(' ').slice(0, 2).join(' ') });
   });
 }

@@ -113,13 +113,19 @@ export async function listening(ns: string, proc: Proc, ports: { tcp?: number[];
     const tcp = ports.tcp ? inNs(ns, 'ss', '-Hltn') : '';
     const udp = ports.udp ? inNs(ns, 'ss', '-Hlun') : '';
     if ((ports.tcp ?? []).every((port) => has(tcp, port)) && (ports.udp ?? []).every((port) => has(udp, port))) return;
-    if (Date.now() > deadline) throw new Error(`${proc.name} is not listening on ${JSON.stringify(ports)} after ${timeoutMs / 1000} s:\n${proc.log().slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${proc.name} is not listening on ${JSON.stringify(ports)} after ${timeoutMs / 1000} s:\n${proc.log().slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
 /** Runs a command in a namespace to its end; its stdout, or an error with its output. */
-export function runIn(ns: string, command: string, args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ stdout: string; stderr: string; pid: number; cpu: number; code: number | null }> {
+export function runIn(
+  ns: string,
+  command: string,
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ stdout: string; stderr: string; pid: number; cpu: number; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawnIn(ns, command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     let stdout = '';
@@ -160,7 +166,10 @@ export async function startBmcFleet(dir: string, args: string[]): Promise<Proc> 
 }
 
 /** metalbox serve in its namespace, with a config file and a data dir of the run. */
-export async function startMetalbox(dir: string, options: { config?: Record<string, unknown>; args?: string[]; dataDir?: string } = {}): Promise<Proc & { dataDir: string; startMs: number }> {
+export async function startMetalbox(
+  dir: string,
+  options: { config?: Record<string, unknown>; args?: string[]; dataDir?: string } = {},
+): Promise<Proc & { dataDir: string; startMs: number }> {
   const dataDir = options.dataDir ?? join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
   const assets = join(dir, 'assets');
@@ -172,7 +181,22 @@ export async function startMetalbox(dir: string, options: { config?: Record<stri
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   // BENCH_SERVER_NODE_FLAGS="--trace-gc ...": node flags for the server alone (its log is DIR/metalbox.log).
   profile.push(...(process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []));
-  const proc = launch(NS.server, 'metalbox', dir, process.execPath, [...profile, CLI, 'serve', '--data-dir', dataDir, '--config', config, '--listen', SERVER_IP, '--assets-dir', assets, '--log-level', 'warn', ...(options.args ?? [])]);
+  const proc = launch(NS.server, 'metalbox', dir, process.execPath, [
+    ...profile,
+    CLI,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--config',
+    config,
+    '--listen',
+    SERVER_IP,
+    '--assets-dir',
+    assets,
+    '--log-level',
+    'warn',
+    ...(options.args ?? []),
+  ]);
   await listening(NS.server, proc, { tcp: [8080] });
   return { ...proc, dataDir, startMs: Date.now() - started };
 }
@@ -207,7 +231,11 @@ export const BENCH_PROFILE = {
 };
 
 /** Unknown machines boot this one (boot.unknown discover): no callback, they have no record. */
-export const DISCOVERY_PROFILE = { kernel: BENCH_PROFILE.kernel, initrd: BENCH_PROFILE.initrd, cmdline: 'console=ttyS0 ip=dhcp mbx.mac={{ mac }}' };
+export const DISCOVERY_PROFILE = {
+  kernel: BENCH_PROFILE.kernel,
+  initrd: BENCH_PROFILE.initrd,
+  cmdline: 'console=ttyS0 ip=dhcp mbx.mac={{ mac }}',
+};
 
 export function scratchDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `metalbox-bench-${name}-`));
@@ -223,7 +251,10 @@ export type Cell = string | number;
 export class Report {
   readonly #parts: string[] = [];
 
-  constructor(readonly title: string, readonly commands: string[]) {}
+  constructor(
+    readonly title: string,
+    readonly commands: string[],
+  ) {}
 
   table(headers: string[], rows: Cell[][]): void {
     const line = (cells: Cell[]) => `| ${cells.map((cell) => String(cell)).join(' | ')} |`;
@@ -244,7 +275,9 @@ export class Report {
       '',
       `- date: ${new Date().toISOString()}`,
       `- machine: ${machine()}`,
-      `- versions: ${Object.entries({ metalbox: metalboxVersion(), node: process.version, ...versions }).map(([name, version]) => `${name} ${version}`).join(', ')}`,
+      `- versions: ${Object.entries({ metalbox: metalboxVersion(), node: process.version, ...versions })
+        .map(([name, version]) => `${name} ${version}`)
+        .join(', ')}`,
       `- commands:`,
       ...this.commands.map((command) => `  - \`${command}\``),
       '',
@@ -286,7 +319,12 @@ export function versionOf(command: string, args: string[]): string {
 export function peerVersions(): Record<string, string> {
   const file = join(PEERS, 'VERSIONS');
   if (!existsSync(file)) return {};
-  return Object.fromEntries(readFileSync(file, 'utf8').trim().split('\n').map((line) => line.split(' ') as [string, string]));
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ') as [string, string]),
+  );
 }
 
 /** Runs a workload: network up, the body, network down whatever happens. */

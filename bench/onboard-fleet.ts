@@ -17,8 +17,12 @@ const SETTLED = ['ready', 'unclassified', ...FAILED_STATES];
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      server: { type: 'string' }, 'bmc-ip': { type: 'string' }, 'base-port': { type: 'string', default: '20000' }, count: { type: 'string', default: '1' },
-      healthy: { type: 'string' }, 'deadline-s': { type: 'string', default: '600' },
+      server: { type: 'string' },
+      'bmc-ip': { type: 'string' },
+      'base-port': { type: 'string', default: '20000' },
+      count: { type: 'string', default: '1' },
+      healthy: { type: 'string' },
+      'deadline-s': { type: 'string', default: '600' },
     },
   });
   const token = process.env.METALBOX_TOKEN;
@@ -31,16 +35,26 @@ async function main(): Promise<void> {
 
   let next = 0;
   const rejected: string[] = [];
-  await Promise.all(Array.from({ length: 20 }, async () => {
-    while (next < count) {
-      const index = next++;
-      const response = await fetch(`${values.server}/api/v1/onboardings`, {
-        method: 'POST', headers,
-        body: JSON.stringify({ bmcMac: fleetMac(index, ONBOARDED_BMC_PREFIX), ip: values['bmc-ip'], port: Number(values['base-port']) + index, scheme: 'http', username: 'admin', password: 'password' }),
-      });
-      if (response.status !== 202) rejected.push(`${response.status} ${await response.text()}`);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (next < count) {
+        const index = next++;
+        const response = await fetch(`${values.server}/api/v1/onboardings`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({
+            bmcMac: fleetMac(index, ONBOARDED_BMC_PREFIX),
+            ip: values['bmc-ip'],
+            port: Number(values['base-port']) + index,
+            scheme: 'http',
+            username: 'admin',
+            password: 'password',
+          }),
+        });
+        if (response.status !== 202) rejected.push(`${response.status} ${await response.text()}`);
+      }
+    }),
+  );
   const postedMs = elapsed();
 
   let healthyMs: number | null = null;
@@ -56,7 +70,8 @@ async function main(): Promise<void> {
   /** The onboarded machines (not a seeded fleet's) by state. */
   const countStates = (machines: Array<{ state: string; bmc: { mac: string } | null }>) => {
     const counts: Record<string, number> = {};
-    for (const machine of machines) if (machine.bmc?.mac.startsWith(ONBOARDED_BMC_PREFIX)) counts[machine.state] = (counts[machine.state] ?? 0) + 1;
+    for (const machine of machines)
+      if (machine.bmc?.mac.startsWith(ONBOARDED_BMC_PREFIX)) counts[machine.state] = (counts[machine.state] ?? 0) + 1;
     return counts;
   };
   while (elapsed() < deadline) {
@@ -71,7 +86,9 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   if (settledMs === null) states = countStates(await list());
-  process.stdout.write(`${JSON.stringify({ count, healthy, postedMs, healthyMs, settledMs, states, rejected: rejected.slice(0, 5), rejectedCount: rejected.length })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ count, healthy, postedMs, healthyMs, settledMs, states, rejected: rejected.slice(0, 5), rejectedCount: rejected.length })}\n`,
+  );
 }
 
 await main();

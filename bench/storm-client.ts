@@ -93,9 +93,21 @@ function pxeRequest(xid: number, mac: string, type: number, options: { giaddr: s
     wire.set(Option.IPXE, Buffer.from([0x13, 0x01, 0x01, 0x11, 0x01, 0x01]));
   }
   return {
-    op: BOOTREQUEST, htype: 1, hlen: 6, hops: 1, xid, secs: 4, flags: options.ciaddr ? 0 : 0x8000,
-    ciaddr: options.ciaddr ?? '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: options.giaddr,
-    chaddr, sname: '', file: '', options: wire,
+    op: BOOTREQUEST,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid,
+    secs: 4,
+    flags: options.ciaddr ? 0 : 0x8000,
+    ciaddr: options.ciaddr ?? '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: options.giaddr,
+    chaddr,
+    sname: '',
+    file: '',
+    options: wire,
   };
 }
 
@@ -114,20 +126,44 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function boot(mac: string, context: { dhcp: DhcpExchanges; pxe: DhcpExchanges; server: string; bind: string; sha256: string }): Promise<Outcome> {
+async function boot(
+  mac: string,
+  context: { dhcp: DhcpExchanges; pxe: DhcpExchanges; server: string; bind: string; sha256: string },
+): Promise<Outcome> {
   const started = performance.now();
   let stage: Stage = 'discover';
   try {
-    const offer = await context.dhcp.exchange((xid) => pxeRequest(xid, mac, MessageType.DISCOVER, { giaddr: context.bind }), context.server, 67);
+    const offer = await context.dhcp.exchange(
+      (xid) => pxeRequest(xid, mac, MessageType.DISCOVER, { giaddr: context.bind }),
+      context.server,
+      67,
+    );
     if (offer.options.get(Option.MESSAGE_TYPE)?.[0] !== MessageType.OFFER) throw new Error('not an OFFER');
     stage = 'request-4011';
-    const ack = await context.pxe.exchange((xid) => pxeRequest(xid, mac, MessageType.REQUEST, { giaddr: '0.0.0.0', ciaddr: context.bind }), context.server, 4011);
+    const ack = await context.pxe.exchange(
+      (xid) => pxeRequest(xid, mac, MessageType.REQUEST, { giaddr: '0.0.0.0', ciaddr: context.bind }),
+      context.server,
+      4011,
+    );
     if (!ack.file) throw new Error('the ACK names no boot file');
     stage = 'tftp';
-    const nbp = await transfer({ server: context.server, port: 69, file: ack.file, blksize: 1468, windowsize: 4, timeoutMs: 1000, retries: 8, bind: context.bind });
+    const nbp = await transfer({
+      server: context.server,
+      port: 69,
+      file: ack.file,
+      blksize: 1468,
+      windowsize: 4,
+      timeoutMs: 1000,
+      retries: 8,
+      bind: context.bind,
+    });
     if (!nbp.ok || nbp.sha256 !== context.sha256) throw new Error(nbp.error ?? 'wrong SHA-256');
     stage = 'ipxe-discover';
-    const ipxeOffer = await context.dhcp.exchange((xid) => pxeRequest(xid, mac, MessageType.DISCOVER, { giaddr: context.bind, ipxe: true }), context.server, 67);
+    const ipxeOffer = await context.dhcp.exchange(
+      (xid) => pxeRequest(xid, mac, MessageType.DISCOVER, { giaddr: context.bind, ipxe: true }),
+      context.server,
+      67,
+    );
     if (!ipxeOffer.file.startsWith('http://')) throw new Error(`iPXE was offered ${ipxeOffer.file || 'nothing'}`);
     stage = 'script';
     const chain = await httpGet(ipxeOffer.file);
@@ -150,18 +186,30 @@ async function bindSocket(address: string, port: number): Promise<Socket> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { server: { type: 'string' }, bind: { type: 'string' }, macs: { type: 'string' }, 'spread-s': { type: 'string', default: '60' }, sha256: { type: 'string' } },
+    options: {
+      server: { type: 'string' },
+      bind: { type: 'string' },
+      macs: { type: 'string' },
+      'spread-s': { type: 'string', default: '60' },
+      sha256: { type: 'string' },
+    },
   });
-  if (!values.server || !values.bind || !values.macs || !values.sha256) throw new Error('--server, --bind, --macs and --sha256 are required');
+  if (!values.server || !values.bind || !values.macs || !values.sha256)
+    throw new Error('--server, --bind, --macs and --sha256 are required');
   const macs = readFileSync(values.macs, 'utf8').trim().split('\n');
   const dhcp = new DhcpExchanges(await bindSocket(values.bind, 67));
   const pxe = new DhcpExchanges(await bindSocket(values.bind, 0));
   const context = { dhcp, pxe, server: values.server, bind: values.bind, sha256: values.sha256 };
   const spreadMs = Number(values['spread-s']) * 1000;
   const started = performance.now();
-  const outcomes = await Promise.all(macs.map((mac, index) => new Promise<Outcome>((resolve) => {
-    setTimeout(() => resolve(boot(mac, context)), (index * spreadMs) / macs.length);
-  })));
+  const outcomes = await Promise.all(
+    macs.map(
+      (mac, index) =>
+        new Promise<Outcome>((resolve) => {
+          setTimeout(() => resolve(boot(mac, context)), (index * spreadMs) / macs.length);
+        }),
+    ),
+  );
   const wallSeconds = (performance.now() - started) / 1000;
   dhcp.socket.close();
   pxe.socket.close();
@@ -171,11 +219,24 @@ async function main(): Promise<void> {
     const key = `${outcome.failedAt}: ${outcome.error}`;
     failures[key] = (failures[key] ?? 0) + 1;
   }
-  const times = outcomes.filter((outcome) => outcome.ok).map((outcome) => outcome.ms).sort((a, b) => a - b);
-  process.stdout.write(`${JSON.stringify({
-    clients: macs.length, ok: times.length, failed: macs.length - times.length, failures, wallSeconds,
-    p50Ms: percentile(times, 50), p90Ms: percentile(times, 90), p99Ms: percentile(times, 99), maxMs: times.at(-1) ?? null, dhcpRetries: dhcp.retries + pxe.retries,
-  })}\n`);
+  const times = outcomes
+    .filter((outcome) => outcome.ok)
+    .map((outcome) => outcome.ms)
+    .sort((a, b) => a - b);
+  process.stdout.write(
+    `${JSON.stringify({
+      clients: macs.length,
+      ok: times.length,
+      failed: macs.length - times.length,
+      failures,
+      wallSeconds,
+      p50Ms: percentile(times, 50),
+      p90Ms: percentile(times, 90),
+      p99Ms: percentile(times, 99),
+      maxMs: times.at(-1) ?? null,
+      dhcpRetries: dhcp.retries + pxe.retries,
+    })}\n`,
+  );
 }
 
 await main();

@@ -9,7 +9,26 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedFleet } from './fleet.js';
-import { apiToken, BENCH_JS, BENCH_PROFILE, cpuSeconds, fixed, IPXE_DIR, lastJsonLine, LOAD_IP, memoryMiB, NS, Report, runIn, SERVER_IP, SMOKE, startBmcFleet, startMetalbox, workload, type Cell } from './kit.js';
+import {
+  apiToken,
+  BENCH_JS,
+  BENCH_PROFILE,
+  cpuSeconds,
+  fixed,
+  IPXE_DIR,
+  lastJsonLine,
+  LOAD_IP,
+  memoryMiB,
+  NS,
+  Report,
+  runIn,
+  SERVER_IP,
+  SMOKE,
+  startBmcFleet,
+  startMetalbox,
+  workload,
+  type Cell,
+} from './kit.js';
 
 const CLIENTS = SMOKE ? 200 : 10_000;
 const SPREAD_S = SMOKE ? 5 : 60;
@@ -32,7 +51,9 @@ interface StormResult {
 
 async function main(): Promise<void> {
   await workload('storm', async (dir) => {
-    const sha256 = createHash('sha256').update(readFileSync(join(IPXE_DIR, 'snponly.efi'))).digest('hex');
+    const sha256 = createHash('sha256')
+      .update(readFileSync(join(IPXE_DIR, 'snponly.efi')))
+      .digest('hex');
     const rows: Cell[][] = [];
     const commands: string[] = [];
     for (const withOnboarding of RUNS) {
@@ -42,17 +63,44 @@ async function main(): Promise<void> {
       writeFileSync(macFile, `${macs.join('\n')}\n`);
       const metalbox = await startMetalbox(runDir, { config: { profiles: { bench: BENCH_PROFILE }, ipxeDir: IPXE_DIR } });
       const cpuBefore = cpuSeconds(metalbox.pid);
-      const stormArgs = [join(BENCH_JS, 'storm-client.js'), '--server', SERVER_IP, '--bind', LOAD_IP.server, '--macs', macFile, '--spread-s', String(SPREAD_S), '--sha256', sha256];
+      const stormArgs = [
+        join(BENCH_JS, 'storm-client.js'),
+        '--server',
+        SERVER_IP,
+        '--bind',
+        LOAD_IP.server,
+        '--macs',
+        macFile,
+        '--spread-s',
+        String(SPREAD_S),
+        '--sha256',
+        sha256,
+      ];
       const fleetArgs = ['--host', LOAD_IP.server, '--base-port', '20000', '--count', String(ONBOARDINGS), '--latency-ms', '20'];
-      const onboardArgs = ['--server', `http://${SERVER_IP}:8080`, '--bmc-ip', LOAD_IP.server, '--base-port', '20000', '--count', String(ONBOARDINGS), '--deadline-s', '300'];
+      const onboardArgs = [
+        '--server',
+        `http://${SERVER_IP}:8080`,
+        '--bmc-ip',
+        LOAD_IP.server,
+        '--base-port',
+        '20000',
+        '--count',
+        String(ONBOARDINGS),
+        '--deadline-s',
+        '300',
+      ];
       if (commands.length === 0) commands.push(`node dist/bench/storm-client.js ${stormArgs.slice(1).join(' ').replaceAll(runDir, 'DIR')}`);
       let onboarding: ReturnType<typeof runIn> | null = null;
       let fleet = null;
       if (withOnboarding) {
-        commands.push(`node dist/bench/bmc-fleet.js ${fleetArgs.join(' ')}`, `node dist/bench/onboard-fleet.js ${onboardArgs.join(' ')}   (started with the storm)`);
+        commands.push(
+          `node dist/bench/bmc-fleet.js ${fleetArgs.join(' ')}`,
+          `node dist/bench/onboard-fleet.js ${onboardArgs.join(' ')}   (started with the storm)`,
+        );
         fleet = await startBmcFleet(runDir, fleetArgs);
         onboarding = runIn(NS.load, process.execPath, [join(BENCH_JS, 'onboard-fleet.js'), ...onboardArgs], {
-          env: { ...process.env, METALBOX_TOKEN: apiToken(metalbox.dataDir) }, timeoutMs: 400_000,
+          env: { ...process.env, METALBOX_TOKEN: apiToken(metalbox.dataDir) },
+          timeoutMs: 400_000,
         });
       }
       const storm = await runIn(NS.load, process.execPath, stormArgs, { timeoutMs: (SPREAD_S + 300) * 1000 });
@@ -60,17 +108,34 @@ async function main(): Promise<void> {
       const result = lastJsonLine<StormResult>(storm.stdout, `the storm client (exit ${storm.code}, ${storm.stderr.slice(-500)})`);
       const onboardRun = onboarding ? await onboarding : null;
       const onboarded = onboardRun
-        ? lastJsonLine<{ settledMs: number | null; states: Record<string, number> }>(onboardRun.stdout, `the onboarding client (exit ${onboardRun.code}, ${onboardRun.stderr.slice(-500)})`)
+        ? lastJsonLine<{ settledMs: number | null; states: Record<string, number> }>(
+            onboardRun.stdout,
+            `the onboarding client (exit ${onboardRun.code}, ${onboardRun.stderr.slice(-500)})`,
+          )
         : null;
       const memory = memoryMiB(metalbox.pid);
       await fleet?.stop();
       await metalbox.stop();
       rows.push([
-        withOnboarding ? `with ${ONBOARDINGS} onboardings` : 'storm alone', result.clients, result.ok, result.failed,
-        Object.entries(result.failures).map(([reason, n]) => `${n}× ${reason}`).join('; ') || '–',
-        fixed(result.wallSeconds, 1), fixed(result.p50Ms, 0), fixed(result.p90Ms, 0), fixed(result.p99Ms, 0), fixed(result.maxMs, 0), result.dhcpRetries,
-        fixed((100 * serverCpu) / result.wallSeconds, 0), fixed((100 * storm.cpu) / result.wallSeconds, 0), fixed(memory.peak, 0),
-        onboarded ? `${onboarded.settledMs === null ? 'not all' : `all in ${fixed(onboarded.settledMs / 1000, 1)} s`}: ${JSON.stringify(onboarded.states)}` : '–',
+        withOnboarding ? `with ${ONBOARDINGS} onboardings` : 'storm alone',
+        result.clients,
+        result.ok,
+        result.failed,
+        Object.entries(result.failures)
+          .map(([reason, n]) => `${n}× ${reason}`)
+          .join('; ') || '–',
+        fixed(result.wallSeconds, 1),
+        fixed(result.p50Ms, 0),
+        fixed(result.p90Ms, 0),
+        fixed(result.p99Ms, 0),
+        fixed(result.maxMs, 0),
+        result.dhcpRetries,
+        fixed((100 * serverCpu) / result.wallSeconds, 0),
+        fixed((100 * storm.cpu) / result.wallSeconds, 0),
+        fixed(memory.peak, 0),
+        onboarded
+          ? `${onboarded.settledMs === null ? 'not all' : `all in ${fixed(onboarded.settledMs / 1000, 1)} s`}: ${JSON.stringify(onboarded.states)}`
+          : '–',
       ]);
       process.stdout.write(`  ${rows.at(-1)!.slice(0, 6).join(' | ')}\n`);
     }
@@ -79,8 +144,29 @@ async function main(): Promise<void> {
       `metalbox serve --listen ${SERVER_IP} --log-level warn; ${CLIENTS} machines preparing with profile bench (each boot also writes its boot events and moves it to netbooting)`,
       ...commands,
     ]);
-    report.table(['run', 'clients', 'booted', 'failed', 'failures', 'wall s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'DHCP retries', 'server CPU %', 'client CPU %', 'server peak RSS MiB', 'onboarding'], rows);
-    report.note('A client\'s time runs from its first DISCOVER to its machine\'s script; wall s from the first arrival to the last script. CPU % is of one core over the wall time; the load generators share the 2 cores with the server.');
+    report.table(
+      [
+        'run',
+        'clients',
+        'booted',
+        'failed',
+        'failures',
+        'wall s',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'max ms',
+        'DHCP retries',
+        'server CPU %',
+        'client CPU %',
+        'server peak RSS MiB',
+        'onboarding',
+      ],
+      rows,
+    );
+    report.note(
+      "A client's time runs from its first DISCOVER to its machine's script; wall s from the first arrival to the last script. CPU % is of one core over the wall time; the load generators share the 2 cores with the server.",
+    );
     report.write({});
   });
 }

@@ -11,15 +11,28 @@ import { transfer, type TransferSpec } from './clients/tftp.js';
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      server: { type: 'string' }, port: { type: 'string', default: '69' }, bind: { type: 'string' }, file: { type: 'string' },
-      count: { type: 'string', default: '1' }, blksize: { type: 'string', default: '1428' }, windowsize: { type: 'string', default: '1' },
-      sha256: { type: 'string' }, 'timeout-ms': { type: 'string', default: '1000' }, retries: { type: 'string', default: '5' },
+      server: { type: 'string' },
+      port: { type: 'string', default: '69' },
+      bind: { type: 'string' },
+      file: { type: 'string' },
+      count: { type: 'string', default: '1' },
+      blksize: { type: 'string', default: '1428' },
+      windowsize: { type: 'string', default: '1' },
+      sha256: { type: 'string' },
+      'timeout-ms': { type: 'string', default: '1000' },
+      retries: { type: 'string', default: '5' },
     },
   });
   if (!values.server || !values.file || !values.sha256) throw new Error('--server, --file and --sha256 are required');
   const spec: TransferSpec = {
-    server: values.server, port: Number(values.port), file: values.file, blksize: Number(values.blksize), windowsize: Number(values.windowsize),
-    timeoutMs: Number(values['timeout-ms']), retries: Number(values.retries), ...(values.bind ? { bind: values.bind } : {}),
+    server: values.server,
+    port: Number(values.port),
+    file: values.file,
+    blksize: Number(values.blksize),
+    windowsize: Number(values.windowsize),
+    timeoutMs: Number(values['timeout-ms']),
+    retries: Number(values.retries),
+    ...(values.bind ? { bind: values.bind } : {}),
   };
   const count = Number(values.count);
   const started = performance.now();
@@ -33,12 +46,19 @@ async function main(): Promise<void> {
     errors[reason] = (errors[reason] ?? 0) + 1;
   }
   const times = good.map((result) => result.ms).sort((a, b) => a - b);
-  process.stdout.write(`${JSON.stringify({
-    count, ok: good.length, failed: count - good.length, errors, seconds,
-    bytes: good.reduce((sum, result) => sum + result.bytes, 0),
-    p50Ms: percentile(times, 50), maxMs: times.at(-1) ?? null,
-    retransmits: results.reduce((sum, result) => sum + result.retransmits, 0),
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      count,
+      ok: good.length,
+      failed: count - good.length,
+      errors,
+      seconds,
+      bytes: good.reduce((sum, result) => sum + result.bytes, 0),
+      p50Ms: percentile(times, 50),
+      maxMs: times.at(-1) ?? null,
+      retransmits: results.reduce((sum, result) => sum + result.retransmits, 0),
+    })}\n`,
+  );
 }
 
 await main();

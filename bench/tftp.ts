@@ -8,7 +8,28 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_JS, cpuSeconds, fixed, IPXE_DIR, lastJsonLine, launch, listening, NS, PEER_IP, PEERS, peerVersions, Report, runIn, SERVER_IP, SMOKE, startMetalbox, versionOf, workload, type Cell, type Proc } from './kit.js';
+import {
+  BENCH_JS,
+  cpuSeconds,
+  fixed,
+  IPXE_DIR,
+  lastJsonLine,
+  launch,
+  listening,
+  NS,
+  PEER_IP,
+  PEERS,
+  peerVersions,
+  Report,
+  runIn,
+  SERVER_IP,
+  SMOKE,
+  startMetalbox,
+  versionOf,
+  workload,
+  type Cell,
+  type Proc,
+} from './kit.js';
 
 const FILE = 'ipxe.efi';
 const COUNTS = SMOKE ? [1, 20] : [1, 50, 500, 2000];
@@ -31,11 +52,46 @@ interface LoadResult {
 function startPeer(server: Exclude<Server, 'metalbox'>, dir: string, root: string): Proc {
   switch (server) {
     case 'dnsmasq':
-      return launch(NS.peer, server, dir, 'dnsmasq', ['--keep-in-foreground', '--port=0', '--bind-interfaces', `--listen-address=${PEER_IP}`, '--enable-tftp', `--tftp-root=${root}`, '--tftp-max=5000', '--user=root', '--log-facility=-']);
+      return launch(NS.peer, server, dir, 'dnsmasq', [
+        '--keep-in-foreground',
+        '--port=0',
+        '--bind-interfaces',
+        `--listen-address=${PEER_IP}`,
+        '--enable-tftp',
+        `--tftp-root=${root}`,
+        '--tftp-max=5000',
+        '--user=root',
+        '--log-facility=-',
+      ]);
     case 'tftpd-hpa':
-      return launch(NS.peer, server, dir, join(PEERS, 'usr/sbin/in.tftpd'), ['--listen', '--foreground', '--address', `${PEER_IP}:69`, '--user', 'root', '--secure', root]);
+      return launch(NS.peer, server, dir, join(PEERS, 'usr/sbin/in.tftpd'), [
+        '--listen',
+        '--foreground',
+        '--address',
+        `${PEER_IP}:69`,
+        '--user',
+        'root',
+        '--secure',
+        root,
+      ]);
     case 'atftpd':
-      return launch(NS.peer, server, dir, join(PEERS, 'usr/sbin/atftpd'), ['--daemon', '--no-fork', '--bind-address', PEER_IP, '--port', '69', '--maxthread', '5000', '--user', 'root', '--group', 'root', '--logfile', '-', root]);
+      return launch(NS.peer, server, dir, join(PEERS, 'usr/sbin/atftpd'), [
+        '--daemon',
+        '--no-fork',
+        '--bind-address',
+        PEER_IP,
+        '--port',
+        '69',
+        '--maxthread',
+        '5000',
+        '--user',
+        'root',
+        '--group',
+        'root',
+        '--logfile',
+        '-',
+        root,
+      ]);
   }
 }
 
@@ -52,7 +108,19 @@ async function main(): Promise<void> {
     const rows: Cell[][] = [];
     const rates = new Map<string, number>();
     const loadArgs = (server: string, count: number, windowsize: number) => [
-      join(BENCH_JS, 'tftp-load.js'), '--server', server, '--file', FILE, '--count', String(count), '--blksize', '1428', '--windowsize', String(windowsize), '--sha256', sha256,
+      join(BENCH_JS, 'tftp-load.js'),
+      '--server',
+      server,
+      '--file',
+      FILE,
+      '--count',
+      String(count),
+      '--blksize',
+      '1428',
+      '--windowsize',
+      String(windowsize),
+      '--sha256',
+      sha256,
     ];
     // Untimed: a JIT-compiled server is what a storm meets (the C peers need no warming).
     await runIn(NS.load, process.execPath, loadArgs(SERVER_IP, 20, 8), { timeoutMs: 60_000 });
@@ -62,15 +130,30 @@ async function main(): Promise<void> {
           const proc = server === 'metalbox' ? metalbox : startPeer(server, dir, root);
           if (server !== 'metalbox') await listening(NS.peer, proc, { udp: [69] });
           const cpuBefore = cpuSeconds(proc.pid);
-          const run = await runIn(NS.load, process.execPath, loadArgs(server === 'metalbox' ? SERVER_IP : PEER_IP, count, windowsize), { timeoutMs: 600_000 });
+          const run = await runIn(NS.load, process.execPath, loadArgs(server === 'metalbox' ? SERVER_IP : PEER_IP, count, windowsize), {
+            timeoutMs: 600_000,
+          });
           const serverCpu = cpuSeconds(proc.pid) - cpuBefore;
           if (server !== 'metalbox') await proc.stop();
           const result = lastJsonLine<LoadResult>(run.stdout, `the load generator (exit ${run.code}, ${run.stderr.slice(-500)})`);
           const mbps = result.bytes / result.seconds / 1e6;
           rates.set(`${server}|${count}|${windowsize}`, mbps);
-          rows.push([count, windowsize === 1 ? 'lock-step' : `window ${windowsize}`, server, fixed(mbps, 1), fixed(result.seconds, 2), `${result.ok}/${result.count}`,
-            Object.entries(result.errors).map(([reason, n]) => `${n}× ${reason}`).join('; ') || '–', result.retransmits,
-            fixed(result.p50Ms ?? Number.NaN, 0), fixed(result.maxMs ?? Number.NaN, 0), fixed(serverCpu / result.seconds * 100, 0), fixed(run.cpu / result.seconds * 100, 0)]);
+          rows.push([
+            count,
+            windowsize === 1 ? 'lock-step' : `window ${windowsize}`,
+            server,
+            fixed(mbps, 1),
+            fixed(result.seconds, 2),
+            `${result.ok}/${result.count}`,
+            Object.entries(result.errors)
+              .map(([reason, n]) => `${n}× ${reason}`)
+              .join('; ') || '–',
+            result.retransmits,
+            fixed(result.p50Ms ?? Number.NaN, 0),
+            fixed(result.maxMs ?? Number.NaN, 0),
+            fixed((serverCpu / result.seconds) * 100, 0),
+            fixed((run.cpu / result.seconds) * 100, 0),
+          ]);
           process.stdout.write(`  ${server} N=${count} w=${windowsize}: ${fixed(mbps)} MB/s, ${result.ok}/${result.count} ok\n`);
         }
       }
@@ -85,20 +168,42 @@ async function main(): Promise<void> {
       `in.tftpd --listen --foreground --address ${PEER_IP}:69 --user root --secure DIR`,
       `atftpd --daemon --no-fork --bind-address ${PEER_IP} --port 69 --maxthread 5000 --user root --group root --logfile - DIR`,
     ]);
-    report.table(['N', 'mode', 'server', 'MB/s', 'seconds', 'verified', 'failures', 'client retransmits', 'p50 ms', 'max ms', 'server CPU %', 'client CPU %'], rows);
+    report.table(
+      [
+        'N',
+        'mode',
+        'server',
+        'MB/s',
+        'seconds',
+        'verified',
+        'failures',
+        'client retransmits',
+        'p50 ms',
+        'max ms',
+        'server CPU %',
+        'client CPU %',
+      ],
+      rows,
+    );
     const verdicts: string[] = [];
     for (const count of COUNTS) {
       for (const windowsize of WINDOWS) {
         const own = rates.get(`metalbox|${count}|${windowsize}`) ?? 0;
         const best = Math.max(...SERVERS.slice(1).map((server) => rates.get(`${server}|${count}|${windowsize}`) ?? 0));
-        verdicts.push(`N=${count} ${windowsize === 1 ? 'lock-step' : `window ${windowsize}`}: metalbox ${fixed(own / best, 2)}× the best peer`);
+        verdicts.push(
+          `N=${count} ${windowsize === 1 ? 'lock-step' : `window ${windowsize}`}: metalbox ${fixed(own / best, 2)}× the best peer`,
+        );
       }
     }
     const speedup = (rates.get('metalbox|1|8') ?? 0) / (rates.get('metalbox|1|1') ?? 1);
-    report.note(`${verdicts.join('; ')}. One client, windowsize 8 against lock-step on metalbox: ${fixed(speedup, 1)}×. MB/s is verified bytes over the wall time of the whole step; CPU % is of one core.`);
+    report.note(
+      `${verdicts.join('; ')}. One client, windowsize 8 against lock-step on metalbox: ${fixed(speedup, 1)}×. MB/s is verified bytes over the wall time of the whole step; CPU % is of one core.`,
+    );
     report.write({
       ...peerVersions(),
-      dnsmasq: versionOf('dnsmasq', ['--version']).replace(/^Dnsmasq version /, '').split(' ')[0]!,
+      dnsmasq: versionOf('dnsmasq', ['--version'])
+        .replace(/^Dnsmasq version /, '')
+        .split(' ')[0]!,
     });
   });
 }

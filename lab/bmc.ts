@@ -50,10 +50,13 @@ function powerOn(state: MockupState): void {
   const boot = (state.read(LAB_SYSTEM)?.Boot ?? {}) as Record<string, unknown>;
   const pxe = boot.BootSourceOverrideTarget === 'Pxe' && boot.BootSourceOverrideEnabled !== 'Disabled';
   // A one-time override lasts for one boot, as on a real BMC.
-  if (boot.BootSourceOverrideEnabled === 'Once') state.merge(LAB_SYSTEM, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' } });
+  if (boot.BootSourceOverrideEnabled === 'Once')
+    state.merge(LAB_SYSTEM, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' } });
   const output = openSync(join(dir, 'qemu.log'), 'a');
   log(`power on: starting the ${vm.firmware} VM (${pxe ? 'one-time PXE boot' : 'no boot override'})`);
-  const child = spawn('ip', ['netns', 'exec', values['switch-ns']!, 'qemu-system-x86_64', ...qemuArgs(vm, dir, { reboot: true })], { stdio: ['ignore', output, output] });
+  const child = spawn('ip', ['netns', 'exec', values['switch-ns']!, 'qemu-system-x86_64', ...qemuArgs(vm, dir, { reboot: true })], {
+    stdio: ['ignore', output, output],
+  });
   qemu = child;
   state.merge(LAB_SYSTEM, { PowerState: 'On' });
   child.once('exit', (code, signal) => {

@@ -32,7 +32,12 @@ export async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** Polls `probe` (sync or async) until it gives a truthy value, or fails after `timeoutMs` with `detail()`. */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, detail: () => string = () => ''): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  detail: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -41,7 +46,6 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
     await new Promise((done) => setTimeout(done, 250));
   }
 }
-
 
 /** Deletes the namespaces (and with them their veths, taps and bridges); missing ones are fine. */
 export function deleteNamespaces(names: Iterable<string>): void {
@@ -81,10 +85,15 @@ export function labRun(t: { after(fn: () => Promise<void>): void }, prefix: stri
     passed: () => {
       passed = true;
     },
-    tails: (files, lines = 40) => files.map((file) => {
-      const path = join(dir, file);
-      return existsSync(path) ? `--- ${file} ---\n${readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')}` : `--- ${file}: none ---`;
-    }).join('\n'),
+    tails: (files, lines = 40) =>
+      files
+        .map((file) => {
+          const path = join(dir, file);
+          return existsSync(path)
+            ? `--- ${file} ---\n${readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')}`
+            : `--- ${file}: none ---`;
+        })
+        .join('\n'),
   };
 }
 

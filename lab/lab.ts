@@ -60,7 +60,8 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   const stateFile = join(dir, 'state.json');
   if (existsSync(stateFile)) throw new LabError(`the lab is up already (${dir}): run metalbox lab down first`);
   const deps = spawnSync(join(ROOT, 'scripts/lab-deps'), { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (deps.status !== 0) throw new LabError('scripts/lab-deps failed: the lab needs QEMU, OVMF, dnsmasq, busybox-static and the cloud kernel');
+  if (deps.status !== 0)
+    throw new LabError('scripts/lab-deps failed: the lab needs QEMU, OVMF, dnsmasq, busybox-static and the cloud kernel');
 
   const run = join(dir, 'run');
   rmSync(run, { recursive: true, force: true });
@@ -76,22 +77,42 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   const dataDir = join(dir, 'data');
   rmSync(dataDir, { recursive: true, force: true });
   const config = join(run, 'metalbox.yaml');
-  writeFileSync(config, YAML.stringify({
-    profiles: {
-      'lab-installer': {
-        kernel: 'lab/vmlinuz',
-        initrd: 'lab/initrd.gz',
-        cmdline: 'console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.steps=partitioning,copying mbx.after=reboot mbx.done={{ callbackUrl }}',
+  writeFileSync(
+    config,
+    YAML.stringify({
+      profiles: {
+        'lab-installer': {
+          kernel: 'lab/vmlinuz',
+          initrd: 'lab/initrd.gz',
+          cmdline:
+            'console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.steps=partitioning,copying mbx.after=reboot mbx.done={{ callbackUrl }}',
+        },
       },
-    },
-    serverTypes: [{ name: 'lab-vm', match: { 'system.manufacturer': 'Contoso', 'nics.count': '>=1' }, profile: 'lab-installer' }],
-    bmc: { credentials: [{ macPrefix: '02:00:5e', username: 'admin', password: 'password' }] },
-  }));
-  writeFileSync(join(run, 'dnsmasq.conf'), [
-    'port=0', 'interface=eth0', 'bind-interfaces', 'dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h', 'dhcp-authoritative',
-    // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
-    'no-ping', 'dhcp-option=3', 'dhcp-option=6', `dhcp-leasefile=${join(run, 'dnsmasq.leases')}`, 'user=root', 'log-dhcp', 'log-facility=-', 'no-resolv', 'no-hosts', '',
-  ].join('\n'));
+      serverTypes: [{ name: 'lab-vm', match: { 'system.manufacturer': 'Contoso', 'nics.count': '>=1' }, profile: 'lab-installer' }],
+      bmc: { credentials: [{ macPrefix: '02:00:5e', username: 'admin', password: 'password' }] },
+    }),
+  );
+  writeFileSync(
+    join(run, 'dnsmasq.conf'),
+    [
+      'port=0',
+      'interface=eth0',
+      'bind-interfaces',
+      'dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h',
+      'dhcp-authoritative',
+      // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
+      'no-ping',
+      'dhcp-option=3',
+      'dhcp-option=6',
+      `dhcp-leasefile=${join(run, 'dnsmasq.leases')}`,
+      'user=root',
+      'log-dhcp',
+      'log-facility=-',
+      'no-resolv',
+      'no-hosts',
+      '',
+    ].join('\n'),
+  );
 
   createTopology();
   const detach = (ns: string, log: string, command: string, args: string[]) => {
@@ -102,40 +123,98 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     saveState();
   };
   detach(NS.dhcp, 'dnsmasq.log', 'dnsmasq', ['--keep-in-foreground', '-C', join(run, 'dnsmasq.conf')]);
-  detach(NS.prov, 'metalbox.log', process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--config', config, '--assets-dir', join(run, 'assets'), '--listen', SERVER]);
-  await until('metalbox to serve', DEADLINES.serve, async () => (await fetch(`${LAB_SERVER_URL}/healthz`).catch(() => null))?.ok === true, run);
+  detach(NS.prov, 'metalbox.log', process.execPath, [
+    CLI,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--config',
+    config,
+    '--assets-dir',
+    join(run, 'assets'),
+    '--listen',
+    SERVER,
+  ]);
+  await until(
+    'metalbox to serve',
+    DEADLINES.serve,
+    async () => (await fetch(`${LAB_SERVER_URL}/healthz`).catch(() => null))?.ok === true,
+    run,
+  );
 
   // The BMC takes its address from the site's DHCP server, which metalbox snoops.
   const lease = join(run, 'bmc-lease');
   writeFileSync(lease, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface"\nexit 0\n');
   chmodSync(lease, 0o755);
   inNs(NS.bmc, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-t', '5', '-T', '2', '-s', lease);
-  detach(NS.bmc, 'bmc.log', process.execPath, [BMC, '--bmc-mac', BMC_MAC, '--vm-mac', VM_MAC, '--firmware', options.firmware, '--tap', 'tap0', '--switch-ns', NS.sw, '--dir', run]);
-  await until('the simulated BMC', 10_000, () => existsSync(join(run, 'bmc.log')) && readFileSync(join(run, 'bmc.log'), 'utf8').includes('listening'), run);
+  detach(NS.bmc, 'bmc.log', process.execPath, [
+    BMC,
+    '--bmc-mac',
+    BMC_MAC,
+    '--vm-mac',
+    VM_MAC,
+    '--firmware',
+    options.firmware,
+    '--tap',
+    'tap0',
+    '--switch-ns',
+    NS.sw,
+    '--dir',
+    run,
+  ]);
+  await until(
+    'the simulated BMC',
+    10_000,
+    () => existsSync(join(run, 'bmc.log')) && readFileSync(join(run, 'bmc.log'), 'utf8').includes('listening'),
+    run,
+  );
 
   const api = new LabApi(readApiToken(dataDir));
   const clock = (at: string) => `+${((Date.parse(at) - started) / 1000).toFixed(1).padStart(5)} s`;
   say(`metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from DHCP snooping)`);
-  await until("the BMC's DHCP request in metalbox's observations", 10_000, async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0, run);
+  await until(
+    "the BMC's DHCP request in metalbox's observations",
+    10_000,
+    async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0,
+    run,
+  );
   const onboarding = await api.post<{ machine: MachineJson }>('/api/v1/onboardings', { bmcMac: BMC_MAC, scheme: 'http', port: 80 });
   const machineId = onboarding.machine.id;
-  const timeline = new Timeline(api, machineId, (event) => say(`  ${clock(event.at)}  ${stateChangeText(event.fromState, event.toState).padEnd(28)}  ${event.message}`));
+  const timeline = new Timeline(api, machineId, (event) =>
+    say(`  ${clock(event.at)}  ${stateChangeText(event.fromState, event.toState).padEnd(28)}  ${event.message}`),
+  );
 
-  const ready = await timeline.until(DEADLINES.onboard, (event) => ['ready', 'unclassified', 'bmc_unreachable', 'auth_failed', 'inspect_failed'].includes(event.toState ?? '') && event.fromState !== event.toState, run);
+  const ready = await timeline.until(
+    DEADLINES.onboard,
+    (event) =>
+      ['ready', 'unclassified', 'bmc_unreachable', 'auth_failed', 'inspect_failed'].includes(event.toState ?? '') &&
+      event.fromState !== event.toState,
+    run,
+  );
   if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);
 
   say(`metalbox provision ${machineId}   (profile from its server type)`);
   await api.post(`/api/v1/machines/${machineId}/provision`, {});
-  const provisioned = await timeline.until(DEADLINES.provision, (event) => event.fromState !== event.toState && (event.toState === 'provisioned' || event.toState === 'provision_failed'), run);
+  const provisioned = await timeline.until(
+    DEADLINES.provision,
+    (event) => event.fromState !== event.toState && (event.toState === 'provisioned' || event.toState === 'provision_failed'),
+    run,
+  );
   if (provisioned?.toState !== 'provisioned') return finish(false, `provisioning ended ${provisioned?.toState ?? 'nowhere'}`);
-  const local = await timeline.until(DEADLINES.localBoot, (event) => event.type === 'boot.script' && event.message.startsWith('iPXE script: local boot'), run);
+  const local = await timeline.until(
+    DEADLINES.localBoot,
+    (event) => event.type === 'boot.script' && event.message.startsWith('iPXE script: local boot'),
+    run,
+  );
   return finish(local !== null, local === null ? 'the VM did not come back to ask for its boot script' : null);
 
   function finish(ok: boolean, problem: string | null): boolean {
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    say(ok
-      ? `metalbox lab (${options.firmware}): onboarded, provisioned and back to local boot in ${seconds} s.`
-      : `metalbox lab (${options.firmware}): FAILED after ${seconds} s: ${problem}. Logs: ${run}`);
+    say(
+      ok
+        ? `metalbox lab (${options.firmware}): onboarded, provisioned and back to local boot in ${seconds} s.`
+        : `metalbox lab (${options.firmware}): FAILED after ${seconds} s: ${problem}. Logs: ${run}`,
+    );
     say(`Explore: export METALBOX_SERVER=${LAB_SERVER_URL} METALBOX_DATA_DIR=${dataDir}`);
     say(`         metalbox ls; metalbox events ${machineId}; metalbox power status ${machineId}; then metalbox lab down`);
     return ok;
@@ -174,11 +253,15 @@ export class LabError extends Error {}
 function createTopology(): void {
   deleteNamespaces(Object.values(NS));
   spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
-  createSegment(NS.sw, [
-    { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
-    { ns: NS.dhcp, port: 'sw-dhcp', address: '10.79.0.2/24' },
-    { ns: NS.bmc, port: 'sw-bmc', mac: BMC_MAC },
-  ], ['tap0']);
+  createSegment(
+    NS.sw,
+    [
+      { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
+      { ns: NS.dhcp, port: 'sw-dhcp', address: '10.79.0.2/24' },
+      { ns: NS.bmc, port: 'sw-bmc', mac: BMC_MAC },
+    ],
+    ['tap0'],
+  );
   // The host's one link into the lab: a private address, no route beyond the lab's /24.
   sh('ip', ['link', 'add', HOST_LINK, 'type', 'veth', 'peer', 'name', 'sw-host', 'netns', NS.sw]);
   sh('ip', ['-n', NS.sw, 'link', 'set', 'sw-host', 'master', 'br0', 'up']);
@@ -198,7 +281,9 @@ class LabApi {
 
   async post<T>(path: string, body: unknown): Promise<T> {
     const response = await fetch(`${LAB_SERVER_URL}${path}`, {
-      method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
     });
     if (!response.ok) throw new LabError(`POST ${path}: ${response.status} ${await response.text()}`);
     return (await response.json()) as T;
@@ -209,13 +294,19 @@ class LabApi {
 class Timeline {
   #after = 0;
 
-  constructor(private readonly api: LabApi, private readonly machineId: string, private readonly print: (event: MachineEventJson) => void) {}
+  constructor(
+    private readonly api: LabApi,
+    private readonly machineId: string,
+    private readonly print: (event: MachineEventJson) => void,
+  ) {}
 
   /** Prints events until one satisfies `done` (returned) or the deadline passes (null). */
   async until(deadlineMs: number, done: (event: MachineEventJson) => boolean, run: string): Promise<MachineEventJson | null> {
     const deadline = Date.now() + deadlineMs;
     while (Date.now() < deadline) {
-      for (const event of await this.api.get<MachineEventJson[]>(`/api/v1/machines/${this.machineId}/events?after=${this.#after}&limit=1000`)) {
+      for (const event of await this.api.get<MachineEventJson[]>(
+        `/api/v1/machines/${this.machineId}/events?after=${this.#after}&limit=1000`,
+      )) {
         this.#after = event.id;
         this.print(event);
         if (done(event)) return event;

@@ -97,8 +97,27 @@ export interface Mockup {
 export function selfSignedTls(dir: string, name = 'bmc'): { key: string; cert: string; fingerprint: string } {
   const key = join(dir, `${name}-key.pem`);
   const cert = join(dir, `${name}-cert.pem`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${name}`,
-    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   const printed = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' });
   return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8'), fingerprint: printed.trim().split('=')[1]! };
 }
@@ -156,17 +175,24 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
       } catch {
         return error(400, 'Base.1.0.MalformedJSON', 'malformed JSON');
       }
-      if (credentials.UserName !== username || credentials.Password !== password) return error(401, 'Base.1.0.InsufficientPrivilege', 'Invalid username or password');
+      if (credentials.UserName !== username || credentials.Password !== password)
+        return error(401, 'Base.1.0.InsufficientPrivilege', 'Invalid username or password');
       const token = randomBytes(16).toString('hex');
       const id = randomBytes(4).toString('hex');
       sessions.add(id);
       tokens.set(token, id);
-      return json(201, { '@odata.id': `/redfish/v1/SessionService/Sessions/${id}`, Id: id, UserName: username }, {
-        'x-auth-token': token, location: `/redfish/v1/SessionService/Sessions/${id}`,
-      });
+      return json(
+        201,
+        { '@odata.id': `/redfish/v1/SessionService/Sessions/${id}`, Id: id, UserName: username },
+        {
+          'x-auth-token': token,
+          location: `/redfish/v1/SessionService/Sessions/${id}`,
+        },
+      );
     }
     const isRoot = path === '/redfish' || path === '/redfish/v1';
-    if (!isRoot && !authorized(request)) return error(401, 'Base.1.0.NoValidSession', 'There is no valid session established with the implementation.');
+    if (!isRoot && !authorized(request))
+      return error(401, 'Base.1.0.NoValidSession', 'There is no valid session established with the implementation.');
     if (request.method === 'DELETE' && path.startsWith('/redfish/v1/SessionService/Sessions/')) {
       const id = path.split('/').at(-1)!;
       if (!sessions.delete(id)) return error(404, 'Base.1.0.ResourceMissingAtURI', 'no such session');
@@ -199,8 +225,14 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
 
   /** The standard PATCH: the resource must exist, If-Match (when sent, or required by etags) must match. */
   const patch = (write: MockupWrite, response: ServerResponse, error: (status: number, id: string, message: string) => void) => {
-    if (state.read(write.path) === null) return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${write.path} was not found.`);
-    if (options.etags && write.ifMatch !== null && write.ifMatch !== state.etag(write.path) && write.ifMatch !== `W/${state.etag(write.path)}`) {
+    if (state.read(write.path) === null)
+      return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${write.path} was not found.`);
+    if (
+      options.etags &&
+      write.ifMatch !== null &&
+      write.ifMatch !== state.etag(write.path) &&
+      write.ifMatch !== `W/${state.etag(write.path)}`
+    ) {
       return error(412, 'Base.1.0.PreconditionFailed', 'The ETag supplied did not match the ETag required to change this resource.');
     }
     state.merge(write.path, write.body ?? {});
@@ -212,7 +244,8 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
     const match = /^(.*)\/Actions\/ComputerSystem\.Reset$/.exec(write.path);
     if (match === null || state.read(match[1]!) === null) return error(404, 'Base.1.0.ResourceMissingAtURI', `no action at ${write.path}`);
     const type = typeof write.body?.ResetType === 'string' ? write.body.ResetType : null;
-    if (type === null) return error(400, 'Base.1.0.PropertyMissing', 'The property ResetType is a required property and must be included in the request.');
+    if (type === null)
+      return error(400, 'Base.1.0.PropertyMissing', 'The property ResetType is a required property and must be included in the request.');
     if (options.reset) await options.reset(match[1]!, type, state);
     else state.merge(match[1]!, { PowerState: ['ForceOff', 'GracefulShutdown'].includes(type) ? 'Off' : 'On' });
     response.writeHead(204).end();
@@ -234,7 +267,9 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
       response.writeHead(500).end(String(error));
     });
   };
-  const server: Server = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createHttpServer(listener);
+  const server: Server = options.tls
+    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createHttpServer(listener);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -247,10 +282,11 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
     get maxInFlight() {
       return counters.maxInFlight;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -320,9 +356,15 @@ function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(patch)) {
     const current = merged[key];
-    merged[key] = value !== null && typeof value === 'object' && !Array.isArray(value) && current !== null && typeof current === 'object' && !Array.isArray(current)
-      ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
-      : structuredClone(value);
+    merged[key] =
+      value !== null &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      current !== null &&
+      typeof current === 'object' &&
+      !Array.isArray(current)
+        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : structuredClone(value);
   }
   return merged;
 }

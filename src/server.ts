@@ -63,7 +63,11 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     const store = Store.open(config.dataDir);
     cleanups.push(() => store.close());
     store.health.onChange = (failure) => {
-      if (failure) logger.error({ database: failure.path, detail: failure.detail }, `cannot write the database: ${failure.problem}; answering booting machines from memory, keeping their events until it can`);
+      if (failure)
+        logger.error(
+          { database: failure.path, detail: failure.detail },
+          `cannot write the database: ${failure.problem}; answering booting machines from memory, keeping their events until it can`,
+        );
       else logger.info({ database: store.path }, 'the database can be written again');
     };
     const token = ensureApiToken(config.dataDir);
@@ -92,7 +96,11 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     };
     const addresses = new ClientAddresses();
     const trust = new MachineTrust({
-      decisions, addresses, tokens, observed: (mac, ip) => store.observations.seen(mac, ip), addressTrust: config.boot.addressTrust,
+      decisions,
+      addresses,
+      tokens,
+      observed: (mac, ip) => store.observations.seen(mac, ip),
+      addressTrust: config.boot.addressTrust,
     });
     const bootEvents = new BootEventRecorder({
       write: (batch) => store.health.guard(() => store.machines.appendEvents(batch)),
@@ -127,26 +135,43 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       ...(unifi ? [unifi] : []),
     ]);
     const engine = new JobEngine(store.jobs, (work) => store.transaction(work), logger.child({ component: 'onboarding' }), {
-      concurrency: config.onboarding.concurrency, attempts: config.onboarding.attempts, backoffMs: config.onboarding.backoffMs,
+      concurrency: config.onboarding.concurrency,
+      attempts: config.onboarding.attempts,
+      backoffMs: config.onboarding.backoffMs,
     });
     const sessions = new BmcSessions(store, new DefaultCredentials(config.bmc.credentials), {
-      limiter: new Limiter(config.redfish.maxInFlight), connectTimeoutMs: config.redfish.connectTimeoutMs, requestTimeoutMs: config.redfish.requestTimeoutMs,
+      limiter: new Limiter(config.redfish.maxInFlight),
+      connectTimeoutMs: config.redfish.connectTimeoutMs,
+      requestTimeoutMs: config.redfish.requestTimeoutMs,
     });
     const onboarding = new Onboarding({ store, locator, engine, serverTypes, sessions });
     const provisioning = new Provisioning({
-      store, engine, sessions, profiles, assetsDir: config.assetsDir, control: { pollMs: config.provisioning.powerPollMs },
+      store,
+      engine,
+      sessions,
+      profiles,
+      assetsDir: config.assetsDir,
+      control: { pollMs: config.provisioning.powerPollMs },
     });
     engine.register(onboarding);
     engine.register(provisioning);
     cleanups.push(engine.start());
-    const timeouts = new StateTimeouts(store.machines, { ...PROVISIONING_TIMEOUTS, ...config.provisioning.timeouts }, logger.child({ component: 'provisioning' }));
+    const timeouts = new StateTimeouts(
+      store.machines,
+      { ...PROVISIONING_TIMEOUTS, ...config.provisioning.timeouts },
+      logger.child({ component: 'provisioning' }),
+    );
     timeouts.check();
     cleanups.push(timeouts.start());
 
     const httpLog = logger.child({ component: 'http' });
     const httpComplaints = new LogLimiter(httpLog);
     const scripts = new BootScripts({
-      decisions, profiles, events: bootEvents, trust, complaints: httpComplaints,
+      decisions,
+      profiles,
+      events: bootEvents,
+      trust,
+      complaints: httpComplaints,
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
@@ -162,7 +187,11 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         { address: config.listen, port: config.tftp.port, maxBlksize, ...TFTP_DEFAULTS, maxTransfers: config.tftp.maxTransfers },
         logger.child({ component: 'tftp' }),
         ({ client, file, outcome }) => {
-          if (outcome.result === 'complete') recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, { bytes: binaryBytes.get(file)?.length, to: client });
+          if (outcome.result === 'complete')
+            recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, {
+              bytes: binaryBytes.get(file)?.length,
+              to: client,
+            });
         },
       );
     }
@@ -178,10 +207,18 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
           if (listener === 'pxe' && packet.giaddr === '0.0.0.0') addresses.learn(source.address, client.mac);
         },
       );
-      return new ProxyDhcpServer(handler, { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort, replyAddress: address }, logger.child({ component: 'dhcp' }), (reply) => {
-        const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
-        recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, { firmware: reply.client.firmware, arch: reply.client.arch });
-      });
+      return new ProxyDhcpServer(
+        handler,
+        { dhcpPort: config.dhcp.port, pxePort: config.dhcp.pxePort, replyAddress: address },
+        logger.child({ component: 'dhcp' }),
+        (reply) => {
+          const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
+          recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, {
+            firmware: reply.client.firmware,
+            arch: reply.client.arch,
+          });
+        },
+      );
     }
     const tftp = config.tftp.enabled && advertise !== undefined ? tftpServer(advertise) : undefined;
     const dhcp = config.dhcp.proxy && advertise !== undefined ? proxyDhcpServer(advertise) : undefined;
@@ -189,14 +226,28 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     // Each service counts for itself; absent ones (netboot off) show as null.
     const services = { tftp, dhcp, snooping, bootEvents, clientAddresses: addresses, bootDecisions: decisions, onboarding: engine, sweep };
     const api = buildApi({
-      store, token, logger, version: VERSION, onboarding, provisioning, catalog, serverTypes, maxEventStreams: config.api.maxEventStreams, listener,
+      store,
+      token,
+      logger,
+      version: VERSION,
+      onboarding,
+      provisioning,
+      catalog,
+      serverTypes,
+      maxEventStreams: config.api.maxEventStreams,
+      listener,
       stats: () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service?.stats() ?? null])),
       ahead: (request, response) => scripts.handle(request, response),
     });
     cleanups.push(() => api.close());
     api.register(async (scope) =>
       netbootRoutes(scope, {
-        decisions, profiles, events: bootEvents, addresses, trust, complaints: httpComplaints,
+        decisions,
+        profiles,
+        events: bootEvents,
+        addresses,
+        trust,
+        complaints: httpComplaints,
         appendEvents: (events) => store.machines.appendEvents(events),
         binaries: binaryBytes,
         assetsDir: config.assetsDir,
@@ -217,7 +268,11 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     }
     logger.info(
       {
-        version: VERSION, url, dataDir: config.dataDir, database: store.path, tokenFile: join(config.dataDir, TOKEN_FILE),
+        version: VERSION,
+        url,
+        dataDir: config.dataDir,
+        database: store.path,
+        tokenFile: join(config.dataDir, TOKEN_FILE),
         proxyDhcp: dhcp ? { advertise, ...dhcp.ports } : 'off',
         tftp: tftp ? { port: tftp.port, files: [...binaries.values()].map((binary) => binary.path) } : 'off',
       },
@@ -240,15 +295,25 @@ const servesNetboot = (config: Config) => config.dhcp.proxy || config.tftp.enabl
  */
 export function checkConfig(config: Config): { config: Config; binaries: ReturnType<typeof loadIpxeBinaries> } {
   if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
-    throw new MetalboxError('E_CONFIG', 'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot');
+    throw new MetalboxError(
+      'E_CONFIG',
+      'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot',
+    );
   }
-  for (const [key, dir] of [['ipxeDir', config.ipxeDir], ['assetsDir', config.assetsDir]] as const) {
-    if (dir !== undefined && !isDirectory(dir)) throw new MetalboxError('E_CONFIG', `${key} ${dir} is not a directory (set it to one that exists, or leave it out)`);
+  for (const [key, dir] of [
+    ['ipxeDir', config.ipxeDir],
+    ['assetsDir', config.assetsDir],
+  ] as const) {
+    if (dir !== undefined && !isDirectory(dir))
+      throw new MetalboxError('E_CONFIG', `${key} ${dir} is not a directory (set it to one that exists, or leave it out)`);
   }
   const checked = { ...config, ...(servesNetboot(config) ? { advertise: resolveAdvertise(config) } : {}) };
   // Read here once: serve keeps them in memory, --print-config only checks they are there.
   const binaries = servesNetboot(config) ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
-  compileProfiles(config.profiles, { assetsDir: config.assetsDir, discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined });
+  compileProfiles(config.profiles, {
+    assetsDir: config.assetsDir,
+    discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined,
+  });
   new DefaultCredentials(config.bmc.credentials);
   if (config.unifi) readUnifiSettings(config.unifi);
   return { config: checked, binaries };

@@ -51,13 +51,21 @@ export interface Serving {
 }
 
 /** Starts `metalbox serve` on a free port and waits for its "serving" log line. */
-export function startServe(t: { after(fn: () => Promise<unknown> | void): void }, args: string[], env: Record<string, string> = {}): Promise<Serving> {
+export function startServe(
+  t: { after(fn: () => Promise<unknown> | void): void },
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Serving> {
   return new Promise((resolve, reject) => {
     // Ephemeral ports everywhere: a test never binds the host's real DHCP port.
-    const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', '--dhcp-port', '0', '--pxe-port', '0', '--tftp-port', '0', ...args], {
-      env: cleanEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', '--listen', '127.0.0.1', '--http-port', '0', '--dhcp-port', '0', '--pxe-port', '0', '--tftp-port', '0', ...args],
+      {
+        env: cleanEnv(env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
@@ -76,8 +84,23 @@ export function startServe(t: { after(fn: () => Promise<unknown> | void): void }
         const url = match[1]!;
         const tokenFile = /"tokenFile":"([^"]+)"/.exec(output)![1]!;
         const authorized = (path: string, init: RequestInit = {}) =>
-          fetch(`${url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` } });
-        resolve({ url, dhcpPort: Number(ports?.[1] ?? 0), pxePort: Number(ports?.[2] ?? 0), tftpPort: Number(tftp?.[1] ?? 0), child, log: () => output, fetch: authorized, stop });
+          fetch(`${url}${path}`, {
+            ...init,
+            headers: {
+              ...(init.headers as Record<string, string> | undefined),
+              authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`,
+            },
+          });
+        resolve({
+          url,
+          dhcpPort: Number(ports?.[1] ?? 0),
+          pxePort: Number(ports?.[2] ?? 0),
+          tftpPort: Number(tftp?.[1] ?? 0),
+          child,
+          log: () => output,
+          fetch: authorized,
+          stop,
+        });
       }
     };
     child.stdout!.on('data', onData);
@@ -129,9 +152,18 @@ export function dl360Inventory(): InventoryInput {
  * A machine as onboarding and provisioning would leave it: enrolled with `bmcMac`, the DL360
  * inventory with `nicMac` as its only NIC, and, when asked, a profile and a state.
  */
-export function seedMachine(store: Store, bmcMac: string, nicMac: string, options: { profile?: string; state?: MachineState } = {}): string {
+export function seedMachine(
+  store: Store,
+  bmcMac: string,
+  nicMac: string,
+  options: { profile?: string; state?: MachineState } = {},
+): string {
   const { id } = store.machines.enroll({ bmcMac });
-  store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: nicMac, name: 'NIC.1.1', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  store.machines.recordInventory(
+    id,
+    { ...dl360Inventory(), nics: [{ mac: nicMac, name: 'NIC.1.1', speedMbps: null, linkStatus: null }] },
+    { type: 'inventory', message: 'inspected' },
+  );
   if (options.profile) store.machines.setProfile(id, options.profile, { type: 'profile', message: `profile ${options.profile}` });
   if (options.state) moveTo(store, id, options.state);
   return id;
@@ -167,7 +199,9 @@ export async function claimAddress(serve: Serving, from: string, mac: string): P
     await new Promise<void>((resolve) => socket.bind(0, from, resolve));
     // The ACK comes back when the MAC is a machine's; without one, a short wait is all there is.
     const answered = new Promise<void>((resolve) => socket.once('message', () => resolve()));
-    await new Promise<void>((resolve, reject) => socket.send(packet, serve.pxePort, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      socket.send(packet, serve.pxePort, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
+    );
     await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 300))]);
   } finally {
     socket.close();

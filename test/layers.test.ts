@@ -27,10 +27,15 @@ const LAYERS: readonly string[][] = [
 /** Relative imports of a source, static, dynamic and type-only, as repository paths of .ts files. */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((match) => normalize(join(dirname(file), match[1]!)).replace(/\.js$/, '.ts'));
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((match) =>
+    normalize(join(dirname(file), match[1]!)).replace(/\.js$/, '.ts'),
+  );
 }
 
-const sources = (dir: string) => readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts')).map((file) => join(dir, file));
+const sources = (dir: string) =>
+  readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => join(dir, file));
 
 test('no module imports from a higher layer, and the lab never imports the CLI', () => {
   const rank = new Map(LAYERS.flatMap((folders, index) => folders.map((folder) => [folder, index] as const)));

@@ -7,17 +7,40 @@ import { tempDir } from './helpers.js';
 
 test('the lifecycle table: every state reachable from where machines start, and every state can be left', () => {
   for (const state of MACHINE_STATES) {
-    assert.ok(INITIAL_STATES.some((start) => start === state || pathBetween(start, state) !== null), `${state} is reachable`);
-    assert.ok(MOVES.some((move) => move.from.includes(state) && move.to !== state), `${state} can be left`);
+    assert.ok(
+      INITIAL_STATES.some((start) => start === state || pathBetween(start, state) !== null),
+      `${state} is reachable`,
+    );
+    assert.ok(
+      MOVES.some((move) => move.from.includes(state) && move.to !== state),
+      `${state} can be left`,
+    );
   }
   for (const move of MOVES) assert.ok(move.from.length > 0 && move.when.length > 0, `${move.to}: from somewhere, saying when`);
   // The flows of docs/contracts.md, move by move.
   for (const [from, to] of [
-    ['enrolled', 'resolving'], ['resolving', 'connecting'], ['connecting', 'inspecting'], ['inspecting', 'classifying'], ['classifying', 'ready'],
-    ['ready', 'preparing'], ['preparing', 'netbooting'], ['netbooting', 'installing'], ['installing', 'provisioned'],
-    ['provisioned', 'deprovisioning'], ['deprovisioning', 'ready'], ['provision_failed', 'preparing'], ['auth_failed', 'enrolled'],
-  ] as const) assert.ok(canMove(from, to), `${from} → ${to}`);
-  for (const [from, to] of [['enrolled', 'ready'], ['ready', 'provisioned'], ['provisioned', 'enrolled'], ['installing', 'ready'], ['netbooting', 'netbooting']] as const) {
+    ['enrolled', 'resolving'],
+    ['resolving', 'connecting'],
+    ['connecting', 'inspecting'],
+    ['inspecting', 'classifying'],
+    ['classifying', 'ready'],
+    ['ready', 'preparing'],
+    ['preparing', 'netbooting'],
+    ['netbooting', 'installing'],
+    ['installing', 'provisioned'],
+    ['provisioned', 'deprovisioning'],
+    ['deprovisioning', 'ready'],
+    ['provision_failed', 'preparing'],
+    ['auth_failed', 'enrolled'],
+  ] as const)
+    assert.ok(canMove(from, to), `${from} → ${to}`);
+  for (const [from, to] of [
+    ['enrolled', 'ready'],
+    ['ready', 'provisioned'],
+    ['provisioned', 'enrolled'],
+    ['installing', 'ready'],
+    ['netbooting', 'netbooting'],
+  ] as const) {
     assert.equal(canMove(from, to), from === to, `${from} → ${to}`);
   }
   assert.deepEqual(sourcesOf('installing', 'boot milestone'), ['preparing', 'netbooting']);
@@ -32,13 +55,22 @@ test('the store refuses a move the table does not have, in the same transaction:
   t.after(() => store.close());
   const { id } = store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
   const events = store.machines.events(id).length;
-  assert.throws(() => store.machines.transition(id, 'provisioned', null, { type: 'state', message: 'shortcut' }), /cannot move from enrolled to provisioned: the lifecycle has no such move/);
-  assert.throws(() => store.machines.appendEvents([{ machineId: id, type: 'callback', message: 'forged', advance: { from: ['enrolled'], to: 'installing', reason: 'x' } }]), /cannot move from enrolled to installing/);
+  assert.throws(
+    () => store.machines.transition(id, 'provisioned', null, { type: 'state', message: 'shortcut' }),
+    /cannot move from enrolled to provisioned: the lifecycle has no such move/,
+  );
+  assert.throws(
+    () =>
+      store.machines.appendEvents([
+        { machineId: id, type: 'callback', message: 'forged', advance: { from: ['enrolled'], to: 'installing', reason: 'x' } },
+      ]),
+    /cannot move from enrolled to installing/,
+  );
   assert.equal(store.machines.stateOf(id), 'enrolled');
   assert.equal(store.machines.events(id).length, events, 'no event either');
 });
 
-test('the lifecycle\'s state sets are spelled in the lifecycle module only', () => {
+test("the lifecycle's state sets are spelled in the lifecycle module only", () => {
   const root = new URL('../../src/', import.meta.url);
   // A list of two or more quoted state names in a row is a state set.
   const names = MACHINE_STATES.join('|');

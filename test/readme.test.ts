@@ -26,8 +26,9 @@ test('CI runs the README test command', () => {
 
 test('citations in the code point inside the repository: docs that exist, no founding design or shared notes', () => {
   const root = new URL('../../', import.meta.url);
-  const files = readdirSync(root, { recursive: true, encoding: 'utf8' })
-    .filter((path) => /^(src|test|lab|bench)\/.*\.ts$/.test(path) && path !== 'test/readme.test.ts'); // this file spells the patterns
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter(
+    (path) => /^(src|test|lab|bench)\/.*\.ts$/.test(path) && path !== 'test/readme.test.ts',
+  ); // this file spells the patterns
   assert.ok(files.length > 50, `${files.length} sources read`);
   for (const path of files) {
     const text = readFileSync(new URL(path, root), 'utf8');

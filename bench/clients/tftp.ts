@@ -41,10 +41,14 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
   let blksize = 512;
   let windowsize = 1;
   let serverPort: number | null = null;
-  let lastSent: Buffer = encodeRequest(Opcode.RRQ, spec.file, new Map([
-    ['blksize', String(spec.blksize)],
-    ...(spec.windowsize > 1 ? [['windowsize', String(spec.windowsize)] as [string, string]] : []),
-  ]));
+  let lastSent: Buffer = encodeRequest(
+    Opcode.RRQ,
+    spec.file,
+    new Map([
+      ['blksize', String(spec.blksize)],
+      ...(spec.windowsize > 1 ? [['windowsize', String(spec.windowsize)] as [string, string]] : []),
+    ]),
+  );
   let retransmits = 0;
   let tries = 0;
   return new Promise((resolve) => {
@@ -61,7 +65,8 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => {
-        if (++tries > spec.retries) return finish(false, serverPort === null ? 'no answer to the request' : `timed out at block ${expected}`);
+        if (++tries > spec.retries)
+          return finish(false, serverPort === null ? 'no answer to the request' : `timed out at block ${expected}`);
         retransmits++;
         socket.send(lastSent, serverPort ?? spec.port, spec.server);
         arm();
@@ -82,7 +87,8 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
       // storm's 10,000 clients share one address, so a port closed by one client is soon
       // bound by the next, and a retransmission still in flight to the old one lands
       // here); it gets "unknown transfer ID", as RFC 1350 has a host answer a stray TID.
-      const answersRequest = packet.opcode === Opcode.OACK || packet.opcode === Opcode.ERROR || (packet.opcode === Opcode.DATA && packet.block === 1);
+      const answersRequest =
+        packet.opcode === Opcode.OACK || packet.opcode === Opcode.ERROR || (packet.opcode === Opcode.DATA && packet.block === 1);
       if (serverPort === null && answersRequest) serverPort = from.port;
       if (from.port !== serverPort) {
         if (packet.opcode !== Opcode.ERROR) socket.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from.port, from.address);

@@ -1,5 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { loggableUrl } from '../netboot/callback-tokens.js';
 import { isMetalboxError, type ErrorCode } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
@@ -72,7 +79,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     }),
   });
   if (listener) {
-    app.addHook('onReady', async () => listener.serve(ahead ? (request, response) => ahead(request, response) || route!(request, response) : route!));
+    app.addHook('onReady', async () =>
+      listener.serve(ahead ? (request, response) => ahead(request, response) || route!(request, response) : route!),
+    );
   }
   app.addSchema(errorSchema);
   app.addSchema(machineSchema);
@@ -89,7 +98,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     if (error.validation) return reply.code(400).send(errorBody(400, 'E_VALIDATION', error.message));
     const statusCode = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
     if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.code(statusCode).send(errorBody(statusCode, error.code ?? 'E_INTERNAL', statusCode >= 500 ? 'internal error' : error.message));
+    return reply
+      .code(statusCode)
+      .send(errorBody(statusCode, error.code ?? 'E_INTERNAL', statusCode >= 500 ? 'internal error' : error.message));
   });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(errorBody(404, 'E_NO_ROUTE', `no route ${request.method} ${request.url.split('?')[0]}`)),
@@ -102,7 +113,14 @@ export function buildApi(options: ApiOptions): FastifyInstance {
         503: {
           type: 'object',
           required: ['status', 'version', 'reason'],
-          properties: { status: { type: 'string' }, version: { type: 'string' }, reason: { type: 'string' }, database: { type: 'string' }, since: { type: 'string' }, detail: { type: 'string' } },
+          properties: {
+            status: { type: 'string' },
+            version: { type: 'string' },
+            reason: { type: 'string' },
+            database: { type: 'string' },
+            since: { type: 'string' },
+            detail: { type: 'string' },
+          },
         },
       },
     },
@@ -111,8 +129,12 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       if (failure === null) return { status: 'ok', version: options.version };
       // Booting machines are still answered from memory; what cannot be recorded waits in memory for the disk.
       return reply.code(503).send({
-        status: 'degraded', version: options.version, reason: `metalbox cannot write its database: ${failure.problem}`,
-        database: failure.path, since: failure.since, detail: failure.detail,
+        status: 'degraded',
+        version: options.version,
+        reason: `metalbox cannot write its database: ${failure.problem}`,
+        database: failure.path,
+        since: failure.since,
+        detail: failure.detail,
       });
     },
   });
@@ -140,11 +162,29 @@ class DebugLevelRequests extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: reply.elapsedTime, err: error ?? undefined }, 'http');
+    reply.log.debug(
+      { method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: reply.elapsedTime, err: error ?? undefined },
+      'http',
+    );
   }
 }
 
 function errorBody(statusCode: number, code: string, message: string) {
-  const error = statusCode === 400 ? 'Bad Request' : statusCode === 401 ? 'Unauthorized' : statusCode === 404 ? 'Not Found' : statusCode === 409 ? 'Conflict' : statusCode === 429 ? 'Too Many Requests' : statusCode === 503 ? 'Service Unavailable' : statusCode >= 500 ? 'Internal Server Error' : 'Error';
+  const error =
+    statusCode === 400
+      ? 'Bad Request'
+      : statusCode === 401
+        ? 'Unauthorized'
+        : statusCode === 404
+          ? 'Not Found'
+          : statusCode === 409
+            ? 'Conflict'
+            : statusCode === 429
+              ? 'Too Many Requests'
+              : statusCode === 503
+                ? 'Service Unavailable'
+                : statusCode >= 500
+                  ? 'Internal Server Error'
+                  : 'Error';
   return { statusCode, code, error, message };
 }

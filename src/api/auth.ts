@@ -22,7 +22,9 @@ export function requireToken(app: FastifyInstance, token: string): void {
         statusCode: 401,
         code: 'E_UNAUTHORIZED',
         error: 'Unauthorized',
-        message: match ? 'wrong API token' : 'the API needs its token: send Authorization: Bearer <token> (the api-token file of the data dir, or METALBOX_TOKEN)',
+        message: match
+          ? 'wrong API token'
+          : 'the API needs its token: send Authorization: Bearer <token> (the api-token file of the data dir, or METALBOX_TOKEN)',
       });
   });
 }

@@ -54,7 +54,16 @@ export class HttpListener {
 }
 
 function startingUp(_request: IncomingMessage, response: ServerResponse): void {
-  const body = JSON.stringify({ statusCode: 503, code: 'E_STARTING', error: 'Service Unavailable', message: 'metalbox is starting: try again in a moment' });
-  response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1', 'content-length': Buffer.byteLength(body) });
+  const body = JSON.stringify({
+    statusCode: 503,
+    code: 'E_STARTING',
+    error: 'Service Unavailable',
+    message: 'metalbox is starting: try again in a moment',
+  });
+  response.writeHead(503, {
+    'content-type': 'application/json; charset=utf-8',
+    'retry-after': '1',
+    'content-length': Buffer.byteLength(body),
+  });
   response.end(body);
 }

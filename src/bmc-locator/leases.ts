@@ -47,7 +47,10 @@ export function parseIscLeases(text: string): Lease[] {
       byIp.set(ip, null);
       continue;
     }
-    const expiresAt = ends?.[1] === undefined ? null : new Date(Date.UTC(Number(ends[1]), Number(ends[2]) - 1, Number(ends[3]), Number(ends[4]), Number(ends[5]), Number(ends[6])));
+    const expiresAt =
+      ends?.[1] === undefined
+        ? null
+        : new Date(Date.UTC(Number(ends[1]), Number(ends[2]) - 1, Number(ends[3]), Number(ends[4]), Number(ends[5]), Number(ends[6])));
     byIp.set(ip, { ip, mac, expiresAt });
   }
   return [...byIp.values()].filter((lease): lease is Lease => lease !== null);
@@ -72,7 +75,10 @@ export function parseKeaLeases(text: string): Lease[] {
     const mac = normalizeMac(fields[hwaddr]?.trim() ?? '');
     const assigned = state < 0 || (fields[state]?.trim() ?? '0') === '0';
     const expiry = expire < 0 ? NaN : Number(fields[expire]);
-    byIp.set(ip, mac === null || !assigned ? null : { ip, mac, expiresAt: Number.isFinite(expiry) && expiry > 0 ? new Date(expiry * 1000) : null });
+    byIp.set(
+      ip,
+      mac === null || !assigned ? null : { ip, mac, expiresAt: Number.isFinite(expiry) && expiry > 0 ? new Date(expiry * 1000) : null },
+    );
   }
   return [...byIp.values()].filter((lease): lease is Lease => lease !== null);
 }

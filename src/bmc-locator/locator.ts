@@ -43,7 +43,10 @@ export class BmcLocator {
     const ask = async (resolver: Resolver) => {
       try {
         const finding = await resolver.find(mac, signal);
-        tried.push({ resolver: resolver.name, note: finding.candidates.length > 0 ? finding.candidates.map(describe).join(', ') : finding.note });
+        tried.push({
+          resolver: resolver.name,
+          note: finding.candidates.length > 0 ? finding.candidates.map(describe).join(', ') : finding.note,
+        });
         if (finding.candidates.length > 0) found.set(resolver, finding.candidates);
       } catch (error) {
         signal.throwIfAborted();

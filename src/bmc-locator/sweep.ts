@@ -66,7 +66,10 @@ export class SweepResolver implements Resolver {
       .filter((neighbour) => neighbour.mac === mac && this.#covers(neighbour.ip))
       .map((neighbour) => ({ ip: neighbour.ip, source: this.name, ageSeconds: (Date.now() - this.#sweptAt) / 1000 }));
     const addresses = this.#subnets.reduce((total, subnet) => total + subnet.hosts.length, 0);
-    return { candidates, note: `no answer from this MAC in ${this.#subnets.map((subnet) => subnet.text).join(', ')} (${addresses} addresses probed)` };
+    return {
+      candidates,
+      note: `no answer from this MAC in ${this.#subnets.map((subnet) => subnet.text).join(', ')} (${addresses} addresses probed)`,
+    };
   }
 
   #covers(ip: string): boolean {
@@ -100,9 +103,14 @@ export class SweepResolver implements Resolver {
 export function hostsOf(cidr: string): string[] {
   const match = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(cidr.trim());
   const prefix = match ? Number(match[2]) : NaN;
-  if (!match || !isIPv4(match[1]!) || prefix > 32) throw new MetalboxError('E_CONFIG', `bmc.subnets: ${cidr} is not an IPv4 subnet like 10.0.8.0/24`);
+  if (!match || !isIPv4(match[1]!) || prefix > 32)
+    throw new MetalboxError('E_CONFIG', `bmc.subnets: ${cidr} is not an IPv4 subnet like 10.0.8.0/24`);
   const size = 2 ** (32 - prefix);
-  if (size > MAX_SWEEP_ADDRESSES) throw new MetalboxError('E_CONFIG', `bmc.subnets: ${cidr} has ${size} addresses; sweeps stop at ${MAX_SWEEP_ADDRESSES} (a /20): list smaller subnets`);
+  if (size > MAX_SWEEP_ADDRESSES)
+    throw new MetalboxError(
+      'E_CONFIG',
+      `bmc.subnets: ${cidr} has ${size} addresses; sweeps stop at ${MAX_SWEEP_ADDRESSES} (a /20): list smaller subnets`,
+    );
   const base = match[1]!.split('.').reduce((value, octet) => value * 256 + Number(octet), 0);
   const network = base - (base % size);
   const first = size > 2 ? 1 : 0;

@@ -22,7 +22,10 @@ export function readUnifiSettings(unifi: NonNullable<Config['unifi']>): UnifiSet
     try {
       password = readFileSync(unifi.passwordFile, 'utf8').replace(/\r?\n$/, '');
     } catch (error) {
-      throw new MetalboxError('E_CONFIG', `unifi.passwordFile: cannot read ${unifi.passwordFile} (${(error as NodeJS.ErrnoException).code ?? error})`);
+      throw new MetalboxError(
+        'E_CONFIG',
+        `unifi.passwordFile: cannot read ${unifi.passwordFile} (${(error as NodeJS.ErrnoException).code ?? error})`,
+      );
     }
   }
   if (password === undefined) throw new MetalboxError('E_CONFIG', 'unifi: give password or passwordFile');

@@ -28,7 +28,11 @@ export class UnifiResolver implements Resolver {
   #stations: { at: number; list: Promise<Station[]> } | null = null;
 
   constructor(private readonly settings: UnifiSettings) {
-    this.#dispatcher = new Agent({ connect: { timeout: TIMEOUT_MS, rejectUnauthorized: !settings.insecure }, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
+    this.#dispatcher = new Agent({
+      connect: { timeout: TIMEOUT_MS, rejectUnauthorized: !settings.insecure },
+      headersTimeout: TIMEOUT_MS,
+      bodyTimeout: TIMEOUT_MS,
+    });
   }
 
   async find(mac: string): Promise<Finding> {
@@ -44,7 +48,11 @@ export class UnifiResolver implements Resolver {
     const now = Date.now() / 1000;
     const candidates = stations
       .filter((station) => station.mac === mac)
-      .map((station) => ({ ip: station.ip, source: this.name, ageSeconds: station.lastSeen === null ? null : Math.max(0, now - station.lastSeen) }));
+      .map((station) => ({
+        ip: station.ip,
+        source: this.name,
+        ageSeconds: station.lastSeen === null ? null : Math.max(0, now - station.lastSeen),
+      }));
     return { candidates, note: `not among the controller's clients (site ${this.settings.site})` };
   }
 
@@ -61,10 +69,16 @@ export class UnifiResolver implements Resolver {
       prefix = '';
       login = await this.#call('POST', `${base}/api/login`, credentials, {});
     }
-    if (login.status === 401 || login.status === 403) throw new Error(`login refused (HTTP ${login.status}): check unifi.username and the password`);
+    if (login.status === 401 || login.status === 403)
+      throw new Error(`login refused (HTTP ${login.status}): check unifi.username and the password`);
     if (login.status < 200 || login.status >= 300) throw new Error(`login failed with HTTP ${login.status}`);
     const cookie = cookiesOf(login.headers['set-cookie']);
-    const stations = await this.#call('GET', `${base}${prefix}/api/s/${encodeURIComponent(this.settings.site)}/stat/sta`, undefined, cookie ? { cookie } : {});
+    const stations = await this.#call(
+      'GET',
+      `${base}${prefix}/api/s/${encodeURIComponent(this.settings.site)}/stat/sta`,
+      undefined,
+      cookie ? { cookie } : {},
+    );
     if (stations.status < 200 || stations.status >= 300) throw new Error(`client list failed with HTTP ${stations.status}`);
     const data = (stations.body as { data?: unknown } | null)?.data;
     if (!Array.isArray(data)) throw new Error('the client list is not {"data": [...]}');
@@ -108,5 +122,8 @@ export class UnifiResolver implements Resolver {
 /** The name=value pairs of Set-Cookie headers, as one Cookie header. */
 function cookiesOf(header: string | string[] | undefined): string {
   const values = header === undefined ? [] : Array.isArray(header) ? header : [header];
-  return values.map((value) => value.split(';')[0]!.trim()).filter((pair) => pair.includes('=')).join('; ');
+  return values
+    .map((value) => value.split(';')[0]!.trim())
+    .filter((pair) => pair.includes('='))
+    .join('; ');
 }

@@ -41,7 +41,10 @@ export class DefaultCredentials {
     try {
       password = readFileSync(entry.passwordFile!, 'utf8').replace(/\r?\n$/, '');
     } catch (error) {
-      throw new MetalboxError('E_CONFIG', `bmc.credentials ${entry.macPrefix}: cannot read ${entry.passwordFile} (${(error as NodeJS.ErrnoException).code ?? error})`);
+      throw new MetalboxError(
+        'E_CONFIG',
+        `bmc.credentials ${entry.macPrefix}: cannot read ${entry.passwordFile} (${(error as NodeJS.ErrnoException).code ?? error})`,
+      );
     }
     return { username: entry.username, password };
   }

@@ -54,7 +54,10 @@ export class BmcSessions {
   credentialOf(bmc: BmcRecord): Credential {
     const credential = this.#credentials(bmc);
     if (credential === null) {
-      throw new BmcSessionError('no-credentials', `no credentials for BMC ${bmc.mac}: onboard it with --username and --password-file, or add a bmc.credentials entry for its MAC prefix`);
+      throw new BmcSessionError(
+        'no-credentials',
+        `no credentials for BMC ${bmc.mac}: onboard it with --username and --password-file, or add a bmc.credentials entry for its MAC prefix`,
+      );
     }
     return credential;
   }

@@ -13,8 +13,15 @@ export interface ClientOptions {
 
 /** Errors meaning nothing answered at the URL: exit 3, not 1. */
 const UNREACHABLE = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_HEADERS_TIMEOUT',
 ]);
 
 /**
@@ -42,7 +49,12 @@ export class ApiClient {
     return this.#call<T>('POST', path, {}, json);
   }
 
-  async #call<T>(method: 'GET' | 'POST', path: string, query: Record<string, string | number | undefined>, json: unknown): Promise<{ status: number; body: T }> {
+  async #call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    query: Record<string, string | number | undefined>,
+    json: unknown,
+  ): Promise<{ status: number; body: T }> {
     const response = await this.#open(method, path, query, json);
     return { status: response.statusCode, body: (await this.#json(response)) as T };
   }
@@ -73,7 +85,11 @@ export class ApiClient {
       while ((end = buffered.indexOf('\n\n')) >= 0) {
         const block = buffered.slice(0, end);
         buffered = buffered.slice(end + 2);
-        const data = block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+        const data = block
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
         if (data === '') continue; // a heartbeat comment
         if (onEvent(JSON.parse(data) as T) === true) {
           response.body.destroy();
@@ -84,7 +100,13 @@ export class ApiClient {
   }
 
   /** Sends the request; a server that cannot be reached or answers an error status becomes a CliError. */
-  async #open(method: 'GET' | 'POST', path: string, query: Record<string, string | number | undefined>, json: unknown, headers: Record<string, string> = {}): Promise<Dispatcher.ResponseData> {
+  async #open(
+    method: 'GET' | 'POST',
+    path: string,
+    query: Record<string, string | number | undefined>,
+    json: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Dispatcher.ResponseData> {
     const url = new URL(`${this.baseUrl}${path}`);
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
     let response;
@@ -102,7 +124,10 @@ export class ApiClient {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? '';
       if (UNREACHABLE.has(code)) {
-        throw new CliError(EXIT.unreachable, `cannot reach metalbox at ${this.baseUrl} (${code}): is 'metalbox serve' running? Set --server or METALBOX_SERVER`);
+        throw new CliError(
+          EXIT.unreachable,
+          `cannot reach metalbox at ${this.baseUrl} (${code}): is 'metalbox serve' running? Set --server or METALBOX_SERVER`,
+        );
       }
       throw new CliError(EXIT.unreachable, `request to ${url.origin} failed: ${(error as Error).message}`);
     }
@@ -118,7 +143,10 @@ export class ApiClient {
     if (response.statusCode >= 400) {
       const body = await this.#json(response);
       const message = (body as { message?: unknown }).message;
-      throw new CliError(inputError(response.statusCode) ? EXIT.usage : EXIT.failed, typeof message === 'string' ? message : `HTTP ${response.statusCode}`);
+      throw new CliError(
+        inputError(response.statusCode) ? EXIT.usage : EXIT.failed,
+        typeof message === 'string' ? message : `HTTP ${response.statusCode}`,
+      );
     }
     return response;
   }

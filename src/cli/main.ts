@@ -23,7 +23,22 @@ function program(): Command {
     .description('bare-metal provisioning appliance: ProxyDHCP, TFTP, iPXE, Redfish onboarding, inventory')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
-  for (const command of [serveCommand(), onboardCommand(), lsCommand(), showCommand(), eventsCommand(), explainCommand(), observationsCommand(), provisionCommand(), deprovisionCommand(), powerCommand(), profilesCommand(), typesCommand(), labCommand()]) root.addCommand(command);
+  for (const command of [
+    serveCommand(),
+    onboardCommand(),
+    lsCommand(),
+    showCommand(),
+    eventsCommand(),
+    explainCommand(),
+    observationsCommand(),
+    provisionCommand(),
+    deprovisionCommand(),
+    powerCommand(),
+    profilesCommand(),
+    typesCommand(),
+    labCommand(),
+  ])
+    root.addCommand(command);
   // Commander exits 1 on usage errors; metalbox's contract is 2. Override on every level.
   const override = (command: Command) => {
     command.exitOverride();

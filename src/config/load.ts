@@ -84,7 +84,9 @@ function coerce(setting: Setting, text: string, source: string): unknown {
 
 function describeErrors(errors: ErrorObject[]): string {
   // anyOf and propertyNames report each failed branch first, then themselves: keep only the summary.
-  const summaries = new Set(errors.filter((error) => error.keyword === 'anyOf' || error.keyword === 'propertyNames').map((error) => error.instancePath));
+  const summaries = new Set(
+    errors.filter((error) => error.keyword === 'anyOf' || error.keyword === 'propertyNames').map((error) => error.instancePath),
+  );
   return errors
     .filter((error) => error.keyword === 'anyOf' || error.keyword === 'propertyNames' || !summaries.has(error.instancePath))
     .map((error) => describeError(error, pathOf(error)))

@@ -165,7 +165,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'METALBOX_LOCAL_BOOT',
     schema: { type: 'string', enum: ['exit', 'sanboot', '404'] },
     default: () => 'exit',
-    description: "what a machine that should boot from disk gets: iPXE exit (the firmware's next boot entry), sanboot of the first disk, or HTTP 404",
+    description:
+      "what a machine that should boot from disk gets: iPXE exit (the firmware's next boot entry), sanboot of the first disk, or HTTP 404",
   },
   {
     path: 'boot.addressTrust',
@@ -187,7 +188,12 @@ export const SETTINGS: readonly Setting[] = [
         additionalProperties: false,
         properties: {
           kernel: { type: 'string', minLength: 1 },
-          initrd: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 } }] },
+          initrd: {
+            anyOf: [
+              { type: 'string', minLength: 1 },
+              { type: 'array', items: { type: 'string', minLength: 1 } },
+            ],
+          },
           cmdline: { type: 'string' },
           script: { type: 'string', minLength: 1 },
         },
@@ -212,7 +218,8 @@ export const SETTINGS: readonly Setting[] = [
       },
     },
     default: () => [],
-    description: 'server types: name, match (fact: value, >=N, <N, glob…) and the profile their machines install; the most specific match wins',
+    description:
+      'server types: name, match (fact: value, >=N, <N, glob…) and the profile their machines install; the most specific match wins',
   },
   {
     path: 'bmc.subnets',
@@ -277,7 +284,8 @@ export const SETTINGS: readonly Setting[] = [
       },
     },
     default: () => undefined,
-    description: "a UniFi controller whose client list finds BMCs by MAC: url, username, password or passwordFile, site (default), insecure",
+    description:
+      'a UniFi controller whose client list finds BMCs by MAC: url, username, password or passwordFile, site (default), insecure',
   },
   {
     path: 'snooping.maxObservations',
@@ -388,7 +396,12 @@ export interface Config {
   ipxeDir?: string;
   netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
   assetsDir?: string;
-  boot: { unknown: 'ignore' | 'discover'; discoveryProfile?: string; localBoot: 'exit' | 'sanboot' | '404'; addressTrust: 'dhcp' | 'first-use' };
+  boot: {
+    unknown: 'ignore' | 'discover';
+    discoveryProfile?: string;
+    localBoot: 'exit' | 'sanboot' | '404';
+    addressTrust: 'dhcp' | 'first-use';
+  };
   profiles: Record<string, ProfileConfig>;
   serverTypes: ServerTypeConfig[];
   bmc: { subnets: string[]; sweepRate: number; credentials: DefaultCredentialConfig[] };

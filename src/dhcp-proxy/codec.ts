@@ -76,14 +76,7 @@ export interface DhcpPacket {
   options: Map<number, Buffer>;
 }
 
-export type DecodeFailure =
-  | 'too-short'
-  | 'too-long'
-  | 'bad-op'
-  | 'bad-hlen'
-  | 'bad-cookie'
-  | 'option-overrun'
-  | 'bad-overload';
+export type DecodeFailure = 'too-short' | 'too-long' | 'bad-op' | 'bad-hlen' | 'bad-cookie' | 'option-overrun' | 'bad-overload';
 
 export class DhcpDecodeError extends Error {
   constructor(readonly reason: DecodeFailure) {

@@ -1,6 +1,16 @@
 import {
-  BOOTREPLY, clientArchitectures, clientMac, clientUuidOption, encodeSubOptions, ipv4Bytes, MessageType, messageType,
-  Option, userClasses, vendorClass, type DhcpPacket,
+  BOOTREPLY,
+  clientArchitectures,
+  clientMac,
+  clientUuidOption,
+  encodeSubOptions,
+  ipv4Bytes,
+  MessageType,
+  messageType,
+  Option,
+  userClasses,
+  vendorClass,
+  type DhcpPacket,
 } from './codec.js';
 
 /**

@@ -1,15 +1,19 @@
 import { DhcpDecodeError, decodePacket, encodePacket, MessageType, type DecodeFailure, type DhcpPacket } from './codec.js';
-import { bootFileFor, buildProxyReply, classifyRequest, offerDestination, type BootFiles, type Destination, type NetbootRequest, type NotNetboot } from './pxe.js';
+import {
+  bootFileFor,
+  buildProxyReply,
+  classifyRequest,
+  offerDestination,
+  type BootFiles,
+  type Destination,
+  type NetbootRequest,
+  type NotNetboot,
+} from './pxe.js';
 
 /** Which port a datagram arrived on: 67 (DHCP server port) or 4011 (PXE boot server). */
 export type Listener = 'dhcp' | 'pxe';
 
-export type DropReason =
-  | DecodeFailure
-  | NotNetboot
-  | 'not-for-listener'
-  | 'unsupported-arch'
-  | 'no-boot-decision';
+export type DropReason = DecodeFailure | NotNetboot | 'not-for-listener' | 'unsupported-arch' | 'no-boot-decision';
 
 export interface Reply {
   bytes: Buffer;
@@ -60,8 +64,10 @@ export class ProxyDhcpHandler {
     if (typeof client === 'string') return this.#drop(client);
     // Port 67 takes DISCOVERs (REQUESTs there belong to the site DHCP server);
     // port 4011 takes the REQUEST or INFORM a UEFI client sends after a proxy offer.
-    const expected = listener === 'dhcp' ? client.messageType === MessageType.DISCOVER
-      : client.messageType === MessageType.REQUEST || client.messageType === MessageType.INFORM;
+    const expected =
+      listener === 'dhcp'
+        ? client.messageType === MessageType.DISCOVER
+        : client.messageType === MessageType.REQUEST || client.messageType === MessageType.INFORM;
     if (!expected) return this.#drop('not-for-listener');
     const bootFile = bootFileFor(client, this.settings);
     if (bootFile === null) return this.#drop('unsupported-arch');

@@ -85,12 +85,22 @@ export class ProxyDhcpServer {
 
   /** Its counters and its handler's (answers, drops by reason), for GET /api/v1/stats. */
   stats() {
-    return { answered: this.handler.answered, drops: Object.fromEntries(this.handler.drops), sendErrors: this.sendErrors, handlerErrors: this.handlerErrors };
+    return {
+      answered: this.handler.answered,
+      drops: Object.fromEntries(this.handler.drops),
+      sendErrors: this.sendErrors,
+      handlerErrors: this.handlerErrors,
+    };
   }
 
   async #bind(listener: Listener, address: string, port: number, reuseAddr: boolean): Promise<Socket> {
     const socket = await bindUdp({
-      port, address, reuseAddr, service: 'ProxyDHCP', disableFlag: '--no-dhcp-proxy', recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024,
+      port,
+      address,
+      reuseAddr,
+      service: 'ProxyDHCP',
+      disableFlag: '--no-dhcp-proxy',
+      recvBufferSize: this.options.recvBufferSize ?? 8 * 1024 * 1024,
     });
     this.#sockets.push(socket);
     socket.setBroadcast(true);
@@ -113,7 +123,11 @@ export class ProxyDhcpServer {
       // Most drops are ordinary (clients that are not PXE, machines metalbox does not boot): debug, once a minute per client and reason.
       if (this.log.isLevelEnabled('debug')) {
         const reason = this.handler.lastDrop;
-        this.#complaints.debug(`drop|${reason}|${source.address}`, { from: `${source.address}:${source.port}`, listener, reason }, 'dhcp: no answer');
+        this.#complaints.debug(
+          `drop|${reason}|${source.address}`,
+          { from: `${source.address}:${source.port}`, listener, reason },
+          'dhcp: no answer',
+        );
       }
       return;
     }
@@ -125,7 +139,10 @@ export class ProxyDhcpServer {
         this.#complaints.warn(`send|${reply.destination.address}`, { err: error, to: reply.destination }, 'ProxyDHCP reply not sent');
       }
     });
-    this.log.debug({ mac: reply.client.mac, firmware: reply.client.firmware, arch: reply.client.arch, file: reply.bootFile, to: reply.destination }, 'dhcp: answered');
+    this.log.debug(
+      { mac: reply.client.mac, firmware: reply.client.firmware, arch: reply.client.arch, file: reply.bootFile, to: reply.destination },
+      'dhcp: answered',
+    );
     this.onAnswer(reply);
   }
 }

@@ -42,8 +42,15 @@ export class SnoopRecorder extends Batcher<ObservationJson> {
       mac,
       `${messageTypeName}|${ip ?? ''}`,
       () => ({
-        mac, messageType: messageTypeName, ip, vendorClass: vendorClass(packet), arch: clientArchitectures(packet)[0] ?? null,
-        hostname: hostname(packet), firstSeen: at, lastSeen: at, count: 1,
+        mac,
+        messageType: messageTypeName,
+        ip,
+        vendorClass: vendorClass(packet),
+        arch: clientArchitectures(packet)[0] ?? null,
+        hostname: hostname(packet),
+        firstSeen: at,
+        lastSeen: at,
+        count: 1,
       }),
       (seen) => {
         seen.lastSeen = at;

@@ -70,9 +70,10 @@ export class BootScripts {
     let answer: BootScriptAnswer;
     try {
       const query = parseQuery(queryAt === -1 ? '' : url.slice(queryAt + 1));
-      answer = typeof query === 'string'
-        ? { status: 400, text: `${query}\n` }
-        : this.answer(query, request.socket.remoteAddress ?? '', this.options.serverUrl(request.headers.host));
+      answer =
+        typeof query === 'string'
+          ? { status: 400, text: `${query}\n` }
+          : this.answer(query, request.socket.remoteAddress ?? '', this.options.serverUrl(request.headers.host));
     } catch (error) {
       this.options.complaints.error('failed', { err: error, url: url.slice(0, 256) }, 'boot.ipxe: request failed');
       answer = { status: 500, text: 'internal error\n' };
@@ -101,7 +102,10 @@ export class BootScripts {
         log.debug({ mac, reason: decision.reason }, 'boot.ipxe: not serving this machine');
         return { status: 404, text: `metalbox does not boot ${mac} (${decision.reason})\n` };
       case 'local': {
-        events.record(decision.machineId, 'boot.script', `iPXE script: local boot (${this.options.localBoot})`, { mac, platform: query.platform });
+        events.record(decision.machineId, 'boot.script', `iPXE script: local boot (${this.options.localBoot})`, {
+          mac,
+          platform: query.platform,
+        });
         if (this.options.localBoot === '404') return { status: 404, text: `${mac} boots from its local disk\n` };
         return { status: 200, text: localBootScript(this.options.localBoot, query.platform) };
       }
@@ -125,7 +129,11 @@ export class BootScripts {
           const token = this.options.trust.issue(machineId, operationId, clientIp);
           if (token === null) {
             // Someone else asking for this machine's installer (and its callback token).
-            this.options.complaints.warn(`script-foreign|${clientIp}`, { mac, machineId, from: clientIp }, 'boot.ipxe refused: the address is not one metalbox saw this MAC use in DHCP');
+            this.options.complaints.warn(
+              `script-foreign|${clientIp}`,
+              { mac, machineId, from: clientIp },
+              'boot.ipxe refused: the address is not one metalbox saw this MAC use in DHCP',
+            );
             note('iPXE script refused: asked from an address this machine was not seen using', { from: clientIp });
             return { status: 403, text: `${clientIp} is not an address metalbox saw ${mac} use (its DHCP): no installer for it\n` };
           }
@@ -138,7 +146,11 @@ export class BootScripts {
           return { status: 200, text: script };
         } catch (error) {
           if (!(error instanceof TemplateError)) throw error;
-          this.options.complaints.warn(`render|${mac}`, { mac, machineId, profile: profile.name, err: error }, 'boot.ipxe: profile does not render');
+          this.options.complaints.warn(
+            `render|${mac}`,
+            { mac, machineId, profile: profile.name, err: error },
+            'boot.ipxe: profile does not render',
+          );
           note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
           return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
         }
@@ -151,10 +163,12 @@ export class BootScripts {
 function parseQuery(search: string): BootScriptQuery | string {
   const query: BootScriptQuery = {};
   for (const [key, value] of new URLSearchParams(search)) {
-    if (!Object.hasOwn(QUERY_KEYS, key)) return `unknown query key ${JSON.stringify(key.slice(0, 32))}: boot.ipxe takes mac, arch and platform`;
+    if (!Object.hasOwn(QUERY_KEYS, key))
+      return `unknown query key ${JSON.stringify(key.slice(0, 32))}: boot.ipxe takes mac, arch and platform`;
     const known = key as keyof BootScriptQuery;
     if (query[known] !== undefined) return `${known} is given twice`;
-    if (!QUERY_KEYS[known].test(value)) return `${known} is not valid: ${known === 'mac' ? 'up to 32 characters' : 'up to 16 letters, digits, _ and -'}`;
+    if (!QUERY_KEYS[known].test(value))
+      return `${known} is not valid: ${known === 'mac' ? 'up to 32 characters' : 'up to 16 letters, digits, _ and -'}`;
     query[known] = value;
   }
   return query;

@@ -65,7 +65,13 @@ export function sendBody(request: FastifyRequest, reply: FastifyReply, body: Bod
  * anything not a regular file. The caller closes the handle.
  */
 export async function openConfined(root: string, name: string): Promise<{ handle: FileHandle; size: number; modified: Date } | null> {
-  if (name === '' || name.includes('\0') || name.includes('\\') || name.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) return null;
+  if (
+    name === '' ||
+    name.includes('\0') ||
+    name.includes('\\') ||
+    name.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')
+  )
+    return null;
   let handle: FileHandle | undefined;
   try {
     const realRoot = await realpath(root);

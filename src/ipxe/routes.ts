@@ -31,7 +31,6 @@ const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: Mac
 };
 const MAX_CALLBACK_FIELDS = 32;
 
-
 const textReply = (reply: FastifyReply, code: number, text: string) =>
   reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);
 
@@ -94,7 +93,10 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       },
       querystring: { type: 'object', maxProperties: MAX_CALLBACK_FIELDS, additionalProperties: { type: 'string', maxLength: 1024 } },
     },
-    handler: async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Querystring: Record<string, string> }>, reply: FastifyReply) => {
+    handler: async (
+      request: FastifyRequest<{ Params: { machineId: string; token: string }; Querystring: Record<string, string> }>,
+      reply: FastifyReply,
+    ) => {
       const { machineId, token } = request.params;
       // Only a machine that is installing takes callbacks, only with its current
       // operation's token and only from its own address: a wrong token, one of another
@@ -102,7 +104,11 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       // another host is refused alike, and changes nothing.
       const admission = options.trust.admit(machineId, token, request.ip);
       if (!admission.admitted) {
-        options.complaints.warn(`callback-refused|${request.ip}`, { machineId, from: request.ip, reason: admission.reason }, 'installer callback refused');
+        options.complaints.warn(
+          `callback-refused|${request.ip}`,
+          { machineId, from: request.ip, reason: admission.reason },
+          'installer callback refused',
+        );
         // One answer for every refusal: which check failed is for the log, not for a prober.
         return textReply(reply, 403, 'callback refused: not installing, wrong token, or not sent from this machine\n');
       }
@@ -111,12 +117,22 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       if (typeof fields === 'string') return textReply(reply, 400, `${fields}\n`);
       const { event, ...data } = fields;
       if (event === undefined || !/^[A-Za-z0-9._:-]{1,64}$/.test(event)) {
-        return textReply(reply, 400, 'event= is required: a name of up to 64 letters, digits and ._:- (installed, failed, or any progress step)\n');
+        return textReply(
+          reply,
+          400,
+          'event= is required: a name of up to 64 letters, digits and ._:- (installed, failed, or any progress step)\n',
+        );
       }
-      const appended = options.appendEvents([{
-        machineId, type: 'callback', operationId, message: `installer reported ${event}`, data: { event, from: request.ip, ...data },
-        ...(CALLBACK_ADVANCES[event] ? { advance: { ...CALLBACK_ADVANCES[event], reason: `installer reported ${event}` } } : {}),
-      }]);
+      const appended = options.appendEvents([
+        {
+          machineId,
+          type: 'callback',
+          operationId,
+          message: `installer reported ${event}`,
+          data: { event, from: request.ip, ...data },
+          ...(CALLBACK_ADVANCES[event] ? { advance: { ...CALLBACK_ADVANCES[event], reason: `installer reported ${event}` } } : {}),
+        },
+      ]);
       if (appended.length === 0) return textReply(reply, 404, `no machine ${machineId}\n`);
       return textReply(reply, 200, 'recorded\n');
     },
@@ -135,9 +151,12 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
     const answer = machineOf(request);
     if (answer === null) return;
     const assets = source === 'assets' && answer.profile !== null ? options.profiles.get(answer.profile)?.assets : undefined;
-    const [milestone, what] = assets?.kernel === name ? (['boot.kernel', 'kernel'] as const)
-      : assets?.initrds.includes(name) ? (['boot.initrd', 'initrd'] as const)
-      : (['boot.asset', source === 'ipxe' ? 'iPXE binary' : 'file'] as const);
+    const [milestone, what] =
+      assets?.kernel === name
+        ? (['boot.kernel', 'kernel'] as const)
+        : assets?.initrds.includes(name)
+          ? (['boot.initrd', 'initrd'] as const)
+          : (['boot.asset', source === 'ipxe' ? 'iPXE binary' : 'file'] as const);
     events.record(answer.machineId, milestone, `HTTP sent ${what} ${name}`, { bytes: size, to: request.ip });
   }
 
@@ -165,7 +184,8 @@ function callbackFields(query: Record<string, string>, body: unknown): Record<st
   const entries = Object.entries(fields);
   if (entries.length > MAX_CALLBACK_FIELDS) return `at most ${MAX_CALLBACK_FIELDS} fields`;
   for (const [key, value] of entries) {
-    if (key.length > 64 || value.length > 1024) return `field ${key.slice(0, 64)} is too long (names up to 64, values up to 1024 characters)`;
+    if (key.length > 64 || value.length > 1024)
+      return `field ${key.slice(0, 64)} is too long (names up to 64, values up to 1024 characters)`;
     // Installer-supplied text ends up in terminals (metalbox events): no control characters.
     fields[key] = value.replace(/[\u0000-\u001f\u007f]/g, '');
   }

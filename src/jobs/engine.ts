@@ -50,7 +50,14 @@ export interface EngineOptions {
   pollMs: number;
 }
 
-export const ENGINE_DEFAULTS: EngineOptions = { concurrency: 100, attempts: 5, backoffMs: 5000, maxBackoffMs: 300_000, leaseMs: 60_000, pollMs: 500 };
+export const ENGINE_DEFAULTS: EngineOptions = {
+  concurrency: 100,
+  attempts: 5,
+  backoffMs: 5000,
+  maxBackoffMs: 300_000,
+  leaseMs: 60_000,
+  pollMs: 500,
+};
 
 /**
  * The durable job engine. Jobs live in SQLite; the engine leases due ones up to its
@@ -147,9 +154,12 @@ export class JobEngine {
           success = await untilAborted(handler.run(job, signal), signal);
         } catch (error) {
           if (stopping.aborted) return;
-          const failure = error instanceof StepFailure ? error
-            : signal.aborted ? handler.failure(job, new Error(`step ${job.step} did not finish within ${timeoutMs / 1000} s`))
-            : handler.failure(job, error);
+          const failure =
+            error instanceof StepFailure
+              ? error
+              : signal.aborted
+                ? handler.failure(job, new Error(`step ${job.step} did not finish within ${timeoutMs / 1000} s`))
+                : handler.failure(job, error);
           this.#settleFailure(handler, job, failure);
           return;
         }

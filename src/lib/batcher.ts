@@ -54,7 +54,15 @@ export class Batcher<T> {
   dropped = 0;
 
   constructor(options: BatcherOptions<T>) {
-    this.#options = { flushIntervalMs: 1000, maxPending: 10_000, maxBatch: 500, repeatHoldMs: 0, maxPerFlush: Infinity, onError: () => {}, ...options };
+    this.#options = {
+      flushIntervalMs: 1000,
+      maxPending: 10_000,
+      maxBatch: 500,
+      repeatHoldMs: 0,
+      maxPerFlush: Infinity,
+      onError: () => {},
+      ...options,
+    };
   }
 
   /** Its counter, for GET /api/v1/stats. */

@@ -29,7 +29,10 @@ export class LogLimiter {
   /** Lines held back by the overall budget, reported with the next line that passes. */
   #heldOverall = 0;
 
-  constructor(private readonly log: Logger, options: LogLimiterOptions = {}) {
+  constructor(
+    private readonly log: Logger,
+    options: LogLimiterOptions = {},
+  ) {
     this.#intervalMs = options.intervalMs ?? 60_000;
     this.#maxLines = options.maxLinesPerInterval ?? 100;
     this.#now = options.now ?? Date.now;
@@ -73,7 +76,10 @@ export class LogLimiter {
     this.#heldOverall = 0;
     this.#keys.delete(key); // re-inserted at the young end
     this.#keys.set(key, { loggedAt: now, held: 0 });
-    this.log[level]({ ...fields, ...(held > 0 ? { repeated: held } : {}), ...(heldOverall > 0 ? { othersHeldBack: heldOverall } : {}) }, message);
+    this.log[level](
+      { ...fields, ...(held > 0 ? { repeated: held } : {}), ...(heldOverall > 0 ? { othersHeldBack: heldOverall } : {}) },
+      message,
+    );
   }
 
   /**

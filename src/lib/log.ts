@@ -11,7 +11,10 @@ export function createLogger(level: string, options: { pretty?: boolean } = {}):
   const settings = {
     level,
     base: { pid: process.pid },
-    redact: { paths: ['password', '*.password', 'token', '*.token', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['password', '*.password', 'token', '*.token', 'headers.authorization', '*.headers.authorization'],
+      censor: '[redacted]',
+    },
   };
   const human = options.pretty ?? process.stdout.isTTY === true;
   return human ? pino(settings, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })) : pino(settings);

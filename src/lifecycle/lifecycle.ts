@@ -34,7 +34,12 @@ export interface Move {
 }
 
 /** The state of each onboarding step while it runs, one job step per transient state. */
-export const ONBOARDING_STEP_STATES = { resolve: 'resolving', connect: 'connecting', inspect: 'inspecting', classify: 'classifying' } as const;
+export const ONBOARDING_STEP_STATES = {
+  resolve: 'resolving',
+  connect: 'connecting',
+  inspect: 'inspecting',
+  classify: 'classifying',
+} as const;
 
 /** Onboarding's own states: where an onboarding step may fail from. */
 const ONBOARDING: readonly MachineState[] = ['enrolled', ...Object.values(ONBOARDING_STEP_STATES)];
@@ -68,7 +73,7 @@ export const MOVES: readonly Move[] = [
   { from: ['resolving'], to: 'connecting', trigger: 'onboarding step', when: 'the address is known' },
   { from: ['connecting'], to: 'inspecting', trigger: 'onboarding step', when: 'logged in to Redfish' },
   // Another system of the same BMC is inspected with it, whatever it was doing (kept as it was).
-  { from: MACHINE_STATES, to: 'inspecting', trigger: 'onboarding step', when: "another system of the BMC is inspected" },
+  { from: MACHINE_STATES, to: 'inspecting', trigger: 'onboarding step', when: 'another system of the BMC is inspected' },
   { from: ['inspecting'], to: 'classifying', trigger: 'onboarding step', when: 'the inventory is read' },
   { from: ['classifying'], to: 'ready', trigger: 'onboarding step', when: 'a server type matched, or none is configured' },
   { from: ['classifying'], to: 'unclassified', trigger: 'onboarding step', when: 'no server type, or a tie' },
@@ -82,7 +87,12 @@ export const MOVES: readonly Move[] = [
   { from: INSTALLING, to: 'provisioned', trigger: 'callback', when: 'the installer reports installed' },
   { from: INSTALLING, to: 'provision_failed', trigger: 'callback', when: 'the installer reports failed' },
   { from: PROVISIONING, to: 'provision_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
-  { from: Object.keys(TIMEOUTS) as TimedState[], to: TIMED_OUT_STATE, trigger: 'timeout', when: 'a provisioning state lasted past provisioning.timeouts' },
+  {
+    from: Object.keys(TIMEOUTS) as TimedState[],
+    to: TIMED_OUT_STATE,
+    trigger: 'timeout',
+    when: 'a provisioning state lasted past provisioning.timeouts',
+  },
   { from: DEPROVISIONABLE, to: 'deprovisioning', trigger: 'operator', when: 'metalbox deprovision' },
   { from: ['deprovisioning'], to: 'ready', trigger: 'provisioning step', when: 'powered off' },
 ];

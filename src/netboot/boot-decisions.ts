@@ -44,7 +44,8 @@ export class BootDecisions {
     const entry = this.#byMac.get(mac);
     if (entry === undefined) return this.settings.unknown === 'discover' ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
-    if (INSTALLING.has(entry.state)) return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
+    if (INSTALLING.has(entry.state))
+      return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
     return { kind: 'local', machineId: entry.machineId };
   }
 

@@ -45,7 +45,11 @@ export class BootEventRecorder extends Batcher<PendingEvent> {
       machineId,
       `${type}|${message}`,
       () => ({
-        machineId, type, message, at: new Date().toISOString(), data: { ...data, count: 1 },
+        machineId,
+        type,
+        message,
+        at: new Date().toISOString(),
+        data: { ...data, count: 1 },
         ...(advance ? { advance: { ...advance, reason: message } } : {}),
       }),
       (pending) => pending.data.count++,

@@ -56,7 +56,8 @@ export class MachineTrust {
     if (operationId === null) return { admitted: false, reason: 'not-installing' };
     if (!this.options.tokens.verify(machineId, operationId, token)) return { admitted: false, reason: 'wrong-token' };
     const address = ipv4(ip);
-    if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address) return { admitted: false, reason: 'foreign-address' };
+    if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address)
+      return { admitted: false, reason: 'foreign-address' };
     return { admitted: true, operationId };
   }
 

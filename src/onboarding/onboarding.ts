@@ -37,7 +37,6 @@ const STATE_OF: Record<Step, MachineState> = ONBOARDING_STEP_STATES;
 
 const TIMEOUT_MS: Record<Step, number> = { resolve: 120_000, connect: 120_000, inspect: 900_000, classify: 30_000 };
 
-
 export interface OnboardingDependencies {
   store: Store;
   locator: BmcLocator;
@@ -72,15 +71,22 @@ export class Onboarding implements JobHandler {
         // Joining the running job is right for the same request; other settings would be dropped silently.
         const differences = this.#differences(input, bmc, active);
         if (differences.length > 0) {
-          throw new MetalboxError('E_CONFLICT', `BMC ${bmc.mac} is being onboarded already (job ${active.id}) with ${differences.map((d) => `${d.key} ${d.running}`).join(', ')}, ` +
-            `not ${differences.map((d) => `${d.key} ${d.given}`).join(', ')}: wait for it to end (metalbox onboard --retry ${bmc.mac} --wait), then onboard again with these`);
+          throw new MetalboxError(
+            'E_CONFLICT',
+            `BMC ${bmc.mac} is being onboarded already (job ${active.id}) with ${differences.map((d) => `${d.key} ${d.running}`).join(', ')}, ` +
+              `not ${differences.map((d) => `${d.key} ${d.given}`).join(', ')}: wait for it to end (metalbox onboard --retry ${bmc.mac} --wait), then onboard again with these`,
+          );
         }
         return { job: active, machineId: primary.id, created: false };
       }
       if (BUSY.includes(primary.state)) {
-        throw new MetalboxError('E_CONFLICT', `machine ${primary.id} is ${primary.state}: onboarding it again now would disrupt its provisioning; deprovision it first`);
+        throw new MetalboxError(
+          'E_CONFLICT',
+          `machine ${primary.id} is ${primary.state}: onboarding it again now would disrupt its provisioning; deprovision it first`,
+        );
       }
-      const credentialId = input.username === undefined ? undefined : store.credentials.save({ username: input.username, password: input.password! });
+      const credentialId =
+        input.username === undefined ? undefined : store.credentials.save({ username: input.username, password: input.password! });
       store.bmcs.setConnection(bmc.id, {
         scheme: input.scheme,
         port: input.port,
@@ -89,9 +95,15 @@ export class Onboarding implements JobHandler {
         tlsFingerprint: input.tlsFingerprint ?? (input.insecure ? null : undefined),
         credentialId,
       });
-      const { job } = store.jobs.enqueue({ kind: ONBOARDING, machineId: primary.id, step: 'resolve', input: input.ip ? { ip: input.ip } : {} });
+      const { job } = store.jobs.enqueue({
+        kind: ONBOARDING,
+        machineId: primary.id,
+        step: 'resolve',
+        input: input.ip ? { ip: input.ip } : {},
+      });
       const message = `onboarding queued (job ${job.id})${input.ip ? ` with BMC address ${input.ip}` : ''}`;
-      if (primary.state === 'enrolled') store.machines.appendEvents([{ machineId: primary.id, type: 'onboarding', message, data: { job: job.id } }]);
+      if (primary.state === 'enrolled')
+        store.machines.appendEvents([{ machineId: primary.id, type: 'onboarding', message, data: { job: job.id } }]);
       else store.machines.transition(primary.id, 'enrolled', null, { type: 'onboarding', message, data: { job: job.id } });
       return { job, machineId: primary.id, created: true };
     });
@@ -136,7 +148,11 @@ export class Onboarding implements JobHandler {
     const want = STATE_OF[job.step as Step];
     const state = this.deps.store.machines.stateOf(machineId);
     if (want === undefined || state === null || state === want) return;
-    this.deps.store.machines.transition(machineId, want, null, { type: 'state', message: BEGIN_MESSAGE[job.step as Step], data: { job: job.id } });
+    this.deps.store.machines.transition(machineId, want, null, {
+      type: 'state',
+      message: BEGIN_MESSAGE[job.step as Step],
+      data: { job: job.id },
+    });
   }
 
   async run(job: JobJson, signal: AbortSignal): Promise<StepSuccess> {
@@ -158,12 +174,14 @@ export class Onboarding implements JobHandler {
   }
 
   retrying(job: JobJson, failure: StepFailure, delayMs: number): void {
-    this.deps.store.machines.appendEvents([{
-      machineId: job.machineId!,
-      type: 'onboarding.retry',
-      message: `${job.step} try ${job.attempts + 1} failed: ${failure.message}; next try in ${Math.round(delayMs / 1000)} s`,
-      data: { job: job.id, attempt: job.attempts + 1, delayMs },
-    }]);
+    this.deps.store.machines.appendEvents([
+      {
+        machineId: job.machineId!,
+        type: 'onboarding.retry',
+        message: `${job.step} try ${job.attempts + 1} failed: ${failure.message}; next try in ${Math.round(delayMs / 1000)} s`,
+        data: { job: job.id, attempt: job.attempts + 1, delayMs },
+      },
+    ]);
   }
 
   failure(job: JobJson, error: unknown): StepFailure {
@@ -180,7 +198,12 @@ export class Onboarding implements JobHandler {
         case 'tls':
           return this.#fail(job, 'bmc_unreachable', error.message, false);
         default:
-          return this.#fail(job, step === 'connect' ? 'bmc_unreachable' : 'inspect_failed', step === 'connect' ? `not a usable Redfish service: ${error.message}` : error.message, false);
+          return this.#fail(
+            job,
+            step === 'connect' ? 'bmc_unreachable' : 'inspect_failed',
+            step === 'connect' ? `not a usable Redfish service: ${error.message}` : error.message,
+            false,
+          );
       }
     }
     if (isMetalboxError(error)) return this.#fail(job, 'inspect_failed', error.message, false);
@@ -190,7 +213,11 @@ export class Onboarding implements JobHandler {
   #fail(job: JobJson, state: MachineState, reason: string, retryable: boolean): StepFailure {
     const machineId = job.machineId!;
     return new StepFailure(reason, retryable, () => {
-      this.deps.store.machines.transition(machineId, state, reason, { type: 'onboarding.failed', message: `${job.step}: ${reason}`, data: { job: job.id } });
+      this.deps.store.machines.transition(machineId, state, reason, {
+        type: 'onboarding.failed',
+        message: `${job.step}: ${reason}`,
+        data: { job: job.id },
+      });
     });
   }
 
@@ -203,14 +230,23 @@ export class Onboarding implements JobHandler {
         next: 'connect',
         commit: () => {
           store.bmcs.setAddress(bmc.id, explicit, 'explicit');
-          store.machines.transition(job.machineId!, 'connecting', null, { type: 'resolved', message: `BMC ${bmc.mac} at ${explicit} (given)`, data: { ip: explicit, source: 'explicit' } });
+          store.machines.transition(job.machineId!, 'connecting', null, {
+            type: 'resolved',
+            message: `BMC ${bmc.mac} at ${explicit} (given)`,
+            data: { ip: explicit, source: 'explicit' },
+          });
         },
       };
     }
     const resolution = await this.deps.locator.locate(bmc.mac, signal);
     const chosen = resolution.chosen;
     if (chosen === null) {
-      throw this.#fail(job, 'bmc_unreachable', `no resolver knows MAC ${bmc.mac}: ${resolution.tried.map((entry) => `${entry.resolver}: ${entry.note}`).join('; ')}`, true);
+      throw this.#fail(
+        job,
+        'bmc_unreachable',
+        `no resolver knows MAC ${bmc.mac}: ${resolution.tried.map((entry) => `${entry.resolver}: ${entry.note}`).join('; ')}`,
+        true,
+      );
     }
     return {
       next: 'connect',
@@ -224,7 +260,11 @@ export class Onboarding implements JobHandler {
 
   async #connect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
     const { store } = this.deps;
-    const session = await this.#withSession(job, bmc, signal, async (client, root) => ({ root, origin: client.origin, fingerprint: client.certificateFingerprint }));
+    const session = await this.#withSession(job, bmc, signal, async (client, root) => ({
+      root,
+      origin: client.origin,
+      fingerprint: client.certificateFingerprint,
+    }));
     const { root, fingerprint } = session;
     const service = { vendor: text(root.Vendor), redfishVersion: text(root.RedfishVersion), uuid: text(root.UUID)?.toLowerCase() ?? null };
     return {
@@ -235,7 +275,11 @@ export class Onboarding implements JobHandler {
         const pin = bmc.insecure && bmc.tlsFingerprint === null && fingerprint !== null;
         if (pin) store.bmcs.setConnection(bmc.id, { tlsFingerprint: fingerprint });
         const message = `Redfish ${service.redfishVersion ?? '(version not given)'} at ${session.origin}${service.vendor ? ` (${service.vendor})` : ''}${pin ? `; certificate pinned (SHA-256 ${fingerprint})` : ''}`;
-        store.machines.transition(job.machineId!, 'inspecting', null, { type: 'connected', message, data: { origin: session.origin, ...service, tlsFingerprint: fingerprint } });
+        store.machines.transition(job.machineId!, 'inspecting', null, {
+          type: 'connected',
+          message,
+          data: { origin: session.origin, ...service, tlsFingerprint: fingerprint },
+        });
       },
     };
   }
@@ -247,13 +291,19 @@ export class Onboarding implements JobHandler {
       resources: client.resources,
     }));
     if (scrape.systems.length === 0) {
-      throw this.#fail(job, 'inspect_failed', `the BMC lists no readable computer system${scrape.notes.length > 0 ? `: ${scrape.notes.join('; ')}` : ''}`, false);
+      throw this.#fail(
+        job,
+        'inspect_failed',
+        `the BMC lists no readable computer system${scrape.notes.length > 0 ? `: ${scrape.notes.join('; ')}` : ''}`,
+        false,
+      );
     }
     // A BMC that reports another MAC may be another machine's (a stale lease, a mistyped
     // MAC, an address reused): the inventory would then describe the wrong server.
-    const warnings = scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac
-      ? [`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac} as onboarded: check that this is the right BMC`]
-      : [];
+    const warnings =
+      scrape.bmc.mac !== null && scrape.bmc.mac !== bmc.mac
+        ? [`the BMC at ${bmc.ip} reports its MAC as ${scrape.bmc.mac}, not ${bmc.mac} as onboarded: check that this is the right BMC`]
+        : [];
     const notes = [...scrape.notes, ...warnings];
     return {
       next: 'classify',
@@ -264,12 +314,23 @@ export class Onboarding implements JobHandler {
           const before = store.machines.get(machineId)!;
           const after: HardwareView = system;
           const changes = before.nics.length > 0 || before.system.serial !== null ? changesBetween(before, after) : null;
-          store.machines.recordInventory(machineId, system, { type: 'inventory', message: summarize(after, changes, notes), data: { changes, notes, resources: resources.size } }, 'classifying');
+          store.machines.recordInventory(
+            machineId,
+            system,
+            { type: 'inventory', message: summarize(after, changes, notes), data: { changes, notes, resources: resources.size } },
+            'classifying',
+          );
           store.machines.setWarnings(machineId, warnings);
-          for (const warning of warnings) store.machines.appendEvents([{ machineId, type: 'warning', message: warning, data: { job: job.id } }]);
+          for (const warning of warnings)
+            store.machines.appendEvents([{ machineId, type: 'warning', message: warning, data: { job: job.id } }]);
           store.machines.setFacts(machineId, {
-            systemPath: system.systemPath, bootTargets: system.bootTargets, resetTypes: system.resetTypes, macSources: system.macSources, manager: system.manager,
-            serviceUuid: scrape.service.uuid, notes,
+            systemPath: system.systemPath,
+            bootTargets: system.bootTargets,
+            resetTypes: system.resetTypes,
+            macSources: system.macSources,
+            manager: system.manager,
+            serviceUuid: scrape.service.uuid,
+            notes,
           });
         }
       },
@@ -283,12 +344,22 @@ export class Onboarding implements JobHandler {
     const pairs: Array<[string, SystemScrape]> = [];
     const taken = new Set<string>();
     for (const system of systems) {
-      const known = machines.find((machine) => machine.systemPath !== null && machine.systemPath === system.systemPath && !taken.has(machine.id))
-        ?? machines.find((machine) => machine.systemPath === null && !taken.has(machine.id));
-      const machineId = known?.id ?? store.machines.addSystem(bmc.id, system.systemPath ?? `#${pairs.length}`, 'inspecting', {
-        type: 'state', message: `found as system ${system.systemPath} of BMC ${bmc.mac}`, data: { job: job.id },
-      });
-      if (known && known.state !== 'inspecting') store.machines.transition(known.id, 'inspecting', null, { type: 'state', message: `inspecting as system ${system.systemPath} of BMC ${bmc.mac}`, data: { job: job.id } });
+      const known =
+        machines.find((machine) => machine.systemPath !== null && machine.systemPath === system.systemPath && !taken.has(machine.id)) ??
+        machines.find((machine) => machine.systemPath === null && !taken.has(machine.id));
+      const machineId =
+        known?.id ??
+        store.machines.addSystem(bmc.id, system.systemPath ?? `#${pairs.length}`, 'inspecting', {
+          type: 'state',
+          message: `found as system ${system.systemPath} of BMC ${bmc.mac}`,
+          data: { job: job.id },
+        });
+      if (known && known.state !== 'inspecting')
+        store.machines.transition(known.id, 'inspecting', null, {
+          type: 'state',
+          message: `inspecting as system ${system.systemPath} of BMC ${bmc.mac}`,
+          data: { job: job.id },
+        });
       taken.add(machineId);
       pairs.push([machineId, system]);
     }
@@ -303,7 +374,10 @@ export class Onboarding implements JobHandler {
         for (const { id, state } of store.machines.ofBmc(bmc.id)) {
           if (state !== 'classifying') continue;
           if (serverTypes.size === 0) {
-            store.machines.transition(id, 'ready', null, { type: 'classified', message: 'ready: no server types are configured, so no type was matched' });
+            store.machines.transition(id, 'ready', null, {
+              type: 'classified',
+              message: 'ready: no server types are configured, so no type was matched',
+            });
             continue;
           }
           const result = serverTypes.classify(store.machines.get(id)!);
@@ -311,7 +385,11 @@ export class Onboarding implements JobHandler {
           const data = { serverType: result.type, profile: result.profile, tie: result.tie, verdicts: result.verdicts };
           if (result.type !== null) {
             const reasons = result.verdicts.find((verdict) => verdict.type === result.type)!.reasons.join('; ');
-            store.machines.transition(id, 'ready', null, { type: 'classified', message: `server type ${result.type}${result.profile ? ` (profile ${result.profile})` : ''}: ${reasons}`, data });
+            store.machines.transition(id, 'ready', null, {
+              type: 'classified',
+              message: `server type ${result.type}${result.profile ? ` (profile ${result.profile})` : ''}: ${reasons}`,
+              data,
+            });
             continue;
           }
           const reason = result.tie
@@ -324,12 +402,19 @@ export class Onboarding implements JobHandler {
   }
 
   /** A Redfish session with the BMC (see BmcSessions); a missing address or credential fails the step. */
-  async #withSession<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: RedfishClient, root: RedfishBody) => Promise<T>): Promise<T> {
+  async #withSession<T>(
+    job: JobJson,
+    bmc: BmcRecord,
+    signal: AbortSignal,
+    work: (client: RedfishClient, root: RedfishBody) => Promise<T>,
+  ): Promise<T> {
     try {
       return await this.deps.sessions.with(bmc, signal, work);
     } catch (error) {
       if (!(error instanceof BmcSessionError)) throw error;
-      throw error.reason === 'no-address' ? this.#fail(job, 'bmc_unreachable', error.message, true) : this.#fail(job, 'auth_failed', error.message, false);
+      throw error.reason === 'no-address'
+        ? this.#fail(job, 'bmc_unreachable', error.message, true)
+        : this.#fail(job, 'auth_failed', error.message, false);
     }
   }
 }
@@ -342,7 +427,9 @@ const BEGIN_MESSAGE: Record<Step, string> = {
 };
 
 /** The hardware part of the machine JSON, which an inspection replaces. */
-type HardwareView = Pick<MachineJson, 'system' | 'cpu' | 'memory' | 'nics' | 'drives'> & { bmc: { model: string | null; firmware: string | null; redfishVersion: string | null } | null };
+type HardwareView = Pick<MachineJson, 'system' | 'cpu' | 'memory' | 'nics' | 'drives'> & {
+  bmc: { model: string | null; firmware: string | null; redfishVersion: string | null } | null;
+};
 
 /** What differs between two inspections of one machine, field by field. */
 function changesBetween(before: HardwareView, after: HardwareView): Array<{ field: string; from: unknown; to: unknown }> {
@@ -351,13 +438,16 @@ function changesBetween(before: HardwareView, after: HardwareView): Array<{ fiel
     if (JSON.stringify(from) !== JSON.stringify(to)) changes.push({ field, from, to });
   };
   for (const group of ['system', 'cpu', 'memory'] as const) {
-    for (const [key, value] of Object.entries(after[group])) compare(`${group}.${key}`, (before[group] as Record<string, unknown>)[key], value);
+    for (const [key, value] of Object.entries(after[group]))
+      compare(`${group}.${key}`, (before[group] as Record<string, unknown>)[key], value);
   }
   // A system another manager manages (a SmartNIC's SoC) does not describe the BMC.
-  if (after.bmc !== null) for (const key of ['model', 'firmware', 'redfishVersion'] as const) compare(`bmc.${key}`, before.bmc?.[key] ?? null, after.bmc[key]);
+  if (after.bmc !== null)
+    for (const key of ['model', 'firmware', 'redfishVersion'] as const) compare(`bmc.${key}`, before.bmc?.[key] ?? null, after.bmc[key]);
   const macs = (machine: HardwareView) => machine.nics.map((nic) => nic.mac).sort();
   compare('nics', macs(before), macs(after));
-  const drives = (machine: HardwareView) => machine.drives.map((drive) => `${drive.model ?? '?'} ${drive.serial ?? '?'} ${drive.capacityBytes ?? '?'}`).sort();
+  const drives = (machine: HardwareView) =>
+    machine.drives.map((drive) => `${drive.model ?? '?'} ${drive.serial ?? '?'} ${drive.capacityBytes ?? '?'}`).sort();
   compare('drives', drives(before), drives(after));
   return changes;
 }
@@ -370,7 +460,8 @@ function summarize(machine: HardwareView, changes: ReturnType<typeof changesBetw
     `${machine.nics.length} NIC MAC${machine.nics.length === 1 ? '' : 's'}`,
     `${machine.drives.length} drive${machine.drives.length === 1 ? '' : 's'}`,
   ];
-  const changed = changes === null ? '' : changes.length === 0 ? '; nothing changed' : `; changed: ${changes.map((change) => change.field).join(', ')}`;
+  const changed =
+    changes === null ? '' : changes.length === 0 ? '; nothing changed' : `; changed: ${changes.map((change) => change.field).join(', ')}`;
   return `inspected: ${parts.join(', ')}${changed}${notes.length > 0 ? ` (${notes.length} note${notes.length === 1 ? '' : 's'})` : ''}`;
 }
 

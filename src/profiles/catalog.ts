@@ -47,11 +47,17 @@ export class Catalog {
     private readonly options: ProfileOptions,
   ) {
     for (const [name, spec] of Object.entries(config.profiles)) this.#profileSpecs.set(name, { name, source: 'config', spec });
-    for (const entry of store.profiles<ProfileConfig>()) this.#profileSpecs.set(entry.name, { name: entry.name, source: 'api', spec: entry.spec });
+    for (const entry of store.profiles<ProfileConfig>())
+      this.#profileSpecs.set(entry.name, { name: entry.name, source: 'api', spec: entry.spec });
     this.#compileProfiles();
-    this.#typeSpecs = merge(config.serverTypes.map((spec) => ({ name: spec.name, source: 'config' as const, spec })),
-      store.serverTypes<ServerTypeConfig>().map((entry) => ({ name: entry.name, source: 'api' as const, spec: entry.spec })));
-    this.serverTypes = new ServerTypes(this.#typeSpecs.map((entry) => entry.spec), new Set(this.profiles.keys()));
+    this.#typeSpecs = merge(
+      config.serverTypes.map((spec) => ({ name: spec.name, source: 'config' as const, spec })),
+      store.serverTypes<ServerTypeConfig>().map((entry) => ({ name: entry.name, source: 'api' as const, spec: entry.spec })),
+    );
+    this.serverTypes = new ServerTypes(
+      this.#typeSpecs.map((entry) => entry.spec),
+      new Set(this.profiles.keys()),
+    );
   }
 
   listProfiles(): ProfileView[] {
@@ -95,9 +101,15 @@ export class Catalog {
       if (names.has(spec.name)) throw new MetalboxError('E_BAD_REF', `server type ${spec.name} is given twice`);
       names.add(spec.name);
     }
-    const next = merge(this.#typeSpecs, specs.map((spec) => ({ name: spec.name, source: 'api' as const, spec })));
+    const next = merge(
+      this.#typeSpecs,
+      specs.map((spec) => ({ name: spec.name, source: 'api' as const, spec })),
+    );
     try {
-      this.serverTypes.replace(next.map((entry) => entry.spec), new Set(this.profiles.keys()));
+      this.serverTypes.replace(
+        next.map((entry) => entry.spec),
+        new Set(this.profiles.keys()),
+      );
     } catch (error) {
       throw asInputError(error);
     }
@@ -108,7 +120,12 @@ export class Catalog {
 
   /** Classifies every machine with the types in force, reporting ties and machines no type matches. */
   check(machines: MachineJson[]): TypeCheck {
-    const result: TypeCheck = { machines: machines.length, ties: [], unmatched: [], matched: Object.fromEntries(this.#typeSpecs.map((entry) => [entry.name, 0])) };
+    const result: TypeCheck = {
+      machines: machines.length,
+      ties: [],
+      unmatched: [],
+      matched: Object.fromEntries(this.#typeSpecs.map((entry) => [entry.name, 0])),
+    };
     for (const machine of machines) {
       const classification = this.serverTypes.classify(machine);
       if (classification.tie) result.ties.push({ machineId: machine.id, types: classification.tie });

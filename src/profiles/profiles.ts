@@ -46,11 +46,15 @@ export function compileProfiles(configs: Record<string, ProfileConfig>, options:
   }
   const discovery = options.discoveryProfile;
   if (discovery !== undefined) {
-    if (!profiles.has(discovery)) throw new MetalboxError('E_CONFIG', `boot.discoveryProfile names profile ${discovery}, which the config does not define`);
+    if (!profiles.has(discovery))
+      throw new MetalboxError('E_CONFIG', `boot.discoveryProfile names profile ${discovery}, which the config does not define`);
     const names = templateNames(configs[discovery]!);
     const unavailable = names.find((name) => name === 'callbackUrl' || name.startsWith('machine'));
     if (unavailable) {
-      throw new MetalboxError('E_CONFIG', `profile ${discovery} is the discovery profile, so it cannot use {{ ${unavailable} }}: unknown machines have no inventory record`);
+      throw new MetalboxError(
+        'E_CONFIG',
+        `profile ${discovery} is the discovery profile, so it cannot use {{ ${unavailable} }}: unknown machines have no inventory record`,
+      );
     }
   }
   return profiles;
@@ -61,19 +65,32 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
     if (config.kernel !== undefined || config.initrd !== undefined || config.cmdline !== undefined) {
       throw new MetalboxError('E_CONFIG', `profile ${name}: give either script, or kernel with initrd and cmdline, not both`);
     }
-    if (!config.script.trimStart().startsWith('#!ipxe')) throw new MetalboxError('E_CONFIG', `profile ${name}: script must start with #!ipxe`);
+    if (!config.script.trimStart().startsWith('#!ipxe'))
+      throw new MetalboxError('E_CONFIG', `profile ${name}: script must start with #!ipxe`);
     const template = new Template(config.script);
-    return { name, assets: { kernel: null, initrds: [] }, readsMachine: readsMachine(config), script: (variables) => template.render(variables) };
+    return {
+      name,
+      assets: { kernel: null, initrds: [] },
+      readsMachine: readsMachine(config),
+      script: (variables) => template.render(variables),
+    };
   }
-  if (config.kernel === undefined) throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline) or a script`);
+  if (config.kernel === undefined)
+    throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline) or a script`);
   const kernel = bootFile(name, 'kernel', config.kernel, options);
-  const initrds = (typeof config.initrd === 'string' ? [config.initrd] : (config.initrd ?? [])).map((initrd) => bootFile(name, 'initrd', initrd, options));
+  const initrds = (typeof config.initrd === 'string' ? [config.initrd] : (config.initrd ?? [])).map((initrd) =>
+    bootFile(name, 'initrd', initrd, options),
+  );
   const cmdline = new Template(config.cmdline ?? '');
   // Each initrd is named by its file's basename, as iPXE names an image by default: a
   // command line written for that (Debian's `initrd=initrd.gz`) keeps working.
   const names = initrds.map((initrd) => initrd.basename);
   const duplicate = names.find((initrdName, index) => names.indexOf(initrdName) !== index);
-  if (duplicate !== undefined) throw new MetalboxError('E_CONFIG', `profile ${name}: two initrds are named ${duplicate}; the kernel tells them apart by file name only`);
+  if (duplicate !== undefined)
+    throw new MetalboxError(
+      'E_CONFIG',
+      `profile ${name}: two initrds are named ${duplicate}; the kernel tells them apart by file name only`,
+    );
   // The Linux EFI stub loads initrds by the names on its command line, and older ipxe.efi
   // builds pass none otherwise (BIOS kernels ignore them): added unless the command line names its own.
   const namesOwnInitrds = /(^|\s)initrd=/.test(config.cmdline ?? '');
@@ -82,7 +99,13 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
     assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
     readsMachine: readsMachine(config),
     script(variables) {
-      const line = [kernel.url(variables.serverUrl), ...(namesOwnInitrds ? [] : names.map((initrd) => `initrd=${initrd}`)), cmdline.render(variables)].filter(Boolean).join(' ');
+      const line = [
+        kernel.url(variables.serverUrl),
+        ...(namesOwnInitrds ? [] : names.map((initrd) => `initrd=${initrd}`)),
+        cmdline.render(variables),
+      ]
+        .filter(Boolean)
+        .join(' ');
       return [
         '#!ipxe',
         `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
@@ -108,22 +131,39 @@ interface BootFile {
 
 function bootFile(profile: string, what: string, reference: string, options: ProfileOptions): BootFile {
   if (/^https?:\/\//i.test(reference)) {
-    if (/[\s\u0000-\u001f\u007f]/.test(reference)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} URL ${JSON.stringify(reference)} holds spaces or control characters`);
+    if (/[\s\u0000-\u001f\u007f]/.test(reference))
+      throw new MetalboxError(
+        'E_CONFIG',
+        `profile ${profile}: ${what} URL ${JSON.stringify(reference)} holds spaces or control characters`,
+      );
     const basename = new URL(reference).pathname.split('/').at(-1) ?? '';
-    if (!/^[\w.+-]+$/.test(basename)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} URL ${reference} must end in a file name (letters, digits, ._+-)`);
+    if (!/^[\w.+-]+$/.test(basename))
+      throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} URL ${reference} must end in a file name (letters, digits, ._+-)`);
     return { asset: null, basename, url: () => reference };
   }
   const segments = reference.split('/');
-  if (reference.startsWith('/') || reference.includes('\\') || segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${JSON.stringify(reference)} must be an http(s) URL or a relative path under --assets-dir (no leading /, no . or .. segments)`);
+  if (
+    reference.startsWith('/') ||
+    reference.includes('\\') ||
+    segments.some((segment) => segment === '' || segment === '.' || segment === '..')
+  ) {
+    throw new MetalboxError(
+      'E_CONFIG',
+      `profile ${profile}: ${what} ${JSON.stringify(reference)} must be an http(s) URL or a relative path under --assets-dir (no leading /, no . or .. segments)`,
+    );
   }
   if (options.assetsDir === undefined) {
-    throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${reference} is a path under --assets-dir, and --assets-dir is not set`);
+    throw new MetalboxError(
+      'E_CONFIG',
+      `profile ${profile}: ${what} ${reference} is a path under --assets-dir, and --assets-dir is not set`,
+    );
   }
-  if (!existsSync(join(options.assetsDir, reference))) options.warn?.(`profile ${profile}: ${what} ${join(options.assetsDir, reference)} does not exist (yet)`);
+  if (!existsSync(join(options.assetsDir, reference)))
+    options.warn?.(`profile ${profile}: ${what} ${join(options.assetsDir, reference)} does not exist (yet)`);
   const encoded = segments.map(encodeURIComponent).join('/');
   const basename = segments.at(-1)!;
-  if (!/^[\w.+-]+$/.test(basename)) throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${reference} must end in a file name of letters, digits and ._+-`);
+  if (!/^[\w.+-]+$/.test(basename))
+    throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${reference} must end in a file name of letters, digits and ._+-`);
   return { asset: reference, basename, url: (serverUrl) => `${serverUrl}/assets/${encoded}` };
 }
 

@@ -115,7 +115,8 @@ function verdict(type: CompiledType, machine: MachineJson): TypeVerdict {
   for (const matcher of type.matchers) {
     const value = FACTS[matcher.fact]!(machine);
     const shown = `${matcher.fact} is ${value === null ? 'unknown' : JSON.stringify(value)}`;
-    if (!matcher.test(value)) return { type: type.name, matched: false, reasons: [`${shown}, not ${matcher.text}`], specificity: type.matchers.length };
+    if (!matcher.test(value))
+      return { type: type.name, matched: false, reasons: [`${shown}, not ${matcher.text}`], specificity: type.matchers.length };
     reasons.push(`${shown}, ${matcher.text}`);
   }
   return { type: type.name, matched: true, reasons, specificity: type.matchers.length };
@@ -125,7 +126,8 @@ function compileMatcher(typeName: string, fact: string, expected: string | numbe
   if (!(fact in FACTS)) {
     throw new MetalboxError('E_CONFIG', `serverTypes ${typeName}: no fact named ${fact} (facts: ${Object.keys(FACTS).join(', ')})`);
   }
-  if (typeof expected === 'number') return { fact, text: `== ${expected}`, test: (value) => typeof value === 'number' && value === expected };
+  if (typeof expected === 'number')
+    return { fact, text: `== ${expected}`, test: (value) => typeof value === 'number' && value === expected };
   const comparison = COMPARISON.exec(expected.trim());
   if (comparison) {
     const bound = Number(comparison[2]);
@@ -133,10 +135,19 @@ function compileMatcher(typeName: string, fact: string, expected: string | numbe
     return { fact, text: `${comparison[1]} ${bound}`, test: (value) => typeof value === 'number' && compare(value, bound) };
   }
   if (/^(>=|<=|>|<|==|!=)/.test(expected.trim())) {
-    throw new MetalboxError('E_CONFIG', `serverTypes ${typeName}: ${fact}: ${JSON.stringify(expected)} compares with something that is not a number`);
+    throw new MetalboxError(
+      'E_CONFIG',
+      `serverTypes ${typeName}: ${fact}: ${JSON.stringify(expected)} compares with something that is not a number`,
+    );
   }
   if (/[*?]/.test(expected)) {
-    const pattern = new RegExp(`^${expected.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'is');
+    const pattern = new RegExp(
+      `^${expected
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+      'is',
+    );
     return { fact, text: `like ${JSON.stringify(expected)}`, test: (value) => value !== null && pattern.test(String(value)) };
   }
   return { fact, text: `== ${JSON.stringify(expected)}`, test: (value) => value !== null && String(value) === expected };

@@ -22,14 +22,20 @@ type Part = string | { name: string; path: string[] };
 /** The shape of the machine JSON (§4) a template may reach into; `[]` marks an array of that shape. */
 const SCALAR = null;
 const MACHINE_SHAPE: Shape = {
-  id: SCALAR, state: SCALAR, stateReason: SCALAR, power: SCALAR,
+  id: SCALAR,
+  state: SCALAR,
+  stateReason: SCALAR,
+  power: SCALAR,
   bmc: { mac: SCALAR, ip: SCALAR, model: SCALAR, firmware: SCALAR, redfishVersion: SCALAR, ipSource: SCALAR },
   system: { manufacturer: SCALAR, model: SCALAR, serial: SCALAR, uuid: SCALAR, sku: SCALAR, biosVersion: SCALAR, powerState: SCALAR },
   cpu: { count: SCALAR, cores: SCALAR, threads: SCALAR, model: SCALAR },
   memory: { totalGiB: SCALAR, dimms: SCALAR },
   drives: [{ name: SCALAR, model: SCALAR, serial: SCALAR, capacityBytes: SCALAR, mediaType: SCALAR, protocol: SCALAR }],
   nics: [{ mac: SCALAR, name: SCALAR, speedMbps: SCALAR, linkStatus: SCALAR }],
-  serverType: SCALAR, profile: SCALAR, createdAt: SCALAR, updatedAt: SCALAR,
+  serverType: SCALAR,
+  profile: SCALAR,
+  createdAt: SCALAR,
+  updatedAt: SCALAR,
 };
 type Shape = null | { [key: string]: Shape } | [Shape];
 
@@ -69,7 +75,8 @@ export class Template {
 function checkName(name: string): void {
   if (!NAME.test(name)) throw new TemplateError(`{{ ${name} }} is not a variable name`);
   const [root, ...path] = name.split('.');
-  if (!TOP_LEVEL.has(root!)) throw new TemplateError(`unknown variable {{ ${name} }}: the names are mac, serverUrl, callbackUrl and machine.<field>`);
+  if (!TOP_LEVEL.has(root!))
+    throw new TemplateError(`unknown variable {{ ${name} }}: the names are mac, serverUrl, callbackUrl and machine.<field>`);
   if (root !== 'machine') {
     if (path.length > 0) throw new TemplateError(`unknown variable {{ ${name} }}: ${root} has no fields`);
     return;

@@ -6,8 +6,14 @@ import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
 import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
 import {
-  BmcActionError, readSystemControl, resetPlan, resetSystem, setOneTimePxe,
-  type ControlOptions, type PowerAction, type SystemControl,
+  BmcActionError,
+  readSystemControl,
+  resetPlan,
+  resetSystem,
+  setOneTimePxe,
+  type ControlOptions,
+  type PowerAction,
+  type SystemControl,
 } from '../redfish/power.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
@@ -51,7 +57,6 @@ type Step = 'boot-override' | 'power';
 
 const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_000 };
 
-
 /**
  * The provisioning state machine (docs/contracts.md, Lifecycle states): `provision` moves a ready machine to
  * preparing, sets a one-time PXE boot and powers it on or resets it; from there the
@@ -78,18 +83,32 @@ export class Provisioning implements JobHandler {
     const profile = this.deps.profiles.get(profileName);
     if (profile === undefined) {
       const known = [...this.deps.profiles.keys()];
-      throw new MetalboxError('E_BAD_REF', `unknown profile ${profileName}${known.length > 0 ? ` (known: ${known.join(', ')})` : ': no profiles are configured'}`);
+      throw new MetalboxError(
+        'E_BAD_REF',
+        `unknown profile ${profileName}${known.length > 0 ? ` (known: ${known.join(', ')})` : ': no profiles are configured'}`,
+      );
     }
     for (const asset of [profile.assets.kernel, ...profile.assets.initrds]) {
       if (asset === null) continue;
       const path = this.deps.assetsDir === undefined ? null : join(this.deps.assetsDir, asset);
       if (path === null || !existsSync(path)) {
-        throw new MetalboxError('E_BAD_REF', `profile ${profileName}: ${asset} is missing${path === null ? ' (no --assets-dir)' : ` (${path})`}: put it there first`);
+        throw new MetalboxError(
+          'E_BAD_REF',
+          `profile ${profileName}: ${asset} is missing${path === null ? ' (no --assets-dir)' : ` (${path})`}: put it there first`,
+        );
       }
     }
     this.#requireBmc(machine);
-    return this.#start(machine, 'provision', 'cycle', options.retry ? REPROVISIONABLE : PROVISIONABLE, 'preparing', 'boot-override',
-      `provisioning with profile ${profileName}${options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : ''}`, options.profile);
+    return this.#start(
+      machine,
+      'provision',
+      'cycle',
+      options.retry ? REPROVISIONABLE : PROVISIONABLE,
+      'preparing',
+      'boot-override',
+      `provisioning with profile ${profileName}${options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : ''}`,
+      options.profile,
+    );
   }
 
   deprovision(ref: MachineRef): OperationTicket {
@@ -105,9 +124,20 @@ export class Provisioning implements JobHandler {
     this.#requireBmc(machine);
     const operationId = newOperationId();
     const job = store.transaction(() => {
-      const { job, created } = store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step: 'power', input: { action: 'power', operationId, power: action } });
-      if (!created) throw new MetalboxError('E_CONFLICT', `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`);
-      store.machines.appendEvents([{ machineId: machine.id, type: 'power', message: `power ${action} requested (job ${job.id})`, data: { job: job.id }, operationId }]);
+      const { job, created } = store.jobs.enqueue({
+        kind: OPERATION,
+        machineId: machine.id,
+        step: 'power',
+        input: { action: 'power', operationId, power: action },
+      });
+      if (!created)
+        throw new MetalboxError(
+          'E_CONFLICT',
+          `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`,
+        );
+      store.machines.appendEvents([
+        { machineId: machine.id, type: 'power', message: `power ${action} requested (job ${job.id})`, data: { job: job.id }, operationId },
+      ]);
       return job;
     });
     this.deps.engine.wake();
@@ -119,13 +149,21 @@ export class Provisioning implements JobHandler {
     const { store } = this.deps;
     const machine = store.machines.resolve(ref);
     const bmc = this.#requireBmc(machine);
-    const control = await this.deps.sessions.with(bmc, signal, (client, root) => this.#control(client, root, machine.id)).catch((error: unknown) => {
-      if (error instanceof BmcSessionError || error instanceof RedfishError) throw new MetalboxError('E_BMC', `BMC ${bmc.mac}: ${error.message}`);
-      throw error;
-    });
+    const control = await this.deps.sessions
+      .with(bmc, signal, (client, root) => this.#control(client, root, machine.id))
+      .catch((error: unknown) => {
+        if (error instanceof BmcSessionError || error instanceof RedfishError)
+          throw new MetalboxError('E_BMC', `BMC ${bmc.mac}: ${error.message}`);
+        throw error;
+      });
     store.machines.setPower(machine.id, control.powerState);
     const { target, enabled, mode } = control.boot;
-    return { machineId: machine.id, powerState: control.powerState, bootOverride: { target, enabled, mode }, resetTypes: control.resetTypes };
+    return {
+      machineId: machine.id,
+      powerState: control.powerState,
+      bootOverride: { target, enabled, mode },
+      resetTypes: control.resetTypes,
+    };
   }
 
   timeoutMs(step: string): number {
@@ -145,13 +183,21 @@ export class Provisioning implements JobHandler {
     const control = this.deps.control ?? {};
     switch (job.step as Step) {
       case 'boot-override': {
-        const result = await this.#session(job, bmc, signal, async (client, root) => setOneTimePxe(client, await this.#control(client, root, machineId), { ...control, signal }));
+        const result = await this.#session(job, bmc, signal, async (client, root) =>
+          setOneTimePxe(client, await this.#control(client, root, machineId), { ...control, signal }),
+        );
         return {
           next: 'power',
-          commit: () => store.machines.appendEvents([{
-            machineId, type: 'boot.override', operationId: input.operationId, data: { job: job.id, requests: result.requests },
-            message: `one-time PXE boot set on ${result.resource} and read back`,
-          }]),
+          commit: () =>
+            store.machines.appendEvents([
+              {
+                machineId,
+                type: 'boot.override',
+                operationId: input.operationId,
+                data: { job: job.id, requests: result.requests },
+                message: `one-time PXE boot set on ${result.resource} and read back`,
+              },
+            ]),
         };
       }
       case 'power': {
@@ -164,13 +210,24 @@ export class Provisioning implements JobHandler {
           const plan = resetPlan(input.power, system.powerState, system.resetTypes);
           if (interrupted) {
             const confirmed = input.power === 'off' ? system.powerState === 'Off' : false;
-            return { powerState: system.powerState, resetTypes: [] as string[], note: ' (an interrupted try had asked already; not repeated)', unconfirmed: !confirmed };
+            return {
+              powerState: system.powerState,
+              resetTypes: [] as string[],
+              note: ' (an interrupted try had asked already; not repeated)',
+              unconfirmed: !confirmed,
+            };
           }
-          if (plan.length === 0) return { powerState: system.powerState, resetTypes: [] as string[], note: ' (nothing to do)', unconfirmed: false };
-          store.machines.appendEvents([{
-            machineId, type: 'power.requested', operationId: input.operationId,
-            message: `asking the BMC for ${plan.join(' then ')} (power is ${system.powerState ?? 'unknown'})`, data: { job: job.id, resetTypes: plan },
-          }]);
+          if (plan.length === 0)
+            return { powerState: system.powerState, resetTypes: [] as string[], note: ' (nothing to do)', unconfirmed: false };
+          store.machines.appendEvents([
+            {
+              machineId,
+              type: 'power.requested',
+              operationId: input.operationId,
+              message: `asking the BMC for ${plan.join(' then ')} (power is ${system.powerState ?? 'unknown'})`,
+              data: { job: job.id, resetTypes: plan },
+            },
+          ]);
           const result = await resetSystem(client, system, input.power, { ...control, signal });
           return { powerState: result.powerState, resetTypes: result.resetTypes, note: '', unconfirmed: false };
         });
@@ -179,14 +236,27 @@ export class Provisioning implements JobHandler {
           commit: () => {
             store.machines.setPower(machineId, outcome.powerState);
             const message = `power ${input.power}: ${outcome.resetTypes.length > 0 ? outcome.resetTypes.join(' then ') : 'no reset'}, now ${outcome.powerState ?? 'unknown'}${outcome.note}`;
-            const event = { type: 'power', message, operationId: input.operationId, data: { job: job.id, resetTypes: outcome.resetTypes, powerState: outcome.powerState } };
+            const event = {
+              type: 'power',
+              message,
+              operationId: input.operationId,
+              data: { job: job.id, resetTypes: outcome.resetTypes, powerState: outcome.powerState },
+            };
             if (outcome.unconfirmed) {
-              store.machines.appendEvents([{ machineId, ...event }, {
-                machineId, type: 'warning', operationId: input.operationId, data: { job: job.id, powerState: outcome.powerState },
-                message: `metalbox stopped after asking the BMC to power ${input.power} and before it confirmed; it does not ask twice ` +
-                  `(power is ${outcome.powerState ?? 'unknown'} now). ${UNCONFIRMED_ADVICE[input.action](machineId)}`,
-              }]);
-            } else if (input.action === 'deprovision') store.machines.transitionIf(machineId, ['deprovisioning'], 'ready', null, { ...event, message: `${message}; deprovisioned` });
+              store.machines.appendEvents([
+                { machineId, ...event },
+                {
+                  machineId,
+                  type: 'warning',
+                  operationId: input.operationId,
+                  data: { job: job.id, powerState: outcome.powerState },
+                  message:
+                    `metalbox stopped after asking the BMC to power ${input.power} and before it confirmed; it does not ask twice ` +
+                    `(power is ${outcome.powerState ?? 'unknown'} now). ${UNCONFIRMED_ADVICE[input.action](machineId)}`,
+                },
+              ]);
+            } else if (input.action === 'deprovision')
+              store.machines.transitionIf(machineId, ['deprovisioning'], 'ready', null, { ...event, message: `${message}; deprovisioned` });
             else store.machines.appendEvents([{ machineId, ...event }]);
           },
         };
@@ -198,11 +268,15 @@ export class Provisioning implements JobHandler {
 
   retrying(job: JobJson, failure: StepFailure, delayMs: number): void {
     const input = job.input as unknown as OperationInput;
-    this.deps.store.machines.appendEvents([{
-      machineId: job.machineId!, type: 'operation.retry', operationId: input.operationId,
-      message: `${input.action} ${job.step} try ${job.attempts + 1} failed: ${failure.message}; next try in ${Math.round(delayMs / 1000)} s`,
-      data: { job: job.id, attempt: job.attempts + 1, delayMs },
-    }]);
+    this.deps.store.machines.appendEvents([
+      {
+        machineId: job.machineId!,
+        type: 'operation.retry',
+        operationId: input.operationId,
+        message: `${input.action} ${job.step} try ${job.attempts + 1} failed: ${failure.message}; next try in ${Math.round(delayMs / 1000)} s`,
+        data: { job: job.id, attempt: job.attempts + 1, delayMs },
+      },
+    ]);
   }
 
   failure(job: JobJson, error: unknown): StepFailure {
@@ -211,7 +285,11 @@ export class Provisioning implements JobHandler {
     if (error instanceof BmcSessionError) return this.#fail(job, error.message, error.reason === 'no-address');
     if (error instanceof RedfishError) {
       const retryable = error.failure === 'unreachable' || error.failure === 'timeout';
-      return this.#fail(job, error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message, retryable);
+      return this.#fail(
+        job,
+        error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message,
+        retryable,
+      );
     }
     if (isMetalboxError(error)) return this.#fail(job, error.message);
     return this.#fail(job, (error as Error).message ?? String(error), true);
@@ -222,19 +300,44 @@ export class Provisioning implements JobHandler {
     const input = job.input as unknown as OperationInput;
     const machineId = job.machineId!;
     return new StepFailure(reason, retryable, () => {
-      const event = { type: `${input.action}.failed`, message: `${input.action} ${job.step}: ${reason}`, operationId: input.operationId, data: { job: job.id } };
+      const event = {
+        type: `${input.action}.failed`,
+        message: `${input.action} ${job.step}: ${reason}`,
+        operationId: input.operationId,
+        data: { job: job.id },
+      };
       if (input.action === 'power') this.deps.store.machines.appendEvents([{ machineId, ...event }]);
       else this.deps.store.machines.transitionIf(machineId, PROVISIONING, 'provision_failed', reason, event);
     });
   }
 
-  #start(machine: MachineJson, action: OperationAction, power: PowerAction, from: readonly MachineState[], to: MachineState, step: Step, message: string, profile?: string): OperationTicket {
+  #start(
+    machine: MachineJson,
+    action: OperationAction,
+    power: PowerAction,
+    from: readonly MachineState[],
+    to: MachineState,
+    step: Step,
+    message: string,
+    profile?: string,
+  ): OperationTicket {
     const { store } = this.deps;
     const operationId = newOperationId();
     const job = store.transaction(() => {
       const { job, created } = store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input: { action, operationId, power } });
-      if (!created) throw new MetalboxError('E_CONFLICT', `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`);
-      store.machines.startOperation(machine.id, operationId, from, to, { type: action, message: `${message} (job ${job.id})`, data: { job: job.id, profile: profile ?? null } }, profile);
+      if (!created)
+        throw new MetalboxError(
+          'E_CONFLICT',
+          `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`,
+        );
+      store.machines.startOperation(
+        machine.id,
+        operationId,
+        from,
+        to,
+        { type: action, message: `${message} (job ${job.id})`, data: { job: job.id, profile: profile ?? null } },
+        profile,
+      );
       return job;
     });
     this.deps.engine.wake();
@@ -249,11 +352,17 @@ export class Provisioning implements JobHandler {
 
   async #control(client: RedfishClient, root: RedfishBody, machineId: string): Promise<SystemControl> {
     const path = this.deps.store.machines.systemPathOf(machineId);
-    if (path === null || path.startsWith('#')) throw new MetalboxError('E_CONFLICT', `machine ${machineId} has no Redfish system recorded: onboard it again`);
+    if (path === null || path.startsWith('#'))
+      throw new MetalboxError('E_CONFLICT', `machine ${machineId} has no Redfish system recorded: onboard it again`);
     return readSystemControl(client, root, path);
   }
 
-  async #session<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: RedfishClient, root: RedfishBody) => Promise<T>): Promise<T> {
+  async #session<T>(
+    job: JobJson,
+    bmc: BmcRecord,
+    signal: AbortSignal,
+    work: (client: RedfishClient, root: RedfishBody) => Promise<T>,
+  ): Promise<T> {
     try {
       return await this.deps.sessions.with(bmc, signal, work);
     } catch (error) {

@@ -42,7 +42,10 @@ export class StateTimeouts {
         const last = this.machines.lastEvent(id);
         const reason = `timed out: ${state} for more than ${seconds} s (since ${since}); last event: ${last ? `${last.type}: ${last.message}` : 'none'}`;
         const moved = this.machines.transitionIf(id, [state], TIMED_OUT_STATE, reason, {
-          type: 'timeout', message: reason, operationId: this.machines.operationOf(id), data: { state, seconds, since, lastEvent: last?.id ?? null },
+          type: 'timeout',
+          message: reason,
+          operationId: this.machines.operationOf(id),
+          data: { state, seconds, since, lastEvent: last?.id ?? null },
         });
         if (moved) {
           failed++;

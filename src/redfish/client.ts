@@ -56,7 +56,12 @@ export interface RedfishOptions {
 }
 
 export const REDFISH_DEFAULTS: RedfishOptions = {
-  auth: 'auto', connectTimeoutMs: 15_000, requestTimeoutMs: 60_000, maxBodyBytes: 16 * 1024 * 1024, retries: 3, backoffMs: 1000,
+  auth: 'auto',
+  connectTimeoutMs: 15_000,
+  requestTimeoutMs: 60_000,
+  maxBodyBytes: 16 * 1024 * 1024,
+  retries: 3,
+  backoffMs: 1000,
 };
 
 /**
@@ -183,8 +188,10 @@ export class RedfishClient {
         this.#session = typeof location === 'string' ? new URL(location, this.origin).pathname : null;
         return root;
       }
-      if (response.status === 401 || response.status === 403) throw new RedfishError('auth', `login refused: ${bmcMessage(response.body, response.status)}`, response.status);
-      if (this.#options.auth === 'session') throw new RedfishError('http', `session login failed: ${bmcMessage(response.body, response.status)}`, response.status);
+      if (response.status === 401 || response.status === 403)
+        throw new RedfishError('auth', `login refused: ${bmcMessage(response.body, response.status)}`, response.status);
+      if (this.#options.auth === 'session')
+        throw new RedfishError('http', `session login failed: ${bmcMessage(response.body, response.status)}`, response.status);
     }
     this.#authorization = { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
     // Basic is only known to work once a protected resource answers.
@@ -208,7 +215,9 @@ export class RedfishClient {
     } catch (error) {
       if (!(error instanceof RedfishError) || error.status !== 404) throw error;
     }
-    this.notes.push('the service root /redfish/v1/ answered 404: read through the standard paths /redfish/v1/Systems, Managers and Chassis');
+    this.notes.push(
+      'the service root /redfish/v1/ answered 404: read through the standard paths /redfish/v1/Systems, Managers and Chassis',
+    );
     return {
       Systems: { '@odata.id': '/redfish/v1/Systems' },
       Managers: { '@odata.id': '/redfish/v1/Managers' },
@@ -237,12 +246,18 @@ export class RedfishClient {
           else this.etags.delete(normalizePath(path));
           return body;
         }
-        if (response.status === 401 || response.status === 403) throw new RedfishError('auth', `${path}: ${bmcMessage(response.body, response.status)}`, response.status);
+        if (response.status === 401 || response.status === 403)
+          throw new RedfishError('auth', `${path}: ${bmcMessage(response.body, response.status)}`, response.status);
         const error = new RedfishError('http', `${path}: ${bmcMessage(response.body, response.status)}`, response.status);
         if (!(response.status === 429 || response.status >= 500) || attempt >= this.#options.retries) throw error;
         await this.#backoff(attempt, response.headers['retry-after']);
       } catch (error) {
-        if (!(error instanceof RedfishError) || !(error.failure === 'unreachable' || error.failure === 'timeout') || attempt >= this.#options.retries) throw error;
+        if (
+          !(error instanceof RedfishError) ||
+          !(error.failure === 'unreachable' || error.failure === 'timeout') ||
+          attempt >= this.#options.retries
+        )
+          throw error;
         await this.#backoff(attempt, undefined);
       }
     }
@@ -282,7 +297,7 @@ export class RedfishClient {
   async #pages(path: string, read: (page: string) => Promise<RedfishBody>): Promise<RedfishBody[]> {
     const members: RedfishBody[] = [];
     const seen = new Set<string>();
-    for (let page: string | null = path; page !== null && !seen.has(normalizePath(page)) && seen.size < 100;) {
+    for (let page: string | null = path; page !== null && !seen.has(normalizePath(page)) && seen.size < 100; ) {
       seen.add(normalizePath(page));
       const collection = await read(page);
       if (page === path) this.resources.set(normalizePath(path), JSON.stringify(collection));
@@ -306,7 +321,8 @@ export class RedfishClient {
       await this.login(this.#credentials.username, this.#credentials.password);
       response = await this.#send(method, path, json, { ...this.#authorization, ...headers });
     }
-    if (response.status === 401) throw new RedfishError('auth', `${method} ${path}: ${bmcMessage(response.body, response.status)}`, response.status);
+    if (response.status === 401)
+      throw new RedfishError('auth', `${method} ${path}: ${bmcMessage(response.body, response.status)}`, response.status);
     let body: RedfishBody | null = null;
     try {
       body = response.body.length > 0 ? parseJson(response.body.toString('utf8'), path) : null;
@@ -347,7 +363,13 @@ export class RedfishClient {
     return this.#options.limiter ? this.#options.limiter.run(run) : run();
   }
 
-  async #exchange(method: Dispatcher.HttpMethod, path: string, json: unknown, headers: Record<string, string>, redirects = 0): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  async #exchange(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    json: unknown,
+    headers: Record<string, string>,
+    redirects = 0,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
     const signal = AbortSignal.timeout(this.#options.requestTimeoutMs);
     const loaded = await loadUndici();
     if (this.#aborted) throw new RedfishError('unreachable', `${this.origin}${path}: abandoned, its step ran out of time`);
@@ -355,8 +377,15 @@ export class RedfishClient {
     let response: Dispatcher.ResponseData;
     try {
       response = await client.request({
-        method, path, signal,
-        headers: { accept: 'application/json', 'accept-encoding': 'identity', ...headers, ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+        method,
+        path,
+        signal,
+        headers: {
+          accept: 'application/json',
+          'accept-encoding': 'identity',
+          ...headers,
+          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(json === undefined ? {} : { body: JSON.stringify(json) }),
       });
     } catch (error) {
@@ -365,8 +394,10 @@ export class RedfishClient {
     if (response.statusCode >= 300 && response.statusCode < 400 && typeof response.headers.location === 'string') {
       await response.body.dump().catch(() => undefined);
       const target = new URL(response.headers.location, `${this.origin}${path}`);
-      if (target.origin !== this.origin) throw new RedfishError('redirect', `${path}: redirected to another host (${target.origin}), refused`, response.statusCode);
-      if (redirects >= MAX_REDIRECTS) throw new RedfishError('redirect', `${path}: more than ${MAX_REDIRECTS} redirects`, response.statusCode);
+      if (target.origin !== this.origin)
+        throw new RedfishError('redirect', `${path}: redirected to another host (${target.origin}), refused`, response.statusCode);
+      if (redirects >= MAX_REDIRECTS)
+        throw new RedfishError('redirect', `${path}: more than ${MAX_REDIRECTS} redirects`, response.statusCode);
       return this.#exchange(method, target.pathname + target.search, json, headers, redirects + 1);
     }
     const declared = Number(response.headers['content-length']);
@@ -394,14 +425,24 @@ export class RedfishClient {
 }
 
 class PinMismatch extends Error {
-  constructor(readonly pinned: string, readonly presented: string | null) {
-    super(`the BMC's certificate changed: pinned ${pinned}, presented ${presented ?? 'none'}; if it was renewed on purpose, onboard again with --insecure to pin the new one`);
+  constructor(
+    readonly pinned: string,
+    readonly presented: string | null,
+  ) {
+    super(
+      `the BMC's certificate changed: pinned ${pinned}, presented ${presented ?? 'none'}; if it was renewed on purpose, onboard again with --insecure to pin the new one`,
+    );
   }
 }
 
 /** SHA-256 fingerprints as pinned: uppercase hex pairs joined by colons, whatever form was given. */
 export function normalizeFingerprint(text: string): string {
-  return (text.replace(/[^0-9a-fA-F]/g, '').toUpperCase().match(/../g) ?? []).join(':');
+  return (
+    text
+      .replace(/[^0-9a-fA-F]/g, '')
+      .toUpperCase()
+      .match(/../g) ?? []
+  ).join(':');
 }
 
 /** The `$expand` query a service root advertises in ProtocolFeaturesSupported.ExpandQuery, one level deep. */
@@ -414,18 +455,35 @@ function expandQuery(root: RedfishBody): string | null {
   return null;
 }
 
-function connectionError(error: unknown, origin: string, path: string, options: RedfishOptions, whenTimedOut: RedfishFailure = 'unreachable'): RedfishError {
+function connectionError(
+  error: unknown,
+  origin: string,
+  path: string,
+  options: RedfishOptions,
+  whenTimedOut: RedfishFailure = 'unreachable',
+): RedfishError {
   if (error instanceof PinMismatch) return new RedfishError('tls', `${origin}: ${error.message}`);
   const name = (error as Error).name;
   const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : name;
   const errors = undici?.errors;
-  if (errors !== undefined && error instanceof errors.ConnectTimeoutError) return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);
+  if (errors !== undefined && error instanceof errors.ConnectTimeoutError)
+    return new RedfishError('unreachable', `${origin}: no connection within ${options.connectTimeoutMs / 1000} s`);
   // AbortSignal.timeout() rejects with a DOMException named TimeoutError (its numeric code is 23).
-  if (name === 'TimeoutError' || name === 'AbortError' || (errors !== undefined && (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || error instanceof errors.RequestAbortedError))) {
+  if (
+    name === 'TimeoutError' ||
+    name === 'AbortError' ||
+    (errors !== undefined &&
+      (error instanceof errors.HeadersTimeoutError ||
+        error instanceof errors.BodyTimeoutError ||
+        error instanceof errors.RequestAbortedError))
+  ) {
     return new RedfishError(whenTimedOut, `${origin}${path}: no complete answer within ${options.requestTimeoutMs / 1000} s`);
   }
   const cause = (error as { cause?: { code?: string } }).cause?.code;
-  return new RedfishError('unreachable', `${origin}: ${cause ?? code ?? String(error)}${/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(String(cause ?? code)) ? ' (a self-signed certificate? onboard with --insecure)' : ''}`);
+  return new RedfishError(
+    'unreachable',
+    `${origin}: ${cause ?? code ?? String(error)}${/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(String(cause ?? code)) ? ' (a self-signed certificate? onboard with --insecure)' : ''}`,
+  );
 }
 
 function parseJson(text: string, path: string): RedfishBody {
@@ -435,7 +493,8 @@ function parseJson(text: string, path: string): RedfishBody {
   } catch {
     throw new RedfishError('bad-json', `${path}: the answer is not JSON`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RedfishError('bad-json', `${path}: the answer is not a JSON object`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new RedfishError('bad-json', `${path}: the answer is not a JSON object`);
   return value as RedfishBody;
 }
 
@@ -443,7 +502,11 @@ function parseJson(text: string, path: string): RedfishBody {
 export function bmcMessage(body: Buffer, status: number): string {
   let message: string | undefined;
   try {
-    const error = (JSON.parse(body.toString('utf8')) as { error?: { message?: unknown; code?: unknown; '@Message.ExtendedInfo'?: Array<{ Message?: unknown; MessageId?: unknown }> } }).error;
+    const error = (
+      JSON.parse(body.toString('utf8')) as {
+        error?: { message?: unknown; code?: unknown; '@Message.ExtendedInfo'?: Array<{ Message?: unknown; MessageId?: unknown }> };
+      }
+    ).error;
     const info = error?.['@Message.ExtendedInfo']?.[0];
     const text = typeof info?.Message === 'string' ? info.Message : typeof error?.message === 'string' ? error.message : undefined;
     const id = typeof info?.MessageId === 'string' ? info.MessageId : typeof error?.code === 'string' ? error.code : undefined;

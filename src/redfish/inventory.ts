@@ -67,17 +67,20 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
   const managerOf = (system: RedfishBody): RedfishBody | undefined => {
     const managedBy = paths(((system.Links ?? {}) as RedfishBody).ManagedBy);
     const own = normalizePath(link(system) ?? '');
-    return managers.find((body) => managedBy.includes(normalizePath(link(body) ?? '')))
-      ?? managers.find((body) => paths(((body.Links ?? {}) as RedfishBody).ManagerForServers).includes(own));
+    return (
+      managers.find((body) => managedBy.includes(normalizePath(link(body) ?? ''))) ??
+      managers.find((body) => paths(((body.Links ?? {}) as RedfishBody).ManagerForServers).includes(own))
+    );
   };
   // The BMC this service is: the BMC-type manager of the most host systems, then of the
   // most systems. A SmartNIC's SoC (SystemType DPU) has a manager of its own, which must
   // not lend the service its MAC or firmware, wherever the collection lists it.
   const managed = (body: RedfishBody, hostsOnly: boolean) =>
     systems.filter((system) => managerOf(system) === body && (!hostsOnly || text(system.SystemType) !== 'DPU')).length;
-  const manager = managers
-    .filter((body) => text(body.ManagerType) === 'BMC')
-    .sort((a, b) => managed(b, true) - managed(a, true) || managed(b, false) - managed(a, false))[0] ?? managers[0];
+  const manager =
+    managers
+      .filter((body) => text(body.ManagerType) === 'BMC')
+      .sort((a, b) => managed(b, true) - managed(a, true) || managed(b, false) - managed(a, false))[0] ?? managers[0];
   let bmcMac: string | null = null;
   if (manager) {
     for (const nic of await collection(manager.EthernetInterfaces, 'manager NICs')) {
@@ -129,7 +132,11 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
       // MacAddress/FactoryMacAddress come from early Redfish (DMTF's emulator still has them).
       for (const value of [nic.PermanentMACAddress, nic.MACAddress, nic.FactoryMacAddress, nic.MacAddress]) {
         const mac = macOf(value);
-        if (mac) own.push({ mac, nic: { name: text(nic.Id) ?? text(nic.Name), speedMbps: number(nic.SpeedMbps), linkStatus: text(nic.LinkStatus) } });
+        if (mac)
+          own.push({
+            mac,
+            nic: { name: text(nic.Id) ?? text(nic.Name), speedMbps: number(nic.SpeedMbps), linkStatus: text(nic.LinkStatus) },
+          });
       }
     }
     ownMacs.set(system, own);
@@ -139,7 +146,9 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
   for (const system of systems) {
     const systemPath = link(system);
     // A system's adapters sit in its chassis; with no link, every chassis (single-system BMCs).
-    const linked = list((system.Links as RedfishBody | undefined)?.Chassis).map(link).filter((path): path is string => path !== null);
+    const linked = list((system.Links as RedfishBody | undefined)?.Chassis)
+      .map(link)
+      .filter((path): path is string => path !== null);
     const macSources = new Map<string, Set<string>>();
     const nics = new Map<string, NicJson>();
     const addNic = (mac: string, source: string, nic: Partial<NicJson>) => {
@@ -156,8 +165,10 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
     const elsewhere = new Set(systems.filter((other) => other !== system).flatMap((other) => ownMacs.get(other)!.map((own) => own.mac)));
     const claimed = claims.get(system) ?? [];
     for (const [adapterPath, adapter] of adapters) {
-      const mine = claimed.length > 0 ? claimed.includes(normalizePath(adapterPath))
-        : !claimedByAny.has(normalizePath(adapterPath)) && (linked.length === 0 || linked.includes(adapter.chassis));
+      const mine =
+        claimed.length > 0
+          ? claimed.includes(normalizePath(adapterPath))
+          : !claimedByAny.has(normalizePath(adapterPath)) && (linked.length === 0 || linked.includes(adapter.chassis));
       if (!mine) continue;
       for (const [mac, sources] of adapter.macs) {
         if (elsewhere.has(mac)) continue;
@@ -169,21 +180,23 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
       (cpu) => (text(cpu.ProcessorType) ?? 'CPU') === 'CPU' && text((cpu.Status as RedfishBody | undefined)?.State) !== 'Absent',
     );
     const summary = (system.ProcessorSummary ?? {}) as RedfishBody;
-    const cpu = processors.length > 0
-      ? {
-          count: processors.length,
-          cores: sum(processors.map((p) => number(p.TotalCores))),
-          threads: sum(processors.map((p) => number(p.TotalThreads))),
-          model: text(processors[0]!.Model),
-        }
-      : { count: number(summary.Count), cores: null, threads: null, model: text(summary.Model) };
+    const cpu =
+      processors.length > 0
+        ? {
+            count: processors.length,
+            cores: sum(processors.map((p) => number(p.TotalCores))),
+            threads: sum(processors.map((p) => number(p.TotalThreads))),
+            model: text(processors[0]!.Model),
+          }
+        : { count: number(summary.Count), cores: null, threads: null, model: text(summary.Model) };
 
     const dimms = (await collection(system.Memory, 'memory')).filter(
       (dimm) => text((dimm.Status as RedfishBody | undefined)?.State) !== 'Absent' && (number(dimm.CapacityMiB) ?? 0) > 0,
     );
-    const memory = dimms.length > 0
-      ? { totalGiB: Math.round((sum(dimms.map((dimm) => number(dimm.CapacityMiB)))! / 1024) * 100) / 100, dimms: dimms.length }
-      : { totalGiB: number(((system.MemorySummary ?? {}) as RedfishBody).TotalSystemMemoryGiB), dimms: null };
+    const memory =
+      dimms.length > 0
+        ? { totalGiB: Math.round((sum(dimms.map((dimm) => number(dimm.CapacityMiB)))! / 1024) * 100) / 100, dimms: dimms.length }
+        : { totalGiB: number(((system.MemorySummary ?? {}) as RedfishBody).TotalSystemMemoryGiB), dimms: null };
 
     const drives: DriveJson[] = [];
     // Controllers that share a backplane list the same drive each: one drive.
@@ -197,8 +210,12 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
         // An empty bay: iDRAC and iLO list every slot, Status.State Absent where nothing sits.
         if (drive && text((drive.Status as RedfishBody | undefined)?.State) !== 'Absent') {
           drives.push({
-            name: text(drive.Name), model: text(drive.Model), serial: text(drive.SerialNumber), capacityBytes: number(drive.CapacityBytes),
-            mediaType: text(drive.MediaType), protocol: text(drive.Protocol),
+            name: text(drive.Name),
+            model: text(drive.Model),
+            serial: text(drive.SerialNumber),
+            capacityBytes: number(drive.CapacityBytes),
+            mediaType: text(drive.MediaType),
+            protocol: text(drive.Protocol),
           });
         }
       }
@@ -211,7 +228,14 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
           // Backplanes and enclosures (SES processors, expanders) show up as devices on some
           // BMCs (Supermicro, older iDRAC): no capacity, and named for what they are.
           if (number(body.CapacityBytes) === null && /backplane|enclosure|expander|\bSEP\b|\bSES\b/i.test(text(body.Name) ?? '')) continue;
-          drives.push({ name: text(body.Name), model: text(body.Model), serial: null, capacityBytes: number(body.CapacityBytes), mediaType: null, protocol: null });
+          drives.push({
+            name: text(body.Name),
+            model: text(body.Model),
+            serial: null,
+            capacityBytes: number(body.CapacityBytes),
+            mediaType: null,
+            protocol: null,
+          });
         }
       }
     }
@@ -222,21 +246,36 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
     results.push({
       systemPath,
       // The BMC record is the service's: only the systems it manages (or no manager says) write it.
-      bmc: own === undefined || own === manager
-        ? { model: text(manager?.Model), firmware: text(manager?.FirmwareVersion), redfishVersion: text(root.RedfishVersion), vendor: text(root.Vendor) }
-        : null,
+      bmc:
+        own === undefined || own === manager
+          ? {
+              model: text(manager?.Model),
+              firmware: text(manager?.FirmwareVersion),
+              redfishVersion: text(root.RedfishVersion),
+              vendor: text(root.Vendor),
+            }
+          : null,
       manager: own === undefined ? null : { path: link(own), model: text(own.Model), firmware: text(own.FirmwareVersion) },
       power: text(system.PowerState),
       system: {
-        manufacturer: text(system.Manufacturer), model: text(system.Model), serial: text(system.SerialNumber), uuid: text(system.UUID)?.toLowerCase() ?? null,
-        sku: text(system.SKU), biosVersion: text(system.BiosVersion), powerState: text(system.PowerState),
+        manufacturer: text(system.Manufacturer),
+        model: text(system.Model),
+        serial: text(system.SerialNumber),
+        uuid: text(system.UUID)?.toLowerCase() ?? null,
+        sku: text(system.SKU),
+        biosVersion: text(system.BiosVersion),
+        powerState: text(system.PowerState),
       },
       cpu,
       memory,
       drives,
       nics: [...nics.values()],
-      bootTargets: Array.isArray(boot['BootSourceOverrideTarget@Redfish.AllowableValues']) ? list(boot['BootSourceOverrideTarget@Redfish.AllowableValues']).map(String) : null,
-      resetTypes: Array.isArray(reset['ResetType@Redfish.AllowableValues']) ? list(reset['ResetType@Redfish.AllowableValues']).map(String) : null,
+      bootTargets: Array.isArray(boot['BootSourceOverrideTarget@Redfish.AllowableValues'])
+        ? list(boot['BootSourceOverrideTarget@Redfish.AllowableValues']).map(String)
+        : null,
+      resetTypes: Array.isArray(reset['ResetType@Redfish.AllowableValues'])
+        ? list(reset['ResetType@Redfish.AllowableValues']).map(String)
+        : null,
       macSources: Object.fromEntries([...macSources].map(([mac, sources]) => [mac, [...sources]])),
     });
   }
@@ -265,7 +304,10 @@ function list(value: unknown): unknown[] {
 
 /** The normalised paths of a list of links. */
 function paths(value: unknown): string[] {
-  return list(value).map(link).filter((path): path is string => path !== null).map(normalizePath);
+  return list(value)
+    .map(link)
+    .filter((path): path is string => path !== null)
+    .map(normalizePath);
 }
 
 function sum(values: Array<number | null>): number | null {

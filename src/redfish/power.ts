@@ -54,8 +54,13 @@ export const CONTROL_DEFAULTS: ControlOptions = { pollMs: 2000, settleMs: 180_00
 
 /** The vendor whose quirks apply, from the service root and the system. */
 export function vendorOf(root: RedfishBody, system: RedfishBody): BmcVendor {
-  const oem = [...Object.keys((root.Oem as RedfishBody | undefined) ?? {}), ...Object.keys((system.Oem as RedfishBody | undefined) ?? {})].map((key) => key.toLowerCase());
-  const names = [root.Vendor, system.Manufacturer].filter((value): value is string => typeof value === 'string').map((value) => value.toLowerCase());
+  const oem = [
+    ...Object.keys((root.Oem as RedfishBody | undefined) ?? {}),
+    ...Object.keys((system.Oem as RedfishBody | undefined) ?? {}),
+  ].map((key) => key.toLowerCase());
+  const names = [root.Vendor, system.Manufacturer]
+    .filter((value): value is string => typeof value === 'string')
+    .map((value) => value.toLowerCase());
   const says = (...words: string[]) => words.some((word) => oem.includes(word) || names.some((name) => name.includes(word)));
   if (says('hpe', 'hp', 'hewlett')) return 'hpe';
   if (says('dell')) return 'dell';
@@ -75,7 +80,9 @@ export async function readSystemControl(client: RedfishClient, root: RedfishBody
   if (resetTypes === null && actionInfo !== null) {
     // AMI, OpenBMC and GB300 list them only in the ActionInfo resource.
     const info = await client.get(actionInfo).catch(() => null);
-    const parameter = (Array.isArray(info?.Parameters) ? info.Parameters : []).find((entry: unknown) => (entry as RedfishBody)?.Name === 'ResetType') as RedfishBody | undefined;
+    const parameter = (Array.isArray(info?.Parameters) ? info.Parameters : []).find(
+      (entry: unknown) => (entry as RedfishBody)?.Name === 'ResetType',
+    ) as RedfishBody | undefined;
     resetTypes = strings(parameter?.AllowableValues);
   }
   const settings = link(((system['@Redfish.Settings'] ?? {}) as RedfishBody).SettingsObject);
@@ -112,21 +119,37 @@ export interface OverrideResult {
  * property, lists the value (when it lists any), and either differs or belongs to a
  * vendor that reverts an omitted mode (Supermicro, AMI); never to HPE, which refuses it.
  */
-export async function setOneTimePxe(client: RedfishClient, control: SystemControl, options: Partial<ControlOptions> & { mode?: 'UEFI' | 'Legacy'; signal?: AbortSignal } = {}): Promise<OverrideResult> {
+export async function setOneTimePxe(
+  client: RedfishClient,
+  control: SystemControl,
+  options: Partial<ControlOptions> & { mode?: 'UEFI' | 'Legacy'; signal?: AbortSignal } = {},
+): Promise<OverrideResult> {
   const settings = { ...CONTROL_DEFAULTS, ...options };
   const { boot, vendor } = control;
   if (boot.targets !== null && !boot.targets.includes('Pxe')) {
     throw new BmcActionError(`the BMC does not offer Pxe as a boot override target (it offers ${boot.targets.join(', ')})`);
   }
   if (boot.enabledValues !== null && !boot.enabledValues.includes('Once')) {
-    throw new BmcActionError(`the BMC does not offer a one-time boot override (BootSourceOverrideEnabled allows ${boot.enabledValues.join(', ')})`);
+    throw new BmcActionError(
+      `the BMC does not offer a one-time boot override (BootSourceOverrideEnabled allows ${boot.enabledValues.join(', ')})`,
+    );
   }
   const fullRequest = vendor === 'ami' || vendor === 'supermicro';
   const wantedMode = options.mode ?? (fullRequest ? (boot.mode ?? undefined) : undefined);
-  let withMode = wantedMode !== undefined && boot.hasMode && vendor !== 'hpe'
-    && (boot.modes === null || boot.modes.includes(wantedMode)) && (wantedMode !== boot.mode || fullRequest);
+  let withMode =
+    wantedMode !== undefined &&
+    boot.hasMode &&
+    vendor !== 'hpe' &&
+    (boot.modes === null || boot.modes.includes(wantedMode)) &&
+    (wantedMode !== boot.mode || fullRequest);
   const requests: string[] = [];
-  const body = () => ({ Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once', ...(withMode ? { BootSourceOverrideMode: wantedMode } : {}) } });
+  const body = () => ({
+    Boot: {
+      BootSourceOverrideTarget: 'Pxe',
+      BootSourceOverrideEnabled: 'Once',
+      ...(withMode ? { BootSourceOverrideMode: wantedMode } : {}),
+    },
+  });
   const patch = async (path: string, etag: string | null): Promise<RedfishReply> => {
     // iDRAC appends -gzip to ETags it served compressed (docs/redfish.md §10); the tag itself is without it.
     const tag = etag?.replace(/-gzip("?)$/, '$1') ?? null;
@@ -156,7 +179,12 @@ export async function setOneTimePxe(client: RedfishClient, control: SystemContro
     withMode = false;
     reply = await patch(resource, await freshEtag(client, resource));
   }
-  if (!ok(reply) && control.settingsPath !== null && (reply.status === 400 || reply.status === 405) && says(reply, 'PropertyNotWritable', 'ActionNotSupported', 'read-only', 'ReadOnly')) {
+  if (
+    !ok(reply) &&
+    control.settingsPath !== null &&
+    (reply.status === 400 || reply.status === 405) &&
+    says(reply, 'PropertyNotWritable', 'ActionNotSupported', 'read-only', 'ReadOnly')
+  ) {
     // iDRAC 10 made Boot read-only on the System: the write goes to the Settings object.
     resource = control.settingsPath;
     reply = await patch(resource, await freshEtag(client, resource));
@@ -168,7 +196,9 @@ export async function setOneTimePxe(client: RedfishClient, control: SystemContro
   const enabled = stringOrNull(after?.BootSourceOverrideEnabled);
   requests.push(`GET ${resource}: BootSourceOverrideTarget ${target ?? '(none)'}, BootSourceOverrideEnabled ${enabled ?? '(none)'}`);
   if (target !== 'Pxe' || enabled !== 'Once') {
-    throw new BmcActionError(`the BMC accepted the one-time PXE boot override but did not keep it: ${resource} reads back BootSourceOverrideTarget ${target ?? '(none)'}, BootSourceOverrideEnabled ${enabled ?? '(none)'}`);
+    throw new BmcActionError(
+      `the BMC accepted the one-time PXE boot override but did not keep it: ${resource} reads back BootSourceOverrideTarget ${target ?? '(none)'}, BootSourceOverrideEnabled ${enabled ?? '(none)'}`,
+    );
   }
   return { resource, requests };
 }
@@ -213,7 +243,12 @@ export interface ResetResult {
 }
 
 /** Carries out resetPlan: each reset POSTed without If-Match (iDRAC 10 refuses it on actions), then PowerState polled until it settles. */
-export async function resetSystem(client: RedfishClient, control: SystemControl, action: PowerAction, options: Partial<ControlOptions> & { signal?: AbortSignal } = {}): Promise<ResetResult> {
+export async function resetSystem(
+  client: RedfishClient,
+  control: SystemControl,
+  action: PowerAction,
+  options: Partial<ControlOptions> & { signal?: AbortSignal } = {},
+): Promise<ResetResult> {
   const settings = { ...CONTROL_DEFAULTS, ...options };
   const plan = resetPlan(action, control.powerState, control.resetTypes);
   const requests: string[] = [];
@@ -225,20 +260,28 @@ export async function resetSystem(client: RedfishClient, control: SystemControl,
     if (!ok(reply) && reply.status !== 202 && !((reply.status === 400 || reply.status === 409) && /already/i.test(reply.message))) {
       throw new BmcActionError(`the BMC refused ResetType ${type}: ${reply.message}`);
     }
-    const wanted = type === 'ForceOff' || type === 'GracefulShutdown' || (type === 'PushPowerButton' && (powerState === 'On')) ? 'Off' : 'On';
+    const wanted = type === 'ForceOff' || type === 'GracefulShutdown' || (type === 'PushPowerButton' && powerState === 'On') ? 'Off' : 'On';
     powerState = await settle(client, control.path, wanted, settings);
   }
   return { resetTypes: plan, powerState, requests };
 }
 
 /** Polls PowerState until it reads `wanted`, or fails after settleMs with the last value read. */
-async function settle(client: RedfishClient, path: string, wanted: string, settings: ControlOptions & { signal?: AbortSignal }): Promise<string | null> {
+async function settle(
+  client: RedfishClient,
+  path: string,
+  wanted: string,
+  settings: ControlOptions & { signal?: AbortSignal },
+): Promise<string | null> {
   const deadline = Date.now() + settings.settleMs;
   let last: string | null = null;
   for (;;) {
     last = stringOrNull((await client.get(path)).PowerState);
     if (last === wanted) return last;
-    if (Date.now() > deadline) throw new BmcActionError(`the BMC accepted the reset, but PowerState is ${last ?? '(none)'} and not ${wanted} after ${settings.settleMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new BmcActionError(
+        `the BMC accepted the reset, but PowerState is ${last ?? '(none)'} and not ${wanted} after ${settings.settleMs / 1000} s`,
+      );
     await sleep(settings.pollMs, settings.signal);
   }
 }
@@ -250,7 +293,8 @@ async function freshEtag(client: RedfishClient, path: string): Promise<string | 
 }
 
 const ok = (reply: RedfishReply) => reply.status >= 200 && reply.status < 300;
-const says = (reply: RedfishReply, ...words: string[]) => words.some((word) => reply.message.includes(word) || JSON.stringify(reply.body ?? {}).includes(word));
+const says = (reply: RedfishReply, ...words: string[]) =>
+  words.some((word) => reply.message.includes(word) || JSON.stringify(reply.body ?? {}).includes(word));
 
 function strings(value: unknown): string[] | null {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : null;
@@ -264,9 +308,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 }

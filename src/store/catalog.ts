@@ -33,7 +33,9 @@ export class CatalogStore {
 
   #list<T>(table: 'profiles' | 'server_types'): Array<CatalogEntry<T>> {
     return this.db
-      .prepare<[], { name: string; spec: string; updated_at: string }>(`SELECT name, spec, updated_at FROM ${table} WHERE source = 'api' ORDER BY created_at, name`)
+      .prepare<[], { name: string; spec: string; updated_at: string }>(
+        `SELECT name, spec, updated_at FROM ${table} WHERE source = 'api' ORDER BY created_at, name`,
+      )
       .all()
       .map((row) => ({ name: row.name, spec: JSON.parse(row.spec) as T, updatedAt: row.updated_at }));
   }
@@ -44,8 +46,10 @@ export class CatalogStore {
       `INSERT INTO ${table} (name, spec, source, created_at, updated_at) VALUES (?, ?, 'api', ?, ?)
        ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = 'api', updated_at = excluded.updated_at`,
     );
-    this.db.transaction(() => {
-      for (const entry of entries) upsert.run(entry.name, JSON.stringify(entry.spec), now, now);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const entry of entries) upsert.run(entry.name, JSON.stringify(entry.spec), now, now);
+      })
+      .immediate();
   }
 }

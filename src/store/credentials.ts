@@ -21,9 +21,18 @@ export class CredentialStore {
   readonly #insert;
   readonly #select;
 
-  constructor(db: SqliteDatabase, private readonly key: Buffer) {
-    if (key.length !== 32) throw new MetalboxError('E_DATA_DIR', `the secret key must be 32 bytes, it is ${key.length}: restore ${SECRET_KEY_FILE} from a backup`);
-    this.#insert = db.prepare<[string, Buffer, string, string]>('INSERT INTO credentials (username, secret, created_at, updated_at) VALUES (?, ?, ?, ?)');
+  constructor(
+    db: SqliteDatabase,
+    private readonly key: Buffer,
+  ) {
+    if (key.length !== 32)
+      throw new MetalboxError(
+        'E_DATA_DIR',
+        `the secret key must be 32 bytes, it is ${key.length}: restore ${SECRET_KEY_FILE} from a backup`,
+      );
+    this.#insert = db.prepare<[string, Buffer, string, string]>(
+      'INSERT INTO credentials (username, secret, created_at, updated_at) VALUES (?, ?, ?, ?)',
+    );
     this.#select = db.prepare<[number], { username: string; secret: Buffer }>('SELECT username, secret FROM credentials WHERE id = ?');
   }
 
@@ -46,10 +55,16 @@ export class CredentialStore {
     decipher.setAAD(Buffer.from(`metalbox-credential\0${row.username}`));
     decipher.setAuthTag(tag);
     try {
-      const password = Buffer.concat([decipher.update(row.secret.subarray(NONCE_BYTES, row.secret.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+      const password = Buffer.concat([
+        decipher.update(row.secret.subarray(NONCE_BYTES, row.secret.length - TAG_BYTES)),
+        decipher.final(),
+      ]).toString('utf8');
       return { username: row.username, password };
     } catch {
-      throw new MetalboxError('E_DATA_DIR', `credential ${id} does not open with ${SECRET_KEY_FILE}: was the key file replaced? onboard the BMC again with its password`);
+      throw new MetalboxError(
+        'E_DATA_DIR',
+        `credential ${id} does not open with ${SECRET_KEY_FILE}: was the key file replaced? onboard the BMC again with its password`,
+      );
     }
   }
 }

@@ -16,7 +16,11 @@ export function prepareDataDir(dir: string): void {
     if (process.getuid?.() === statSync(dir).uid) chmodSync(dir, 0o700);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new MetalboxError('E_DATA_DIR', `data dir ${dir} is not usable (${reason}); choose another with --data-dir or METALBOX_DATA_DIR`, { cause: error });
+    throw new MetalboxError(
+      'E_DATA_DIR',
+      `data dir ${dir} is not usable (${reason}); choose another with --data-dir or METALBOX_DATA_DIR`,
+      { cause: error },
+    );
   }
 }
 

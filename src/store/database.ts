@@ -63,7 +63,10 @@ function checkIntegrity(db: SqliteDatabase, path: string): void {
   if (rows.length === 1 && rows[0]!.quick_check === 'ok') return;
   // One line: SQLite's first finding, and how many more it listed (a row may hold several lines).
   const problems = rows.flatMap((row) => row.quick_check.split('\n')).filter((line) => line !== '' && !line.startsWith('***'));
-  damaged(path, `database disk image is malformed: ${problems[0] ?? 'quick_check failed'}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`);
+  damaged(
+    path,
+    `database disk image is malformed: ${problems[0] ?? 'quick_check failed'}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`,
+  );
 }
 
 function damaged(path: string, what: string, cause?: unknown): never {
@@ -93,7 +96,8 @@ function refuseForeignFile(path: string): void {
     const pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16);
     const pages = header.readUInt32BE(24) === header.readUInt32BE(92) ? header.readUInt32BE(28) : 0;
     const size = fstatSync(fd).size;
-    if (pages > 0 && size < pages * pageSize) damaged(path, `truncated: ${size} bytes, its header says ${pages} pages of ${pageSize} bytes`);
+    if (pages > 0 && size < pages * pageSize)
+      damaged(path, `truncated: ${size} bytes, its header says ${pages} pages of ${pageSize} bytes`);
   } finally {
     closeSync(fd);
   }

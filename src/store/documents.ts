@@ -51,11 +51,14 @@ const TRIGGERS: ReadonlyMap<string, string> = new Map([
   ['machine_document_on_machine_update', `AFTER UPDATE ON machines BEGIN ${write('m.id = NEW.id')} END`],
   ['machine_document_on_bmc_update', `AFTER UPDATE ON bmcs BEGIN ${write('m.bmc_id = NEW.id')} END`],
   ['machine_document_on_bmc_delete', `AFTER DELETE ON bmcs BEGIN ${write('m.bmc_id = OLD.id')} END`],
-  ...(['nics', 'drives'] as const).flatMap((table) => [
-    [`machine_document_on_${table}_insert`, `AFTER INSERT ON ${table} BEGIN ${write('m.id = NEW.machine_id')} END`],
-    [`machine_document_on_${table}_update`, `AFTER UPDATE ON ${table} BEGIN ${write('m.id IN (OLD.machine_id, NEW.machine_id)')} END`],
-    [`machine_document_on_${table}_delete`, `AFTER DELETE ON ${table} BEGIN ${write('m.id = OLD.machine_id')} END`],
-  ] as const),
+  ...(['nics', 'drives'] as const).flatMap(
+    (table) =>
+      [
+        [`machine_document_on_${table}_insert`, `AFTER INSERT ON ${table} BEGIN ${write('m.id = NEW.machine_id')} END`],
+        [`machine_document_on_${table}_update`, `AFTER UPDATE ON ${table} BEGIN ${write('m.id IN (OLD.machine_id, NEW.machine_id)')} END`],
+        [`machine_document_on_${table}_delete`, `AFTER DELETE ON ${table} BEGIN ${write('m.id = OLD.machine_id')} END`],
+      ] as const,
+  ),
 ]);
 
 const createTrigger = (name: string, body: string) => `CREATE TRIGGER ${name} ${body}`;
@@ -65,7 +68,9 @@ export function ensureMachineDocuments(db: SqliteDatabase): void {
   const installed = () =>
     new Map(
       db
-        .prepare<[], { name: string; sql: string }>("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'machine\\_document\\_%' ESCAPE '\\'")
+        .prepare<[], { name: string; sql: string }>(
+          "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'machine\\_document\\_%' ESCAPE '\\'",
+        )
         .all()
         .map((row) => [row.name, row.sql]),
     );

@@ -90,7 +90,11 @@ export class StoreHealth {
   /** One committed write of a row kept for this purpose: it needs a page of WAL, as any real write does. */
   #tryProbe(): void {
     try {
-      this.guard(() => this.db.prepare(`INSERT INTO health_probe (id, at) VALUES (1, :at) ON CONFLICT (id) DO UPDATE SET at = excluded.at`).run({ at: new Date().toISOString() }));
+      this.guard(() =>
+        this.db
+          .prepare(`INSERT INTO health_probe (id, at) VALUES (1, :at) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
+          .run({ at: new Date().toISOString() }),
+      );
     } catch {
       // still failing: the failure stays recorded
     }

@@ -34,7 +34,11 @@ export class Store {
   /** Whether the database can be written now; every write path reports to it. */
   readonly health: StoreHealth;
 
-  private constructor(readonly db: SqliteDatabase, readonly path: string, secretKey: Buffer) {
+  private constructor(
+    readonly db: SqliteDatabase,
+    readonly path: string,
+    secretKey: Buffer,
+  ) {
     this.machines = new MachineStore(db);
     this.observations = new ObservationStore(db);
     this.credentials = new CredentialStore(db, secretKey);

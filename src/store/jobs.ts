@@ -74,7 +74,17 @@ export class JobStore {
     this.#renew = db.prepare<{ id: number; owner: string; expires: string; now: string }>(
       `UPDATE jobs SET lease_expires_at = :expires, updated_at = :now WHERE id = :id AND lease_owner = :owner AND status = 'running'`,
     );
-    this.#update = db.prepare<{ id: number; owner: string; status: JobStatus; step: string | null; attempts: number; runAfter: string; lastError: string | null; now: string; keepLease: number }>(
+    this.#update = db.prepare<{
+      id: number;
+      owner: string;
+      status: JobStatus;
+      step: string | null;
+      attempts: number;
+      runAfter: string;
+      lastError: string | null;
+      now: string;
+      keepLease: number;
+    }>(
       `UPDATE jobs SET status = :status, step = :step, attempts = :attempts, run_after = :runAfter, last_error = :lastError,
               lease_owner = CASE WHEN :keepLease THEN lease_owner END,
               lease_expires_at = CASE WHEN :keepLease THEN lease_expires_at END, updated_at = :now
@@ -103,7 +113,13 @@ export class JobStore {
         const existing = this.#active.get(input.kind, input.machineId);
         if (existing) return { job: toJobJson(existing), created: false };
         const now = new Date().toISOString();
-        const result = this.#insert.run({ kind: input.kind, machineId: input.machineId, step: input.step, input: JSON.stringify(input.input ?? {}), now });
+        const result = this.#insert.run({
+          kind: input.kind,
+          machineId: input.machineId,
+          step: input.step,
+          input: JSON.stringify(input.input ?? {}),
+          now,
+        });
         return { job: this.get(Number(result.lastInsertRowid))!, created: true };
       })
       .immediate();
@@ -137,7 +153,9 @@ export class JobStore {
   releaseAll(): number {
     const now = new Date().toISOString();
     return this.#db
-      .prepare(`UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, run_after = ?, updated_at = ? WHERE status = 'running'`)
+      .prepare(
+        `UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, run_after = ?, updated_at = ? WHERE status = 'running'`,
+      )
       .run(now, now).changes;
   }
 
@@ -156,7 +174,11 @@ export class JobStore {
     this.#change(job, owner, { status, step: job.step, attempts: job.attempts, runAfter: job.runAfter, lastError: error, keepLease: 0 });
   }
 
-  #change(job: JobJson, owner: string, values: { status: JobStatus; step: string | null; attempts: number; runAfter: string; lastError: string | null; keepLease: number }): void {
+  #change(
+    job: JobJson,
+    owner: string,
+    values: { status: JobStatus; step: string | null; attempts: number; runAfter: string; lastError: string | null; keepLease: number },
+  ): void {
     const result = this.#update.run({ id: job.id, owner, now: new Date().toISOString(), ...values });
     if (result.changes === 0) throw new MetalboxError('E_LEASE_LOST', `job ${job.id} is no longer leased by ${owner}`);
   }

@@ -115,12 +115,11 @@ export class MachineStore {
     this.#db = db;
     // Keyset pages in insertion order: each page is one short read, so a list of 100,000
     // machines never holds the connection (the hot paths' writes) for long.
-    this.#page = db
-      .prepare<{ state: string | null; q: string | null; after: number; limit: number }, { cursor: number; document: string }>(
-        `SELECT m.rowid AS cursor, doc.document ${MACHINE_FROM}
+    this.#page = db.prepare<{ state: string | null; q: string | null; after: number; limit: number }, { cursor: number; document: string }>(
+      `SELECT m.rowid AS cursor, doc.document ${MACHINE_FROM}
           WHERE m.rowid > :after AND (:state IS NULL OR m.state = :state) AND (:q IS NULL OR ${SEARCHABLE})
           ORDER BY m.rowid LIMIT :limit`,
-      );
+    );
     this.#byId = db.prepare<[string], string>('SELECT document FROM machine_documents WHERE machine_id = ?').pluck();
     this.#idsByMac = db
       .prepare<{ mac: string }, { id: string }>(
@@ -136,7 +135,8 @@ export class MachineStore {
     this.#setState = db.prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?');
     // Two statements, not one with `:id IS NULL OR m.id = :id`: SQLite plans a statement once,
     // and that OR makes it scan every NIC; a machine's refresh (one per boot) must use the index.
-    const bootEntry = 'SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id';
+    const bootEntry =
+      'SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id';
     // Raw rows (arrays): the whole view is read at start-up, 100,000 NICs and more, and a row
     // object per NIC only to copy it into a BootEntry measurably slows that read.
     this.#allBootEntries = db.prepare<[], BootEntryRow>(bootEntry).raw();
@@ -156,7 +156,14 @@ export class MachineStore {
   /** The boot entries of every NIC, or of one machine's NICs. */
   bootEntries(machineId?: string): BootEntry[] {
     const rows = machineId === undefined ? this.#allBootEntries.all() : this.#bootEntriesOf.all(machineId);
-    return rows.map(([mac, id, state, maintenance, profile, operationId]) => ({ mac, machineId: id, state, maintenance: maintenance === 1, profile, operationId }));
+    return rows.map(([mac, id, state, maintenance, profile, operationId]) => ({
+      mac,
+      machineId: id,
+      state,
+      maintenance: maintenance === 1,
+      profile,
+      operationId,
+    }));
   }
 
   /** Every machine matching the filter, in the order they were added. */
@@ -186,7 +193,10 @@ export class MachineStore {
   resolve(ref: MachineRef): MachineJson {
     const ids = ref.kind === 'id' ? [ref.id] : this.#idsByMac.all({ mac: ref.mac }).map((row) => row.id);
     if (ids.length > 1) {
-      throw new MetalboxError('E_AMBIGUOUS_REF', `MAC ${describeRef(ref)} belongs to ${ids.length} machines (${ids.join(', ')}); use a machine id`);
+      throw new MetalboxError(
+        'E_AMBIGUOUS_REF',
+        `MAC ${describeRef(ref)} belongs to ${ids.length} machines (${ids.join(', ')}); use a machine id`,
+      );
     }
     const machine = ids[0] === undefined ? null : this.get(ids[0]);
     if (!machine) throw new MetalboxError('E_NOT_FOUND', `no machine with ${ref.kind === 'id' ? 'id' : 'MAC'} ${describeRef(ref)}`);
@@ -214,8 +224,17 @@ export class MachineStore {
             `INSERT INTO bmcs (mac, ip, ip_source, ip_seen_at, scheme, port, insecure, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(bmcMac, input.bmcIp ?? null, input.ipSource ?? null, input.bmcIp ? now : null, input.scheme ?? 'https',
-            input.port ?? null, input.insecure ? 1 : 0, now, now);
+          .run(
+            bmcMac,
+            input.bmcIp ?? null,
+            input.ipSource ?? null,
+            input.bmcIp ? now : null,
+            input.scheme ?? 'https',
+            input.port ?? null,
+            input.insecure ? 1 : 0,
+            now,
+            now,
+          );
         const id = newMachineId();
         this.#db
           .prepare(
@@ -266,7 +285,14 @@ export class MachineStore {
    * `from` to `to`, binds it to `operationId` and, when given, sets its profile, with the
    * event, in one transaction. E_CONFLICT, changing nothing, when it is in another state.
    */
-  startOperation(machineId: string, operationId: string, from: readonly MachineState[], to: MachineState, event: EventInput, profile?: string): MachineEventJson {
+  startOperation(
+    machineId: string,
+    operationId: string,
+    from: readonly MachineState[],
+    to: MachineState,
+    event: EventInput,
+    profile?: string,
+  ): MachineEventJson {
     const appended = this.#db
       .transaction(() => {
         const current = this.#stateOf.get(machineId);
@@ -276,7 +302,8 @@ export class MachineStore {
         }
         const now = new Date().toISOString();
         this.#move(machineId, current.state, to, null, now);
-        if (profile !== undefined) this.#db.prepare('UPDATE machines SET profile = ?, profile_pinned = 1 WHERE id = ?').run(profile, machineId);
+        if (profile !== undefined)
+          this.#db.prepare('UPDATE machines SET profile = ?, profile_pinned = 1 WHERE id = ?').run(profile, machineId);
         this.#db.prepare('UPDATE machines SET operation_id = ? WHERE id = ?').run(operationId, machineId);
         return this.#append(machineId, now, current.state, to, { ...event, operationId });
       })
@@ -306,9 +333,16 @@ export class MachineStore {
     const entries = Object.entries(cutoffs);
     if (entries.length === 0) return [];
     const clauses = entries.map((_, index) => `(state = @s${index} AND state_changed_at < @c${index})`).join(' OR ');
-    const parameters = Object.fromEntries(entries.flatMap(([state, cutoff], index) => [[`s${index}`, state], [`c${index}`, cutoff]]));
+    const parameters = Object.fromEntries(
+      entries.flatMap(([state, cutoff], index) => [
+        [`s${index}`, state],
+        [`c${index}`, cutoff],
+      ]),
+    );
     return this.#db
-      .prepare<Record<string, string>, { id: string; state: MachineState; state_changed_at: string }>(`SELECT id, state, state_changed_at FROM machines WHERE ${clauses}`)
+      .prepare<Record<string, string>, { id: string; state: MachineState; state_changed_at: string }>(
+        `SELECT id, state, state_changed_at FROM machines WHERE ${clauses}`,
+      )
       .all(parameters)
       .map((row) => ({ id: row.id, state: row.state, since: row.state_changed_at }));
   }
@@ -320,22 +354,33 @@ export class MachineStore {
 
   /** The types of the events recorded under an operation id, oldest first (a retried step asks what already happened). */
   operationEvents(operationId: string): string[] {
-    return this.#db.prepare<[string], { type: string }>('SELECT type FROM events WHERE operation_id = ? ORDER BY id').all(operationId).map((row) => row.type);
+    return this.#db
+      .prepare<[string], { type: string }>('SELECT type FROM events WHERE operation_id = ? ORDER BY id')
+      .all(operationId)
+      .map((row) => row.type);
   }
 
   /** The Redfish system path the machine is (null before its first inspection). */
   systemPathOf(machineId: string): string | null {
-    return this.#db.prepare<[string], { system_path: string | null }>('SELECT system_path FROM machines WHERE id = ?').get(machineId)?.system_path ?? null;
+    return (
+      this.#db.prepare<[string], { system_path: string | null }>('SELECT system_path FROM machines WHERE id = ?').get(machineId)
+        ?.system_path ?? null
+    );
   }
 
   /** The machine's provisioning operation (null: none ever). */
   operationOf(machineId: string): string | null {
-    return this.#db.prepare<[string], { operation_id: string | null }>('SELECT operation_id FROM machines WHERE id = ?').get(machineId)?.operation_id ?? null;
+    return (
+      this.#db.prepare<[string], { operation_id: string | null }>('SELECT operation_id FROM machines WHERE id = ?').get(machineId)
+        ?.operation_id ?? null
+    );
   }
 
   /** Records the power state the BMC reported. */
   setPower(machineId: string, power: string | null): void {
-    this.#db.prepare('UPDATE machines SET power = ?, power_state = ?, updated_at = ? WHERE id = ?').run(power, power, new Date().toISOString(), machineId);
+    this.#db
+      .prepare('UPDATE machines SET power = ?, power_state = ?, updated_at = ? WHERE id = ?')
+      .run(power, power, new Date().toISOString(), machineId);
     this.#notify(machineId);
   }
 
@@ -343,7 +388,9 @@ export class MachineStore {
   setClassification(machineId: string, serverType: string | null, profile: string | null): void {
     // A profile the operator chose for the machine outlives reclassification.
     this.#db
-      .prepare('UPDATE machines SET server_type = ?, profile = CASE WHEN profile_pinned = 1 THEN profile ELSE ? END, updated_at = ? WHERE id = ?')
+      .prepare(
+        'UPDATE machines SET server_type = ?, profile = CASE WHEN profile_pinned = 1 THEN profile ELSE ? END, updated_at = ? WHERE id = ?',
+      )
       .run(serverType, profile, new Date().toISOString(), machineId);
     this.#notify(machineId);
   }
@@ -367,7 +414,8 @@ export class MachineStore {
         return done;
       })
       .immediate();
-    for (const machineId of new Set(appended.filter((event) => event.fromState !== event.toState).map((event) => event.machineId))) this.#notify(machineId);
+    for (const machineId of new Set(appended.filter((event) => event.fromState !== event.toState).map((event) => event.machineId)))
+      this.#notify(machineId);
     return appended;
   }
 
@@ -395,9 +443,25 @@ export class MachineStore {
                bios_version = ?, power_state = ?, cpu_count = ?, cpu_cores = ?, cpu_threads = ?, cpu_model = ?,
                memory_gib = ?, memory_dimms = ?, updated_at = ? WHERE id = ?`,
           )
-          .run(inventory.systemPath, inventory.power, system.manufacturer, system.model, system.serial, system.uuid,
-            system.sku, system.biosVersion, system.powerState, cpu.count, cpu.cores, cpu.threads, cpu.model,
-            memory.totalGiB, memory.dimms, now, machineId);
+          .run(
+            inventory.systemPath,
+            inventory.power,
+            system.manufacturer,
+            system.model,
+            system.serial,
+            system.uuid,
+            system.sku,
+            system.biosVersion,
+            system.powerState,
+            cpu.count,
+            cpu.cores,
+            cpu.threads,
+            cpu.model,
+            memory.totalGiB,
+            memory.dimms,
+            now,
+            machineId,
+          );
         if (updated.changes === 0) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
         if (inventory.bmc !== null) {
           this.#db
@@ -409,9 +473,7 @@ export class MachineStore {
         }
         this.#db.prepare('DELETE FROM nics WHERE machine_id = ?').run(machineId);
         this.#db.prepare('DELETE FROM drives WHERE machine_id = ?').run(machineId);
-        const insertNic = this.#db.prepare(
-          'INSERT INTO nics (machine_id, mac, name, speed_mbps, link_status) VALUES (?, ?, ?, ?, ?)',
-        );
+        const insertNic = this.#db.prepare('INSERT INTO nics (machine_id, mac, name, speed_mbps, link_status) VALUES (?, ?, ?, ?, ?)');
         for (const nic of nics) insertNic.run(machineId, nic.mac, nic.name, nic.speedMbps, nic.linkStatus);
         const insertDrive = this.#db.prepare(
           `INSERT INTO drives (machine_id, name, model, serial, capacity_bytes, media_type, protocol)
@@ -433,14 +495,17 @@ export class MachineStore {
    * a move it lacks is a bug, refused before anything is written.
    */
   #move(machineId: string, from: MachineState, to: MachineState, reason: string | null, at: string): void {
-    if (!canMove(from, to)) throw new MetalboxError('E_CONFLICT', `machine ${machineId} cannot move from ${from} to ${to}: the lifecycle has no such move`);
+    if (!canMove(from, to))
+      throw new MetalboxError('E_CONFLICT', `machine ${machineId} cannot move from ${from} to ${to}: the lifecycle has no such move`);
     this.#setState.run(to, reason, at, at, machineId);
   }
 
   /** The machines of a BMC (one per Redfish system), oldest first. */
   ofBmc(bmcId: number): Array<{ id: string; systemPath: string | null; state: MachineState }> {
     return this.#db
-      .prepare<[number], { id: string; system_path: string | null; state: MachineState }>('SELECT id, system_path, state FROM machines WHERE bmc_id = ? ORDER BY rowid')
+      .prepare<[number], { id: string; system_path: string | null; state: MachineState }>(
+        'SELECT id, system_path, state FROM machines WHERE bmc_id = ? ORDER BY rowid',
+      )
       .all(bmcId)
       .map((row) => ({ id: row.id, systemPath: row.system_path, state: row.state }));
   }
@@ -453,11 +518,17 @@ export class MachineStore {
   addSystem(bmcId: number, systemPath: string, state: MachineState, event: EventInput): string {
     const machineId = this.#db
       .transaction(() => {
-        if (!INITIAL_STATES.includes(state)) throw new MetalboxError('E_CONFLICT', `a machine cannot start in ${state} (the lifecycle starts machines in ${INITIAL_STATES.join(' or ')})`);
+        if (!INITIAL_STATES.includes(state))
+          throw new MetalboxError(
+            'E_CONFLICT',
+            `a machine cannot start in ${state} (the lifecycle starts machines in ${INITIAL_STATES.join(' or ')})`,
+          );
         const now = new Date().toISOString();
         const id = newMachineId();
         this.#db
-          .prepare(`INSERT INTO machines (id, bmc_id, system_path, state, state_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+          .prepare(
+            `INSERT INTO machines (id, bmc_id, system_path, state, state_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          )
           .run(id, bmcId, systemPath, state, now, now, now);
         this.#append(id, now, null, state, event);
         return id;
@@ -505,13 +576,35 @@ export class MachineStore {
     for (const listener of this.#listeners) listener(machineId);
   }
 
-  #append(machineId: string, at: string, fromState: MachineState | null, toState: MachineState | null, event: EventInput): MachineEventJson {
+  #append(
+    machineId: string,
+    at: string,
+    fromState: MachineState | null,
+    toState: MachineState | null,
+    event: EventInput,
+  ): MachineEventJson {
     const data = event.data === undefined ? null : JSON.stringify(event.data);
     const operationId = event.operationId ?? null;
-    const result = this.#appendEvent.run({ machineId, at, type: event.type, fromState, toState, message: event.message, data, operationId });
+    const result = this.#appendEvent.run({
+      machineId,
+      at,
+      type: event.type,
+      fromState,
+      toState,
+      message: event.message,
+      data,
+      operationId,
+    });
     return {
-      id: Number(result.lastInsertRowid), machineId, at, type: event.type, fromState, toState,
-      message: event.message, data: event.data ?? null, operationId,
+      id: Number(result.lastInsertRowid),
+      machineId,
+      at,
+      type: event.type,
+      fromState,
+      toState,
+      message: event.message,
+      data: event.data ?? null,
+      operationId,
     };
   }
 }

@@ -65,7 +65,9 @@ export class ObservationStore {
     const order = 'ORDER BY last_seen DESC, mac, message_type, ip LIMIT :limit';
     this.#listAll = db.prepare<{ limit: number }, ObservationRow>(`SELECT * FROM observations ${order}`);
     this.#listOf = db.prepare<{ mac: string; limit: number }, ObservationRow>(`SELECT * FROM observations WHERE mac = :mac ${order}`);
-    this.#seen = db.prepare<{ mac: string; ip: string }, { found: number }>(`SELECT 1 AS found FROM observations WHERE mac = :mac AND ip = :ip AND ip != '' LIMIT 1`);
+    this.#seen = db.prepare<{ mac: string; ip: string }, { found: number }>(
+      `SELECT 1 AS found FROM observations WHERE mac = :mac AND ip = :ip AND ip != '' LIMIT 1`,
+    );
   }
 
   /** Whether `mac`'s DHCP packets claimed or came from `ip`. */

@@ -90,7 +90,11 @@ export class TftpServer {
 
   async start(): Promise<void> {
     const socket = await bindUdp({
-      port: this.options.port, address: this.options.address, service: 'TFTP', disableFlag: '--no-tftp', recvBufferSize: 4 * 1024 * 1024,
+      port: this.options.port,
+      address: this.options.address,
+      service: 'TFTP',
+      disableFlag: '--no-tftp',
+      recvBufferSize: 4 * 1024 * 1024,
     });
     socket.on('error', (error) => this.log.error({ err: error }, 'TFTP socket error'));
     socket.on('message', (datagram, client) => this.#request(datagram, client));
@@ -132,7 +136,11 @@ export class TftpServer {
     }
     const name = confineName(packet.filename);
     if ('refused' in name) {
-      this.#complaints.warn(`name|${client.address}`, { client: client.address, name: packet.filename.slice(0, 128), reason: name.refused }, 'tftp: name refused');
+      this.#complaints.warn(
+        `name|${client.address}`,
+        { client: client.address, name: packet.filename.slice(0, 128), reason: name.refused },
+        'tftp: name refused',
+      );
       this.#refuse(client, 'bad-name', ErrorCode.ACCESS_VIOLATION, 'access violation');
       return;
     }
@@ -143,11 +151,19 @@ export class TftpServer {
       return;
     }
     if (this.#transfers.size >= this.options.maxTransfers) {
-      this.#complaints.warn('busy', { client: client.address, active: this.#transfers.size }, 'tftp: transfer limit reached, asking clients to retry');
+      this.#complaints.warn(
+        'busy',
+        { client: client.address, active: this.#transfers.size },
+        'tftp: transfer limit reached, asking clients to retry',
+      );
       this.#refuse(client, 'busy', ErrorCode.NOT_DEFINED, 'server busy, try again');
       return;
     }
-    const negotiated = negotiate(packet.options, { maxBlksize: this.options.maxBlksize, maxWindowsize: this.options.maxWindowsize, fileSize: file.length });
+    const negotiated = negotiate(packet.options, {
+      maxBlksize: this.options.maxBlksize,
+      maxWindowsize: this.options.maxWindowsize,
+      fileSize: file.length,
+    });
     const socket = this.#transferSocket();
     const entry: ActiveTransfer = {
       socket,
@@ -169,7 +185,8 @@ export class TftpServer {
           // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
           const probe = outcome.result === 'aborted' && outcome.afterOack;
           const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
-          if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe) this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
+          if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe)
+            this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
           else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
           this.onTransfer({ client: client.address, file: name.path, outcome });
         },
@@ -192,7 +209,9 @@ export class TftpServer {
 
   #transferSocket(): Socket {
     const socket = createSocket('udp4');
-    socket.on('error', (error) => this.#complaints.warn(`socket|${(error as NodeJS.ErrnoException).code}`, { err: error }, 'tftp transfer socket error'));
+    socket.on('error', (error) =>
+      this.#complaints.warn(`socket|${(error as NodeJS.ErrnoException).code}`, { err: error }, 'tftp transfer socket error'),
+    );
     return socket;
   }
 

@@ -35,7 +35,8 @@ test('GET /api/v1/machines: empty, then filtered by state and q', async (t) => {
   store.machines.recordInventory(b.id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
   moveTo(store, b.id, 'ready', { message: 'classified' });
 
-  const ids = async (query: string) => ((await app.inject(authed(`/api/v1/machines${query}`))).json() as Array<{ id: string }>).map((m) => m.id);
+  const ids = async (query: string) =>
+    ((await app.inject(authed(`/api/v1/machines${query}`))).json() as Array<{ id: string }>).map((m) => m.id);
   assert.deepEqual(await ids(''), [a.id, b.id]);
   assert.deepEqual(await ids('?state=ready'), [b.id]);
   assert.deepEqual(await ids('?q=CZJ1234ABC'), [b.id]);
@@ -62,7 +63,10 @@ test('GET /api/v1/machines streams every machine once, in order, past the page s
   assert.equal(response.statusCode, 200);
   assert.match(String(response.headers['content-type']), /^application\/json/);
   const machines = response.json() as Array<{ id: string; state: string; bmc: { mac: string } }>;
-  assert.deepEqual(machines.map((m) => m.id), enrolled);
+  assert.deepEqual(
+    machines.map((m) => m.id),
+    enrolled,
+  );
   assert.equal(machines[2_344]!.bmc.mac, '02:00:00:00:09:28');
   assert.equal(response.body.split('\n').length, count + 3, 'one machine a line between the brackets');
 });
@@ -77,7 +81,10 @@ test('GET /api/v1/machines/:ref by id, BMC MAC and NIC MAC in any spelling', asy
     const body = response.json();
     assert.equal(body.id, id);
     assert.equal(body.system.serial, 'CZJ1234ABC');
-    assert.deepEqual(body.nics.map((n: { mac: string }) => n.mac), ['b4:7a:f1:00:11:22', 'b4:7a:f1:00:11:23']);
+    assert.deepEqual(
+      body.nics.map((n: { mac: string }) => n.mac),
+      ['b4:7a:f1:00:11:22', 'b4:7a:f1:00:11:23'],
+    );
     assert.equal(body.drives[0].capacityBytes, 960197124096);
   }
 });
@@ -87,7 +94,12 @@ test('unknown machines are a 404 with a JSON error body; bad refs a 400', async 
   const missing = await app.inject(authed('/api/v1/machines/00:11:22:33:44:55'));
   assert.equal(missing.statusCode, 404);
   assert.match(missing.headers['content-type'] as string, /application\/json/);
-  assert.deepEqual(missing.json(), { statusCode: 404, code: 'E_NOT_FOUND', error: 'Not Found', message: 'no machine with MAC 00:11:22:33:44:55' });
+  assert.deepEqual(missing.json(), {
+    statusCode: 404,
+    code: 'E_NOT_FOUND',
+    error: 'Not Found',
+    message: 'no machine with MAC 00:11:22:33:44:55',
+  });
   const events = await app.inject(authed('/api/v1/machines/00:11:22:33:44:55/events'));
   assert.equal(events.statusCode, 404);
 
@@ -109,12 +121,28 @@ test('GET /api/v1/machines/:ref/events pages with after and limit', async (t) =>
     store.machines.transition(id, state, null, { type: 'state', message: `to ${state}`, operationId: 'op-1', data: { step: state } });
   }
   const all = (await app.inject(authed(`/api/v1/machines/${id}/events`))).json();
-  assert.deepEqual(all.map((e: { toState: string }) => e.toState), ['enrolled', 'resolving', 'connecting', 'inspecting', 'classifying', 'ready']);
-  assert.deepEqual(all[5], { ...all[5], fromState: 'classifying', toState: 'ready', message: 'to ready', operationId: 'op-1', data: { step: 'ready' } });
+  assert.deepEqual(
+    all.map((e: { toState: string }) => e.toState),
+    ['enrolled', 'resolving', 'connecting', 'inspecting', 'classifying', 'ready'],
+  );
+  assert.deepEqual(all[5], {
+    ...all[5],
+    fromState: 'classifying',
+    toState: 'ready',
+    message: 'to ready',
+    operationId: 'op-1',
+    data: { step: 'ready' },
+  });
   const latestTwo = (await app.inject(authed(`/api/v1/machines/${id}/events?limit=2`))).json();
-  assert.deepEqual(latestTwo.map((e: { toState: string }) => e.toState), ['classifying', 'ready']);
+  assert.deepEqual(
+    latestTwo.map((e: { toState: string }) => e.toState),
+    ['classifying', 'ready'],
+  );
   const afterThird = (await app.inject(authed(`/api/v1/machines/${id}/events?after=${all[2].id}`))).json();
-  assert.deepEqual(afterThird.map((e: { toState: string }) => e.toState), ['inspecting', 'classifying', 'ready']);
+  assert.deepEqual(
+    afterThird.map((e: { toState: string }) => e.toState),
+    ['inspecting', 'classifying', 'ready'],
+  );
   assert.equal((await app.inject(authed(`/api/v1/machines/${id}/events?limit=0`))).statusCode, 400);
 });
 
@@ -124,7 +152,8 @@ test('the token rule: every request of the scope needs the bearer token, reads t
   await app.register(async (scope) => {
     requireToken(scope, TOKEN);
     // GET brings HEAD with it (fastify's exposeHeadRoutes).
-    for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const) scope.route({ method, url: '/thing', handler: async () => ({ answered: true }) });
+    for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const)
+      scope.route({ method, url: '/thing', handler: async () => ({ answered: true }) });
   });
   for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const) {
     const none = await app.inject({ method, url: '/thing' });
@@ -132,7 +161,11 @@ test('the token rule: every request of the scope needs the bearer token, reads t
     if (method !== 'HEAD') assert.equal(none.json().code, 'E_UNAUTHORIZED');
     assert.equal(none.headers['www-authenticate'], 'Bearer realm="metalbox"');
     for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN, 'Bearer ']) {
-      assert.equal((await app.inject({ method, url: '/thing', headers: { authorization } })).statusCode, 401, `${method} with ${authorization}`);
+      assert.equal(
+        (await app.inject({ method, url: '/thing', headers: { authorization } })).statusCode,
+        401,
+        `${method} with ${authorization}`,
+      );
     }
     const ok = await app.inject({ method, url: '/thing', headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(ok.statusCode, 200, `${method} with the token`);
@@ -143,7 +176,14 @@ test('the token rule: every request of the scope needs the bearer token, reads t
 test('the API: /healthz is open, every /api/v1 route needs the token', async (t) => {
   const { app } = api(t);
   assert.equal((await app.inject('/healthz')).statusCode, 200);
-  for (const url of ['/api/v1/machines', '/api/v1/machines/02:00:00:00:00:0a', '/api/v1/machines/02:00:00:00:00:0a/events', '/api/v1/machines/02:00:00:00:00:0a/events/stream', '/api/v1/observations', '/api/v1/stats']) {
+  for (const url of [
+    '/api/v1/machines',
+    '/api/v1/machines/02:00:00:00:00:0a',
+    '/api/v1/machines/02:00:00:00:00:0a/events',
+    '/api/v1/machines/02:00:00:00:00:0a/events/stream',
+    '/api/v1/observations',
+    '/api/v1/stats',
+  ]) {
     assert.equal((await app.inject(url)).statusCode, 401, url);
   }
 });

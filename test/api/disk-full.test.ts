@@ -39,7 +39,11 @@ test('a full disk: /healthz 503 with the reason, the CLI says so, booting machin
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
   const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
-  store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: '52:54:00:77:00:e1', name: 'virtio', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  store.machines.recordInventory(
+    id,
+    { ...dl360Inventory(), nics: [{ mac: '52:54:00:77:00:e1', name: 'virtio', speedMbps: null, linkStatus: null }] },
+    { type: 'inventory', message: 'inspected' },
+  );
   store.close();
   const serve = await startServe(t, ['--data-dir', dataDir]);
   const database = join(dataDir, 'metalbox.db');
@@ -49,19 +53,31 @@ test('a full disk: /healthz 503 with the reason, the CLI says so, booting machin
   const sender = createSocket('udp4');
   t.after(() => sender.close());
   const packet = Buffer.from(edk2Discover);
-  const health = async () => (await fetch(`${serve.url}/healthz`)).json() as Promise<{ status: string; reason?: string; database?: string }>;
-  await waitFor('healthz to report the full disk', async () => {
-    for (let index = 0; index < 500; index++) {
-      packet.writeUInt32BE(Math.floor(Math.random() * 0xffffffff), 30);
-      sender.send(Buffer.from(packet), serve.dhcpPort, '127.0.0.1');
-    }
-    return (await health()).status === 'degraded';
-  }, 20_000);
+  const health = async () =>
+    (await fetch(`${serve.url}/healthz`)).json() as Promise<{ status: string; reason?: string; database?: string }>;
+  await waitFor(
+    'healthz to report the full disk',
+    async () => {
+      for (let index = 0; index < 500; index++) {
+        packet.writeUInt32BE(Math.floor(Math.random() * 0xffffffff), 30);
+        sender.send(Buffer.from(packet), serve.dhcpPort, '127.0.0.1');
+      }
+      return (await health()).status === 'degraded';
+    },
+    20_000,
+  );
   const healthz = await fetch(`${serve.url}/healthz`);
   assert.equal(healthz.status, 503);
-  assert.deepEqual(await health(), { ...(await health()), status: 'degraded', reason: 'metalbox cannot write its database: disk full', database });
+  assert.deepEqual(await health(), {
+    ...(await health()),
+    status: 'degraded',
+    reason: 'metalbox cannot write its database: disk full',
+    database,
+  });
 
-  const onboard = await runCli(['onboard', '02:00:00:00:00:99', '--ip', '127.0.0.1', '--server', serve.url], { METALBOX_DATA_DIR: dataDir });
+  const onboard = await runCli(['onboard', '02:00:00:00:00:99', '--ip', '127.0.0.1', '--server', serve.url], {
+    METALBOX_DATA_DIR: dataDir,
+  });
   assert.equal(onboard.code, 1);
   assert.equal(onboard.stderr, `error: metalbox cannot write its database: disk full (${database})\n`);
   // The hot path answers from memory: the machine's PXE request gets its ACK.

@@ -19,7 +19,11 @@ test('the HTTP socket is bound before the app: its port is known, and a request 
   const store = Store.open(tempDir(t));
   t.after(() => store.close());
   const app = buildApi({
-    store, token: 'test-token-0123456789', logger: pino({ level: 'silent' }), version: '0.0.0-test', listener,
+    store,
+    token: 'test-token-0123456789',
+    logger: pino({ level: 'silent' }),
+    version: '0.0.0-test',
+    listener,
     ahead: (request, response) => request.url === '/ahead' && (response.end('answered ahead of the router'), true),
   });
   await app.ready();

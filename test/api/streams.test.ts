@@ -12,7 +12,10 @@ test('event streams: capped (429 past api.maxEventStreams), and closed by SIGTER
 
   assert.equal((await fetch(`${serve.url}/api/v1/machines/${id}/events/stream`)).status, 401, 'streams need the token');
   const open = await Promise.all([1, 2].map(() => serve.fetch(`/api/v1/machines/${id}/events/stream`)));
-  assert.deepEqual(open.map((response) => response.status), [200, 200]);
+  assert.deepEqual(
+    open.map((response) => response.status),
+    [200, 200],
+  );
   const readers = open.map((response) => response.body!.getReader());
   const first = new TextDecoder().decode((await readers[0]!.read()).value);
   assert.match(first, /^id: \d+\nevent: machine-event\ndata: \{.*"toState":"enrolled"/);

@@ -90,7 +90,10 @@ test('lease files: expired leases are not candidates; an unreadable file is repo
   const past = Math.floor(Date.now() / 1000) - 60;
   const future = Math.floor(Date.now() / 1000) + 3600;
   writeFileSync(join(dir, 'dnsmasq.leases'), `${past} 94:40:c9:37:d3:fc 10.0.8.21 a *\n${future} 94:40:c9:37:d3:fc 10.0.8.25 a *\n`);
-  const resolver = new LeaseFileResolver([{ format: 'dnsmasq', path: join(dir, 'dnsmasq.leases') }, { format: 'kea', path: join(dir, 'missing.csv') }]);
+  const resolver = new LeaseFileResolver([
+    { format: 'dnsmasq', path: join(dir, 'dnsmasq.leases') },
+    { format: 'kea', path: join(dir, 'missing.csv') },
+  ]);
   const finding = await resolver.find('94:40:c9:37:d3:fc');
   assert.deepEqual(finding.candidates, [{ ip: '10.0.8.25', source: 'lease-files:dnsmasq', ageSeconds: null }]);
   assert.match((await resolver.find('02:00:00:00:00:09')).note, /missing\.csv: ENOENT/);
@@ -108,23 +111,40 @@ test('sweep ranges: host addresses only, bounded at a /20', () => {
 test('the locator reports disagreeing resolvers and keeps their order; active resolvers only when the passive know nothing', async () => {
   const asked: string[] = [];
   const resolver = (name: string, passive: boolean, ips: string[]): Resolver => ({
-    name, passive,
+    name,
+    passive,
     find: async () => {
       asked.push(name);
       return { candidates: ips.map((ip) => ({ ip, source: name, ageSeconds: 5 })), note: `${name}: nothing` };
     },
   });
-  const disagreeing = await new BmcLocator([resolver('observations', true, ['10.0.8.21']), resolver('sweep', false, ['10.0.8.99']), resolver('leases', true, ['10.0.8.22'])]).locate('02:00:00:00:00:01', never);
+  const disagreeing = await new BmcLocator([
+    resolver('observations', true, ['10.0.8.21']),
+    resolver('sweep', false, ['10.0.8.99']),
+    resolver('leases', true, ['10.0.8.22']),
+  ]).locate('02:00:00:00:00:01', never);
   assert.deepEqual(asked, ['observations', 'leases']);
   assert.equal(disagreeing.chosen?.ip, '10.0.8.21');
   assert.equal(disagreeing.conflict, 'resolvers disagree: 10.0.8.21 (observations, 5 s old), 10.0.8.22 (leases, 5 s old)');
 
   asked.length = 0;
-  const failing: Resolver = { name: 'unifi', passive: false, find: async () => { throw new Error('login refused (HTTP 401)'); } };
-  const active = await new BmcLocator([resolver('observations', true, []), failing, resolver('sweep', false, ['10.0.8.99'])]).locate('02:00:00:00:00:01', never);
+  const failing: Resolver = {
+    name: 'unifi',
+    passive: false,
+    find: async () => {
+      throw new Error('login refused (HTTP 401)');
+    },
+  };
+  const active = await new BmcLocator([resolver('observations', true, []), failing, resolver('sweep', false, ['10.0.8.99'])]).locate(
+    '02:00:00:00:00:01',
+    never,
+  );
   assert.equal(active.chosen?.ip, '10.0.8.99');
   assert.equal(active.conflict, null);
-  assert.deepEqual(active.tried.map((entry) => entry.note), ['observations: nothing', 'failed: login refused (HTTP 401)', '10.0.8.99 (sweep, 5 s old)']);
+  assert.deepEqual(
+    active.tried.map((entry) => entry.note),
+    ['observations: nothing', 'failed: login refused (HTTP 401)', '10.0.8.99 (sweep, 5 s old)'],
+  );
 });
 
 /**
@@ -144,16 +164,20 @@ async function fakeController(t: { after(fn: () => Promise<unknown>): void }, fl
       if (request.method === 'POST' && request.url === login) {
         const { username, password } = JSON.parse(body) as { username: string; password: string };
         if (username !== 'ro' || password !== 'pw') return response.writeHead(401).end('{"meta":{"rc":"error"}}');
-        return response.writeHead(200, { 'set-cookie': `${flavour === 'unifi-os' ? 'TOKEN' : 'unifises'}=abc; Path=/; HttpOnly` }).end('{"meta":{"rc":"ok"},"data":[]}');
+        return response
+          .writeHead(200, { 'set-cookie': `${flavour === 'unifi-os' ? 'TOKEN' : 'unifises'}=abc; Path=/; HttpOnly` })
+          .end('{"meta":{"rc":"ok"},"data":[]}');
       }
       if (request.url === `${prefix}/api/s/default/stat/sta` && /(TOKEN|unifises)=abc/.test(request.headers.cookie ?? '')) {
-        return response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-          meta: { rc: 'ok' },
-          data: [
-            { mac: '94:40:c9:37:d3:fc', ip: '10.0.8.21', last_seen: Math.floor(Date.now() / 1000) - 30, hostname: 'ilo' },
-            { mac: 'ac:1f:6b:18:a4:5a', hostname: 'no-ip-yet' },
-          ],
-        }));
+        return response.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            meta: { rc: 'ok' },
+            data: [
+              { mac: '94:40:c9:37:d3:fc', ip: '10.0.8.21', last_seen: Math.floor(Date.now() / 1000) - 30, hostname: 'ilo' },
+              { mac: 'ac:1f:6b:18:a4:5a', hostname: 'no-ip-yet' },
+            ],
+          }),
+        );
       }
       response.writeHead(404).end('{}');
     });

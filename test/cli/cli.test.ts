@@ -30,7 +30,10 @@ test('serve on an empty data dir: healthz, empty inventory, exit codes, graceful
   // Reads need the token too: none (a data dir without one), or another server's.
   const noToken = await runCli(['ls', ...server], { METALBOX_DATA_DIR: join(dataDir, 'elsewhere') });
   assert.equal(noToken.code, 1);
-  assert.equal(noToken.stderr, `error: metalbox at ${serve.url} needs its API token: set METALBOX_TOKEN, or run where the api-token file of its data dir is readable (METALBOX_DATA_DIR, root for /var/lib/metalbox)\n`);
+  assert.equal(
+    noToken.stderr,
+    `error: metalbox at ${serve.url} needs its API token: set METALBOX_TOKEN, or run where the api-token file of its data dir is readable (METALBOX_DATA_DIR, root for /var/lib/metalbox)\n`,
+  );
   const wrongToken = await runCli(['show', '00:11:22:33:44:55', ...server], { METALBOX_TOKEN: 'not-the-token' });
   assert.equal(wrongToken.code, 1);
   assert.match(wrongToken.stderr, /refused the API token: it is not this server's/);
@@ -121,11 +124,16 @@ function nobodyCanRunCli(): boolean {
 }
 
 test('an unwritable data dir is refused (checked as an unprivileged user)', {
-  skip: process.getuid?.() !== 0 ? 'needs root to switch user' : !nobodyCanRunCli() ? 'the checkout is not reachable by user nobody' : false,
+  skip:
+    process.getuid?.() !== 0 ? 'needs root to switch user' : !nobodyCanRunCli() ? 'the checkout is not reachable by user nobody' : false,
 }, async (t) => {
   const dir = tempDir(t);
   chmodSync(dir, 0o755); // nobody may enter, not write
-  const result = await runCli(['serve', '--data-dir', dir, '--listen', '127.0.0.1', '--http-port', '0'], { HOME: '/nonexistent' }, { uid: 65534, gid: 65534 });
+  const result = await runCli(
+    ['serve', '--data-dir', dir, '--listen', '127.0.0.1', '--http-port', '0'],
+    { HOME: '/nonexistent' },
+    { uid: 65534, gid: 65534 },
+  );
   assert.equal(result.code, 1, result.stderr);
   assert.match(result.stderr, /data dir .* is not usable \(EACCES\)/);
 });
@@ -175,50 +183,97 @@ test('ls, show and events on a populated inventory', async (t) => {
   const json = await runCli(['ls', '-o', 'json', ...server], withToken);
   assert.equal(json.code, 0, json.stderr);
   const machines = JSON.parse(json.stdout);
-  assert.deepEqual(machines.map((m: { id: string }) => m.id), [ready.id, failed.id]);
+  assert.deepEqual(
+    machines.map((m: { id: string }) => m.id),
+    [ready.id, failed.id],
+  );
   assert.deepEqual(Object.keys(machines[0]), [
-    'id', 'state', 'stateReason', 'power', 'bmc', 'system', 'cpu', 'memory', 'drives', 'nics', 'serverType', 'profile', 'warnings', 'createdAt', 'updatedAt',
+    'id',
+    'state',
+    'stateReason',
+    'power',
+    'bmc',
+    'system',
+    'cpu',
+    'memory',
+    'drives',
+    'nics',
+    'serverType',
+    'profile',
+    'warnings',
+    'createdAt',
+    'updatedAt',
   ]);
-  assert.deepEqual(machines[1].system, { manufacturer: null, model: null, serial: null, uuid: null, sku: null, biosVersion: null, powerState: null });
+  assert.deepEqual(machines[1].system, {
+    manufacturer: null,
+    model: null,
+    serial: null,
+    uuid: null,
+    sku: null,
+    biosVersion: null,
+    powerState: null,
+  });
   const yaml = await runCli(['ls', '-o', 'yaml', ...server], withToken);
   assert.deepEqual(YAML.parse(yaml.stdout), machines);
 
   const table = await runCli(['ls', ...server], withToken);
   const lines = table.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^BMC MAC\s+STATE\s+POWER\s+BMC IP\s+MODEL\s+SERIAL\s+CPUS\s+MEMORY\s+NICS\s+PROFILE\s+AGE\s+ERROR$/);
-  assert.match(lines[1]!, /^94:40:c9:00:00:01\s+ready\s+On\s+192\.0\.2\.5\s+HPE ProLiant DL360 Gen10 Plus\s+CZJ1234ABC\s+2 \(64c\)\s+512 GiB\s+2\s+-\s+\d+s\s*$/);
-  assert.match(lines[2]!, /^3c:ec:ef:00:00:02\s+auth_failed\s+-\s+192\.0\.2\.6\s+-\s+-\s+-\s+-\s+0\s+-\s+\d+s\s+Redfish answered 401 to the session log…$/);
+  assert.match(
+    lines[1]!,
+    /^94:40:c9:00:00:01\s+ready\s+On\s+192\.0\.2\.5\s+HPE ProLiant DL360 Gen10 Plus\s+CZJ1234ABC\s+2 \(64c\)\s+512 GiB\s+2\s+-\s+\d+s\s*$/,
+  );
+  assert.match(
+    lines[2]!,
+    /^3c:ec:ef:00:00:02\s+auth_failed\s+-\s+192\.0\.2\.6\s+-\s+-\s+-\s+-\s+0\s+-\s+\d+s\s+Redfish answered 401 to the session log…$/,
+  );
   const wide = await runCli(['ls', '-o', 'wide', ...server], withToken);
   assert.match(wide.stdout, new RegExp(`${ready.id}\\s+94:40:c9:00:00:01`));
   assert.match(wide.stdout, /1 \(960 GB\)/);
 
   const onlyFailed = await runCli(['ls', '--state', 'auth_failed', '-o', 'json', ...server], withToken);
-  assert.deepEqual(JSON.parse(onlyFailed.stdout).map((m: { id: string }) => m.id), [failed.id]);
+  assert.deepEqual(
+    JSON.parse(onlyFailed.stdout).map((m: { id: string }) => m.id),
+    [failed.id],
+  );
   const badState = await runCli(['ls', '--state', 'booting', ...server], withToken);
   assert.equal(badState.code, 2);
   const query = await runCli(['ls', '-q', 'B4-7A-F1-00-11-23', '-o', 'json', ...server], withToken);
-  assert.deepEqual(JSON.parse(query.stdout).map((m: { id: string }) => m.id), [ready.id]);
+  assert.deepEqual(
+    JSON.parse(query.stdout).map((m: { id: string }) => m.id),
+    [ready.id],
+  );
 
   const showJson = await runCli(['show', 'B4-7A-F1-00-11-23', '-o', 'json', ...server], withToken);
   assert.equal(showJson.code, 0, showJson.stderr);
   assert.deepEqual(JSON.parse(showJson.stdout), machines[0]);
   const show = await runCli(['show', ready.id, ...server], withToken);
   for (const fragment of [
-    /State:\s+ready/, /BMC:\s+94:40:c9:00:00:01\s+192\.0\.2\.5 \(from dhcp-snoop\)/, /iLO 5, firmware 2\.55, Redfish 1\.6\.0/,
-    /System:\s+HPE ProLiant DL360 Gen10 Plus, SKU P39999-B21/, /CPU:\s+2 × Intel\(R\) Xeon\(R\) Gold 6338, 64 cores, 128 threads/,
-    /Memory:\s+512 GiB in 16 DIMMs/, /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/, /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
+    /State:\s+ready/,
+    /BMC:\s+94:40:c9:00:00:01\s+192\.0\.2\.5 \(from dhcp-snoop\)/,
+    /iLO 5, firmware 2\.55, Redfish 1\.6\.0/,
+    /System:\s+HPE ProLiant DL360 Gen10 Plus, SKU P39999-B21/,
+    /CPU:\s+2 × Intel\(R\) Xeon\(R\) Gold 6338, 64 cores, 128 threads/,
+    /Memory:\s+512 GiB in 16 DIMMs/,
+    /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/,
+    /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
     /state\s+classifying → ready\s+no server type matched yet/,
-  ]) assert.match(show.stdout, fragment);
+  ])
+    assert.match(show.stdout, fragment);
 
   const events = await runCli(['events', '3c-ec-ef-00-00-02', '-o', 'json', ...server], withToken);
-  assert.deepEqual(JSON.parse(events.stdout).map((e: { toState: string }) => e.toState), ['enrolled', 'auth_failed']);
+  assert.deepEqual(
+    JSON.parse(events.stdout).map((e: { toState: string }) => e.toState),
+    ['enrolled', 'auth_failed'],
+  );
 });
 
 test('ls --watch redraws until interrupted', async (t) => {
   const dataDir = tempDir(t);
   const serve = await startServe(t, ['--data-dir', dataDir]);
   const child = spawn(process.execPath, [CLI, 'ls', '--watch', '--interval', '0.2', '--server', serve.url], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, METALBOX_TOKEN: readFileSync(join(dataDir, 'api-token'), 'utf8').trim() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, METALBOX_TOKEN: readFileSync(join(dataDir, 'api-token'), 'utf8').trim() },
   });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
@@ -232,17 +287,38 @@ test('ls --watch redraws until interrupted', async (t) => {
 test('serve --print-config shows the effective config', async (t) => {
   const dir = tempDir(t);
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(config, [
-    'http:', '  port: 8001', 'log:', '  level: debug', 'bmc:', '  subnets: [10.9.0.0/24]', '  credentials:',
-    '    - {macPrefix: "94:40:c9", username: admin, password: s3cret-factory}', 'unifi: {url: "https://unifi.example", username: ro, password: s3cret-unifi}', '',
-  ].join('\n'));
-  const result = await runCli(['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--no-dhcp-proxy', '--print-config'], { METALBOX_LISTEN: '192.0.2.7', METALBOX_SWEEP_RATE: '50' });
+  writeFileSync(
+    config,
+    [
+      'http:',
+      '  port: 8001',
+      'log:',
+      '  level: debug',
+      'bmc:',
+      '  subnets: [10.9.0.0/24]',
+      '  credentials:',
+      '    - {macPrefix: "94:40:c9", username: admin, password: s3cret-factory}',
+      'unifi: {url: "https://unifi.example", username: ro, password: s3cret-unifi}',
+      '',
+    ].join('\n'),
+  );
+  const result = await runCli(
+    ['serve', '--config', config, '--data-dir', join(dir, 'd'), '--http-port', '8003', '--no-dhcp-proxy', '--print-config'],
+    { METALBOX_LISTEN: '192.0.2.7', METALBOX_SWEEP_RATE: '50' },
+  );
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(YAML.parse(result.stdout), {
-    dataDir: join(dir, 'd'), listen: '192.0.2.7', advertise: '192.0.2.7', http: { port: 8003 }, dhcp: { proxy: false, port: 67, pxePort: 4011 },
-    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 }, netboot: { uefiBinary: 'snponly.efi' },
+    dataDir: join(dir, 'd'),
+    listen: '192.0.2.7',
+    advertise: '192.0.2.7',
+    http: { port: 8003 },
+    dhcp: { proxy: false, port: 67, pxePort: 4011 },
+    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 },
+    netboot: { uefiBinary: 'snponly.efi' },
     api: { maxEventStreams: 100 },
-    boot: { unknown: 'ignore', localBoot: 'exit', addressTrust: 'dhcp' }, profiles: {}, serverTypes: [],
+    boot: { unknown: 'ignore', localBoot: 'exit', addressTrust: 'dhcp' },
+    profiles: {},
+    serverTypes: [],
     bmc: { subnets: ['10.9.0.0/24'], sweepRate: 50, credentials: [{ macPrefix: '94:40:c9', username: 'admin', password: '********' }] },
     snooping: { maxObservations: 50000, maxAgeDays: 30, writesPerSecond: 1000 },
     discovery: { leaseFiles: [] },
@@ -271,18 +347,42 @@ test('a damaged database is refused in one line, exit 2, before anything starts,
   assert.ok(bytes.length >= 16 * 4096, `${bytes.length} bytes: enough pages to damage`);
 
   const damaged: Array<[string, Buffer, RegExp]> = [
-    ['truncated', bytes.subarray(0, Math.floor(bytes.length / 2)), /is damaged \(truncated: \d+ bytes, its header says \d+ pages of 4096 bytes\)/],
+    [
+      'truncated',
+      bytes.subarray(0, Math.floor(bytes.length / 2)),
+      /is damaged \(truncated: \d+ bytes, its header says \d+ pages of 4096 bytes\)/,
+    ],
     // Pages 4 to 6 overwritten: the b-trees on them no longer parse.
-    ['overwritten', Buffer.concat([bytes.subarray(0, 3 * 4096), Buffer.alloc(3 * 4096, 0xa5), bytes.subarray(6 * 4096)]), /is damaged \(database disk image is malformed(: Tree 4 page 4: [^)]+)?\)/], // SQLite throws, or lists what it found
+    [
+      'overwritten',
+      Buffer.concat([bytes.subarray(0, 3 * 4096), Buffer.alloc(3 * 4096, 0xa5), bytes.subarray(6 * 4096)]),
+      /is damaged \(database disk image is malformed(: Tree 4 page 4: [^)]+)?\)/,
+    ], // SQLite throws, or lists what it found
   ];
   for (const [what, content, reason] of damaged) {
     const dataDir = join(dir, what);
     mkdirSync(dataDir, { mode: 0o700 });
     const database = join(dataDir, 'metalbox.db');
     writeFileSync(database, content, { mode: 0o600 });
-    const result = await runCli(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--http-port', '0', '--no-dhcp-proxy', '--no-tftp']);
+    const result = await runCli([
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--no-dhcp-proxy',
+      '--no-tftp',
+    ]);
     assert.equal(result.code, 2, `${what}: ${result.stderr}`);
-    assert.match(result.stderr, new RegExp(`^error: database ${database.replace(/[.]/g, '\\.')} ${reason.source}; metalbox did not write to it: restore it from a backup, or move it away to start an empty inventory\\n$`), what);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^error: database ${database.replace(/[.]/g, '\\.')} ${reason.source}; metalbox did not write to it: restore it from a backup, or move it away to start an empty inventory\\n$`,
+      ),
+      what,
+    );
     assert.equal(result.stdout, '', `${what}: nothing served`);
     assert.ok(readFileSync(database).equals(content), `${what}: the file is unchanged`);
     assert.equal(existsSync(join(dataDir, 'api-token')), false, `${what}: nothing after the database was started`);

@@ -29,7 +29,10 @@ test('lab down stops what its lab started, by pid and only while the pid is stil
   // looks like the lab's VM by name but is not in the lab's files.
   const reused = start(['300']);
   const lookalike = start(['300'], 'qemu-system-x86_64 -name mbx-vm ');
-  writeFileSync(join(dir, 'state.json'), JSON.stringify({ firmware: 'bios', startedAt: new Date().toISOString(), dir, pids: [ours.pid, reused.pid] }));
+  writeFileSync(
+    join(dir, 'state.json'),
+    JSON.stringify({ firmware: 'bios', startedAt: new Date().toISOString(), dir, pids: [ours.pid, reused.pid] }),
+  );
   writeFileSync(join(run, 'vm.pid'), `${ourVm.pid}\n`);
 
   await labDown({ dir });

@@ -6,7 +6,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { MetalboxError } from '../../src/lib/errors.js';
 import { tempDir } from '../helpers.js';
 
-const configError = (pattern: RegExp) => (error: unknown) => error instanceof MetalboxError && error.code === 'E_CONFIG' && pattern.test(error.message);
+const configError = (pattern: RegExp) => (error: unknown) =>
+  error instanceof MetalboxError && error.code === 'E_CONFIG' && pattern.test(error.message);
 
 test('defaults apply when nothing is given', () => {
   const config = loadConfig({ env: { XDG_DATA_HOME: '/srv/xdg' } });
@@ -18,13 +19,38 @@ test('defaults apply when nothing is given', () => {
 
 test('precedence: flags > env > config file > defaults, setting by setting', (t) => {
   const file = join(tempDir(t), 'metalbox.yaml');
-  writeFileSync(file, [
-    'dataDir: /from/file', 'listen: 192.0.2.1', 'http:', '  port: 8001', 'log:', '  level: warn',
-    'boot:', '  unknown: discover', '  discoveryProfile: from-file',
-    'profiles:', '  rescue:', '    kernel: rescue/vmlinuz', '    initrd: [rescue/initrd.img]', '    cmdline: "console=ttyS0 mac={{ mac }}"', '',
-  ].join('\n'));
-  const env = { METALBOX_HTTP_PORT: '8002', METALBOX_LISTEN: '192.0.2.2', METALBOX_UEFI_BINARY: 'ipxe.efi', METALBOX_DHCP_PROXY: 'true', METALBOX_LOCAL_BOOT: '404' };
-  const config = loadConfig({ configFile: file, env, flags: { 'http.port': '8003', 'dhcp.proxy': 'false', 'boot.discoveryProfile': 'from-flag' } });
+  writeFileSync(
+    file,
+    [
+      'dataDir: /from/file',
+      'listen: 192.0.2.1',
+      'http:',
+      '  port: 8001',
+      'log:',
+      '  level: warn',
+      'boot:',
+      '  unknown: discover',
+      '  discoveryProfile: from-file',
+      'profiles:',
+      '  rescue:',
+      '    kernel: rescue/vmlinuz',
+      '    initrd: [rescue/initrd.img]',
+      '    cmdline: "console=ttyS0 mac={{ mac }}"',
+      '',
+    ].join('\n'),
+  );
+  const env = {
+    METALBOX_HTTP_PORT: '8002',
+    METALBOX_LISTEN: '192.0.2.2',
+    METALBOX_UEFI_BINARY: 'ipxe.efi',
+    METALBOX_DHCP_PROXY: 'true',
+    METALBOX_LOCAL_BOOT: '404',
+  };
+  const config = loadConfig({
+    configFile: file,
+    env,
+    flags: { 'http.port': '8003', 'dhcp.proxy': 'false', 'boot.discoveryProfile': 'from-flag' },
+  });
   assert.deepEqual(config, {
     dataDir: '/from/file', // file only
     listen: '192.0.2.2', // env beats file
@@ -84,12 +110,24 @@ test('bad config files are refused with the file, the key and the reason', (t) =
     writeFileSync(file, text);
     assert.throws(() => loadConfig({ configFile: file, env: {} }), configError(pattern), name);
   }
-  assert.throws(() => loadConfig({ configFile: join(dir, 'missing.yaml'), env: {} }), configError(/missing\.yaml: cannot read it \(ENOENT\)/));
+  assert.throws(
+    () => loadConfig({ configFile: join(dir, 'missing.yaml'), env: {} }),
+    configError(/missing\.yaml: cannot read it \(ENOENT\)/),
+  );
 });
 
 test('bad env values and flags are refused naming their source', () => {
-  assert.throws(() => loadConfig({ env: { METALBOX_HTTP_PORT: 'eighty' } }), configError(/environment METALBOX_HTTP_PORT=eighty: http\.port must be of type integer/));
+  assert.throws(
+    () => loadConfig({ env: { METALBOX_HTTP_PORT: 'eighty' } }),
+    configError(/environment METALBOX_HTTP_PORT=eighty: http\.port must be of type integer/),
+  );
   assert.throws(() => loadConfig({ env: {}, flags: { 'http.port': '-1' } }), configError(/flag --http-port -1: http\.port must be >= 0/));
-  assert.throws(() => loadConfig({ env: {}, flags: { listen: 'localhost' } }), configError(/flag --listen localhost: listen must be an IP address/));
-  assert.throws(() => loadConfig({ env: { METALBOX_LOG_LEVEL: 'chatty' } }), configError(/METALBOX_LOG_LEVEL=chatty: log\.level must be one of/));
+  assert.throws(
+    () => loadConfig({ env: {}, flags: { listen: 'localhost' } }),
+    configError(/flag --listen localhost: listen must be an IP address/),
+  );
+  assert.throws(
+    () => loadConfig({ env: { METALBOX_LOG_LEVEL: 'chatty' } }),
+    configError(/METALBOX_LOG_LEVEL=chatty: log\.level must be one of/),
+  );
 });

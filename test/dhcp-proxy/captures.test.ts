@@ -32,7 +32,10 @@ test('every captured packet decodes and re-encodes to the same bytes', () => {
 });
 
 test('the captured clients get the answers the lab booted with; others get silence', () => {
-  const h = new ProxyDhcpHandler({ serverIp: '10.77.0.1', httpBase: 'http://10.77.0.1:8080', uefiBinary: 'snponly.efi' }, (mac) => mac === BIOS || mac === UEFI);
+  const h = new ProxyDhcpHandler(
+    { serverIp: '10.77.0.1', httpBase: 'http://10.77.0.1:8080', uefiBinary: 'snponly.efi' },
+    (mac) => mac === BIOS || mac === UEFI,
+  );
   const answers: string[] = [];
   for (const { from, to, payload } of capture) {
     const [address, port] = from.split(':');

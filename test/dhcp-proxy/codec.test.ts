@@ -2,8 +2,20 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import {
-  clientArchitectures, clientMac, clientUuidOption, decodePacket, decodeSubOptions, DhcpDecodeError, encodePacket,
-  encodeSubOptions, messageType, Option, requestedIp, userClasses, vendorClass, type DhcpPacket,
+  clientArchitectures,
+  clientMac,
+  clientUuidOption,
+  decodePacket,
+  decodeSubOptions,
+  DhcpDecodeError,
+  encodePacket,
+  encodeSubOptions,
+  messageType,
+  Option,
+  requestedIp,
+  userClasses,
+  vendorClass,
+  type DhcpPacket,
 } from '../../src/dhcp-proxy/codec.js';
 import { EDK2_PRL, edk2Discover, edk2Request4011, IPXE_175, ipxeBiosDiscover } from './fixtures.js';
 
@@ -95,7 +107,10 @@ test('option overload (52) reads options from the file and sname fields', () => 
   assert.equal(packet.options.get(Option.HOSTNAME)!.toString(), 'halo');
   assert.equal(packet.file, '');
   const bad = Buffer.concat([bytes.subarray(0, 240), Buffer.from('340109ff', 'hex')]);
-  assert.throws(() => decodePacket(bad), (e: unknown) => e instanceof DhcpDecodeError && e.reason === 'bad-overload');
+  assert.throws(
+    () => decodePacket(bad),
+    (e: unknown) => e instanceof DhcpDecodeError && e.reason === 'bad-overload',
+  );
 });
 
 test('malformed packets are rejected with a reason', () => {
@@ -110,7 +125,11 @@ test('malformed packets are rejected with a reason', () => {
     ['code without length', Buffer.concat([edk2Discover.subarray(0, 240), Buffer.from('35', 'hex')]), 'option-overrun'],
   ];
   for (const [name, bytes, reason] of cases) {
-    assert.throws(() => decodePacket(bytes), (e: unknown) => e instanceof DhcpDecodeError && e.reason === reason, name);
+    assert.throws(
+      () => decodePacket(bytes),
+      (e: unknown) => e instanceof DhcpDecodeError && e.reason === reason,
+      name,
+    );
   }
 });
 
@@ -140,15 +159,20 @@ test('fuzz: 100,000 random and mutated packets never throw anything but DhcpDeco
       cursor += 1024;
     } else {
       bytes = Buffer.from(seeds[i % seeds.length]!);
-      for (let flips = 1 + (next() & 7); flips > 0; flips--) bytes[(next() << 8 | next()) % bytes.length] = next();
+      for (let flips = 1 + (next() & 7); flips > 0; flips--) bytes[((next() << 8) | next()) % bytes.length] = next();
       if (next() < 32) bytes = bytes.subarray(0, (next() << 1) % bytes.length);
     }
     try {
       const packet = decodePacket(bytes);
       decoded++;
       // Everything a decoded packet offers must be readable without throwing.
-      messageType(packet); vendorClass(packet); userClasses(packet); clientArchitectures(packet);
-      clientUuidOption(packet); clientMac(packet); requestedIp(packet);
+      messageType(packet);
+      vendorClass(packet);
+      userClasses(packet);
+      clientArchitectures(packet);
+      clientUuidOption(packet);
+      clientMac(packet);
+      requestedIp(packet);
       const ipxe = packet.options.get(Option.IPXE);
       if (ipxe) decodeSubOptions(ipxe);
     } catch (error) {

@@ -47,7 +47,11 @@ test('a flood of 200,000 spoofed DISCOVERs: observations within the cap, memory 
   const dataDir = tempDir(t);
   const store = Store.open(dataDir);
   const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
-  store.machines.recordInventory(id, { ...dl360Inventory(), nics: [{ mac: '52:54:00:77:00:e1', name: 'virtio', speedMbps: null, linkStatus: null }] }, { type: 'inventory', message: 'inspected' });
+  store.machines.recordInventory(
+    id,
+    { ...dl360Inventory(), nics: [{ mac: '52:54:00:77:00:e1', name: 'virtio', speedMbps: null, linkStatus: null }] },
+    { type: 'inventory', message: 'inspected' },
+  );
   store.close();
   const serve = await startServe(t, ['--data-dir', dataDir], { METALBOX_SNOOPING_MAX_OBSERVATIONS: String(CAP) });
   const pid = serve.child.pid!;
@@ -66,8 +70,13 @@ test('a flood of 200,000 spoofed DISCOVERs: observations within the cap, memory 
   assert.ok(await answered(serve), 'answered after the flood');
   await sleep(2500); // two more flushes
 
-  const stats = (await (await serve.fetch('/api/v1/stats')).json()) as { dhcp: { drops: Record<string, number> }; snooping: { dropped: number; observations: number } };
-  t.diagnostic(`RSS ${before.toFixed(1)} MiB before, ${peak.toFixed(1)} MiB at the end of the flood; ${stats.dhcp.drops['no-boot-decision']} DISCOVERs read, ${stats.snooping.dropped} observations dropped, ${stats.snooping.observations} rows`);
+  const stats = (await (await serve.fetch('/api/v1/stats')).json()) as {
+    dhcp: { drops: Record<string, number> };
+    snooping: { dropped: number; observations: number };
+  };
+  t.diagnostic(
+    `RSS ${before.toFixed(1)} MiB before, ${peak.toFixed(1)} MiB at the end of the flood; ${stats.dhcp.drops['no-boot-decision']} DISCOVERs read, ${stats.snooping.dropped} observations dropped, ${stats.snooping.observations} rows`,
+  );
   assert.ok(stats.snooping.observations <= CAP, `${stats.snooping.observations} rows, cap ${CAP}`);
   assert.ok(stats.snooping.observations >= CAP / 2, 'the flood was recorded up to the cap');
   assert.ok(stats.snooping.dropped > 0, 'past the write budget, observations are dropped and counted');

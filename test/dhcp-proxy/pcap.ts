@@ -14,7 +14,7 @@ export function readPcapUdp(path: string): CapturedDatagram[] {
   const file = readFileSync(path);
   if (file.readUInt32LE(0) !== 0xa1b2c3d4 || file.readUInt32LE(20) !== 1) throw new Error(`${path}: not a little-endian Ethernet pcap`);
   const datagrams: CapturedDatagram[] = [];
-  for (let at = 24; at + 16 <= file.length;) {
+  for (let at = 24; at + 16 <= file.length; ) {
     const length = file.readUInt32LE(at + 8);
     const frame = file.subarray(at + 16, at + 16 + length);
     at += 16 + length;

@@ -9,7 +9,11 @@ const CLIENT = { address: '0.0.0.0', port: 68 };
 
 function handler(known: string[] = ['52:54:00:77:00:e1', '52:54:00:77:00:b1'], settings = SETTINGS) {
   const snooped: string[] = [];
-  const h = new ProxyDhcpHandler(settings, (mac) => known.includes(mac), (packet) => snooped.push(packet.xid.toString(16)));
+  const h = new ProxyDhcpHandler(
+    settings,
+    (mac) => known.includes(mac),
+    (packet) => snooped.push(packet.xid.toString(16)),
+  );
   return { h, snooped };
 }
 
@@ -72,8 +76,16 @@ test('iPXE DISCOVER gets the HTTP script URL, which breaks the chain loop', () =
   assert.equal(hex(offer, Option.VENDOR_SPECIFIC), '060108ff', 'arch 0: discovery control 8');
   assert.equal(hex(offer, Option.CLIENT_UUID), '000a58424d1111224283330000000000b1');
   // Detected by option 175 alone, and by an RFC 3004 user class alone.
-  assert.equal(decodePacket(h.handle(variant(ipxeBiosDiscover, { [Option.USER_CLASS]: undefined }), 'dhcp', CLIENT)!.bytes).file, 'http://192.0.2.1:8080/boot.ipxe');
-  assert.equal(decodePacket(h.handle(variant(ipxeBiosDiscover, { [Option.IPXE]: undefined, [Option.USER_CLASS]: '0469505845' }), 'dhcp', CLIENT)!.bytes).file, 'http://192.0.2.1:8080/boot.ipxe');
+  assert.equal(
+    decodePacket(h.handle(variant(ipxeBiosDiscover, { [Option.USER_CLASS]: undefined }), 'dhcp', CLIENT)!.bytes).file,
+    'http://192.0.2.1:8080/boot.ipxe',
+  );
+  assert.equal(
+    decodePacket(
+      h.handle(variant(ipxeBiosDiscover, { [Option.IPXE]: undefined, [Option.USER_CLASS]: '0469505845' }), 'dhcp', CLIENT)!.bytes,
+    ).file,
+    'http://192.0.2.1:8080/boot.ipxe',
+  );
 });
 
 test('BIOS PXE ROM (not iPXE): option 43 = 06 01 08 ff and undionly.kpxe', () => {
@@ -86,7 +98,10 @@ test('BIOS PXE ROM (not iPXE): option 43 = 06 01 08 ff and undionly.kpxe', () =>
 
 test('UEFI HTTP boot: HTTPClient echoed and an http URL', () => {
   const { h } = handler();
-  const httpBoot = variant(edk2Discover, { [Option.VENDOR_CLASS]: Buffer.from('HTTPClient:Arch:00016:UNDI:003001').toString('hex'), [Option.CLIENT_ARCH]: '0010' });
+  const httpBoot = variant(edk2Discover, {
+    [Option.VENDOR_CLASS]: Buffer.from('HTTPClient:Arch:00016:UNDI:003001').toString('hex'),
+    [Option.CLIENT_ARCH]: '0010',
+  });
   const offer = decodePacket(h.handle(httpBoot, 'dhcp', CLIENT)!.bytes);
   assert.equal(offer.options.get(Option.VENDOR_CLASS)!.toString(), 'HTTPClient');
   assert.equal(offer.file, 'http://192.0.2.1:8080/ipxe/snponly.efi');
@@ -112,7 +127,10 @@ test('option 97 is echoed only when it is a 17-byte type-0 GUID', () => {
 
 test('silence, counted by reason: non-PXE clients, unknown machines, wrong port, no binary, garbage', () => {
   const { h, snooped } = handler();
-  const udhcpc = variant(edk2Discover, { [Option.VENDOR_CLASS]: Buffer.from('udhcp 1.36.1').toString('hex'), [Option.CLIENT_ARCH]: undefined });
+  const udhcpc = variant(edk2Discover, {
+    [Option.VENDOR_CLASS]: Buffer.from('udhcp 1.36.1').toString('hex'),
+    [Option.CLIENT_ARCH]: undefined,
+  });
   assert.equal(h.handle(udhcpc, 'dhcp', CLIENT), null);
   assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: undefined }), 'dhcp', CLIENT), null);
   const stranger = Buffer.from(edk2Discover);
@@ -123,7 +141,12 @@ test('silence, counted by reason: non-PXE clients, unknown machines, wrong port,
   assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '000b' }), 'dhcp', CLIENT), null, 'ARM64: no binary');
   assert.equal(h.handle(Buffer.from('hello'), 'dhcp', CLIENT), null);
   assert.deepEqual(Object.fromEntries(h.drops), {
-    'not-pxe-vendor': 1, 'no-arch': 1, 'no-boot-decision': 1, 'not-for-listener': 2, 'unsupported-arch': 1, 'too-short': 1,
+    'not-pxe-vendor': 1,
+    'no-arch': 1,
+    'no-boot-decision': 1,
+    'not-for-listener': 2,
+    'unsupported-arch': 1,
+    'too-short': 1,
   });
   assert.equal(h.answered, 0);
   assert.equal(snooped.length, 6, 'every well-formed packet is snooped, PXE or not; garbage is not');

@@ -63,16 +63,31 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
     await new Promise((resolve) => setTimeout(resolve, 100));
     events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as typeof events;
   }
-  assert.deepEqual(events.at(-1), { ...events.at(-1), type: 'boot.dhcp', message: 'ProxyDHCP ack: snponly.efi', data: { firmware: 'uefi', arch: 7, count: 1 } });
+  assert.deepEqual(events.at(-1), {
+    ...events.at(-1),
+    type: 'boot.dhcp',
+    message: 'ProxyDHCP ack: snponly.efi',
+    data: { firmware: 'uefi', arch: 7, count: 1 },
+  });
   assert.equal(await serve.stop(), 0);
 });
 
 test('advertise: explicit, else --listen, else the only non-loopback IPv4 address', () => {
   const base = { listen: '0.0.0.0' } as Config;
-  const nic = (address: string, internal = false) => ({ address, family: 'IPv4' as const, internal, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', cidr: null });
+  const nic = (address: string, internal = false) => ({
+    address,
+    family: 'IPv4' as const,
+    internal,
+    netmask: '255.255.255.0',
+    mac: '00:00:00:00:00:00',
+    cidr: null,
+  });
   assert.equal(resolveAdvertise({ ...base, advertise: '192.0.2.9' }, {}), '192.0.2.9');
   assert.equal(resolveAdvertise({ ...base, listen: '192.0.2.8' }, {}), '192.0.2.8');
   assert.equal(resolveAdvertise(base, { lo: [nic('127.0.0.1', true)], eth0: [nic('192.0.2.7')] }), '192.0.2.7');
-  assert.throws(() => resolveAdvertise(base, { eth0: [nic('192.0.2.7')], eth1: [nic('198.51.100.7')] }), /several IPv4 addresses \(192\.0\.2\.7, 198\.51\.100\.7\): set --advertise/);
+  assert.throws(
+    () => resolveAdvertise(base, { eth0: [nic('192.0.2.7')], eth1: [nic('198.51.100.7')] }),
+    /several IPv4 addresses \(192\.0\.2\.7, 198\.51\.100\.7\): set --advertise/,
+  );
   assert.throws(() => resolveAdvertise(base, { lo: [nic('127.0.0.1', true)] }), /no IPv4 address to advertise/);
 });

@@ -47,15 +47,28 @@ test('snooping records every client packet, batched, and the store merges repeat
   assert.equal(batches.length, 2);
 
   const bmc = store.observations.list({ mac: '3c:ec:ef:00:00:23' });
-  assert.deepEqual(bmc, [{
-    mac: '3c:ec:ef:00:00:23', messageType: 'REQUEST', ip: '10.77.0.23', vendorClass: 'udhcp 1.36.1', arch: null, hostname: 'bmc-23',
-    firstSeen: '2026-11-21T10:00:00.000Z', lastSeen: '2026-11-21T10:01:01.000Z', count: 3,
-  }]);
+  assert.deepEqual(bmc, [
+    {
+      mac: '3c:ec:ef:00:00:23',
+      messageType: 'REQUEST',
+      ip: '10.77.0.23',
+      vendorClass: 'udhcp 1.36.1',
+      arch: null,
+      hostname: 'bmc-23',
+      firstSeen: '2026-11-21T10:00:00.000Z',
+      lastSeen: '2026-11-21T10:01:01.000Z',
+      count: 3,
+    },
+  ]);
   const pxe = store.observations.list({ mac: '52:54:00:77:00:e1' });
-  assert.deepEqual(pxe.map((o) => [o.messageType, o.ip, o.arch, o.vendorClass]), [
-    ['DISCOVER', null, 7, 'PXEClient:Arch:00007:UNDI:003000'],
-    ['REQUEST', '10.77.0.101', 7, 'PXEClient:Arch:00007:UNDI:003000'],
-  ], 'same last-seen: ordered by type');
+  assert.deepEqual(
+    pxe.map((o) => [o.messageType, o.ip, o.arch, o.vendorClass]),
+    [
+      ['DISCOVER', null, 7, 'PXEClient:Arch:00007:UNDI:003000'],
+      ['REQUEST', '10.77.0.101', 7, 'PXEClient:Arch:00007:UNDI:003000'],
+    ],
+    'same last-seen: ordered by type',
+  );
   assert.equal(store.observations.list().length, 3);
 });
 

@@ -14,11 +14,14 @@ const READY_NIC = '52:54:00:77:00:b1';
 function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string>; from?: string } = {}) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
     const { hostname, port } = new URL(url);
-    const req = request({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, localAddress: options.from }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
+    const req = request(
+      { host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, localAddress: options.from },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -44,14 +47,17 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   writeFileSync(join(dir, 'secret'), 'outside the assets dir');
   symlinkSync(join(dir, 'secret'), join(assetsDir, 'lab', 'escape'));
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(config, [
-    'profiles:',
-    '  lab:',
-    '    kernel: lab/vmlinuz',
-    '    initrd: lab/initrd.gz',
-    '    cmdline: "console=ttyS0 sn={{ machine.system.serial }} mbx.done={{ callbackUrl }}"',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'profiles:',
+      '  lab:',
+      '    kernel: lab/vmlinuz',
+      '    initrd: lab/initrd.gz',
+      '    cmdline: "console=ttyS0 sn={{ machine.system.serial }} mbx.done={{ callbackUrl }}"',
+      '',
+    ].join('\n'),
+  );
 
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
@@ -74,9 +80,16 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.equal((await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&arch=x86%2064`)).status, 400, 'arch: no spaces');
   assert.equal((await fetch(`${base}/boot.ipxe`, { method: 'POST' })).status, 404, 'the script is only fetched');
   const scriptHead = await raw(base, `/boot.ipxe?mac=${READY_NIC}&platform=pcbios`, { method: 'HEAD' });
-  assert.deepEqual([scriptHead.status, scriptHead.headers['content-length'], scriptHead.body.length], [200, '51', 0], 'HEAD: the local-boot script\'s length (7 + 39 + 5 bytes), no body');
-  assert.match(await (await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&platform=pcbios`)).text(), /^exit$/m, 'ready machines boot from disk');
-
+  assert.deepEqual(
+    [scriptHead.status, scriptHead.headers['content-length'], scriptHead.body.length],
+    [200, '51', 0],
+    "HEAD: the local-boot script's length (7 + 39 + 5 bytes), no body",
+  );
+  assert.match(
+    await (await fetch(`${base}/boot.ipxe?mac=${READY_NIC}&platform=pcbios`)).text(),
+    /^exit$/m,
+    'ready machines boot from disk',
+  );
 
   // The machine's script, as iPXE asks for it after the chain (hyphenated MAC), from the
   // address its DHCP showed: EDK2's request on the PXE port, sent from 127.0.0.1.
@@ -104,7 +117,16 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.equal(beyond.headers['content-range'], 'bytes */5000');
   await fetch(`${base}/assets/lab/initrd.gz`);
 
-  for (const hostile of ['/assets/../../secret', '/assets/lab/..%2f..%2fsecret', '/assets/%2e%2e/secret', '/assets/lab/escape', '/assets/lab', '/assets/lab/vmlinuz%00', '/assets/lab\\..\\..\\secret', '/assets//etc/passwd']) {
+  for (const hostile of [
+    '/assets/../../secret',
+    '/assets/lab/..%2f..%2fsecret',
+    '/assets/%2e%2e/secret',
+    '/assets/lab/escape',
+    '/assets/lab',
+    '/assets/lab/vmlinuz%00',
+    '/assets/lab\\..\\..\\secret',
+    '/assets//etc/passwd',
+  ]) {
     const response = await raw(base, hostile);
     assert.equal(response.status, 404, hostile);
     assert.ok(!response.body.toString().includes('outside the assets dir'), hostile);
@@ -120,28 +142,43 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
 
   // The milestones reach the store within a second, the kernel moving the machine to installing.
   const milestones = await eventsOf(serve, installingId, (list) => list.some((event) => event.type === 'boot.asset'));
-  assert.deepEqual(milestones.slice(-4).map((event) => [event.type, event.fromState, event.toState, event.message, (event.data as { count: number }).count]), [
-    ['boot.script', 'netbooting', 'netbooting', 'iPXE script: install profile lab', 1],
-    ['boot.kernel', 'netbooting', 'installing', 'HTTP sent kernel lab/vmlinuz', 1], // HEAD and the range are not a download
-    ['boot.initrd', 'installing', 'installing', 'HTTP sent initrd lab/initrd.gz', 1],
-    ['boot.asset', 'installing', 'installing', 'HTTP sent iPXE binary snponly.efi', 1],
-  ]);
+  assert.deepEqual(
+    milestones
+      .slice(-4)
+      .map((event) => [event.type, event.fromState, event.toState, event.message, (event.data as { count: number }).count]),
+    [
+      ['boot.script', 'netbooting', 'netbooting', 'iPXE script: install profile lab', 1],
+      ['boot.kernel', 'netbooting', 'installing', 'HTTP sent kernel lab/vmlinuz', 1], // HEAD and the range are not a download
+      ['boot.initrd', 'installing', 'installing', 'HTTP sent initrd lab/initrd.gz', 1],
+      ['boot.asset', 'installing', 'installing', 'HTTP sent iPXE binary snponly.efi', 1],
+    ],
+  );
   const readyEvents = await eventsOf(serve, readyId, () => true);
   assert.equal(readyEvents.at(-1)!.message, 'iPXE script: local boot (exit)');
 
   // The callback: the token is checked, events recorded, `installed` ends the installation.
   const forged = callbackUrl.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'));
   assert.equal((await fetch(`${forged}?event=installed`)).status, 403);
-  assert.equal((await fetch(callbackUrl.replace(installingId, readyId) + '?event=installed')).status, 403, "one machine's token is not another's");
+  assert.equal(
+    (await fetch(callbackUrl.replace(installingId, readyId) + '?event=installed')).status,
+    403,
+    "one machine's token is not another's",
+  );
   assert.equal((await fetch(`${callbackUrl}`)).status, 400, 'event= is required');
-  const progress = await fetch(callbackUrl, { method: 'POST', body: new URLSearchParams({ event: 'partitioning', disk: 'nvme0n1\u001b[2J' }) });
+  const progress = await fetch(callbackUrl, {
+    method: 'POST',
+    body: new URLSearchParams({ event: 'partitioning', disk: 'nvme0n1\u001b[2J' }),
+  });
   assert.equal(progress.status, 200);
   assert.equal((await fetch(`${callbackUrl}?event=installed&platform=efi`)).status, 200);
   const events = await eventsOf(serve, installingId, () => true);
-  assert.deepEqual(events.slice(-2).map((event) => [event.type, event.fromState, event.toState, event.message]), [
-    ['callback', 'installing', 'installing', 'installer reported partitioning'],
-    ['callback', 'installing', 'provisioned', 'installer reported installed'],
-  ]);
+  assert.deepEqual(
+    events.slice(-2).map((event) => [event.type, event.fromState, event.toState, event.message]),
+    [
+      ['callback', 'installing', 'installing', 'installer reported partitioning'],
+      ['callback', 'installing', 'provisioned', 'installer reported installed'],
+    ],
+  );
   const progressEvent = events.find((event) => event.message === 'installer reported partitioning')!;
   assert.deepEqual(progressEvent.data, { event: 'partitioning', from: '127.0.0.1', disk: 'nvme0n1[2J' }, 'control characters are stripped');
   const machine = (await (await serve.fetch(`/api/v1/machines/${installingId}`)).json()) as MachineJson;
@@ -156,24 +193,30 @@ test('discovery: unknown machines boot the discovery profile; --local-boot 404 s
   const dir = tempDir(t);
   const dataDir = join(dir, 'data');
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(config, [
-    'boot:',
-    '  unknown: discover',
-    '  localBoot: "404"',
-    'profiles:',
-    '  rescue:',
-    '    script: |',
-    '      #!ipxe',
-    '      echo rescue for {{ mac }}',
-    '      chain {{ serverUrl }}/assets/rescue.ipxe?mac=${mac}',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'boot:',
+      '  unknown: discover',
+      '  localBoot: "404"',
+      'profiles:',
+      '  rescue:',
+      '    script: |',
+      '      #!ipxe',
+      '      echo rescue for {{ mac }}',
+      '      chain {{ serverUrl }}/assets/rescue.ipxe?mac=${mac}',
+      '',
+    ].join('\n'),
+  );
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
   seedMachine(store, '94:40:c9:00:00:02', READY_NIC);
   store.close();
 
-  const refused = await startServe(t, ['--data-dir', dataDir, '--config', config]).then(() => null, (error: Error) => error.message);
+  const refused = await startServe(t, ['--data-dir', dataDir, '--config', config]).then(
+    () => null,
+    (error: Error) => error.message,
+  );
   assert.match(refused ?? '', /boot\.unknown is discover: set boot\.discoveryProfile/, 'discover without a profile does not start');
 
   const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--discovery-profile', 'rescue']);

@@ -38,11 +38,15 @@ const run = randomBytes(3).toString('hex');
 const NS = { sw: `mbx-sw-${run}`, prov: `mbx-prov-${run}`, dhcp: `mbx-dhcp-${run}`, cli: `mbx-cli-${run}` };
 
 function createTopology(): void {
-  createSegment(NS.sw, [
-    { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
-    { ns: NS.dhcp, port: 'sw-dhcp', address: '10.77.0.2/24' },
-    { ns: NS.cli, port: 'sw-cli' },
-  ], VMS.map((vm) => vm.tap));
+  createSegment(
+    NS.sw,
+    [
+      { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
+      { ns: NS.dhcp, port: 'sw-dhcp', address: '10.77.0.2/24' },
+      { ns: NS.cli, port: 'sw-cli' },
+    ],
+    VMS.map((vm) => vm.tap),
+  );
 }
 
 /** The CLI in the provisioning namespace, with the API token of `dataDir` (read from its file, never on the command line). */
@@ -72,40 +76,88 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   }
   store.close();
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(config, [
-    'profiles:',
-    '  lab:',
-    '    kernel: lab/vmlinuz',
-    '    initrd: lab/initrd.gz',
-    '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'profiles:',
+      '  lab:',
+      '    kernel: lab/vmlinuz',
+      '    initrd: lab/initrd.gz',
+      '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
+      '',
+    ].join('\n'),
+  );
 
   deleteNamespaces(Object.values(NS));
   createTopology();
 
-  writeFileSync(join(dir, 'dnsmasq.conf'), [
-    'port=0', 'interface=eth0', 'bind-interfaces', 'dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h', 'dhcp-authoritative',
-    // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
-    'no-ping', 'dhcp-option=3', 'dhcp-option=6', `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, 'user=root', 'log-dhcp', 'log-facility=-', 'no-resolv', 'no-hosts',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'dnsmasq.conf'),
+    [
+      'port=0',
+      'interface=eth0',
+      'bind-interfaces',
+      'dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h',
+      'dhcp-authoritative',
+      // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
+      'no-ping',
+      'dhcp-option=3',
+      'dhcp-option=6',
+      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+      'user=root',
+      'log-dhcp',
+      'log-facility=-',
+      'no-resolv',
+      'no-hosts',
+      '',
+    ].join('\n'),
+  );
   children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
-  children.push(daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
-    CLI, 'serve', '--data-dir', dataDir, '--config', config, '--assets-dir', assets, '--listen', SERVER, '--log-level', 'debug',
-  ]));
-  await waitFor('metalbox to serve', () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'), 20_000, allLogs);
+  children.push(
+    daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
+      CLI,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--config',
+      config,
+      '--assets-dir',
+      assets,
+      '--listen',
+      SERVER,
+      '--log-level',
+      'debug',
+    ]),
+  );
+  await waitFor(
+    'metalbox to serve',
+    () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
+    20_000,
+    allLogs,
+  );
 
   // A client that is not PXE: dnsmasq gives it an address, metalbox stays silent (and snoops it).
   const lease = inNs(NS.cli, 'sh', '-c', 'busybox udhcpc -i eth0 -n -q -t 5 -T 2 -s /bin/true 2>&1');
   assert.match(lease, /lease of 10\.77\.0\.1\d\d obtained from 10\.77\.0\.2/, lease);
-  const stats = JSON.parse(inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `${SERVER_URL}/api/v1/stats`)) as { dhcp: { answered: number; drops: Record<string, number> } };
+  const stats = JSON.parse(inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `${SERVER_URL}/api/v1/stats`)) as {
+    dhcp: { answered: number; drops: Record<string, number> };
+  };
   assert.equal(stats.dhcp.answered, 0, 'metalbox answered the non-PXE client');
   assert.ok((stats.dhcp.drops['not-pxe-vendor'] ?? 0) >= 1, JSON.stringify(stats));
 
   if (process.env.LAB_CAPTURE) {
     // For new codec fixtures: every DHCP packet on the segment, in dhcp.pcap (needs tcpdump).
-    children.push(daemon(NS.sw, join(dir, 'tcpdump.log'), 'tcpdump', ['-i', 'br0', '-U', '--immediate-mode', '-w', join(dir, 'dhcp.pcap'), 'udp port 67 or udp port 68 or udp port 4011']));
+    children.push(
+      daemon(NS.sw, join(dir, 'tcpdump.log'), 'tcpdump', [
+        '-i',
+        'br0',
+        '-U',
+        '--immediate-mode',
+        '-w',
+        join(dir, 'dhcp.pcap'),
+        'udp port 67 or udp port 68 or udp port 4011',
+      ]),
+    );
   }
 
   // Both firmwares at once.
@@ -114,7 +166,10 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
     children.push(child);
     const started = Date.now();
     return new Promise<{ vm: Vm; seconds: number }>((done, fail) => {
-      const timer = setTimeout(() => fail(new Error(`${vm.name} VM did not power off within ${VM_TIMEOUT_MS / 1000} s\n${allLogs()}`)), VM_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => fail(new Error(`${vm.name} VM did not power off within ${VM_TIMEOUT_MS / 1000} s\n${allLogs()}`)),
+        VM_TIMEOUT_MS,
+      );
       child.once('exit', () => {
         clearTimeout(timer);
         done({ vm, seconds: (Date.now() - started) / 1000 });
@@ -126,28 +181,56 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   for (const { vm, seconds } of finished) {
     const serial = readFileSync(join(dir, `${vm.name}.serial.log`), 'utf8');
     const platform = vm.name === 'bios' ? 'pcbios' : 'efi';
-    assert.ok(serial.includes(`METALBOX-LAB-BOOTED platform=${platform} mac=${vm.mac}`), `${vm.name}: no marker on the serial console\n${allLogs()}`);
+    assert.ok(
+      serial.includes(`METALBOX-LAB-BOOTED platform=${platform} mac=${vm.mac}`),
+      `${vm.name}: no marker on the serial console\n${allLogs()}`,
+    );
     assert.ok(serial.includes('METALBOX-LAB-CALLBACK-SENT'), `${vm.name}: the callback failed\n${allLogs()}`);
     console.log(`${vm.name}: marker and callback in ${seconds.toFixed(1)} s`);
   }
 
   // metalbox recorded both callbacks, and the milestones on the way.
   for (const vm of VMS) {
-    const events = await waitFor(`${vm.name}'s boot events`, () => {
-      const list = JSON.parse(metalboxCli(dataDir, 'events', vm.mac, '-o', 'json')) as MachineEventJson[];
-      return list.some((event) => event.type === 'callback') && list.some((event) => event.type === 'boot.kernel') ? list : undefined;
-    }, 5000, allLogs);
+    const events = await waitFor(
+      `${vm.name}'s boot events`,
+      () => {
+        const list = JSON.parse(metalboxCli(dataDir, 'events', vm.mac, '-o', 'json')) as MachineEventJson[];
+        return list.some((event) => event.type === 'callback') && list.some((event) => event.type === 'boot.kernel') ? list : undefined;
+      },
+      5000,
+      allLogs,
+    );
     const types = new Set(events.map((event) => event.type));
-    const expected = vm.name === 'uefi'
-      ? ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'] // EDK2 → TFTP snponly.efi → iPXE
-      : ['boot.dhcp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback']; // QEMU's BIOS ROM is iPXE already: no TFTP step
-    for (const type of expected) assert.ok(types.has(type), `${vm.name}: no ${type} event in ${JSON.stringify(events.map((e) => [e.type, e.message]), null, 1)}`);
+    const expected =
+      vm.name === 'uefi'
+        ? ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'] // EDK2 → TFTP snponly.efi → iPXE
+        : ['boot.dhcp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback']; // QEMU's BIOS ROM is iPXE already: no TFTP step
+    for (const type of expected)
+      assert.ok(
+        types.has(type),
+        `${vm.name}: no ${type} event in ${JSON.stringify(
+          events.map((e) => [e.type, e.message]),
+          null,
+          1,
+        )}`,
+      );
     if (vm.name === 'uefi') {
-      assert.ok(events.some((event) => event.message === 'TFTP sent snponly.efi'), 'UEFI fetched snponly.efi over TFTP');
-      assert.ok(events.some((event) => event.message === 'ProxyDHCP ack: snponly.efi'), 'the 4011 ACK named snponly.efi');
+      assert.ok(
+        events.some((event) => event.message === 'TFTP sent snponly.efi'),
+        'UEFI fetched snponly.efi over TFTP',
+      );
+      assert.ok(
+        events.some((event) => event.message === 'ProxyDHCP ack: snponly.efi'),
+        'the 4011 ACK named snponly.efi',
+      );
     }
     const callback = events.find((event) => event.type === 'callback')!;
-    assert.deepEqual(callback.data, { event: 'installed', from: (callback.data as { from: string }).from, platform: vm.name === 'bios' ? 'pcbios' : 'efi', mac: vm.mac });
+    assert.deepEqual(callback.data, {
+      event: 'installed',
+      from: (callback.data as { from: string }).from,
+      platform: vm.name === 'bios' ? 'pcbios' : 'efi',
+      mac: vm.mac,
+    });
     const machine = JSON.parse(metalboxCli(dataDir, 'show', vm.mac, '-o', 'json')) as MachineJson;
     assert.equal(machine.state, 'provisioned', `${vm.name} is provisioned after its callback`);
   }

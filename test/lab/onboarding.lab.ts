@@ -41,7 +41,9 @@ function createTopology(): void {
   ]);
 }
 
-test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP observations; both onboarded', { timeout: 300_000 }, async (t) => {
+test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP observations; both onboarded', {
+  timeout: 300_000,
+}, async (t) => {
   assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
   const lab = labRun(t, 'metalbox-onboarding-lab-', () => Object.values(NS));
   const { dir, children } = lab;
@@ -52,19 +54,57 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
 
   const dataDir = join(dir, 'data');
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(config, YAML.stringify({
-    bmc: { subnets: ['10.78.0.0/26'], sweepRate: 500, credentials: [{ macPrefix: '02:00:00:00', username: 'admin', password: 'password' }] },
-  }));
-  writeFileSync(join(dir, 'dnsmasq.conf'), [
-    'port=0', 'interface=eth0', 'bind-interfaces', 'dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h', 'dhcp-authoritative', 'no-ping',
-    `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, 'user=root', 'log-dhcp', 'log-facility=-', 'no-resolv', 'no-hosts', '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    YAML.stringify({
+      bmc: {
+        subnets: ['10.78.0.0/26'],
+        sweepRate: 500,
+        credentials: [{ macPrefix: '02:00:00:00', username: 'admin', password: 'password' }],
+      },
+    }),
+  );
+  writeFileSync(
+    join(dir, 'dnsmasq.conf'),
+    [
+      'port=0',
+      'interface=eth0',
+      'bind-interfaces',
+      'dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h',
+      'dhcp-authoritative',
+      'no-ping',
+      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+      'user=root',
+      'log-dhcp',
+      'log-facility=-',
+      'no-resolv',
+      'no-hosts',
+      '',
+    ].join('\n'),
+  );
   children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
   // No TFTP and no iPXE binaries needed: the ProxyDHCP sockets are here for their snooping.
-  children.push(daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
-    CLI, 'serve', '--data-dir', dataDir, '--config', config, '--listen', SERVER, '--no-tftp', '--log-level', 'debug',
-  ]));
-  await waitFor('metalbox to serve', () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'), 20_000, logs);
+  children.push(
+    daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
+      CLI,
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--config',
+      config,
+      '--listen',
+      SERVER,
+      '--no-tftp',
+      '--log-level',
+      'debug',
+    ]),
+  );
+  await waitFor(
+    'metalbox to serve',
+    () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
+    20_000,
+    logs,
+  );
 
   // BMC 2 takes its address from the site's DHCP server, as BMCs do out of the box.
   const leaseScript = join(dir, 'lease');
@@ -74,31 +114,69 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
   const bmc2Ip = /lease of (10\.78\.0\.1\d\d) obtained/.exec(lease)?.[1];
   assert.ok(bmc2Ip, lease);
 
-  for (const [ns, name, tree] of [[NS.bmc1, 'bmc1', 'hpe-ilo5-proliant-dl325-gen10plus-fc'], [NS.bmc2, 'bmc2', 'gigabyte-ami-megarac']] as const) {
+  for (const [ns, name, tree] of [
+    [NS.bmc1, 'bmc1', 'hpe-ilo5-proliant-dl325-gen10plus-fc'],
+    [NS.bmc2, 'bmc2', 'gigabyte-ami-megarac'],
+  ] as const) {
     children.push(daemon(ns, join(dir, `${name}.log`), process.execPath, [MOCKUP, '--tree', tree, '--port', '80', '--latency', '5']));
-    await waitFor(`the ${name} mockup`, () => existsSync(join(dir, `${name}.log`)) && readFileSync(join(dir, `${name}.log`), 'utf8').includes('listening'), 10_000, logs);
+    await waitFor(
+      `the ${name} mockup`,
+      () => existsSync(join(dir, `${name}.log`)) && readFileSync(join(dir, `${name}.log`), 'utf8').includes('listening'),
+      10_000,
+      logs,
+    );
   }
   // Snooped DHCP packets reach the database in batches, once a second.
-  await waitFor('the DHCP observation of BMC 2', () => inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `${SERVER_URL}/api/v1/observations?mac=${BMC2.mac}`).includes(bmc2Ip), 5000, logs);
+  await waitFor(
+    'the DHCP observation of BMC 2',
+    () =>
+      inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `${SERVER_URL}/api/v1/observations?mac=${BMC2.mac}`).includes(bmc2Ip),
+    5000,
+    logs,
+  );
 
   const onboard = (mac: string) => {
     try {
-      return inNs(NS.prov, 'env', `METALBOX_DATA_DIR=${dataDir}`, process.execPath, CLI, 'onboard', mac, '--scheme', 'http', '--port', '80', '--wait', '--server', SERVER_URL);
+      return inNs(
+        NS.prov,
+        'env',
+        `METALBOX_DATA_DIR=${dataDir}`,
+        process.execPath,
+        CLI,
+        'onboard',
+        mac,
+        '--scheme',
+        'http',
+        '--port',
+        '80',
+        '--wait',
+        '--server',
+        SERVER_URL,
+      );
     } catch (error) {
       throw new Error(`onboard ${mac} failed: ${(error as { stdout?: string }).stdout}${(error as { stderr?: string }).stderr}\n${logs()}`);
     }
   };
-  const show = (mac: string) => JSON.parse(inNs(NS.prov, 'env', `METALBOX_DATA_DIR=${dataDir}`, process.execPath, CLI, 'show', mac, '-o', 'json', '--server', SERVER_URL)) as MachineJson;
+  const show = (mac: string) =>
+    JSON.parse(
+      inNs(NS.prov, 'env', `METALBOX_DATA_DIR=${dataDir}`, process.execPath, CLI, 'show', mac, '-o', 'json', '--server', SERVER_URL),
+    ) as MachineJson;
 
   const first = onboard(BMC1.mac);
   assert.match(first, new RegExp(`BMC ${BMC1.mac} at ${BMC1.ip.replaceAll('.', '\\.')} \\(sweep\\)`), first);
   const machine1 = show(BMC1.mac);
-  assert.deepEqual([machine1.state, machine1.bmc?.ip, machine1.bmc?.ipSource, machine1.system.serial], ['ready', BMC1.ip, 'sweep', 'MXQ019020B']);
+  assert.deepEqual(
+    [machine1.state, machine1.bmc?.ip, machine1.bmc?.ipSource, machine1.system.serial],
+    ['ready', BMC1.ip, 'sweep', 'MXQ019020B'],
+  );
 
   const second = onboard(BMC2.mac);
   assert.match(second, new RegExp(`BMC ${BMC2.mac} at ${bmc2Ip.replaceAll('.', '\\.')} \\(dhcp-observations\\)`), second);
   const machine2 = show(BMC2.mac);
-  assert.deepEqual([machine2.state, machine2.bmc?.ip, machine2.bmc?.ipSource, machine2.system.serial], ['ready', bmc2Ip, 'dhcp-observations', 'GJG9NF512A000302']);
+  assert.deepEqual(
+    [machine2.state, machine2.bmc?.ip, machine2.bmc?.ipSource, machine2.system.serial],
+    ['ready', bmc2Ip, 'dhcp-observations', 'GJG9NF512A000302'],
+  );
 
   // Now the neighbour table knows BMC 1 too: onboarding it again needs no sweep.
   const again = onboard(BMC1.mac);

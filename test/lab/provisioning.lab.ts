@@ -22,8 +22,16 @@ function metalbox(args: string[], env: Record<string, string> = {}): { code: num
 
 /** The timeline's state changes, in the order printed. */
 const STEPS = [
-  '- → enrolled', 'enrolled → resolving', 'resolving → connecting', 'connecting → inspecting', 'inspecting → classifying', 'classifying → ready',
-  'ready → preparing', 'preparing → netbooting', 'netbooting → installing', 'installing → provisioned',
+  '- → enrolled',
+  'enrolled → resolving',
+  'resolving → connecting',
+  'connecting → inspecting',
+  'inspecting → classifying',
+  'classifying → ready',
+  'ready → preparing',
+  'preparing → netbooting',
+  'netbooting → installing',
+  'installing → provisioned',
 ];
 
 function assertTimeline(stdout: string, firmware: string): void {
@@ -72,7 +80,15 @@ test('metalbox lab up leaves the lab to explore with ls, events and power status
   assert.match(twice.stderr, /the lab is up already/);
 
   const machines = JSON.parse(metalbox(['ls', '-o', 'json'], env).stdout) as MachineJson[];
-  assert.deepEqual(machines.map((machine) => [machine.state, machine.serverType, machine.profile, machine.nics.some((nic) => nic.mac === '52:54:00:79:00:01')]), [['provisioned', 'lab-vm', 'lab-installer', true]]);
+  assert.deepEqual(
+    machines.map((machine) => [
+      machine.state,
+      machine.serverType,
+      machine.profile,
+      machine.nics.some((nic) => nic.mac === '52:54:00:79:00:01'),
+    ]),
+    [['provisioned', 'lab-vm', 'lab-installer', true]],
+  );
   const events = JSON.parse(metalbox(['events', machines[0]!.id, '-o', 'json', '--limit', '1000'], env).stdout) as MachineEventJson[];
   const callbacks = events.filter((event) => event.type === 'callback').map((event) => (event.data as { event: string }).event);
   assert.deepEqual(callbacks, ['partitioning', 'copying', 'installed'], 'the installer reported its progress');

@@ -6,12 +6,20 @@ import { Batcher } from '../../src/lib/batcher.js';
 /** Adds records named owner.key ('a' is owner a's record ''); a repeat counts. */
 const adder = (batcher: Batcher<{ key: string; count: number }>) => (name: string) => {
   const [owner, key = ''] = name.split('.');
-  batcher.add(owner!, key, () => ({ key: name, count: 1 }), (pending) => pending.count++);
+  batcher.add(
+    owner!,
+    key,
+    () => ({ key: name, count: 1 }),
+    (pending) => pending.count++,
+  );
 };
 
 test('a flush writes one chunk now and the rest on later turns of the event loop, in order', async () => {
   const writes: string[][] = [];
-  const batcher = new Batcher<{ key: string; count: number }>({ write: (batch) => writes.push(batch.map((record) => `${record.key}×${record.count}`)), maxBatch: 2 });
+  const batcher = new Batcher<{ key: string; count: number }>({
+    write: (batch) => writes.push(batch.map((record) => `${record.key}×${record.count}`)),
+    maxBatch: 2,
+  });
   const add = adder(batcher);
   for (const key of ['a', 'b', 'a', 'c', 'd', 'b.x', 'e']) add(key);
   batcher.flush();
@@ -46,13 +54,19 @@ test('a failed chunk goes back in front and waits for the next flush; stop write
   failing = false;
   add('d');
   batcher.stop();
-  assert.deepEqual(writes, [['a', 'b'], ['c', 'd']]);
+  assert.deepEqual(writes, [
+    ['a', 'b'],
+    ['c', 'd'],
+  ]);
 });
 
 test('after a key is written its repeats merge until repeatHoldMs has passed; other keys are not held; stop writes the held', (t) => {
   t.mock.timers.enable({ apis: ['Date'], now: 0 });
   const writes: string[][] = [];
-  const batcher = new Batcher<{ key: string; count: number }>({ write: (batch) => writes.push(batch.map((record) => `${record.key}×${record.count}`)), repeatHoldMs: 10_000 });
+  const batcher = new Batcher<{ key: string; count: number }>({
+    write: (batch) => writes.push(batch.map((record) => `${record.key}×${record.count}`)),
+    repeatHoldMs: 10_000,
+  });
   const add = adder(batcher);
   add('a');
   batcher.flush();
@@ -81,7 +95,12 @@ test('after a key is written its repeats merge until repeatHoldMs has passed; ot
 
 test('the write budget: a flush writes maxPerFlush records at most, the rest wait for the next, new ones past maxPending are dropped', async () => {
   const writes: string[][] = [];
-  const batcher = new Batcher<{ key: string; count: number }>({ write: (batch) => writes.push(batch.map((record) => record.key)), maxBatch: 2, maxPerFlush: 3, maxPending: 6 });
+  const batcher = new Batcher<{ key: string; count: number }>({
+    write: (batch) => writes.push(batch.map((record) => record.key)),
+    maxBatch: 2,
+    maxPerFlush: 3,
+    maxPending: 6,
+  });
   const add = adder(batcher);
   for (const key of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) add(key);
   assert.equal(batcher.dropped, 1, 'g: 6 pending already');

@@ -15,7 +15,10 @@ test('log limiter: once per key per interval with the count held back, and a bud
   let now = 1_000_000;
   const limiter = new LogLimiter(log, { intervalMs: 60_000, maxLinesPerInterval: 3, now: () => now });
   for (let index = 0; index < 5; index++) limiter.warn('bad-name|10.0.0.1', { n: index }, 'refused');
-  assert.deepEqual(lines.map((line) => [line.msg, line.n, line.repeated]), [['refused', 0, undefined]]);
+  assert.deepEqual(
+    lines.map((line) => [line.msg, line.n, line.repeated]),
+    [['refused', 0, undefined]],
+  );
   now += 59_999;
   limiter.warn('bad-name|10.0.0.1', { n: 5 }, 'refused');
   assert.equal(lines.length, 1, 'still within the minute');
@@ -25,7 +28,10 @@ test('log limiter: once per key per interval with the count held back, and a bud
 
   // A flood from spoofed clients: a new key per packet, three lines per interval in all.
   for (let client = 0; client < 10; client++) limiter.error(`bad-name|10.1.0.${client}`, { client }, 'refused');
-  assert.deepEqual(lines.slice(2).map((line) => line.client), [0, 1]);
+  assert.deepEqual(
+    lines.slice(2).map((line) => line.client),
+    [0, 1],
+  );
   assert.equal(lines[2]!.level, 50, 'error level');
   now += 60_000;
   limiter.warn('bad-name|10.2.0.1', {}, 'refused');

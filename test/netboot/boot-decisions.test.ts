@@ -17,7 +17,13 @@ test('boot decisions follow the machine state from memory, refreshed on every ch
   store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
   assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id }, 'enrolled: local boot');
   assert.equal(decisions.size, 2);
-  for (const [state, kind] of [['ready', 'local'], ['netbooting', 'install'], ['installing', 'install'], ['provisioned', 'local'], ['provision_failed', 'local']] as const) {
+  for (const [state, kind] of [
+    ['ready', 'local'],
+    ['netbooting', 'install'],
+    ['installing', 'install'],
+    ['provisioned', 'local'],
+    ['provision_failed', 'local'],
+  ] as const) {
     moveTo(store, id, state);
     assert.equal(decisions.decide('b4:7a:f1:00:11:23').kind, kind, state);
   }
@@ -27,7 +33,11 @@ test('boot decisions follow the machine state from memory, refreshed on every ch
 
   // A NIC that disappears from the inventory stops being answered.
   store.db.prepare('UPDATE machines SET maintenance = 0 WHERE id = ?').run(id);
-  store.machines.recordInventory(id, { ...dl360Inventory(), nics: [dl360Inventory().nics[1]!] }, { type: 'inventory', message: 'one NIC removed' });
+  store.machines.recordInventory(
+    id,
+    { ...dl360Inventory(), nics: [dl360Inventory().nics[1]!] },
+    { type: 'inventory', message: 'one NIC removed' },
+  );
   assert.deepEqual(decisions.decide(nic), { kind: 'ignore', reason: 'unknown' });
   assert.equal(decisions.decide('b4:7a:f1:00:11:23').kind, 'install');
   assert.equal(decisions.size, 1);

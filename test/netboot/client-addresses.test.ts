@@ -18,7 +18,7 @@ test('client addresses: the addresses each MAC was seen using, its last four, wh
   const addresses = new ClientAddresses();
   addresses.learn('10.77.0.9', '52:54:00:77:00:e1');
   addresses.learn('10.77.0.9', '52:54:00:77:00:e2'); // one address, two MACs (a relay's test fleet, a NAT)
-  assert.equal(addresses.macOf('10.77.0.9'), '52:54:00:77:00:e2', 'the address is the last MAC\'s for attribution');
+  assert.equal(addresses.macOf('10.77.0.9'), '52:54:00:77:00:e2', "the address is the last MAC's for attribution");
   assert.equal(addresses.hasSeen('52:54:00:77:00:e1', '::ffff:10.77.0.9'), true, 'and still one the first MAC was seen using');
   for (const last of [10, 11, 12, 13]) addresses.learn(`10.77.0.${last}`, '52:54:00:77:00:e1');
   assert.equal(addresses.hasSeen('52:54:00:77:00:e1', '10.77.0.9'), false, 'five addresses later, the first is forgotten');

@@ -33,7 +33,9 @@ function netbooting(t: { after(fn: () => void): void }, nics: string[]): { ids: 
   const dataDir = join(dir, 'data');
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
-  const ids = nics.map((nic, index) => seedMachine(store, `94:40:c9:00:01:${index.toString(16).padStart(2, '0')}`, nic, { profile: 'lab', state: 'netbooting' }));
+  const ids = nics.map((nic, index) =>
+    seedMachine(store, `94:40:c9:00:01:${index.toString(16).padStart(2, '0')}`, nic, { profile: 'lab', state: 'netbooting' }),
+  );
   store.close();
   const config = join(dir, 'metalbox.yaml');
   writeFileSync(config, ['profiles:', '  lab:', '    script: |', '      #!ipxe', '      echo done at {{ callbackUrl }}', ''].join('\n'));
@@ -42,7 +44,8 @@ function netbooting(t: { after(fn: () => void): void }, nics: string[]): { ids: 
 
 const callbackOf = (script: string) => /done at (\S+)/.exec(script)?.[1];
 const stateOf = async (serve: Serving, id: string) => ((await (await serve.fetch(`/api/v1/machines/${id}`)).json()) as MachineJson).state;
-const eventCount = async (serve: Serving, id: string) => ((await (await serve.fetch(`/api/v1/machines/${id}/events?limit=1000`)).json()) as MachineEventJson[]).length;
+const eventCount = async (serve: Serving, id: string) =>
+  ((await (await serve.fetch(`/api/v1/machines/${id}/events?limit=1000`)).json()) as MachineEventJson[]).length;
 
 test('only the booting machine moves its provisioning: scripts, tokens and callbacks bound to its DHCP address', async (t) => {
   const seeded = netbooting(t, [NIC_A, NIC_B]);
@@ -97,22 +100,33 @@ test('only the booting machine moves its provisioning: scripts, tokens and callb
   assert.equal(await stateOf(serve, a), 'provisioned');
   assert.equal(await eventCount(serve, a), after);
   const timeline = ((await (await serve.fetch(`/api/v1/machines/${a}/events?limit=1000`)).json()) as MachineEventJson[]).slice(-4);
-  assert.deepEqual(timeline.map((event) => [event.type, event.toState, event.message]), [
-    ['boot.dhcp', 'netbooting', 'ProxyDHCP ack: snponly.efi'],
-    ['boot.script', 'netbooting', 'iPXE script refused: asked from an address this machine was not seen using'],
-    ['boot.script', 'netbooting', 'iPXE script: install profile lab'],
-    ['callback', 'provisioned', 'installer reported installed'],
-  ], 'the refused callbacks wrote nothing');
+  assert.deepEqual(
+    timeline.map((event) => [event.type, event.toState, event.message]),
+    [
+      ['boot.dhcp', 'netbooting', 'ProxyDHCP ack: snponly.efi'],
+      ['boot.script', 'netbooting', 'iPXE script refused: asked from an address this machine was not seen using'],
+      ['boot.script', 'netbooting', 'iPXE script: install profile lab'],
+      ['callback', 'provisioned', 'installer reported installed'],
+    ],
+    'the refused callbacks wrote nothing',
+  );
 
   assert.equal(await serve.stop(), 0);
   const log = firstLog + serve.log();
   for (const token of [tokenA, tokenB]) assert.ok(!log.includes(token), 'tokens are never logged, not at debug');
-  assert.equal(firstLog.match(/"msg":"installer callback refused"/g)?.length, 3, 'four refusals, one line per client per minute: 127.0.0.1, .2 and .3');
+  assert.equal(
+    firstLog.match(/"msg":"installer callback refused"/g)?.length,
+    3,
+    'four refusals, one line per client per minute: 127.0.0.1, .2 and .3',
+  );
   assert.match(log, /"reason":"foreign-address"/);
 });
 
 test('first-use: with no DHCP seen, the first address to ask gets the operation, and only it', async (t) => {
-  const { ids: [a], args } = netbooting(t, [NIC_A]);
+  const {
+    ids: [a],
+    args,
+  } = netbooting(t, [NIC_A]);
   const strict = await startServe(t, args);
   assert.equal((await getFrom(HOST_B, `${strict.url}/boot.ipxe?mac=${NIC_A}`)).status, 403, 'dhcp (the default): no DHCP seen, no script');
   assert.equal(await strict.stop(), 0);

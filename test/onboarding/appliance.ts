@@ -41,13 +41,20 @@ export async function startAppliance(
   writeFileSync(configFile, YAML.stringify(config));
   const passwordFile = join(dir, 'bmc-password');
   writeFileSync(passwordFile, 'password\n');
-  const serving = await startServe(t, ['--data-dir', dataDir, '--config', configFile, ...(options.netboot ? [] : ['--no-dhcp-proxy', '--no-tftp'])], env);
+  const serving = await startServe(
+    t,
+    ['--data-dir', dataDir, '--config', configFile, ...(options.netboot ? [] : ['--no-dhcp-proxy', '--no-tftp'])],
+    env,
+  );
   const get = async <T>(path: string): Promise<T | null> => {
     const response = await serving.fetch(path);
     return response.status === 404 ? null : ((await response.json()) as T);
   };
   return {
-    serving, dir, dataDir, passwordFile,
+    serving,
+    dir,
+    dataDir,
+    passwordFile,
     cli: (args, extra = {}) => runCli(args, { METALBOX_SERVER: serving.url, METALBOX_DATA_DIR: dataDir, ...extra }),
     machines: async () => (await get<MachineJson[]>('/api/v1/machines'))!,
     events: async (machineId) => (await get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events?limit=1000`))!,

@@ -12,7 +12,9 @@ const BMCS = 50;
 const KILLS = 4;
 const TREE = 'hpe-ilo5-proliant-dl325-gen10plus-fc';
 
-test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at random moments, all ready after restart without duplicates`, { timeout: 240_000 }, async (t) => {
+test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at random moments, all ready after restart without duplicates`, {
+  timeout: 240_000,
+}, async (t) => {
   // 50 distinct BMCs: the same tree with the fourth octet of every MAC XORed with 1..50.
   const mockups: Mockup[] = [];
   for (let index = 1; index <= BMCS; index++) mockups.push(await startMockup({ tree: TREE, latencyMs: 30, macSalt: index }));
@@ -27,7 +29,14 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
     const response = await serving.fetch(`/api/v1/onboardings`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ bmcMac: bmcMac(index), ip: '127.0.0.1', port: mockups[index - 1]!.port, scheme: 'http', username: 'admin', password: 'password' }),
+      body: JSON.stringify({
+        bmcMac: bmcMac(index),
+        ip: '127.0.0.1',
+        port: mockups[index - 1]!.port,
+        scheme: 'http',
+        username: 'admin',
+        password: 'password',
+      }),
     });
     assert.equal(response.status, 202);
   }
@@ -40,7 +49,8 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
     const states = new Map<string, number>();
     const count = async () => {
       states.clear();
-      for (const machine of await (await serving.fetch(`/api/v1/machines`)).json() as MachineJson[]) states.set(machine.state, (states.get(machine.state) ?? 0) + 1);
+      for (const machine of (await (await serving.fetch(`/api/v1/machines`)).json()) as MachineJson[])
+        states.set(machine.state, (states.get(machine.state) ?? 0) + 1);
       return states.get('ready') ?? 0;
     };
     if (kill === 1) {
@@ -49,31 +59,43 @@ test(`crash safety: ${BMCS} onboardings, the server killed -9 ${KILLS} times at 
     } else {
       while ((await count()) < targets[kill - 2]! && Date.now() - started < 60_000) await sleep(20);
     }
-    t.diagnostic(`kill -9 number ${kill}, ${Date.now() - started} ms after start, machines: ${[...states].map(([state, n]) => `${n} ${state}`).join(', ')}`);
+    t.diagnostic(
+      `kill -9 number ${kill}, ${Date.now() - started} ms after start, machines: ${[...states].map(([state, n]) => `${n} ${state}`).join(', ')}`,
+    );
     await serving.stop('SIGKILL');
     serving = await serve();
   }
 
   let machines: MachineJson[] = [];
   for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(500)) {
-    machines = await (await serving.fetch(`/api/v1/machines`)).json() as MachineJson[];
+    machines = (await (await serving.fetch(`/api/v1/machines`)).json()) as MachineJson[];
     if (machines.length === BMCS && machines.every((machine) => machine.state === 'ready')) break;
   }
-  assert.deepEqual(machines.map((machine) => machine.state), Array(BMCS).fill('ready'));
-  assert.deepEqual(machines.map((machine) => machine.bmc!.mac).sort(), Array.from({ length: BMCS }, (_, index) => bmcMac(index + 1)).sort());
+  assert.deepEqual(
+    machines.map((machine) => machine.state),
+    Array(BMCS).fill('ready'),
+  );
+  assert.deepEqual(
+    machines.map((machine) => machine.bmc!.mac).sort(),
+    Array.from({ length: BMCS }, (_, index) => bmcMac(index + 1)).sort(),
+  );
   const nics = machines.flatMap((machine) => machine.nics.map((nic) => nic.mac));
   assert.equal(nics.length, BMCS * 8, 'each DL325 has 8 NIC MACs');
   assert.equal(new Set(nics).size, nics.length, 'no NIC twice');
 
   for (const machine of machines) {
-    const events = await (await serving.fetch(`/api/v1/machines/${machine.id}/events?limit=1000`)).json() as MachineEventJson[];
+    const events = (await (await serving.fetch(`/api/v1/machines/${machine.id}/events?limit=1000`)).json()) as MachineEventJson[];
     const steps = events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`);
     // Every transition exactly once, whatever the kills interrupted.
-    assert.deepEqual(steps, ['-→enrolled', 'enrolled→resolving', 'resolving→connecting', 'connecting→inspecting', 'inspecting→classifying', 'classifying→ready'], machine.id);
+    assert.deepEqual(
+      steps,
+      ['-→enrolled', 'enrolled→resolving', 'resolving→connecting', 'connecting→inspecting', 'inspecting→classifying', 'classifying→ready'],
+      machine.id,
+    );
     assert.equal(events.filter((event) => event.type === 'inventory').length, 1, machine.id);
   }
   for (let id = 1; id <= BMCS; id++) {
-    const job = await (await serving.fetch(`/api/v1/onboardings/${id}`)).json() as JobJson;
+    const job = (await (await serving.fetch(`/api/v1/onboardings/${id}`)).json()) as JobJson;
     assert.equal(job.status, 'succeeded', `job ${id}`);
   }
   assert.equal((await serving.fetch(`/api/v1/onboardings/${BMCS + 1}`)).status, 404, 'no job twice');

@@ -10,21 +10,52 @@ import { tempDir } from '../helpers.js';
 
 function machine(): MachineJson {
   return {
-    id: 'm-0000000000ab', state: 'netbooting', stateReason: null, power: 'On', bmc: null,
-    system: { manufacturer: 'HPE', model: 'ProLiant', serial: 'CZJ$1{x}\nshell', uuid: null, sku: null, biosVersion: null, powerState: null },
-    cpu: { count: 2, cores: 64, threads: 128, model: null }, memory: { totalGiB: 512, dimms: 16 }, drives: [],
+    id: 'm-0000000000ab',
+    state: 'netbooting',
+    stateReason: null,
+    power: 'On',
+    bmc: null,
+    system: {
+      manufacturer: 'HPE',
+      model: 'ProLiant',
+      serial: 'CZJ$1{x}\nshell',
+      uuid: null,
+      sku: null,
+      biosVersion: null,
+      powerState: null,
+    },
+    cpu: { count: 2, cores: 64, threads: 128, model: null },
+    memory: { totalGiB: 512, dimms: 16 },
+    drives: [],
     nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
-    serverType: null, profile: 'debian', warnings: [], createdAt: '2026-11-21T00:00:00.000Z', updatedAt: '2026-11-21T00:00:00.000Z',
+    serverType: null,
+    profile: 'debian',
+    warnings: [],
+    createdAt: '2026-11-21T00:00:00.000Z',
+    updatedAt: '2026-11-21T00:00:00.000Z',
   };
 }
 
 const variables = (): TemplateVariables => ({
-  mac: 'b4:7a:f1:00:11:22', serverUrl: 'http://10.77.0.1:8080', callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok', machineId: 'm-0000000000ab', machine: machine(),
+  mac: 'b4:7a:f1:00:11:22',
+  serverUrl: 'http://10.77.0.1:8080',
+  callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok',
+  machineId: 'm-0000000000ab',
+  machine: machine(),
 });
 
 test('templates fill names, leave iPXE settings alone and defang BMC values', () => {
-  const template = new Template('ks={{ serverUrl }}/ks/{{mac}} sn={{ machine.system.serial }} nic0={{ machine.nics.0.mac }} sku=[{{ machine.system.sku }}] cores={{ machine.cpu.cores }} ip=${ip}');
-  assert.deepEqual(template.names, ['serverUrl', 'mac', 'machine.system.serial', 'machine.nics.0.mac', 'machine.system.sku', 'machine.cpu.cores']);
+  const template = new Template(
+    'ks={{ serverUrl }}/ks/{{mac}} sn={{ machine.system.serial }} nic0={{ machine.nics.0.mac }} sku=[{{ machine.system.sku }}] cores={{ machine.cpu.cores }} ip=${ip}',
+  );
+  assert.deepEqual(template.names, [
+    'serverUrl',
+    'mac',
+    'machine.system.serial',
+    'machine.nics.0.mac',
+    'machine.system.sku',
+    'machine.cpu.cores',
+  ]);
   assert.equal(
     template.render(variables()),
     // serial "CZJ$1{x}\nshell" loses the $ and the newline; the null sku renders empty
@@ -43,8 +74,16 @@ test('unknown names are refused when the template is made; missing values when i
     ['{{ a b }}', /is not a variable name/],
     ['console={{ mac }', /unbalanced/],
   ];
-  for (const [source, message] of bad) assert.throws(() => new Template(source), (error) => error instanceof TemplateError && message.test(error.message), source);
-  assert.throws(() => new Template('{{ machine.nics.3.mac }}').render(variables()), /machine\.nics\.3\.mac \}\} has no value for machine m-0000000000ab/);
+  for (const [source, message] of bad)
+    assert.throws(
+      () => new Template(source),
+      (error) => error instanceof TemplateError && message.test(error.message),
+      source,
+    );
+  assert.throws(
+    () => new Template('{{ machine.nics.3.mac }}').render(variables()),
+    /machine\.nics\.3\.mac \}\} has no value for machine m-0000000000ab/,
+  );
   assert.throws(() => new Template('{{ callbackUrl }}').render({ ...variables(), callbackUrl: null }), /callbackUrl \}\} has no value/);
 });
 
@@ -55,7 +94,11 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
   const warnings: string[] = [];
   const profiles = compileProfiles(
     {
-      debian: { kernel: 'debian/linux', initrd: ['debian/initrd.gz', 'http://mirror.example/fw.cpio'], cmdline: 'console=ttyS0 done={{ callbackUrl }}' },
+      debian: {
+        kernel: 'debian/linux',
+        initrd: ['debian/initrd.gz', 'http://mirror.example/fw.cpio'],
+        cmdline: 'console=ttyS0 done={{ callbackUrl }}',
+      },
       bare: { kernel: 'http://mirror.example/vmlinuz' },
     },
     { assetsDir, warn: (message) => warnings.push(message) },
@@ -65,44 +108,75 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
   // Only profiles naming machine.* make the script path read the machine's record.
   assert.equal(profiles.get('debian')!.readsMachine, false);
   assert.equal(compileProfiles({ serial: { script: '#!ipxe\necho {{ machine.system.serial }}' } }).get('serial')!.readsMachine, true);
-  assert.equal(profiles.get('debian')!.script(variables()), [
-    '#!ipxe',
-    'echo metalbox: m-0000000000ab (b4:7a:f1:00:11:22) boots profile debian',
-    'kernel http://10.77.0.1:8080/assets/debian/linux initrd=initrd.gz initrd=fw.cpio console=ttyS0 done=http://10.77.0.1:8080/callback/m-0000000000ab/tok || goto failed',
-    'initrd --name initrd.gz http://10.77.0.1:8080/assets/debian/initrd.gz || goto failed',
-    'initrd --name fw.cpio http://mirror.example/fw.cpio || goto failed',
-    'boot || goto failed',
-    ':failed',
-    "echo metalbox: profile debian did not boot; leaving it to the firmware's next boot entry",
-    'exit 1',
-    '',
-  ].join('\n'));
+  assert.equal(
+    profiles.get('debian')!.script(variables()),
+    [
+      '#!ipxe',
+      'echo metalbox: m-0000000000ab (b4:7a:f1:00:11:22) boots profile debian',
+      'kernel http://10.77.0.1:8080/assets/debian/linux initrd=initrd.gz initrd=fw.cpio console=ttyS0 done=http://10.77.0.1:8080/callback/m-0000000000ab/tok || goto failed',
+      'initrd --name initrd.gz http://10.77.0.1:8080/assets/debian/initrd.gz || goto failed',
+      'initrd --name fw.cpio http://mirror.example/fw.cpio || goto failed',
+      'boot || goto failed',
+      ':failed',
+      "echo metalbox: profile debian did not boot; leaving it to the firmware's next boot entry",
+      'exit 1',
+      '',
+    ].join('\n'),
+  );
   assert.match(profiles.get('bare')!.script(variables()), /^kernel http:\/\/mirror\.example\/vmlinuz \|\| goto failed$/m);
 
   // A command line that names its initrd, as Debian's installer docs write it: kept, none added.
-  const own = compileProfiles({ d: { kernel: 'http://mirror.example/linux', initrd: 'http://mirror.example/d-i/initrd.gz', cmdline: 'initrd=initrd.gz auto=true' } });
-  assert.match(own.get('d')!.script(variables()), /^kernel http:\/\/mirror\.example\/linux initrd=initrd\.gz auto=true \|\| goto failed\ninitrd --name initrd\.gz http:\/\/mirror\.example\/d-i\/initrd\.gz \|\| goto failed$/m);
+  const own = compileProfiles({
+    d: { kernel: 'http://mirror.example/linux', initrd: 'http://mirror.example/d-i/initrd.gz', cmdline: 'initrd=initrd.gz auto=true' },
+  });
+  assert.match(
+    own.get('d')!.script(variables()),
+    /^kernel http:\/\/mirror\.example\/linux initrd=initrd\.gz auto=true \|\| goto failed\ninitrd --name initrd\.gz http:\/\/mirror\.example\/d-i\/initrd\.gz \|\| goto failed$/m,
+  );
 });
 
 test('profile mistakes stop the start with the profile and the fix', () => {
   const cases: Array<[Parameters<typeof compileProfiles>[0], Parameters<typeof compileProfiles>[1], RegExp]> = [
-    [{ p: { kernel: '../etc/shadow' } }, { assetsDir: '/srv' }, /profile p: kernel "\.\.\/etc\/shadow" must be an http\(s\) URL or a relative path/],
+    [
+      { p: { kernel: '../etc/shadow' } },
+      { assetsDir: '/srv' },
+      /profile p: kernel "\.\.\/etc\/shadow" must be an http\(s\) URL or a relative path/,
+    ],
     [{ p: { kernel: '/boot/vmlinuz' } }, { assetsDir: '/srv' }, /must be an http\(s\) URL or a relative path/],
     [{ p: { kernel: 'vmlinuz' } }, {}, /profile p: kernel vmlinuz is a path under --assets-dir, and --assets-dir is not set/],
     [{ p: { initrd: 'x' } }, {}, /profile p: needs a kernel/],
-    [{ p: { kernel: 'http://x/k', initrd: ['http://x/a/initrd.gz', 'http://x/b/initrd.gz'] } }, {}, /profile p: two initrds are named initrd\.gz/],
+    [
+      { p: { kernel: 'http://x/k', initrd: ['http://x/a/initrd.gz', 'http://x/b/initrd.gz'] } },
+      {},
+      /profile p: two initrds are named initrd\.gz/,
+    ],
     [{ p: { kernel: 'http://x/k', initrd: 'http://x/initrd/' } }, {}, /initrd URL http:\/\/x\/initrd\/ must end in a file name/],
     [{ p: { script: '#!ipxe\nexit', kernel: 'http://x/k' } }, {}, /either script, or kernel/],
     [{ p: { script: 'chain http://x' } }, {}, /script must start with #!ipxe/],
-    [{ p: { kernel: 'http://x/k', cmdline: '{{ machine.serial }}' } }, {}, /profile p: unknown variable \{\{ machine\.serial \}\}: the machine has no field serial/],
-    [{ p: { kernel: 'http://x/k' } }, { discoveryProfile: 'q' }, /boot\.discoveryProfile names profile q, which the config does not define/],
-    [{ p: { kernel: 'http://x/k', cmdline: 'cb={{ callbackUrl }}' } }, { discoveryProfile: 'p' }, /discovery profile, so it cannot use \{\{ callbackUrl \}\}/],
+    [
+      { p: { kernel: 'http://x/k', cmdline: '{{ machine.serial }}' } },
+      {},
+      /profile p: unknown variable \{\{ machine\.serial \}\}: the machine has no field serial/,
+    ],
+    [
+      { p: { kernel: 'http://x/k' } },
+      { discoveryProfile: 'q' },
+      /boot\.discoveryProfile names profile q, which the config does not define/,
+    ],
+    [
+      { p: { kernel: 'http://x/k', cmdline: 'cb={{ callbackUrl }}' } },
+      { discoveryProfile: 'p' },
+      /discovery profile, so it cannot use \{\{ callbackUrl \}\}/,
+    ],
   ];
   for (const [profiles, options, message] of cases) assert.throws(() => compileProfiles(profiles, options), message);
 });
 
 test('chain and local-boot scripts', () => {
-  assert.equal(chainScript('http://10.77.0.1:8080'), '#!ipxe\nchain http://10.77.0.1:8080/boot.ipxe?mac=${mac:hexhyp}&arch=${buildarch}&platform=${platform}\n');
+  assert.equal(
+    chainScript('http://10.77.0.1:8080'),
+    '#!ipxe\nchain http://10.77.0.1:8080/boot.ipxe?mac=${mac:hexhyp}&arch=${buildarch}&platform=${platform}\n',
+  );
   assert.match(localBootScript('exit', 'pcbios'), /\nexit\n$/);
   assert.match(localBootScript('sanboot', 'pcbios'), /\nsanboot --no-describe --drive 0x80 \|\| exit\n$/);
   assert.match(localBootScript('sanboot', 'efi'), /\nexit\n$/, 'UEFI has no BIOS drive 0x80');

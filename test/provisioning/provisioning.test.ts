@@ -45,17 +45,35 @@ const PROFILES = {
 };
 
 async function onboarded(app: Appliance, bmc: Mockup, bmcMac: string): Promise<MachineJson> {
-  const result = await app.cli(['onboard', bmcMac, '--ip', '127.0.0.1', '--port', String(bmc.port), '--scheme', 'http', '--username', 'admin', '--password-file', app.passwordFile, '--wait']);
+  const result = await app.cli([
+    'onboard',
+    bmcMac,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(bmc.port),
+    '--scheme',
+    'http',
+    '--username',
+    'admin',
+    '--password-file',
+    app.passwordFile,
+    '--wait',
+  ]);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   return (await app.machines()).find((machine) => machine.bmc?.mac === bmcMac)!;
 }
 
-
 const machineOf = async (app: Appliance, id: string) => (await (await app.serving.fetch(`/api/v1/machines/${id}`)).json()) as MachineJson;
-const jobDone = (app: Appliance, id: number) => waitFor(`job ${id}`, async () => {
-  const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
-  return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
-}, 15_000);
+const jobDone = (app: Appliance, id: number) =>
+  waitFor(
+    `job ${id}`,
+    async () => {
+      const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
+      return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
+    },
+    15_000,
+  );
 
 test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and callback move the machine to provisioned and back to local boot', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
@@ -80,7 +98,10 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   assert.equal(bmc.writes.length, 0, 'and sends nothing to the BMC');
 
   // A follower started now prints the provisioning as it happens (server-sent events).
-  const follower = spawn(process.execPath, [CLI, 'events', machine.id, '--follow', '--limit', '1'], { env: { ...process.env, METALBOX_SERVER: app.serving.url, METALBOX_DATA_DIR: app.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const follower = spawn(process.execPath, [CLI, 'events', machine.id, '--follow', '--limit', '1'], {
+    env: { ...process.env, METALBOX_SERVER: app.serving.url, METALBOX_DATA_DIR: app.dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let followed = '';
   follower.stdout.on('data', (chunk) => (followed += chunk));
   t.after(() => void follower.kill());
@@ -92,10 +113,13 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   const job = Number(jobText);
   assert.equal((await jobDone(app, job)).status, 'succeeded');
   // The tower is On: its override, then ForceRestart (the first restart type it allows).
-  assert.deepEqual(bmc.writes.map((write) => [write.method, write.path, write.body]), [
-    ['PATCH', SYSTEM, { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }],
-    ['POST', `${SYSTEM}/Actions/ComputerSystem.Reset`, { ResetType: 'ForceRestart' }],
-  ]);
+  assert.deepEqual(
+    bmc.writes.map((write) => [write.method, write.path, write.body]),
+    [
+      ['PATCH', SYSTEM, { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }],
+      ['POST', `${SYSTEM}/Actions/ComputerSystem.Reset`, { ResetType: 'ForceRestart' }],
+    ],
+  );
   const again = await app.cli(['provision', machine.id, '--profile', 'lab']);
   assert.equal(again.code, 2, 'a machine being provisioned cannot be provisioned again');
 
@@ -126,17 +150,27 @@ test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and 
   assert.match(local, /booting from local disk\nexit/);
 
   await waitFor('the follower to print the callback', async () => followed.includes('installer reported installed'), 15_000);
-  assert.match(followed, /classifying → ready[\s\S]*ready → preparing +provisioning with profile lab[\s\S]*preparing → netbooting[\s\S]*netbooting → installing[\s\S]*installing → provisioned +installer reported installed/);
+  assert.match(
+    followed,
+    /classifying → ready[\s\S]*ready → preparing +provisioning with profile lab[\s\S]*preparing → netbooting[\s\S]*netbooting → installing[\s\S]*installing → provisioned +installer reported installed/,
+  );
   follower.kill();
 
   const deprovision = await app.cli(['deprovision', machine.id, '--wait']);
   assert.equal(deprovision.code, 0, deprovision.stdout + deprovision.stderr);
   assert.deepEqual(bmc.writes.at(-1)?.body, { ResetType: 'ForceOff' });
   const events = await app.events(machine.id);
-  assert.deepEqual(transitions(events).slice(-6), ['ready→preparing', 'preparing→netbooting', 'netbooting→installing', 'installing→provisioned', 'provisioned→deprovisioning', 'deprovisioning→ready']);
+  assert.deepEqual(transitions(events).slice(-6), [
+    'ready→preparing',
+    'preparing→netbooting',
+    'netbooting→installing',
+    'installing→provisioned',
+    'provisioned→deprovisioning',
+    'deprovisioning→ready',
+  ]);
   const operation = events.filter((event) => event.operationId === operationId).map((event) => event.type);
   assert.deepEqual(operation, ['provision', 'boot.override', 'power.requested', 'power', 'callback', 'callback']);
-  assert.equal((await machineOf(app, machine.id)).profile, 'lab', 'the --profile chosen stays the machine\'s');
+  assert.equal((await machineOf(app, machine.id)).profile, 'lab', "the --profile chosen stays the machine's");
 });
 
 test('a BMC that does not keep the override fails provisioning with its read-back; a stuck state times out with the last event as the reason', async (t) => {
@@ -146,12 +180,19 @@ test('a BMC that does not keep the override fails provisioning with its read-bac
     write: (write) => (write.method === 'PATCH' ? { status: 200, body: {} } : undefined),
   });
   const healthy = await mockup(t, { tree: 'dmtf-public-tower', macSalt: 9 });
-  const app = await startAppliance(t, { profiles: PROFILES, assetsDir: assets(t), provisioning: { timeouts: { preparing: 1 } } }, { METALBOX_POWER_POLL_MS: '100' });
+  const app = await startAppliance(
+    t,
+    { profiles: PROFILES, assetsDir: assets(t), provisioning: { timeouts: { preparing: 1 } } },
+    { METALBOX_POWER_POLL_MS: '100' },
+  );
 
   const first = await onboarded(app, forgetful, '02:00:00:00:00:71');
   const failed = await app.cli(['provision', first.id, '--profile', 'lab', '--wait']);
   assert.equal(failed.code, 1, failed.stdout + failed.stderr);
-  assert.match(failed.stderr, /provision failed: .* is provision_failed: .*did not keep it: .*reads back BootSourceOverrideTarget Hdd, BootSourceOverrideEnabled Disabled/);
+  assert.match(
+    failed.stderr,
+    /provision failed: .* is provision_failed: .*did not keep it: .*reads back BootSourceOverrideTarget Hdd, BootSourceOverrideEnabled Disabled/,
+  );
   assert.equal(forgetful.writes.filter((write) => write.method === 'POST').length, 0, 'no power action after a failed override');
 
   // This one is powered on and then never PXE-boots: `preparing` lasts past its 1 s.
@@ -170,9 +211,12 @@ test('a power step run again after a crash reads the power state and does not re
   const machine = store.machines.enroll({ bmcMac: '02:00:00:00:00:91', bmcIp: '127.0.0.1', scheme: 'http', port: bmc.port });
   store.machines.recordInventory(machine.id, { ...dl360Inventory(), systemPath: SYSTEM }, { type: 'inventory', message: 'inspected' });
   moveTo(store, machine.id, 'ready');
-  store.bmcs.setConnection(store.bmcs.ofMachine(machine.id)!.id, { credentialId: store.credentials.save({ username: 'admin', password: 'password' }) });
+  store.bmcs.setConnection(store.bmcs.ofMachine(machine.id)!.id, {
+    credentialId: store.credentials.save({ username: 'admin', password: 'password' }),
+  });
   const provisioning = new Provisioning({
-    store, engine: { wake: () => undefined } as unknown as JobEngine,
+    store,
+    engine: { wake: () => undefined } as unknown as JobEngine,
     sessions: new BmcSessions(store, new DefaultCredentials([]), { retries: 0 }),
     profiles: compileProfiles({ web: { kernel: 'http://mirror.example/vmlinuz', cmdline: '' } }),
     control: { pollMs: 10 },
@@ -180,22 +224,37 @@ test('a power step run again after a crash reads the power state and does not re
   const ticket = provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web' });
   const job = { ...ticket.job, step: 'power' };
   // The crashed try had recorded its intent, and the BMC had carried it out (the tower is On).
-  store.machines.appendEvents([{ machineId: machine.id, type: 'power.requested', message: 'asking the BMC for ForceRestart', operationId: ticket.operationId }]);
+  store.machines.appendEvents([
+    { machineId: machine.id, type: 'power.requested', message: 'asking the BMC for ForceRestart', operationId: ticket.operationId },
+  ]);
   const retried = await provisioning.run(job, new AbortController().signal);
   store.transaction(retried.commit);
   assert.equal(retried.next, null);
-  assert.deepEqual(bmc.writes.map((write) => write.method), [], 'no second reset');
+  assert.deepEqual(
+    bmc.writes.map((write) => write.method),
+    [],
+    'no second reset',
+  );
   const [power, warning] = store.machines.events(machine.id, { limit: 2 });
   assert.match(power!.message, /no reset, now On \(an interrupted try had asked already; not repeated\)/);
   // Not a silent wait for the preparing timeout: the machine says what happened and what to do.
-  assert.deepEqual([warning!.type, warning!.fromState, warning!.toState, warning!.operationId], ['warning', 'preparing', 'preparing', ticket.operationId]);
-  assert.equal(warning!.message, 'metalbox stopped after asking the BMC to power cycle and before it confirmed; it does not ask twice (power is On now). ' +
-    `If the machine does not boot its installer within minutes, run: metalbox provision --retry ${machine.id}`);
+  assert.deepEqual(
+    [warning!.type, warning!.fromState, warning!.toState, warning!.operationId],
+    ['warning', 'preparing', 'preparing', ticket.operationId],
+  );
+  assert.equal(
+    warning!.message,
+    'metalbox stopped after asking the BMC to power cycle and before it confirmed; it does not ask twice (power is On now). ' +
+      `If the machine does not boot its installer within minutes, run: metalbox provision --retry ${machine.id}`,
+  );
 
   // provision --retry: a new operation from where it is stuck; plain provision refuses a machine already on its way.
   const [leased] = store.jobs.lease('test', 60_000, 1);
   store.jobs.finish(leased!, 'test', 'succeeded');
-  assert.throws(() => provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web' }), /is preparing; this needs it ready or provision_failed/);
+  assert.throws(
+    () => provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web' }),
+    /is preparing; this needs it ready or provision_failed/,
+  );
   const retry = provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web', retry: true });
   assert.notEqual(retry.operationId, ticket.operationId);
   assert.deepEqual([retry.machine.state, retry.job.step], ['preparing', 'boot-override']);
@@ -206,5 +265,8 @@ test('a power step run again after a crash reads the power state and does not re
   const fresh = provisioning.power({ kind: 'id', id: machine.id }, 'cycle');
   const powered = await provisioning.run({ ...fresh.job, step: 'power' }, new AbortController().signal);
   store.transaction(powered.commit);
-  assert.deepEqual(bmc.writes.map((write) => [write.method, write.body]), [['POST', { ResetType: 'ForceRestart' }]]);
+  assert.deepEqual(
+    bmc.writes.map((write) => [write.method, write.body]),
+    [['POST', { ResetType: 'ForceRestart' }]],
+  );
 });

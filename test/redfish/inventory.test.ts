@@ -25,8 +25,13 @@ async function scrape(tree: string): Promise<ScrapeResult> {
 function check(result: ScrapeResult, expected: ExpectedSystem[]): void {
   assert.deepEqual(
     result.systems.map((system) => ({
-      path: system.systemPath, serial: system.system.serial, model: system.system.model, cpu: [system.cpu.count, system.cpu.cores],
-      memoryGiB: system.memory.totalGiB, macs: system.nics.map((nic) => nic.mac).sort(), drives: system.drives.length,
+      path: system.systemPath,
+      serial: system.system.serial,
+      model: system.system.model,
+      cpu: [system.cpu.count, system.cpu.cores],
+      memoryGiB: system.memory.totalGiB,
+      macs: system.nics.map((nic) => nic.mac).sort(),
+      drives: system.drives.length,
     })),
     expected.map((system) => ({ ...system, macs: [...system.macs].sort() })),
   );
@@ -66,7 +71,14 @@ test('HPE iLO 5: NICs from EthernetInterfaces, adapter functions and port associ
   const result = await scrape('hpe-ilo5-proliant-dl325-gen10plus-fc');
   check(result, EXPECTED['hpe-ilo5-proliant-dl325-gen10plus-fc']!);
   assert.deepEqual(result.bmc, { model: 'iLO 5', firmware: 'iLO 5 v2.46', mac: '94:40:c9:37:d3:fc' });
-  assert.deepEqual(result.systems[0]!.drives[0], { name: '480GB 6G SATA SSD', model: 'MK000480GWSSC', serial: 'S521NA0T605357', capacityBytes: 480103981056, mediaType: 'SSD', protocol: 'SATA' });
+  assert.deepEqual(result.systems[0]!.drives[0], {
+    name: '480GB 6G SATA SSD',
+    model: 'MK000480GWSSC',
+    serial: 'S521NA0T605357',
+    capacityBytes: 480103981056,
+    mediaType: 'SSD',
+    protocol: 'SATA',
+  });
 });
 
 test('Supermicro X10 (Redfish 1.0.1): Disabled NICs kept, blank serial is unknown, the dead Storage link noted', async () => {
@@ -78,12 +90,23 @@ test('Supermicro X10 (Redfish 1.0.1): Disabled NICs kept, blank serial is unknow
 test("this project's dual-system fixture: no service root, empty bays, a drive listed twice, backplanes, a SmartNIC SoC with its own ports and manager", async () => {
   const result = await scrape('metalbox-dual-system-quirks');
   check(result, EXPECTED['metalbox-dual-system-quirks']!);
-  assert.deepEqual(result.notes, ['the service root /redfish/v1/ answered 404: read through the standard paths /redfish/v1/Systems, Managers and Chassis']);
+  assert.deepEqual(result.notes, [
+    'the service root /redfish/v1/ answered 404: read through the standard paths /redfish/v1/Systems, Managers and Chassis',
+  ]);
   // The service is the BMC of the host (Managers/BMC), though the SoC's manager is listed first.
   assert.deepEqual(result.bmc, { model: 'Contoso BMC 9', firmware: '7.10.30', mac: 'b8:59:9f:00:aa:01' });
   const [dpu, host] = result.systems;
   assert.deepEqual([dpu!.bmc, dpu!.manager], [null, { path: '/redfish/v1/Managers/DPU_BMC', model: 'DPU BMC', firmware: '24.04-1' }]);
-  assert.deepEqual([host!.bmc?.firmware, host!.manager], ['7.10.30', { path: '/redfish/v1/Managers/BMC', model: 'Contoso BMC 9', firmware: '7.10.30' }]);
-  assert.deepEqual(host!.drives.map((drive) => drive.serial), ['S6KRNA0001', 'S6KRNA0002']);
-  assert.deepEqual(dpu!.drives.map((drive) => [drive.name, drive.capacityBytes]), [['eMMC 64GB', 62537072640]]);
+  assert.deepEqual(
+    [host!.bmc?.firmware, host!.manager],
+    ['7.10.30', { path: '/redfish/v1/Managers/BMC', model: 'Contoso BMC 9', firmware: '7.10.30' }],
+  );
+  assert.deepEqual(
+    host!.drives.map((drive) => drive.serial),
+    ['S6KRNA0001', 'S6KRNA0002'],
+  );
+  assert.deepEqual(
+    dpu!.drives.map((drive) => [drive.name, drive.capacityBytes]),
+    [['eMMC 64GB', 62537072640]],
+  );
 });

@@ -17,7 +17,11 @@ const { values } = parseArgs({
 });
 if (!values.tree) throw new Error('--tree is required');
 const mockup = await startMockup({
-  tree: values.tree, host: values.host, port: Number(values.port), latencyMs: Number(values.latency), macSalt: Number(values['mac-salt']),
+  tree: values.tree,
+  host: values.host,
+  port: Number(values.port),
+  latencyMs: Number(values.latency),
+  macSalt: Number(values['mac-salt']),
 });
 process.stdout.write(`listening ${mockup.url}\n`);
 const stop = () => void mockup.close().then(() => process.exit(0));

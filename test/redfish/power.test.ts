@@ -31,7 +31,10 @@ test('DMTF (standard): PATCH Target+Enabled without Mode, read back; a running s
   const system = '/redfish/v1/Systems/437XR1238R2';
   const { mockup, client, control } = await bmc(t, { tree: 'dmtf-public-tower' }, system);
   // Read by hand from the tree: override Disabled/Hdd, Mode UEFI, PowerState On, no ETag anywhere.
-  assert.deepEqual([control.vendor, control.boot.target, control.boot.enabled, control.boot.mode, control.powerState, control.etag], ['generic', 'Hdd', 'Disabled', 'UEFI', 'On', null]);
+  assert.deepEqual(
+    [control.vendor, control.boot.target, control.boot.enabled, control.boot.mode, control.powerState, control.etag],
+    ['generic', 'Hdd', 'Disabled', 'UEFI', 'On', null],
+  );
   const override = await setOneTimePxe(client, control, FAST);
   const reset = await resetSystem(client, control, 'cycle', FAST);
   assert.deepEqual(written(mockup.writes), [
@@ -45,17 +48,33 @@ test('DMTF (standard): PATCH Target+Enabled without Mode, read back; a running s
 test('HPE iLO 5: never sends BootSourceOverrideMode, sends If-Match from @odata.etag, and retries while the server is in POST', async (t) => {
   const system = '/redfish/v1/Systems/1';
   let inPost = 1;
-  const { mockup, client, control } = await bmc(t, {
-    tree: 'hpe-ilo5-proliant-dl325-gen10plus-fc',
-    write: (write) => {
-      if (write.method !== 'PATCH') return undefined;
-      // iLO refuses a Mode write with 400 (ansible-collections/community.general#3509) ...
-      if (JSON.stringify(write.body).includes('BootSourceOverrideMode')) return { status: 400, body: { error: { code: 'iLO.0.10.ExtendedInfo', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.PropertyNotWritableOrUnknown' }] } } };
-      // ... and any change during POST (Ironic _is_during_post_error).
-      if (inPost-- > 0) return { status: 400, body: { error: { code: 'iLO.0.10.ExtendedInfo', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.UnableToModifyDuringSystemPOST' }] } } };
-      return undefined;
+  const { mockup, client, control } = await bmc(
+    t,
+    {
+      tree: 'hpe-ilo5-proliant-dl325-gen10plus-fc',
+      write: (write) => {
+        if (write.method !== 'PATCH') return undefined;
+        // iLO refuses a Mode write with 400 (ansible-collections/community.general#3509) ...
+        if (JSON.stringify(write.body).includes('BootSourceOverrideMode'))
+          return {
+            status: 400,
+            body: {
+              error: { code: 'iLO.0.10.ExtendedInfo', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.PropertyNotWritableOrUnknown' }] },
+            },
+          };
+        // ... and any change during POST (Ironic _is_during_post_error).
+        if (inPost-- > 0)
+          return {
+            status: 400,
+            body: {
+              error: { code: 'iLO.0.10.ExtendedInfo', '@Message.ExtendedInfo': [{ MessageId: 'iLO.2.14.UnableToModifyDuringSystemPOST' }] },
+            },
+          };
+        return undefined;
+      },
     },
-  }, system);
+    system,
+  );
   assert.deepEqual([control.vendor, control.boot.mode, control.etag], ['hpe', 'UEFI', 'W/"1C210906"']);
   await setOneTimePxe(client, control, { ...FAST, mode: 'UEFI' });
   assert.deepEqual(written(mockup.writes), [
@@ -69,11 +88,18 @@ test('HPE iLO 5: never sends BootSourceOverrideMode, sends If-Match from @odata.
 
 test('Supermicro X10: no Mode property, so none is sent (the X10 refuses a PATCH holding one)', async (t) => {
   const system = '/redfish/v1/Systems/1';
-  const { mockup, client, control } = await bmc(t, {
-    tree: 'supermicro-x10sdv-ast2400-redfish-1.0.1',
-    // gacybercenter/kinetic#60: the X10 answers 400 to any PATCH with BootSourceOverrideMode.
-    write: (write) => (JSON.stringify(write.body).includes('BootSourceOverrideMode') ? { status: 400, body: { error: { code: 'Base.1.0.PropertyUnknown', message: 'BootSourceOverrideMode' } } } : undefined),
-  }, system);
+  const { mockup, client, control } = await bmc(
+    t,
+    {
+      tree: 'supermicro-x10sdv-ast2400-redfish-1.0.1',
+      // gacybercenter/kinetic#60: the X10 answers 400 to any PATCH with BootSourceOverrideMode.
+      write: (write) =>
+        JSON.stringify(write.body).includes('BootSourceOverrideMode')
+          ? { status: 400, body: { error: { code: 'Base.1.0.PropertyUnknown', message: 'BootSourceOverrideMode' } } }
+          : undefined,
+    },
+    system,
+  );
   assert.deepEqual([control.vendor, control.boot.hasMode, control.boot.targets?.includes('Pxe')], ['supermicro', false, true]);
   await setOneTimePxe(client, control, FAST);
   assert.deepEqual(written(mockup.writes), [['PATCH', system, { Boot: PXE_ONCE }, null]]);
@@ -81,41 +107,87 @@ test('Supermicro X10: no Mode property, so none is sent (the X10 refuses a PATCH
 
 test("AMI MegaRAC (Gigabyte): the full request is refused on the System, so it goes to the FutureState /SD with that resource's If-Match", async (t) => {
   const system = '/redfish/v1/Systems/Self';
-  const { mockup, client, control } = await bmc(t, {
-    tree: 'gigabyte-ami-megarac',
-    etags: true,
-    write: (write) => {
-      if (write.method !== 'PATCH') return undefined;
-      // Omni PR #68 (setBootAMIFutureState) and Redfish-Tacklebox#144.
-      if (write.path === system) return { status: 400, body: { error: { code: 'Base.1.0.GeneralError', '@Message.ExtendedInfo': [{ MessageId: 'Ami.1.0.OperationSupportedInFutureStateURI', Message: 'use /SD' }] } } };
-      if (write.path === `${system}/SD` && write.ifMatch === null) return { status: 428, body: { error: { '@Message.ExtendedInfo': [{ MessageId: 'Ami.1.0.PreconditionHeaderMissing', Message: 'If-Match required' }] } } };
-      return undefined;
+  const { mockup, client, control } = await bmc(
+    t,
+    {
+      tree: 'gigabyte-ami-megarac',
+      etags: true,
+      write: (write) => {
+        if (write.method !== 'PATCH') return undefined;
+        // Omni PR #68 (setBootAMIFutureState) and Redfish-Tacklebox#144.
+        if (write.path === system)
+          return {
+            status: 400,
+            body: {
+              error: {
+                code: 'Base.1.0.GeneralError',
+                '@Message.ExtendedInfo': [{ MessageId: 'Ami.1.0.OperationSupportedInFutureStateURI', Message: 'use /SD' }],
+              },
+            },
+          };
+        if (write.path === `${system}/SD` && write.ifMatch === null)
+          return {
+            status: 428,
+            body: {
+              error: { '@Message.ExtendedInfo': [{ MessageId: 'Ami.1.0.PreconditionHeaderMissing', Message: 'If-Match required' }] },
+            },
+          };
+        return undefined;
+      },
     },
-  }, system);
+    system,
+  );
   // The FutureState resource exists only on the live BMC: made here with the System's Boot.
-  mockup.state.merge(`${system}/SD`, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None', BootSourceOverrideMode: 'Legacy' } });
+  mockup.state.merge(`${system}/SD`, {
+    Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None', BootSourceOverrideMode: 'Legacy' },
+  });
   // The ETag header wins over the body's W/"1649881751"; the tree's mode is Legacy, and AMI wants it sent every time.
-  assert.deepEqual([control.vendor, control.etag, control.boot.mode, control.resetTypes], ['ami', '"1"', 'Legacy', ['GracefulShutdown', 'ForceRestart', 'ForceOff', 'On']]);
+  assert.deepEqual(
+    [control.vendor, control.etag, control.boot.mode, control.resetTypes],
+    ['ami', '"1"', 'Legacy', ['GracefulShutdown', 'ForceRestart', 'ForceOff', 'On']],
+  );
   const override = await setOneTimePxe(client, control, FAST);
   const full = { Boot: { ...PXE_ONCE, BootSourceOverrideMode: 'Legacy' } };
-  assert.deepEqual(written(mockup.writes), [['PATCH', system, full, '"1"'], ['PATCH', `${system}/SD`, full, '"2"']]);
+  assert.deepEqual(written(mockup.writes), [
+    ['PATCH', system, full, '"1"'],
+    ['PATCH', `${system}/SD`, full, '"2"'],
+  ]);
   assert.equal(override.resource, `${system}/SD`);
 });
 
 test('iDRAC-style read-only Boot: the write goes to the @Redfish.Settings object and is read back there', async (t) => {
   const system = '/redfish/v1/Systems/437XR1238R2';
   const settings = `${system}/Settings`;
-  const { mockup, client, root } = await bmc(t, {
-    tree: 'dmtf-public-tower',
-    // gofish PR #511: iDRAC 10 made Boot read-only on the System.
-    write: (write) => (write.path === system ? { status: 400, body: { error: { '@Message.ExtendedInfo': [{ MessageId: 'Base.1.12.PropertyNotWritable', Message: 'The property Boot is a read only property' }] } } } : undefined),
-  }, system);
+  const { mockup, client, root } = await bmc(
+    t,
+    {
+      tree: 'dmtf-public-tower',
+      // gofish PR #511: iDRAC 10 made Boot read-only on the System.
+      write: (write) =>
+        write.path === system
+          ? {
+              status: 400,
+              body: {
+                error: {
+                  '@Message.ExtendedInfo': [
+                    { MessageId: 'Base.1.12.PropertyNotWritable', Message: 'The property Boot is a read only property' },
+                  ],
+                },
+              },
+            }
+          : undefined,
+    },
+    system,
+  );
   mockup.state.merge(system, { '@Redfish.Settings': { SettingsObject: { '@odata.id': settings } } });
   mockup.state.merge(settings, { Boot: { BootSourceOverrideTarget: 'None', BootSourceOverrideEnabled: 'Disabled' } });
   const control = await readSystemControl(client, root, system);
   assert.equal(control.settingsPath, settings);
   const override = await setOneTimePxe(client, control, FAST);
-  assert.deepEqual(written(mockup.writes), [['PATCH', system, { Boot: PXE_ONCE }, null], ['PATCH', settings, { Boot: PXE_ONCE }, null]]);
+  assert.deepEqual(written(mockup.writes), [
+    ['PATCH', system, { Boot: PXE_ONCE }, null],
+    ['PATCH', settings, { Boot: PXE_ONCE }, null],
+  ]);
   assert.equal(override.resource, settings);
 });
 
@@ -124,23 +196,46 @@ test('a 412 is retried with a fresh, strong ETag', async (t) => {
   const { mockup, client, control } = await bmc(t, { tree: 'dmtf-public-tower', etags: true }, system);
   mockup.state.merge(system, { Name: 'changed by someone else' }); // the ETag read is now stale
   await setOneTimePxe(client, control, FAST);
-  assert.deepEqual(written(mockup.writes).map((write) => write[3]), ['"1"', '"2"']);
+  assert.deepEqual(
+    written(mockup.writes).map((write) => write[3]),
+    ['"1"', '"2"'],
+  );
 });
 
 test('a BMC that answers 200 and keeps nothing, or refuses a reset, fails with what it said', async (t) => {
   const system = '/redfish/v1/Systems/437XR1238R2';
-  const { client, control } = await bmc(t, {
-    tree: 'dmtf-public-tower',
-    write: (write) => {
-      // bmclib PR #459: a Supermicro AS-1015CS answered 200 and reverted the override.
-      if (write.method === 'PATCH') return { status: 200, body: {} };
-      return { status: 400, body: { error: { '@Message.ExtendedInfo': [{ MessageId: 'Base.1.0.ActionNotSupported', Message: 'Command not supported in present state' }] } } };
+  const { client, control } = await bmc(
+    t,
+    {
+      tree: 'dmtf-public-tower',
+      write: (write) => {
+        // bmclib PR #459: a Supermicro AS-1015CS answered 200 and reverted the override.
+        if (write.method === 'PATCH') return { status: 200, body: {} };
+        return {
+          status: 400,
+          body: {
+            error: {
+              '@Message.ExtendedInfo': [{ MessageId: 'Base.1.0.ActionNotSupported', Message: 'Command not supported in present state' }],
+            },
+          },
+        };
+      },
     },
-  }, system);
-  await assert.rejects(setOneTimePxe(client, control, FAST), (error: unknown) => error instanceof BmcActionError
-    && /did not keep it: .* reads back BootSourceOverrideTarget Hdd, BootSourceOverrideEnabled Disabled/.test(error.message));
-  await assert.rejects(resetSystem(client, control, 'cycle', FAST), (error: unknown) => error instanceof BmcActionError
-    && error.message === 'the BMC refused ResetType ForceRestart: HTTP 400: Command not supported in present state (Base.1.0.ActionNotSupported)');
+    system,
+  );
+  await assert.rejects(
+    setOneTimePxe(client, control, FAST),
+    (error: unknown) =>
+      error instanceof BmcActionError &&
+      /did not keep it: .* reads back BootSourceOverrideTarget Hdd, BootSourceOverrideEnabled Disabled/.test(error.message),
+  );
+  await assert.rejects(
+    resetSystem(client, control, 'cycle', FAST),
+    (error: unknown) =>
+      error instanceof BmcActionError &&
+      error.message ===
+        'the BMC refused ResetType ForceRestart: HTTP 400: Command not supported in present state (Base.1.0.ActionNotSupported)',
+  );
 });
 
 test('reset plans follow the allowed types and the power state', () => {

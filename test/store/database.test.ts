@@ -12,8 +12,20 @@ import { MACHINE_STATES, Store } from '../../src/store/index.js';
 import { tempDir } from '../helpers.js';
 
 const TABLES = [
-  'bmcs', 'credentials', 'drives', 'events', 'facts', 'health_probe', 'jobs', 'machine_documents', 'machines', 'nics',
-  'observations', 'profiles', 'raw_resources', 'server_types',
+  'bmcs',
+  'credentials',
+  'drives',
+  'events',
+  'facts',
+  'health_probe',
+  'jobs',
+  'machine_documents',
+  'machines',
+  'nics',
+  'observations',
+  'profiles',
+  'raw_resources',
+  'server_types',
 ];
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -32,7 +44,10 @@ test('an empty data dir gets the whole schema; reopening changes nothing', (t) =
 
   const again = openDatabase(path);
   assert.equal(again.pragma('user_version', { simple: true }), MIGRATIONS.length);
-  assert.equal(again.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get(), TABLES.length + 1 /* sqlite_sequence */);
+  assert.equal(
+    again.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get(),
+    TABLES.length + 1 /* sqlite_sequence */,
+  );
   again.close();
 });
 
@@ -46,7 +61,10 @@ test('a database written by a newer metalbox is refused and left untouched', (t)
   assert.throws(
     () => openDatabase(path),
     (error: unknown) =>
-      error instanceof MetalboxError && error.code === 'E_DB_SCHEMA_NEWER' && error.message.includes(path) && error.message.includes(`version ${MIGRATIONS.length + 1}`),
+      error instanceof MetalboxError &&
+      error.code === 'E_DB_SCHEMA_NEWER' &&
+      error.message.includes(path) &&
+      error.message.includes(`version ${MIGRATIONS.length + 1}`),
   );
   assert.equal(sha256(path), before);
 });
@@ -61,7 +79,11 @@ test('a file that is not SQLite is refused and left untouched', (t) => {
     const path = join(dir, name);
     writeFileSync(path, content);
     const before = sha256(path);
-    assert.throws(() => openDatabase(path), (error: unknown) => error instanceof MetalboxError && error.code === 'E_DB_NOT_SQLITE' && error.message.includes(path), name);
+    assert.throws(
+      () => openDatabase(path),
+      (error: unknown) => error instanceof MetalboxError && error.code === 'E_DB_NOT_SQLITE' && error.message.includes(path),
+      name,
+    );
     assert.equal(sha256(path), before, name);
   }
 });
@@ -105,14 +127,22 @@ test('readers in another process are not blocked by an open write transaction', 
   store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
 
   // A second process opens a write transaction and holds it until told to commit.
-  const writer = spawn(process.execPath, ['--input-type=module', '-e', `
+  const writer = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     import Database from 'better-sqlite3';
     const db = new Database(${JSON.stringify(store.path)});
     db.exec('BEGIN IMMEDIATE');
     db.prepare("INSERT INTO bmcs (mac, created_at, updated_at) VALUES ('02:00:00:00:00:02', 'x', 'x')").run();
     console.log('locked');
     process.stdin.once('data', () => { db.exec('COMMIT'); db.close(); process.exit(0); });
-  `], { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'inherit'] });
+  `,
+    ],
+    { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   let output = '';
   writer.stdout.on('data', (chunk) => (output += chunk));
   while (!output.includes('locked')) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -13,16 +13,25 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
   const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01', bmcIp: '192.0.2.5', ipSource: 'explicit' });
   const read = () => store.machines.get(id)!;
   const listed = () => store.machines.list().find((machine) => machine.id === id)!;
-  assert.deepEqual({ state: read().state, bmc: read().bmc, nics: read().nics, drives: read().drives }, {
-    state: 'enrolled',
-    bmc: { mac: '94:40:c9:00:00:01', ip: '192.0.2.5', model: null, firmware: null, redfishVersion: null, ipSource: 'explicit' },
-    nics: [],
-    drives: [],
-  });
+  assert.deepEqual(
+    { state: read().state, bmc: read().bmc, nics: read().nics, drives: read().drives },
+    {
+      state: 'enrolled',
+      bmc: { mac: '94:40:c9:00:00:01', ip: '192.0.2.5', model: null, firmware: null, redfishVersion: null, ipSource: 'explicit' },
+      nics: [],
+      drives: [],
+    },
+  );
 
   store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
-  assert.deepEqual(read().nics.map((nic) => nic.mac), ['b4:7a:f1:00:11:22', 'b4:7a:f1:00:11:23']);
-  assert.deepEqual(read().drives.map((drive) => drive.serial), ['S6EXNA0T100001']);
+  assert.deepEqual(
+    read().nics.map((nic) => nic.mac),
+    ['b4:7a:f1:00:11:22', 'b4:7a:f1:00:11:23'],
+  );
+  assert.deepEqual(
+    read().drives.map((drive) => drive.serial),
+    ['S6EXNA0T100001'],
+  );
   assert.equal(read().bmc!.firmware, '2.55');
   assert.equal(read().system.serial, 'CZJ1234ABC');
 
@@ -31,7 +40,12 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
   const inventory = dl360Inventory();
   store.machines.recordInventory(
     id,
-    { ...inventory, bmc: { ...inventory.bmc!, firmware: '3.01' }, drives: [], nics: [{ mac: 'b4:7a:f1:00:11:99', name: 'OCP', speedMbps: 100000, linkStatus: 'LinkUp' }] },
+    {
+      ...inventory,
+      bmc: { ...inventory.bmc!, firmware: '3.01' },
+      drives: [],
+      nics: [{ mac: 'b4:7a:f1:00:11:99', name: 'OCP', speedMbps: 100000, linkStatus: 'LinkUp' }],
+    },
     { type: 'inventory', message: 'inspected again' },
   );
   assert.deepEqual(read().nics, [{ mac: 'b4:7a:f1:00:11:99', name: 'OCP', speedMbps: 100000, linkStatus: 'LinkUp' }]);
@@ -46,7 +60,14 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
   store.bmcs.setAddress(store.bmcs.ofMachine(id)!.id, '192.0.2.77', 'arp');
   for (const machine of [read(), listed()]) {
     assert.deepEqual(
-      { state: machine.state, power: machine.power, serverType: machine.serverType, profile: machine.profile, ip: machine.bmc!.ip, ipSource: machine.bmc!.ipSource },
+      {
+        state: machine.state,
+        power: machine.power,
+        serverType: machine.serverType,
+        profile: machine.profile,
+        ip: machine.bmc!.ip,
+        ipSource: machine.bmc!.ipSource,
+      },
       { state: 'ready', power: 'Off', serverType: 'gpu-node', profile: 'ubuntu', ip: '192.0.2.77', ipSource: 'arp' },
     );
   }
@@ -69,7 +90,10 @@ test('every machine of a BMC holding several systems follows a change of that BM
   const second = store.machines.addSystem(bmcId, '/redfish/v1/Systems/2', 'enrolled', { type: 'state', message: 'second system' });
   assert.equal(store.machines.get(second)!.bmc!.mac, '94:40:c9:00:00:02');
   store.bmcs.setAddress(bmcId, '192.0.2.88', 'dhcp-snoop');
-  assert.deepEqual([first, second].map((id) => store.machines.get(id)!.bmc!.ip), ['192.0.2.88', '192.0.2.88']);
+  assert.deepEqual(
+    [first, second].map((id) => store.machines.get(id)!.bmc!.ip),
+    ['192.0.2.88', '192.0.2.88'],
+  );
 });
 
 test('documents a database holds from other triggers (an older release, or none) are rewritten when it opens', (t) => {

@@ -23,7 +23,15 @@ test('one unfinished job per machine and kind; a finished one makes room for the
   assert.deepEqual(second.job.input, { ip: '192.0.2.5' });
   assert.equal(store.jobs.enqueue({ kind: 'provisioning', machineId, step: 'prepare' }).created, true, 'another kind is another job');
   // The partial unique index holds even against a direct insert.
-  assert.throws(() => store.db.prepare(`INSERT INTO jobs (kind, machine_id, status, run_after, created_at, updated_at) VALUES ('onboarding', ?, 'queued', '', '', '')`).run(machineId), /UNIQUE constraint failed/);
+  assert.throws(
+    () =>
+      store.db
+        .prepare(
+          `INSERT INTO jobs (kind, machine_id, status, run_after, created_at, updated_at) VALUES ('onboarding', ?, 'queued', '', '', '')`,
+        )
+        .run(machineId),
+    /UNIQUE constraint failed/,
+  );
 
   const [leased] = store.jobs.lease('a', 60_000, 10);
   assert.equal(leased!.id, first.job.id);

@@ -16,13 +16,23 @@ test('enroll creates a BMC and a machine once, whatever the MAC spelling', (t) =
   const second = store.machines.enroll({ bmcMac: 'aabb.cc00.0001' });
   assert.equal(second.id, first.id);
   assert.equal(first.state, 'enrolled');
-  assert.deepEqual(first.bmc, { mac: 'aa:bb:cc:00:00:01', ip: '192.0.2.10', model: null, firmware: null, redfishVersion: null, ipSource: 'explicit' });
+  assert.deepEqual(first.bmc, {
+    mac: 'aa:bb:cc:00:00:01',
+    ip: '192.0.2.10',
+    model: null,
+    firmware: null,
+    redfishVersion: null,
+    ipSource: 'explicit',
+  });
   assert.equal(store.machines.list().length, 1);
   assert.equal(store.db.prepare('SELECT count(*) FROM bmcs').pluck().get(), 1);
   const events = store.machines.events(first.id);
   assert.equal(events.length, 1);
   assert.equal(events[0]!.toState, 'enrolled');
-  assert.throws(() => store.machines.enroll({ bmcMac: 'not-a-mac' }), (e: unknown) => e instanceof MetalboxError && e.code === 'E_BAD_REF');
+  assert.throws(
+    () => store.machines.enroll({ bmcMac: 'not-a-mac' }),
+    (e: unknown) => e instanceof MetalboxError && e.code === 'E_BAD_REF',
+  );
 });
 
 test('an inspected machine reads back as the machine JSON of the contract', (t) => {
@@ -49,7 +59,9 @@ test('an inspected machine reads back as the machine JSON of the contract', (t) 
     },
     cpu: { count: 2, cores: 64, threads: 128, model: 'Intel(R) Xeon(R) Gold 6338' },
     memory: { totalGiB: 512, dimms: 16 },
-    drives: [{ name: 'NVMe 1', model: 'MZXL5960HBLA', serial: 'S6EXNA0T100001', capacityBytes: 960197124096, mediaType: 'SSD', protocol: 'NVMe' }],
+    drives: [
+      { name: 'NVMe 1', model: 'MZXL5960HBLA', serial: 'S6EXNA0T100001', capacityBytes: 960197124096, mediaType: 'SSD', protocol: 'NVMe' },
+    ],
     nics: [
       { mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' },
       { mac: 'b4:7a:f1:00:11:23', name: 'NIC.1.2', speedMbps: 25000, linkStatus: 'LinkDown' },
@@ -65,7 +77,13 @@ test('an inspected machine reads back as the machine JSON of the contract', (t) 
   assert.deepEqual(
     store.machines.events(enrolled.id).map((e) => [e.type, e.fromState, e.toState]),
     // moveTo walks the lifecycle's moves: another system's inspection is the shortest way from enrolled.
-    [['state', null, 'enrolled'], ['inventory', 'enrolled', 'enrolled'], ['state', 'enrolled', 'inspecting'], ['state', 'inspecting', 'classifying'], ['state', 'classifying', 'ready']],
+    [
+      ['state', null, 'enrolled'],
+      ['inventory', 'enrolled', 'enrolled'],
+      ['state', 'enrolled', 'inspecting'],
+      ['state', 'inspecting', 'classifying'],
+      ['state', 'classifying', 'ready'],
+    ],
   );
 });
 
@@ -81,8 +99,14 @@ test('resolve finds a machine by id, BMC MAC or any NIC MAC, in any spelling', (
   ] as const) {
     assert.equal(store.machines.resolve(ref).id, id, JSON.stringify(ref));
   }
-  assert.throws(() => store.machines.resolve({ kind: 'mac', mac: '00:11:22:33:44:55' }), (e: unknown) => e instanceof MetalboxError && e.code === 'E_NOT_FOUND');
-  assert.throws(() => store.machines.resolve({ kind: 'id', id: 'm-000000000000' }), (e: unknown) => e instanceof MetalboxError && e.code === 'E_NOT_FOUND');
+  assert.throws(
+    () => store.machines.resolve({ kind: 'mac', mac: '00:11:22:33:44:55' }),
+    (e: unknown) => e instanceof MetalboxError && e.code === 'E_NOT_FOUND',
+  );
+  assert.throws(
+    () => store.machines.resolve({ kind: 'id', id: 'm-000000000000' }),
+    (e: unknown) => e instanceof MetalboxError && e.code === 'E_NOT_FOUND',
+  );
 });
 
 test('list filters by state and by search text', (t) => {

@@ -12,7 +12,12 @@ export interface Download {
  * A test TFTP client built on the codec, for what the packaged clients cannot do:
  * windowsize, aborting after the OACK, sending hostile names and raw datagrams.
  */
-export async function tftpGet(port: number, name: string, options: Map<string, string> = new Map(), behaviour: { abortAfterOack?: boolean } = {}): Promise<Download> {
+export async function tftpGet(
+  port: number,
+  name: string,
+  options: Map<string, string> = new Map(),
+  behaviour: { abortAfterOack?: boolean } = {},
+): Promise<Download> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   const blocks: Buffer[] = [];

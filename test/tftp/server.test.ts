@@ -30,7 +30,19 @@ test('ipxe.efi over TFTP is byte-identical to the file, with the packaged client
   assert.equal(sha256(readFileSync(join(dir, 'hpa.efi'))), sha256(IPXE_EFI), 'tftp-hpa');
 
   // atftp with blksize and tsize (RFC 2348, 2349).
-  await run('atftp', ['--option', 'blksize 1428', '--option', 'tsize 0', '-g', '-r', 'ipxe.efi', '-l', join(dir, 'atftp.efi'), '127.0.0.1', port]);
+  await run('atftp', [
+    '--option',
+    'blksize 1428',
+    '--option',
+    'tsize 0',
+    '-g',
+    '-r',
+    'ipxe.efi',
+    '-l',
+    join(dir, 'atftp.efi'),
+    '127.0.0.1',
+    port,
+  ]);
   assert.equal(sha256(readFileSync(join(dir, 'atftp.efi'))), sha256(IPXE_EFI), 'atftp');
 
   // curl with --tftp-blksize.
@@ -38,8 +50,23 @@ test('ipxe.efi over TFTP is byte-identical to the file, with the packaged client
   assert.equal(sha256(readFileSync(join(dir, 'curl.efi'))), sha256(IPXE_EFI), 'curl');
 
   // RFC 7440 windowsize, which none of the packaged clients speaks.
-  const windowed = await tftpGet(serve.tftpPort, 'ipxe.efi', new Map([['blksize', '1428'], ['tsize', '0'], ['windowsize', '8']]));
-  assert.deepEqual([...windowed.oack!], [['blksize', '1428'], ['tsize', String(IPXE_EFI.length)], ['windowsize', '8']]);
+  const windowed = await tftpGet(
+    serve.tftpPort,
+    'ipxe.efi',
+    new Map([
+      ['blksize', '1428'],
+      ['tsize', '0'],
+      ['windowsize', '8'],
+    ]),
+  );
+  assert.deepEqual(
+    [...windowed.oack!],
+    [
+      ['blksize', '1428'],
+      ['tsize', String(IPXE_EFI.length)],
+      ['windowsize', '8'],
+    ],
+  );
   assert.equal(sha256(windowed.data!), sha256(IPXE_EFI));
   // 850,528 / 1,428 = 595.6 → 596 DATA blocks + the OACK.
   assert.equal(windowed.datagrams, 597);
@@ -51,9 +78,25 @@ test('ipxe.efi over TFTP is byte-identical to the file, with the packaged client
 
 test("EDK2's tsize probe then the real download: normal, and not logged as a failure", async (t) => {
   const serve = await serveWithTftp(t);
-  const probe = await tftpGet(serve.tftpPort, 'ipxe.efi', new Map([['tsize', '0'], ['blksize', '1468'], ['windowsize', '4']]), { abortAfterOack: true });
+  const probe = await tftpGet(
+    serve.tftpPort,
+    'ipxe.efi',
+    new Map([
+      ['tsize', '0'],
+      ['blksize', '1468'],
+      ['windowsize', '4'],
+    ]),
+    { abortAfterOack: true },
+  );
   assert.equal(probe.oack!.get('tsize'), '850528');
-  const real = await tftpGet(serve.tftpPort, 'ipxe.efi', new Map([['blksize', '1468'], ['windowsize', '4']]));
+  const real = await tftpGet(
+    serve.tftpPort,
+    'ipxe.efi',
+    new Map([
+      ['blksize', '1468'],
+      ['windowsize', '4'],
+    ]),
+  );
   assert.equal(sha256(real.data!), sha256(IPXE_EFI));
   await new Promise((resolve) => setTimeout(resolve, 100));
   const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as { tftp: { outcomes: Record<string, number> } };
@@ -64,8 +107,15 @@ test("EDK2's tsize probe then the real download: normal, and not logged as a fai
 test('hostile names are refused with a TFTP error, counted, and logged once a minute per client; writes refused; garbage unanswered', async (t) => {
   const serve = await serveWithTftp(t);
   const refusedNames = [
-    '../etc/passwd', '../../../../etc/shadow', 'ipxe/../../etc/passwd', '/../etc/passwd', '..\\..\\windows\\win.ini',
-    'ipxe.efi\\..\\..\\x', 'ipxe.efi\n', `${'a/'.repeat(130)}x`, '..',
+    '../etc/passwd',
+    '../../../../etc/shadow',
+    'ipxe/../../etc/passwd',
+    '/../etc/passwd',
+    '..\\..\\windows\\win.ini',
+    'ipxe.efi\\..\\..\\x',
+    'ipxe.efi\n',
+    `${'a/'.repeat(130)}x`,
+    '..',
   ];
   const missingNames = ['/etc/passwd', '%2e%2e%2fetc%2fpasswd', '..%2f..%2fetc%2fpasswd', 'IPXE.EFI'];
   for (const name of refusedNames) {
@@ -91,8 +141,13 @@ test('hostile names are refused with a TFTP error, counted, and logged once a mi
   assert.ok(log.includes(`"name":${JSON.stringify(refusedNames[0])}`));
   const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as { tftp: { refused: Record<string, number> } };
   assert.deepEqual(stats.tftp.refused, {
-    'bad-name': refusedNames.length, 'not-found': missingNames.length, 'bad-mode': 1, 'write-request': 1,
-    'too-short': 1, 'bad-opcode': 2, 'not-a-request': 1,
+    'bad-name': refusedNames.length,
+    'not-found': missingNames.length,
+    'bad-mode': 1,
+    'write-request': 1,
+    'too-short': 1,
+    'bad-opcode': 2,
+    'not-a-request': 1,
   });
 });
 
@@ -106,20 +161,33 @@ test('a retransmitted RRQ is absorbed, before or after the first ACK; another re
   const send = (bytes: Buffer, port = serve.tftpPort) => socket.send(bytes, port, '127.0.0.1');
   const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   const fromPort = (port: number) => arrived.filter((datagram) => datagram.port === port);
-  const windowed = encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428'], ['windowsize', '4']]));
+  const windowed = encodeRequest(
+    Opcode.RRQ,
+    'ipxe.efi',
+    new Map([
+      ['blksize', '1428'],
+      ['windowsize', '4'],
+    ]),
+  );
 
   // A firmware whose answer is late sends the same RRQ again: one transfer, one OACK.
   send(windowed);
   await wait(50);
   send(windowed);
   await wait(300);
-  assert.deepEqual(arrived.map((datagram) => datagram.packet.opcode), [Opcode.OACK]);
+  assert.deepEqual(
+    arrived.map((datagram) => datagram.packet.opcode),
+    [Opcode.OACK],
+  );
   const first = arrived[0]!.port;
 
   // The client acknowledges it: blocks 1–4 (one window) come from that TID.
   send(encodeAck(0), first);
   await wait(200);
-  assert.deepEqual(fromPort(first).map(({ packet }) => (packet.opcode === Opcode.DATA ? packet.block : -1)), [-1, 1, 2, 3, 4]);
+  assert.deepEqual(
+    fromPort(first).map(({ packet }) => (packet.opcode === Opcode.DATA ? packet.block : -1)),
+    [-1, 1, 2, 3, 4],
+  );
 
   // A copy of the RRQ read after the client's first ACK (they arrive on different sockets):
   // still a retransmission. No new TID answers, and the transfer goes on: ACK 4 → blocks 5–8.
@@ -127,7 +195,10 @@ test('a retransmitted RRQ is absorbed, before or after the first ACK; another re
   send(windowed);
   send(encodeAck(4), first);
   await wait(300);
-  assert.deepEqual(arrived.map(({ port, packet }) => [port, packet.opcode === Opcode.DATA ? packet.block : -1]), [5, 6, 7, 8].map((block) => [first, block]));
+  assert.deepEqual(
+    arrived.map(({ port, packet }) => [port, packet.opcode === Opcode.DATA ? packet.block : -1]),
+    [5, 6, 7, 8].map((block) => [first, block]),
+  );
 
   // Another file from that port: the client started over. A new TID answers, and the old
   // one stays silent past its 1 s retransmission timeout.
@@ -136,9 +207,14 @@ test('a retransmitted RRQ is absorbed, before or after the first ACK; another re
   await wait(1300);
   assert.deepEqual(fromPort(first), [], 'the old transfer stopped');
   const second = arrived.filter((datagram) => datagram.port !== first);
-  assert.ok(second.length > 0 && second[0]!.packet.opcode === Opcode.DATA && second[0]!.packet.block === 1, 'undionly.kpxe block 1 from a new TID');
+  assert.ok(
+    second.length > 0 && second[0]!.packet.opcode === Opcode.DATA && second[0]!.packet.block === 1,
+    'undionly.kpxe block 1 from a new TID',
+  );
 
-  const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as { tftp: { outcomes: Record<string, number>; active: number; retransmittedRequests: number } };
+  const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as {
+    tftp: { outcomes: Record<string, number>; active: number; retransmittedRequests: number };
+  };
   assert.deepEqual(stats.tftp.outcomes, { cancelled: 1 });
   assert.equal(stats.tftp.retransmittedRequests, 2);
   assert.equal(stats.tftp.active, 1);

@@ -4,13 +4,23 @@ import { decodeTftp, encodeAck, encodeError } from '../../src/tftp/codec.js';
 import { ReadTransfer, type TransferOutcome, type TransferSettings } from '../../src/tftp/transfer.js';
 
 const settings = (overrides: Partial<TransferSettings> = {}): TransferSettings => ({
-  blksize: 512, windowsize: 1, oack: new Map(), timeoutMs: 1000, maxRetries: 3, ...overrides,
+  blksize: 512,
+  windowsize: 1,
+  oack: new Map(),
+  timeoutMs: 1000,
+  maxRetries: 3,
+  ...overrides,
 });
 
 /** Bytes 0, 1, 2, … so every block's content is checkable. */
 const fileOf = (size: number) => Buffer.from(Array.from({ length: size }, (_, i) => i % 251));
 
-interface Sent { opcode: number; block?: number; length?: number; index: number }
+interface Sent {
+  opcode: number;
+  block?: number;
+  length?: number;
+  index: number;
+}
 
 function run(file: Buffer, config: TransferSettings, client: (sent: Sent, transfer: ReadTransfer) => void) {
   const sent: Sent[] = [];
@@ -22,7 +32,8 @@ function run(file: Buffer, config: TransferSettings, client: (sent: Sent, transf
     (datagram) => {
       const packet = decodeTftp(datagram);
       const index = sent.length;
-      const entry: Sent = packet.opcode === 3 ? { opcode: 3, block: packet.block, length: packet.data.length, index } : { opcode: packet.opcode, index };
+      const entry: Sent =
+        packet.opcode === 3 ? { opcode: 3, block: packet.block, length: packet.data.length, index } : { opcode: packet.opcode, index };
       if (packet.opcode === 3) received.push(Buffer.from(packet.data));
       sent.push(entry);
       queueMicrotask(() => client(entry, transfer));
@@ -36,9 +47,18 @@ function run(file: Buffer, config: TransferSettings, client: (sent: Sent, transf
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 test('lock-step RFC 1350: 512-byte blocks, a short last block, and an empty one after an exact multiple', async () => {
-  for (const [size, blocks] of [[1025, 3], [1024, 3], [0, 1], [511, 1]] as const) {
+  for (const [size, blocks] of [
+    [1025, 3],
+    [1024, 3],
+    [0, 1],
+    [511, 1],
+  ] as const) {
     const file = fileOf(size);
-    const { sent, received, outcome } = run(file, settings(), (entry, transfer) => entry.opcode === 3 && transfer.receive(encodeAck(entry.block!)));
+    const { sent, received, outcome } = run(
+      file,
+      settings(),
+      (entry, transfer) => entry.opcode === 3 && transfer.receive(encodeAck(entry.block!)),
+    );
     await settle();
     assert.deepEqual(outcome(), { result: 'complete', blocks, retransmits: 0 }, `size ${size}`);
     assert.equal(sent.length, blocks);
@@ -49,14 +69,21 @@ test('lock-step RFC 1350: 512-byte blocks, a short last block, and an empty one 
 
 test('OACK first, then windows of 4, acknowledged by their last block', async () => {
   const file = fileOf(10 * 1468 + 100); // 11 blocks
-  const oack = new Map([['blksize', '1468'], ['tsize', String(file.length)], ['windowsize', '4']]);
+  const oack = new Map([
+    ['blksize', '1468'],
+    ['tsize', String(file.length)],
+    ['windowsize', '4'],
+  ]);
   const { sent, received, outcome } = run(file, settings({ blksize: 1468, windowsize: 4, oack }), (entry, transfer) => {
     if (entry.opcode === 6) transfer.receive(encodeAck(0));
     else if (entry.block === 4 || entry.block === 8 || entry.block === 11) transfer.receive(encodeAck(entry.block));
   });
   await settle();
   assert.deepEqual(outcome(), { result: 'complete', blocks: 11, retransmits: 0 });
-  assert.deepEqual(sent.map((s) => s.opcode === 6 ? 'oack' : s.block), ['oack', 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.deepEqual(
+    sent.map((s) => (s.opcode === 6 ? 'oack' : s.block)),
+    ['oack', 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+  );
   assert.deepEqual(Buffer.concat(received), file);
 });
 
@@ -74,7 +101,10 @@ test('an ACK in the middle of a window restarts it after that block; duplicates 
     if (!firstWindow && (entry.block === 6 || entry.block === 9)) transfer.receive(encodeAck(entry.block));
   });
   await settle();
-  assert.deepEqual(sent.map((s) => s.block), [1, 2, 3, 4, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    sent.map((s) => s.block),
+    [1, 2, 3, 4, 3, 4, 5, 6, 7, 8, 9],
+  );
   assert.equal(outcome()!.result, 'complete');
 });
 

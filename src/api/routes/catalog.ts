@@ -9,7 +9,11 @@ import { errorResponses } from '../schemas.js';
 /** The same schemas as the config file's, so a file that loads as config applies through the API too. */
 const schemaOf = (path: string) => SETTINGS.find((setting) => setting.path === path)!.schema;
 const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } };
-const profileView = { type: 'object', required: ['name', 'source', 'spec'], properties: { name: { type: 'string' }, source: { type: 'string' }, spec: { type: 'object', additionalProperties: true } } };
+const profileView = {
+  type: 'object',
+  required: ['name', 'source', 'spec'],
+  properties: { name: { type: 'string' }, source: { type: 'string' }, spec: { type: 'object', additionalProperties: true } },
+};
 const typeView = profileView;
 
 export function catalogRoutes(app: FastifyInstance, catalog: Catalog, store: Store): void {
@@ -23,8 +27,19 @@ export function catalogRoutes(app: FastifyInstance, catalog: Catalog, store: Sto
   });
   app.post<{ Body: { profiles: Record<string, ProfileConfig> } }>('/profiles', {
     schema: {
-      body: { type: 'object', additionalProperties: false, required: ['profiles'], properties: { profiles: { ...schemaOf('profiles'), minProperties: 1 } } },
-      response: { 200: { type: 'object', properties: { applied: { type: 'array', items: { type: 'string' } }, warnings: { type: 'array', items: { type: 'string' } } } }, ...errorResponses },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['profiles'],
+        properties: { profiles: { ...schemaOf('profiles'), minProperties: 1 } },
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: { applied: { type: 'array', items: { type: 'string' } }, warnings: { type: 'array', items: { type: 'string' } } },
+        },
+        ...errorResponses,
+      },
     },
     handler: async (request) => catalog.applyProfiles(request.body.profiles),
   });
@@ -40,7 +55,10 @@ export function catalogRoutes(app: FastifyInstance, catalog: Catalog, store: Sto
           type: 'object',
           properties: {
             machines: { type: 'integer' },
-            ties: { type: 'array', items: { type: 'object', properties: { machineId: { type: 'string' }, types: { type: 'array', items: { type: 'string' } } } } },
+            ties: {
+              type: 'array',
+              items: { type: 'object', properties: { machineId: { type: 'string' }, types: { type: 'array', items: { type: 'string' } } } },
+            },
             unmatched: { type: 'array', items: { type: 'string' } },
             matched: { type: 'object', additionalProperties: { type: 'integer' } },
           },
@@ -55,7 +73,12 @@ export function catalogRoutes(app: FastifyInstance, catalog: Catalog, store: Sto
   });
   app.post<{ Body: { serverTypes: ServerTypeConfig[] } }>('/server-types', {
     schema: {
-      body: { type: 'object', additionalProperties: false, required: ['serverTypes'], properties: { serverTypes: { ...schemaOf('serverTypes'), minItems: 1 } } },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['serverTypes'],
+        properties: { serverTypes: { ...schemaOf('serverTypes'), minItems: 1 } },
+      },
       response: { 200: { type: 'object', properties: { applied: { type: 'array', items: { type: 'string' } } } }, ...errorResponses },
     },
     handler: async (request) => catalog.applyServerTypes(request.body.serverTypes),

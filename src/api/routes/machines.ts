@@ -77,7 +77,10 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
     handler: async (request, reply) => {
       const machine = store.machines.resolve(refFrom(request.params.ref));
       if (streams.size >= maxStreams) {
-        throw new MetalboxError('E_TOO_MANY', `${streams.size} event streams are open, the most api.maxEventStreams allows: close one (events --follow) and try again`);
+        throw new MetalboxError(
+          'E_TOO_MANY',
+          `${streams.size} event streams are open, the most api.maxEventStreams allows: close one (events --follow) and try again`,
+        );
       }
       reply.hijack();
       const raw = reply.raw;
@@ -130,7 +133,12 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
                 type: 'object',
                 additionalProperties: false,
                 required: ['type', 'matched', 'reasons', 'specificity'],
-                properties: { type: { type: 'string' }, matched: { type: 'boolean' }, reasons: { type: 'array', items: { type: 'string' } }, specificity: { type: 'integer' } },
+                properties: {
+                  type: { type: 'string' },
+                  matched: { type: 'boolean' },
+                  reasons: { type: 'array', items: { type: 'string' } },
+                  specificity: { type: 'integer' },
+                },
               },
             },
           },

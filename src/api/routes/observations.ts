@@ -11,8 +11,15 @@ export const observationSchema = {
   additionalProperties: false,
   required: ['mac', 'messageType', 'ip', 'vendorClass', 'arch', 'hostname', 'firstSeen', 'lastSeen', 'count'],
   properties: {
-    mac: { type: 'string' }, messageType: { type: 'string' }, ip: str, vendorClass: str, arch: { type: ['integer', 'null'] },
-    hostname: str, firstSeen: { type: 'string' }, lastSeen: { type: 'string' }, count: { type: 'integer' },
+    mac: { type: 'string' },
+    messageType: { type: 'string' },
+    ip: str,
+    vendorClass: str,
+    arch: { type: ['integer', 'null'] },
+    hostname: str,
+    firstSeen: { type: 'string' },
+    lastSeen: { type: 'string' },
+    count: { type: 'integer' },
   },
 };
 

@@ -44,7 +44,8 @@ export function onboardingRoutes(app: FastifyInstance, onboarding: Onboarding, j
       const { retry, bmcMac, ...settings } = request.body;
       let ticket;
       if (retry !== undefined) {
-        if (bmcMac !== undefined || Object.keys(settings).length > 0) throw new MetalboxError('E_BAD_REF', 'retry takes no other settings: it onboards again with the stored ones');
+        if (bmcMac !== undefined || Object.keys(settings).length > 0)
+          throw new MetalboxError('E_BAD_REF', 'retry takes no other settings: it onboards again with the stored ones');
         const ref = parseMachineRef(retry);
         if (ref === null) throw new MetalboxError('E_BAD_REF', `not a MAC address or machine id: ${retry}`);
         ticket = onboarding.retry(ref);

@@ -36,10 +36,22 @@ export function operationRoutes(app: FastifyInstance, provisioning: Provisioning
   app.post<{ Params: { ref: string }; Body: { profile?: string; retry?: boolean } }>('/machines/:ref/provision', {
     schema: {
       params: machineRefParams,
-      body: { type: ['object', 'null'], additionalProperties: false, properties: { profile: { type: 'string', minLength: 1, maxLength: 128 }, retry: { type: 'boolean' } } },
+      body: {
+        type: ['object', 'null'],
+        additionalProperties: false,
+        properties: { profile: { type: 'string', minLength: 1, maxLength: 128 }, retry: { type: 'boolean' } },
+      },
       response: { 202: ticketSchema, ...errorResponses },
     },
-    handler: async (request, reply) => reply.code(202).send(provisioning.provision(refFrom(request.params.ref), { ...(request.body?.profile ? { profile: request.body.profile } : {}), retry: request.body?.retry === true })),
+    handler: async (request, reply) =>
+      reply
+        .code(202)
+        .send(
+          provisioning.provision(refFrom(request.params.ref), {
+            ...(request.body?.profile ? { profile: request.body.profile } : {}),
+            retry: request.body?.retry === true,
+          }),
+        ),
   });
 
   app.post<{ Params: { ref: string } }>('/machines/:ref/deprovision', {
@@ -50,7 +62,12 @@ export function operationRoutes(app: FastifyInstance, provisioning: Provisioning
   app.post<{ Params: { ref: string }; Body: { action: 'on' | 'off' | 'cycle' | 'status' } }>('/machines/:ref/power', {
     schema: {
       params: machineRefParams,
-      body: { type: 'object', additionalProperties: false, required: ['action'], properties: { action: { type: 'string', enum: ['on', 'off', 'cycle', 'status'] } } },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['action'],
+        properties: { action: { type: 'string', enum: ['on', 'off', 'cycle', 'status'] } },
+      },
       response: { 200: powerStatusSchema, 202: ticketSchema, ...errorResponses },
     },
     handler: async (request, reply) => {

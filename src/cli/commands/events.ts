@@ -21,7 +21,8 @@ export function eventsCommand(): Command {
     .action(async (text: string, options: { server?: string; output: 'table' | 'json' | 'yaml'; limit: string; follow?: boolean }) => {
       const ref = requireMachineRef(text);
       const limit = Number(options.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError(EXIT.usage, `--limit must be a whole number from 1 to 1000, got ${options.limit}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new CliError(EXIT.usage, `--limit must be a whole number from 1 to 1000, got ${options.limit}`);
       await withClient(options, async (client) => {
         const events = await client.get<MachineEventJson[]>(`/api/v1/machines/${refPath(ref)}/events`, { limit });
         if (!options.follow) {

@@ -31,7 +31,9 @@ function describe(explanation: Explanation): string {
     : explanation.tie
       ? `Machine ${explanation.machineId} matches ${explanation.tie.join(' and ')} equally: make one of them more specific.`
       : `Machine ${explanation.machineId} matches no server type.`;
-  const lines = explanation.verdicts.map((verdict) =>
-    `  ${verdict.matched ? '✓' : '✗'} ${verdict.type} (${verdict.specificity} matcher${verdict.specificity === 1 ? '' : 's'}): ${verdict.reasons.join('; ')}`);
+  const lines = explanation.verdicts.map(
+    (verdict) =>
+      `  ${verdict.matched ? '✓' : '✗'} ${verdict.type} (${verdict.specificity} matcher${verdict.specificity === 1 ? '' : 's'}): ${verdict.reasons.join('; ')}`,
+  );
   return `${head}\n${lines.join('\n')}\n`;
 }

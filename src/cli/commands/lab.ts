@@ -8,7 +8,12 @@ import { CliError, EXIT } from '../errors.js';
 export function labCommand(): Command {
   return new Command('lab')
     .description('the whole flow on this machine (root): a simulated BMC drives a QEMU server that metalbox onboards, provisions and boots')
-    .addArgument(new Argument('<action>', 'up: set up and run the flow, and leave it to explore; run: the same, then down (exit 0 only if provisioned); down: remove it').choices(['up', 'run', 'down']))
+    .addArgument(
+      new Argument(
+        '<action>',
+        'up: set up and run the flow, and leave it to explore; run: the same, then down (exit 0 only if provisioned); down: remove it',
+      ).choices(['up', 'run', 'down']),
+    )
     .addOption(new Option('--firmware <firmware>', "the VM's firmware").choices(['bios', 'uefi']).default('bios'))
     .option('--dir <dir>', 'where the lab keeps its data, logs and state (default /var/lib/metalbox-lab, or METALBOX_LAB_DIR)')
     .action(async (action: 'up' | 'run' | 'down', options: { firmware: 'bios' | 'uefi'; dir?: string }) => {

@@ -26,11 +26,13 @@ export function lsCommand(): Command {
     .option('--interval <seconds>', 'refresh period of --watch', '2')
     .action(async (options: LsOptions) => {
       const interval = Number(options.interval);
-      if (!(interval >= 0.2 && interval <= 3600)) throw new CliError(EXIT.usage, `--interval must be between 0.2 and 3600 seconds, got ${options.interval}`);
+      if (!(interval >= 0.2 && interval <= 3600))
+        throw new CliError(EXIT.usage, `--interval must be between 0.2 and 3600 seconds, got ${options.interval}`);
       await withClient(options, async (client) => {
         if (!options.watch) {
           // The server's array as it streams in, one machine a line: no parse and re-print.
-          if (options.output === 'json') return client.copyTo('/api/v1/machines', { state: options.state, q: options.query }, process.stdout);
+          if (options.output === 'json')
+            return client.copyTo('/api/v1/machines', { state: options.state, q: options.query }, process.stdout);
           process.stdout.write(await render(client, options));
           return;
         }
@@ -70,7 +72,8 @@ async function watch(intervalSeconds: number, frame: () => Promise<string>): Pro
 }
 
 const model = (m: MachineJson) => [m.system.manufacturer, m.system.model].filter(Boolean).join(' ');
-const cpus = (m: MachineJson) => (m.cpu.count === null ? orDash(m.cpu.cores) : `${m.cpu.count}${m.cpu.cores === null ? '' : ` (${m.cpu.cores}c)`}`);
+const cpus = (m: MachineJson) =>
+  m.cpu.count === null ? orDash(m.cpu.cores) : `${m.cpu.count}${m.cpu.cores === null ? '' : ` (${m.cpu.cores}c)`}`;
 const memory = (m: MachineJson) => (m.memory.totalGiB === null ? '-' : `${m.memory.totalGiB} GiB`);
 
 const TABLE: Column<MachineJson>[] = [

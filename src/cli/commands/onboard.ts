@@ -32,7 +32,7 @@ interface Ticket {
 const POLL_MS = 500;
 
 export function onboardCommand(): Command {
-  return clientCommand('onboard', "find a BMC by its MAC, read its hardware through Redfish and add the machine to the inventory")
+  return clientCommand('onboard', 'find a BMC by its MAC, read its hardware through Redfish and add the machine to the inventory')
     .argument('[bmc-mac]', "the BMC's MAC address (any spelling)")
     .option('--ip <ip>', "the BMC's address, when no resolver would find it")
     .option('--port <n>', 'Redfish port (default: that of the scheme)')
@@ -40,7 +40,7 @@ export function onboardCommand(): Command {
     .option('--username <user>', 'BMC username (default: the stored one, or bmc.credentials by MAC prefix)')
     .option('--password-file <file>', 'file holding the BMC password (or set METALBOX_BMC_PASSWORD)')
     .option('--insecure', "accept the BMC's self-signed certificate, and pin it")
-    .option('--tls-fingerprint <sha256>', "accept only the certificate with this SHA-256 fingerprint")
+    .option('--tls-fingerprint <sha256>', 'accept only the certificate with this SHA-256 fingerprint')
     .option('--wait', 'show each step as it happens; exit 0 when ready, 1 when onboarding failed')
     .option('--retry <ref>', 'onboard a known machine again with its stored BMC settings (machine id or any MAC)')
     .action(async (macText: string | undefined, options: OnboardOptions) => {
@@ -65,8 +65,11 @@ export function onboardCommand(): Command {
 
 function requestBody(macText: string | undefined, options: OnboardOptions): Record<string, unknown> {
   if (options.retry !== undefined) {
-    const given = ['ip', 'port', 'scheme', 'username', 'passwordFile', 'insecure', 'tlsFingerprint'].filter((key) => options[key as keyof OnboardOptions] !== undefined);
-    if (macText !== undefined || given.length > 0) throw new CliError(EXIT.usage, '--retry onboards again with the stored settings: give it alone (with --wait if you like)');
+    const given = ['ip', 'port', 'scheme', 'username', 'passwordFile', 'insecure', 'tlsFingerprint'].filter(
+      (key) => options[key as keyof OnboardOptions] !== undefined,
+    );
+    if (macText !== undefined || given.length > 0)
+      throw new CliError(EXIT.usage, '--retry onboards again with the stored settings: give it alone (with --wait if you like)');
     const ref = requireMachineRef(options.retry);
     return { retry: ref.kind === 'id' ? ref.id : ref.mac };
   }
@@ -80,18 +83,21 @@ function requestBody(macText: string | undefined, options: OnboardOptions): Reco
   }
   if (options.port !== undefined) {
     const port = Number(options.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(EXIT.usage, `--port must be 1 to 65535, got ${options.port}`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new CliError(EXIT.usage, `--port must be 1 to 65535, got ${options.port}`);
     body.port = port;
   }
   if (options.scheme !== undefined) body.scheme = options.scheme;
   if (options.insecure) body.insecure = true;
   if (options.tlsFingerprint !== undefined) {
-    if (!/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/.test(options.tlsFingerprint)) throw new CliError(EXIT.usage, '--tls-fingerprint must be a SHA-256 in hex (64 digits, colons allowed)');
+    if (!/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/.test(options.tlsFingerprint))
+      throw new CliError(EXIT.usage, '--tls-fingerprint must be a SHA-256 in hex (64 digits, colons allowed)');
     body.tlsFingerprint = options.tlsFingerprint;
   }
   const password = readPassword(options.passwordFile);
   if (options.username !== undefined) {
-    if (password === undefined) throw new CliError(EXIT.usage, '--username needs a password: --password-file FILE or METALBOX_BMC_PASSWORD');
+    if (password === undefined)
+      throw new CliError(EXIT.usage, '--username needs a password: --password-file FILE or METALBOX_BMC_PASSWORD');
     body.username = options.username;
     body.password = password;
   } else if (password !== undefined) {
@@ -130,7 +136,11 @@ async function follow(client: ApiClient, jobId: number, machineId: string): Prom
     }
     if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {
       const machine = await client.get<MachineJson>(`/api/v1/machines/${refPath({ kind: 'id', id: machineId })}`);
-      if (job.status !== 'succeeded') throw new CliError(EXIT.failed, `onboarding failed: machine ${machine.id} is ${machine.state}: ${orDash(machine.stateReason ?? job.lastError)}`);
+      if (job.status !== 'succeeded')
+        throw new CliError(
+          EXIT.failed,
+          `onboarding failed: machine ${machine.id} is ${machine.state}: ${orDash(machine.stateReason ?? job.lastError)}`,
+        );
       process.stdout.write(`Machine ${machine.id} is ${machine.state}.\n`);
       return;
     }

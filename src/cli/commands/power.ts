@@ -18,14 +18,20 @@ export function powerCommand(): Command {
         if (action === 'status') {
           const { body: status } = await client.post<PowerStatus>(`/api/v1/machines/${refPath(ref)}/power`, { action });
           const { target, enabled, mode } = status.bootOverride;
-          process.stdout.write(`Machine ${status.machineId}: power ${orDash(status.powerState)}; boot override ${orDash(target)} (${orDash(enabled)}${mode ? `, ${mode}` : ''}); reset types ${status.resetTypes?.join(', ') ?? 'not listed'}\n`);
+          process.stdout.write(
+            `Machine ${status.machineId}: power ${orDash(status.powerState)}; boot override ${orDash(target)} (${orDash(enabled)}${mode ? `, ${mode}` : ''}); reset types ${status.resetTypes?.join(', ') ?? 'not listed'}\n`,
+          );
           return;
         }
-        const { body: ticket } = await client.post<{ job: JobJson; machine: MachineJson; operationId: string }>(`/api/v1/machines/${refPath(ref)}/power`, { action });
+        const { body: ticket } = await client.post<{ job: JobJson; machine: MachineJson; operationId: string }>(
+          `/api/v1/machines/${refPath(ref)}/power`,
+          { action },
+        );
         // Power actions are short: wait for the job, then say what the BMC did.
         for (;;) {
           const job = await client.get<JobJson>(`/api/v1/jobs/${ticket.job.id}`);
-          if (job.status === 'failed' || job.status === 'cancelled') throw new CliError(EXIT.failed, `power ${action} failed: ${orDash(job.lastError)}`);
+          if (job.status === 'failed' || job.status === 'cancelled')
+            throw new CliError(EXIT.failed, `power ${action} failed: ${orDash(job.lastError)}`);
           if (job.status === 'succeeded') break;
           await sleep(POLL_MS);
         }

@@ -22,14 +22,19 @@ export function provisionCommand(): Command {
   return clientCommand('provision', 'PXE-boot a ready machine once into the installer of its profile (Redfish boot override and power)')
     .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
     .option('--profile <name>', "install this profile, and keep it as the machine's own (default: its server type's)")
-    .option('--retry', 'start over a provisioning under way (preparing, netbooting or installing) with a new operation: boot override and power again')
+    .option(
+      '--retry',
+      'start over a provisioning under way (preparing, netbooting or installing) with a new operation: boot override and power again',
+    )
     .option('--wait', 'print each step as it happens; exit 0 when provisioned, 1 when it failed')
     .action(async (text: string, options: { server?: string; profile?: string; retry?: boolean; wait?: boolean }) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const body = { ...(options.profile ? { profile: options.profile } : {}), ...(options.retry ? { retry: true } : {}) };
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, body);
-        process.stdout.write(`Provisioning machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, job ${ticket.job.id}).\n`);
+        process.stdout.write(
+          `Provisioning machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, job ${ticket.job.id}).\n`,
+        );
         await finish(client, ticket, 'provision', options.wait);
       });
     });

@@ -49,23 +49,27 @@ function describe(m: MachineJson, events: MachineEventJson[]): string {
 
   text += `\nNICs (${m.nics.length})\n`;
   if (m.nics.length > 0) {
-    text += indent(renderTable(m.nics, [
-      { header: 'MAC', value: (n) => n.mac },
-      { header: 'NAME', value: (n) => orDash(n.name) },
-      { header: 'SPEED', value: (n) => (n.speedMbps === null ? '-' : `${n.speedMbps} Mb/s`), right: true },
-      { header: 'LINK', value: (n) => orDash(n.linkStatus) },
-    ]));
+    text += indent(
+      renderTable(m.nics, [
+        { header: 'MAC', value: (n) => n.mac },
+        { header: 'NAME', value: (n) => orDash(n.name) },
+        { header: 'SPEED', value: (n) => (n.speedMbps === null ? '-' : `${n.speedMbps} Mb/s`), right: true },
+        { header: 'LINK', value: (n) => orDash(n.linkStatus) },
+      ]),
+    );
   }
   text += `\nDrives (${m.drives.length})\n`;
   if (m.drives.length > 0) {
-    text += indent(renderTable(m.drives, [
-      { header: 'NAME', value: (d) => orDash(d.name) },
-      { header: 'MODEL', value: (d) => orDash(d.model) },
-      { header: 'SERIAL', value: (d) => orDash(d.serial) },
-      { header: 'CAPACITY', value: (d) => formatBytes(d.capacityBytes), right: true },
-      { header: 'MEDIA', value: (d) => orDash(d.mediaType) },
-      { header: 'PROTOCOL', value: (d) => orDash(d.protocol) },
-    ]));
+    text += indent(
+      renderTable(m.drives, [
+        { header: 'NAME', value: (d) => orDash(d.name) },
+        { header: 'MODEL', value: (d) => orDash(d.model) },
+        { header: 'SERIAL', value: (d) => orDash(d.serial) },
+        { header: 'CAPACITY', value: (d) => formatBytes(d.capacityBytes), right: true },
+        { header: 'MEDIA', value: (d) => orDash(d.mediaType) },
+        { header: 'PROTOCOL', value: (d) => orDash(d.protocol) },
+      ]),
+    );
   }
   text += `\nLast events\n`;
   text += events.length === 0 ? '  (none)\n' : indent(renderTable(events, eventColumns));
