@@ -32,8 +32,11 @@ export function serveCommand(): Command {
         return;
       }
       const logger = createLogger(config.log.level);
-      const server = await startServer(config, logger);
+      const starting = startServer(config, logger);
       let stopping = false;
+      // Listening from the start: a signal during start-up (the "serving" line is barely out)
+      // waits for the start to finish, then closes what it started, instead of killing the
+      // process with the data-dir lock and half-written state left behind.
       const stop = (signal: string) => {
         if (stopping) {
           logger.warn({ signal }, 'second signal: exiting now');
@@ -46,15 +49,20 @@ export function serveCommand(): Command {
           process.exit(1);
         }, SHUTDOWN_GRACE_MS);
         force.unref();
-        server.close().then(
-          () => logger.info('stopped'),
-          (error: unknown) => {
-            logger.error({ err: error }, 'error while shutting down');
-            process.exitCode = 1;
-          },
+        starting.then(
+          (server) =>
+            server.close().then(
+              () => logger.info('stopped'),
+              (error: unknown) => {
+                logger.error({ err: error }, 'error while shutting down');
+                process.exitCode = 1;
+              },
+            ),
+          () => {}, // a failed start undoes itself and is reported below
         );
       };
       process.on('SIGINT', () => stop('SIGINT')).on('SIGTERM', () => stop('SIGTERM'));
+      await starting;
     });
   return command;
 }
