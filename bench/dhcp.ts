@@ -33,10 +33,10 @@ const SECONDS = SMOKE ? 2 : 10;
 const hex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
 /** EDK2's PXE options (pxe-lab §5): 60 vendor class, 93 arch 7, 94 UNDI 3.0, 97 a GUID. */
 const PXE_OPTIONS = [
-  '60,' + hex('PXEClient:Arch:00007:UNDI:003000'),
+  `60,${hex('PXEClient:Arch:00007:UNDI:003000')}`,
   '93,0007',
   '94,010300',
-  '97,00' + '000a58424d1111224283330000000000'.slice(0, 32),
+  `97,00${'000a58424d1111224283330000000000'.slice(0, 32)}`,
 ];
 
 export interface PerfdhcpStep {

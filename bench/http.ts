@@ -163,7 +163,7 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
         script: () => null,
       },
     ];
-    const selected = cases.filter((testCase, index) => CASES.includes(index === 0 ? 'script' : 'files'));
+    const selected = cases.filter((_testCase, index) => CASES.includes(index === 0 ? 'script' : 'files'));
     const rows: Cell[][] = [];
     const best = new Map<string, WrkResult>();
     const commands = new Set<string>();
@@ -229,15 +229,12 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
         `iPXE script: metalbox ${fixed(nodeCeiling, 2)}× node:http answering a static buffer (Node's own ceiling on this machine).`,
       );
     }
-    report.note(
-      selected
-        .map((testCase) => {
-          const index = cases.indexOf(testCase);
-          const measure = index === 0 ? (result: WrkResult) => result.requestsPerSecond : (result: WrkResult) => result.bytesPerSecond;
-          return `${testCase.name}: metalbox ${fixed(ratio(testCase.name, measure, 'nginx (1 worker)'), 2)}× nginx with 1 worker, ${fixed(ratio(testCase.name, measure, 'nginx (auto workers)'), 2)}× with one per core (best rounds, ${index === 0 ? 'requests/s' : 'MB/s'})`;
-        })
-        .join('; ') + ". nginx's CPU is not sampled (its workers are child processes). Servers and wrk share the 2 cores.",
-    );
+    const ratios = selected.map((testCase) => {
+      const index = cases.indexOf(testCase);
+      const measure = index === 0 ? (result: WrkResult) => result.requestsPerSecond : (result: WrkResult) => result.bytesPerSecond;
+      return `${testCase.name}: metalbox ${fixed(ratio(testCase.name, measure, 'nginx (1 worker)'), 2)}× nginx with 1 worker, ${fixed(ratio(testCase.name, measure, 'nginx (auto workers)'), 2)}× with one per core (best rounds, ${index === 0 ? 'requests/s' : 'MB/s'})`;
+    });
+    report.note(`${ratios.join('; ')}. nginx's CPU is not sampled (its workers are child processes). Servers and wrk share the 2 cores.`);
     report.write({ ...peerVersions(), wrk: versionOf('wrk', ['-v']).split(' ').slice(0, 2).join(' ') });
   });
 }

@@ -43,7 +43,7 @@ class DhcpExchanges {
 
   constructor(readonly socket: Socket) {
     socket.on('message', (datagram) => {
-      let packet;
+      let packet: DhcpPacket;
       try {
         packet = decodePacket(datagram);
       } catch {

@@ -51,11 +51,7 @@ export interface Serving {
 }
 
 /** Starts `metalbox serve` on a free port and waits for its "serving" log line. */
-export function startServe(
-  t: { after(fn: () => Promise<unknown> | void): void },
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<Serving> {
+export function startServe(t: { after(fn: () => unknown): void }, args: string[], env: Record<string, string> = {}): Promise<Serving> {
   return new Promise((resolve, reject) => {
     // Ephemeral ports everywhere: a test never binds the host's real DHCP port.
     const child = spawn(

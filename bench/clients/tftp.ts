@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { decodeTftp, encodeAck, encodeError, encodeRequest, ErrorCode, Opcode } from '../../src/tftp/codec.js';
+import { decodeTftp, encodeAck, encodeError, encodeRequest, ErrorCode, Opcode, type TftpPacket } from '../../src/tftp/codec.js';
 
 export interface TransferSpec {
   server: string;
@@ -75,7 +75,7 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
     socket.on('error', (error) => finish(false, error.message));
     socket.on('message', (datagram, from) => {
       if (from.address !== spec.server) return;
-      let packet;
+      let packet: TftpPacket;
       try {
         packet = decodeTftp(datagram);
       } catch {

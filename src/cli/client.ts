@@ -76,13 +76,12 @@ export class ApiClient {
    * Reads a server-sent event stream, handing each event's data (parsed JSON) to
    * `onEvent` until it returns true or the server ends the stream.
    */
-  async stream<T>(path: string, query: Record<string, string | number | undefined>, onEvent: (data: T) => boolean | void): Promise<void> {
+  async stream<T>(path: string, query: Record<string, string | number | undefined>, onEvent: (data: T) => boolean): Promise<void> {
     const response = await this.#open('GET', path, query, undefined, { accept: 'text/event-stream' });
     let buffered = '';
     for await (const chunk of response.body) {
       buffered += (chunk as Buffer).toString('utf8');
-      let end: number;
-      while ((end = buffered.indexOf('\n\n')) >= 0) {
+      for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
         const block = buffered.slice(0, end);
         buffered = buffered.slice(end + 2);
         const data = block
@@ -109,7 +108,7 @@ export class ApiClient {
   ): Promise<Dispatcher.ResponseData> {
     const url = new URL(`${this.baseUrl}${path}`);
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
-    let response;
+    let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
         method,

@@ -18,7 +18,7 @@ export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]
       .map((cell, i) => (columns[i]!.right ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [format(columns.map((column) => column.header)), ...cells.map(format)].join('\n') + '\n';
+  return `${[format(columns.map((column) => column.header)), ...cells.map(format)].join('\n')}\n`;
 }
 
 export function renderData(value: unknown, format: 'json' | 'yaml'): string {
@@ -59,5 +59,7 @@ export function truncate(text: string, width: number): string {
 
 /** Values come from BMCs and booting machines: no control character reaches the terminal. */
 function oneLine(text: string): string {
+  // Wider than lib/text.ts: C1 controls too (0x9b is CSI to a terminal that reads 8-bit controls).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it matches
   return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
 }

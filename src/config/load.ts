@@ -155,6 +155,9 @@ function getPath(object: Record<string, unknown>, path: string): unknown {
 function setPath(object: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');
   let node = object;
-  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  for (const key of keys.slice(0, -1)) {
+    node[key] ??= {};
+    node = node[key] as Record<string, unknown>;
+  }
   node[keys.at(-1)!] = value;
 }

@@ -110,7 +110,7 @@ export class ProxyDhcpServer {
   }
 
   #receive(listener: Listener, datagram: Buffer, source: RemoteInfo): void {
-    let reply;
+    let reply: Reply | null;
     try {
       reply = this.handler.handle(datagram, listener, { address: source.address, port: source.port });
     } catch (error) {

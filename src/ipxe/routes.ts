@@ -8,6 +8,7 @@ import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { openConfined, sendBody } from './http-files.js';
 import type { Profile } from '../profiles/profiles.js';
+import { withoutControlCharacters } from '../lib/text.js';
 
 export interface NetbootHttpOptions {
   decisions: BootDecisions;
@@ -187,7 +188,7 @@ function callbackFields(query: Record<string, string>, body: unknown): Record<st
     if (key.length > 64 || value.length > 1024)
       return `field ${key.slice(0, 64)} is too long (names up to 64, values up to 1024 characters)`;
     // Installer-supplied text ends up in terminals (metalbox events): no control characters.
-    fields[key] = value.replace(/[\u0000-\u001f\u007f]/g, '');
+    fields[key] = withoutControlCharacters(value);
   }
   return fields;
 }

@@ -72,16 +72,17 @@ export class Batcher<T> {
 
   /** Merges into the record pending under `owner` and `key`, or adds the one `create` makes (dropped and counted when full). */
   add(owner: string, key: string, create: () => T, merge: (pending: T) => void): void {
-    let records = this.#pending.get(owner);
-    const pending = records?.get(key);
-    if (pending !== undefined) return merge(pending.record);
+    const pending = this.#pending.get(owner)?.get(key);
+    if (pending !== undefined) {
+      merge(pending.record);
+      return;
+    }
     if (this.#size >= this.#options.maxPending) {
       this.dropped++;
       return;
     }
-    if (records === undefined) this.#pending.set(owner, (records = new Map()));
     const writtenAt = this.#options.repeatHoldMs > 0 ? this.#writtenAt.get(`${owner}\0${key}`) : undefined;
-    records.set(key, { record: create(), dueAt: (writtenAt ?? -Infinity) + this.#options.repeatHoldMs });
+    this.#put(owner, key, { record: create(), dueAt: (writtenAt ?? -Infinity) + this.#options.repeatHoldMs });
     this.#size++;
   }
 
@@ -146,7 +147,10 @@ export class Batcher<T> {
 
   #put(owner: string, key: string, pending: Pending<T>): void {
     let records = this.#pending.get(owner);
-    if (records === undefined) this.#pending.set(owner, (records = new Map()));
+    if (records === undefined) {
+      records = new Map();
+      this.#pending.set(owner, records);
+    }
     records.set(key, pending);
   }
 

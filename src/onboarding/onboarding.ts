@@ -8,6 +8,7 @@ import type { ServerTypes } from '../profiles/server-types.js';
 import { BUSY, ONBOARDING_STEP_STATES } from '../lifecycle/lifecycle.js';
 import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
+import { cleanText } from '../lib/text.js';
 
 export const ONBOARDING = 'onboarding';
 
@@ -266,7 +267,11 @@ export class Onboarding implements JobHandler {
       fingerprint: client.certificateFingerprint,
     }));
     const { root, fingerprint } = session;
-    const service = { vendor: text(root.Vendor), redfishVersion: text(root.RedfishVersion), uuid: text(root.UUID)?.toLowerCase() ?? null };
+    const service = {
+      vendor: cleanText(root.Vendor),
+      redfishVersion: cleanText(root.RedfishVersion),
+      uuid: cleanText(root.UUID)?.toLowerCase() ?? null,
+    };
     return {
       next: 'inspect',
       commit: () => {
@@ -463,8 +468,4 @@ function summarize(machine: HardwareView, changes: ReturnType<typeof changesBetw
   const changed =
     changes === null ? '' : changes.length === 0 ? '; nothing changed' : `; changed: ${changes.map((change) => change.field).join(', ')}`;
   return `inspected: ${parts.join(', ')}${changed}${notes.length > 0 ? ` (${notes.length} note${notes.length === 1 ? '' : 's'})` : ''}`;
-}
-
-function text(value: unknown): string | null {
-  return typeof value === 'string' && value.trim() !== '' ? value.replace(/[\u0000-\u001f\u007f]/g, '').trim() : null;
 }

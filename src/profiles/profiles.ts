@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MetalboxError } from '../lib/errors.js';
 import { Template, TemplateError, type TemplateVariables } from './template.js';
+import { hasControlCharacters, withoutControlCharacters } from '../lib/text.js';
 
 /** A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with initrds and a command line, or a whole iPXE script. */
 export interface ProfileConfig {
@@ -131,7 +132,7 @@ interface BootFile {
 
 function bootFile(profile: string, what: string, reference: string, options: ProfileOptions): BootFile {
   if (/^https?:\/\//i.test(reference)) {
-    if (/[\s\u0000-\u001f\u007f]/.test(reference))
+    if (/\s/.test(reference) || hasControlCharacters(reference))
       throw new MetalboxError(
         'E_CONFIG',
         `profile ${profile}: ${what} URL ${JSON.stringify(reference)} holds spaces or control characters`,
@@ -196,5 +197,5 @@ export function localBootScript(mode: 'exit' | 'sanboot', platform: string | und
 
 /** What a machine gets when its script cannot be made: the reason on its console, then its next boot entry. */
 export function failureScript(reason: string): string {
-  return ['#!ipxe', `echo metalbox: ${reason.replace(/[\u0000-\u001f\u007f$]/g, '')}`, 'exit 1', ''].join('\n');
+  return ['#!ipxe', `echo metalbox: ${withoutControlCharacters(reason).replaceAll('$', '')}`, 'exit 1', ''].join('\n');
 }

@@ -1,4 +1,5 @@
 import type { MachineJson } from '../store/index.js';
+import { withoutControlCharacters } from '../lib/text.js';
 
 /**
  * `{{ name }}` templates of boot profiles (docs/contracts.md, Profiles). The names are checked when the
@@ -67,7 +68,7 @@ export class Template {
   /** Fills the names in; a name with no value for this machine (a NIC index past the end) is an error. */
   render(variables: TemplateVariables): string {
     let text = '';
-    for (const part of this.#parts) text += typeof part === 'string' ? part : valueOf(part, variables);
+    for (const part of this.#parts) text += typeof part === 'string' ? part : renderVariable(part, variables);
     return text;
   }
 }
@@ -95,7 +96,7 @@ function checkName(name: string): void {
   if (shape !== SCALAR) throw new TemplateError(`{{ ${name} }} is not a plain value: name one of its fields`);
 }
 
-function valueOf(part: { name: string; path: string[] }, variables: TemplateVariables): string {
+function renderVariable(part: { name: string; path: string[] }, variables: TemplateVariables): string {
   if (part.name !== 'machine') {
     const value = variables[part.name as 'mac' | 'serverUrl' | 'callbackUrl'];
     if (value === null) throw new TemplateError(`{{ ${part.name} }} has no value here`);
@@ -111,7 +112,7 @@ function valueOf(part: { name: string; path: string[] }, variables: TemplateVari
   if (node === undefined) throw new TemplateError(`{{ ${name} }} has no value for machine ${variables.machine.id}`);
   // Unknown values (null) render empty. Machine facts come from the BMC: without control
   // characters and `$` they cannot add an iPXE command or expand an iPXE setting.
-  return node === null ? '' : String(node).replace(/[\u0000-\u001f\u007f$]/g, '');
+  return node === null ? '' : withoutControlCharacters(String(node)).replaceAll('$', '');
 }
 
 function excerpt(text: string): string {

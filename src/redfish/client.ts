@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { Client, Dispatcher } from 'undici';
+import { withoutControlCharacters } from '../lib/text.js';
 
 /**
  * undici is loaded with the first Redfish request, not with the module: an appliance that
@@ -7,7 +8,8 @@ import type { Client, Dispatcher } from 'undici';
  */
 let undici: typeof import('undici') | undefined;
 async function loadUndici(): Promise<typeof import('undici')> {
-  return (undici ??= await import('undici'));
+  undici ??= await import('undici');
+  return undici;
 }
 
 /** Why a Redfish exchange failed; onboarding maps these to bmc_unreachable, auth_failed and inspect_failed. */
@@ -373,7 +375,8 @@ export class RedfishClient {
     const signal = AbortSignal.timeout(this.#options.requestTimeoutMs);
     const loaded = await loadUndici();
     if (this.#aborted) throw new RedfishError('unreachable', `${this.origin}${path}: abandoned, its step ran out of time`);
-    const client = (this.#client ??= this.#connect(loaded));
+    this.#client ??= this.#connect(loaded);
+    const client = this.#client;
     let response: Dispatcher.ResponseData;
     try {
       response = await client.request({
@@ -514,7 +517,7 @@ export function bmcMessage(body: Buffer, status: number): string {
   } catch {
     // HTML or empty: the status says it all
   }
-  return `HTTP ${status}${message ? `: ${message.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 300)}` : ''}`;
+  return `HTTP ${status}${message ? `: ${withoutControlCharacters(message, ' ').slice(0, 300)}` : ''}`;
 }
 
 /** The @odata.id of a link object, or null. */

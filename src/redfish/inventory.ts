@@ -1,6 +1,7 @@
 import { normalizeMac } from '../lib/mac.js';
 import type { DriveJson, InventoryInput, NicJson } from '../store/index.js';
 import { link, normalizePath, RedfishError, type RedfishBody, type RedfishClient } from './client.js';
+import { cleanText } from '../lib/text.js';
 
 /** What one scrape of a BMC found: each system's inventory, the BMC itself, and what was missing. */
 export interface ScrapeResult {
@@ -76,10 +77,10 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
   // most systems. A SmartNIC's SoC (SystemType DPU) has a manager of its own, which must
   // not lend the service its MAC or firmware, wherever the collection lists it.
   const managed = (body: RedfishBody, hostsOnly: boolean) =>
-    systems.filter((system) => managerOf(system) === body && (!hostsOnly || text(system.SystemType) !== 'DPU')).length;
+    systems.filter((system) => managerOf(system) === body && (!hostsOnly || cleanText(system.SystemType) !== 'DPU')).length;
   const manager =
     managers
-      .filter((body) => text(body.ManagerType) === 'BMC')
+      .filter((body) => cleanText(body.ManagerType) === 'BMC')
       .sort((a, b) => managed(b, true) - managed(a, true) || managed(b, false) - managed(a, false))[0] ?? managers[0];
   let bmcMac: string | null = null;
   if (manager) {
@@ -135,7 +136,11 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
         if (mac)
           own.push({
             mac,
-            nic: { name: text(nic.Id) ?? text(nic.Name), speedMbps: number(nic.SpeedMbps), linkStatus: text(nic.LinkStatus) },
+            nic: {
+              name: cleanText(nic.Id) ?? cleanText(nic.Name),
+              speedMbps: number(nic.SpeedMbps),
+              linkStatus: cleanText(nic.LinkStatus),
+            },
           });
       }
     }
@@ -177,7 +182,7 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
     }
 
     const processors = (await collection(system.Processors, 'processors')).filter(
-      (cpu) => (text(cpu.ProcessorType) ?? 'CPU') === 'CPU' && text((cpu.Status as RedfishBody | undefined)?.State) !== 'Absent',
+      (cpu) => (cleanText(cpu.ProcessorType) ?? 'CPU') === 'CPU' && cleanText((cpu.Status as RedfishBody | undefined)?.State) !== 'Absent',
     );
     const summary = (system.ProcessorSummary ?? {}) as RedfishBody;
     const cpu =
@@ -186,12 +191,12 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
             count: processors.length,
             cores: sum(processors.map((p) => number(p.TotalCores))),
             threads: sum(processors.map((p) => number(p.TotalThreads))),
-            model: text(processors[0]!.Model),
+            model: cleanText(processors[0]!.Model),
           }
-        : { count: number(summary.Count), cores: null, threads: null, model: text(summary.Model) };
+        : { count: number(summary.Count), cores: null, threads: null, model: cleanText(summary.Model) };
 
     const dimms = (await collection(system.Memory, 'memory')).filter(
-      (dimm) => text((dimm.Status as RedfishBody | undefined)?.State) !== 'Absent' && (number(dimm.CapacityMiB) ?? 0) > 0,
+      (dimm) => cleanText((dimm.Status as RedfishBody | undefined)?.State) !== 'Absent' && (number(dimm.CapacityMiB) ?? 0) > 0,
     );
     const memory =
       dimms.length > 0
@@ -208,14 +213,14 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
         drivesSeen.add(normalizePath(path));
         const drive = await optional(`drive ${path}`, () => client.get(path), null);
         // An empty bay: iDRAC and iLO list every slot, Status.State Absent where nothing sits.
-        if (drive && text((drive.Status as RedfishBody | undefined)?.State) !== 'Absent') {
+        if (drive && cleanText((drive.Status as RedfishBody | undefined)?.State) !== 'Absent') {
           drives.push({
-            name: text(drive.Name),
-            model: text(drive.Model),
-            serial: text(drive.SerialNumber),
+            name: cleanText(drive.Name),
+            model: cleanText(drive.Model),
+            serial: cleanText(drive.SerialNumber),
             capacityBytes: number(drive.CapacityBytes),
-            mediaType: text(drive.MediaType),
-            protocol: text(drive.Protocol),
+            mediaType: cleanText(drive.MediaType),
+            protocol: cleanText(drive.Protocol),
           });
         }
       }
@@ -224,13 +229,14 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
       for (const storage of await collection(system.SimpleStorage, 'simple storage')) {
         for (const device of list(storage.Devices)) {
           const body = (device ?? {}) as RedfishBody;
-          if (text((body.Status as RedfishBody | undefined)?.State) === 'Absent') continue;
+          if (cleanText((body.Status as RedfishBody | undefined)?.State) === 'Absent') continue;
           // Backplanes and enclosures (SES processors, expanders) show up as devices on some
           // BMCs (Supermicro, older iDRAC): no capacity, and named for what they are.
-          if (number(body.CapacityBytes) === null && /backplane|enclosure|expander|\bSEP\b|\bSES\b/i.test(text(body.Name) ?? '')) continue;
+          if (number(body.CapacityBytes) === null && /backplane|enclosure|expander|\bSEP\b|\bSES\b/i.test(cleanText(body.Name) ?? ''))
+            continue;
           drives.push({
-            name: text(body.Name),
-            model: text(body.Model),
+            name: cleanText(body.Name),
+            model: cleanText(body.Model),
             serial: null,
             capacityBytes: number(body.CapacityBytes),
             mediaType: null,
@@ -249,22 +255,22 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
       bmc:
         own === undefined || own === manager
           ? {
-              model: text(manager?.Model),
-              firmware: text(manager?.FirmwareVersion),
-              redfishVersion: text(root.RedfishVersion),
-              vendor: text(root.Vendor),
+              model: cleanText(manager?.Model),
+              firmware: cleanText(manager?.FirmwareVersion),
+              redfishVersion: cleanText(root.RedfishVersion),
+              vendor: cleanText(root.Vendor),
             }
           : null,
-      manager: own === undefined ? null : { path: link(own), model: text(own.Model), firmware: text(own.FirmwareVersion) },
-      power: text(system.PowerState),
+      manager: own === undefined ? null : { path: link(own), model: cleanText(own.Model), firmware: cleanText(own.FirmwareVersion) },
+      power: cleanText(system.PowerState),
       system: {
-        manufacturer: text(system.Manufacturer),
-        model: text(system.Model),
-        serial: text(system.SerialNumber),
-        uuid: text(system.UUID)?.toLowerCase() ?? null,
-        sku: text(system.SKU),
-        biosVersion: text(system.BiosVersion),
-        powerState: text(system.PowerState),
+        manufacturer: cleanText(system.Manufacturer),
+        model: cleanText(system.Model),
+        serial: cleanText(system.SerialNumber),
+        uuid: cleanText(system.UUID)?.toLowerCase() ?? null,
+        sku: cleanText(system.SKU),
+        biosVersion: cleanText(system.BiosVersion),
+        powerState: cleanText(system.PowerState),
       },
       cpu,
       memory,
@@ -280,18 +286,15 @@ export async function scrapeInventory(client: RedfishClient, root: RedfishBody):
     });
   }
   return {
-    service: { vendor: text(root.Vendor), redfishVersion: text(root.RedfishVersion), uuid: text(root.UUID)?.toLowerCase() ?? null },
-    bmc: { model: text(manager?.Model), firmware: text(manager?.FirmwareVersion), mac: bmcMac },
+    service: {
+      vendor: cleanText(root.Vendor),
+      redfishVersion: cleanText(root.RedfishVersion),
+      uuid: cleanText(root.UUID)?.toLowerCase() ?? null,
+    },
+    bmc: { model: cleanText(manager?.Model), firmware: cleanText(manager?.FirmwareVersion), mac: bmcMac },
     systems: results,
     notes,
   };
-}
-
-/** A trimmed, non-empty string without control characters (BMCs pad and decorate), else null. */
-function text(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  const trimmed = value.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return trimmed === '' ? null : trimmed;
 }
 
 function number(value: unknown): number | null {

@@ -1,3 +1,5 @@
+import { hasControlCharacters } from '../lib/text.js';
+
 /**
  * TFTP packets (RFC 1350) and option negotiation (RFC 2347 OACK, 2348 blksize, 2349
  * timeout and tsize, 7440 windowsize) as pure functions over Buffers.
@@ -159,7 +161,7 @@ export type NameRefusal = 'empty' | 'too-long' | 'parent-segment' | 'backslash' 
  */
 export function confineName(name: string): { path: string } | { refused: NameRefusal } {
   if (name.length > 255) return { refused: 'too-long' };
-  if (/[\u0000-\u001f\u007f]/.test(name)) return { refused: 'control-character' };
+  if (hasControlCharacters(name)) return { refused: 'control-character' };
   if (name.includes('\\')) return { refused: 'backslash' };
   const segments = name.split('/').filter((segment) => segment !== '' && segment !== '.');
   if (segments.includes('..')) return { refused: 'parent-segment' };

@@ -2,7 +2,17 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import type { Logger } from '../lib/log.js';
 import { LogLimiter } from '../lib/log-limiter.js';
 import { bindUdp } from '../lib/udp.js';
-import { confineName, decodeTftp, encodeError, ErrorCode, negotiate, Opcode, TftpDecodeError, type TftpDecodeFailure } from './codec.js';
+import {
+  confineName,
+  decodeTftp,
+  encodeError,
+  ErrorCode,
+  negotiate,
+  Opcode,
+  TftpDecodeError,
+  type TftpDecodeFailure,
+  type TftpPacket,
+} from './codec.js';
 import { ReadTransfer, type TransferOutcome } from './transfer.js';
 
 export interface TftpServerOptions {
@@ -109,7 +119,7 @@ export class TftpServer {
   }
 
   #request(datagram: Buffer, client: RemoteInfo): void {
-    let packet;
+    let packet: TftpPacket;
     try {
       packet = decodeTftp(datagram);
     } catch (error) {

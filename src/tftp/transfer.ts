@@ -1,4 +1,4 @@
-import { decodeTftp, encodeData, encodeError, encodeOack, ErrorCode, Opcode, TftpDecodeError } from './codec.js';
+import { decodeTftp, encodeData, encodeError, encodeOack, ErrorCode, Opcode, TftpDecodeError, type TftpPacket } from './codec.js';
 
 export interface TransferSettings {
   blksize: number;
@@ -61,7 +61,7 @@ export class ReadTransfer {
   /** A datagram from the client's address and port. */
   receive(datagram: Buffer): void {
     if (this.#finished) return;
-    let packet;
+    let packet: TftpPacket;
     try {
       packet = decodeTftp(datagram);
     } catch (error) {

@@ -24,7 +24,11 @@ test('the HTTP socket is bound before the app: its port is known, and a request 
     logger: pino({ level: 'silent' }),
     version: '0.0.0-test',
     listener,
-    ahead: (request, response) => request.url === '/ahead' && (response.end('answered ahead of the router'), true),
+    ahead: (request, response) => {
+      if (request.url !== '/ahead') return false;
+      response.end('answered ahead of the router');
+      return true;
+    },
   });
   await app.ready();
   const health = await fetch(`http://127.0.0.1:${listener.port}/healthz`);

@@ -21,7 +21,9 @@ test('lab down stops what its lab started, by pid and only while the pid is stil
     spawned.push(child);
     return child;
   };
-  t.after(() => spawned.forEach((child) => child.kill('SIGKILL')));
+  t.after(() => {
+    for (const child of spawned) child.kill('SIGKILL');
+  });
   // The lab's own processes name its run directory on their command line (configs, logs).
   const ours = start(['300', join(run, 'marker')]);
   const ourVm = start(['300', join(run, 'vm.serial.log')]);

@@ -30,7 +30,7 @@ export interface Appliance {
  * unless `netboot` (then on ephemeral ports: a test claims a machine's address with claimAddress).
  */
 export async function startAppliance(
-  t: { after(fn: () => Promise<unknown> | void): void },
+  t: { after(fn: () => unknown): void },
   config: Record<string, unknown> = {},
   env: Record<string, string> = {},
   options: { netboot?: boolean } = {},

@@ -8,7 +8,7 @@ import { EXPECTED } from '../redfish/expected.js';
 import { selfSignedTls, startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
 import { QUICK_FAILURES, startAppliance, transitions } from './appliance.js';
 
-type After = { after(fn: () => Promise<unknown> | void): void };
+type After = { after(fn: () => unknown): void };
 
 async function mockup(t: After, options: MockupOptions): Promise<Mockup> {
   const started = await startMockup(options);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { MetalboxError } from '../../lib/errors.js';
 import { normalizeMac } from '../../lib/mac.js';
 import { parseMachineRef } from '../../lib/machine-ref.js';
-import type { Onboarding, OnboardingRequest } from '../../onboarding/onboarding.js';
+import type { Onboarding, OnboardingRequest, OnboardingTicket } from '../../onboarding/onboarding.js';
 import type { JobStore } from '../../store/index.js';
 import { errorResponses } from '../schemas.js';
 
@@ -42,7 +42,7 @@ export function onboardingRoutes(app: FastifyInstance, onboarding: Onboarding, j
     },
     handler: async (request, reply) => {
       const { retry, bmcMac, ...settings } = request.body;
-      let ticket;
+      let ticket: OnboardingTicket;
       if (retry !== undefined) {
         if (bmcMac !== undefined || Object.keys(settings).length > 0)
           throw new MetalboxError('E_BAD_REF', 'retry takes no other settings: it onboards again with the stored ones');
@@ -66,7 +66,7 @@ export function onboardingRoutes(app: FastifyInstance, onboarding: Onboarding, j
     },
     handler: async (request) => {
       const job = jobs.get(request.params.id);
-      if (!job || job.kind !== 'onboarding') throw new MetalboxError('E_NOT_FOUND', `no onboarding ${request.params.id}`);
+      if (job?.kind !== 'onboarding') throw new MetalboxError('E_NOT_FOUND', `no onboarding ${request.params.id}`);
       return job;
     },
   });

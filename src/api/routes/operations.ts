@@ -44,14 +44,12 @@ export function operationRoutes(app: FastifyInstance, provisioning: Provisioning
       response: { 202: ticketSchema, ...errorResponses },
     },
     handler: async (request, reply) =>
-      reply
-        .code(202)
-        .send(
-          provisioning.provision(refFrom(request.params.ref), {
-            ...(request.body?.profile ? { profile: request.body.profile } : {}),
-            retry: request.body?.retry === true,
-          }),
-        ),
+      reply.code(202).send(
+        provisioning.provision(refFrom(request.params.ref), {
+          ...(request.body?.profile ? { profile: request.body.profile } : {}),
+          retry: request.body?.retry === true,
+        }),
+      ),
   });
 
   app.post<{ Params: { ref: string } }>('/machines/:ref/deprovision', {

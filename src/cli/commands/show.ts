@@ -45,7 +45,7 @@ function describe(m: MachineJson, events: MachineEventJson[]): string {
     ['Enrolled', `${m.createdAt} (${formatAge(m.createdAt)} ago)`],
   );
   const width = Math.max(...lines.map(([label]) => label.length)) + 2;
-  let text = lines.map(([label, value]) => `${label ? `${label}:` : ''}`.padEnd(width) + value).join('\n') + '\n';
+  let text = `${lines.map(([label, value]) => `${label ? `${label}:` : ''}`.padEnd(width) + value).join('\n')}\n`;
 
   text += `\nNICs (${m.nics.length})\n`;
   if (m.nics.length > 0) {
