@@ -32,7 +32,7 @@ test('citations in the code point inside the repository: docs that exist, no fou
   assert.ok(files.length > 50, `${files.length} sources read`);
   for (const path of files) {
     const text = readFileSync(new URL(path, root), 'utf8');
-    assert.doesNotMatch(text, /DESIGN §|shared\/notes|notes\/[\w-]+\.md/, path);
+    assert.doesNotMatch(text, /DESIGN \u00a7|shared\/notes|notes\/[\w-]+\.md/, path);
     for (const [, doc] of text.matchAll(/\b(docs\/[\w-]+\.md)/g)) assert.ok(existsSync(new URL(doc!, root)), `${path} cites ${doc}`);
   }
 });

@@ -76,16 +76,18 @@ test('GET /api/v1/machines/:ref by id, BMC MAC and NIC MAC in any spelling', asy
   const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
   store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
   for (const ref of [id, '94:40:c9:00:00:01', '94-40-C9-00-00-01', 'b47a.f100.1122', 'B47AF1001123']) {
-    const response = await app.inject(authed(`/api/v1/machines/${encodeURIComponent(ref)}`));
-    assert.equal(response.statusCode, 200, ref);
-    const body = response.json();
-    assert.equal(body.id, id);
-    assert.equal(body.system.serial, 'CZJ1234ABC');
-    assert.deepEqual(
-      body.nics.map((n: { mac: string }) => n.mac),
-      ['b4:7a:f1:00:11:22', 'b4:7a:f1:00:11:23'],
-    );
-    assert.equal(body.drives[0].capacityBytes, 960197124096);
+    await t.test(ref, async () => {
+      const response = await app.inject(authed(`/api/v1/machines/${encodeURIComponent(ref)}`));
+      assert.equal(response.statusCode, 200, ref);
+      const body = response.json();
+      assert.equal(body.id, id);
+      assert.equal(body.system.serial, 'CZJ1234ABC');
+      assert.deepEqual(
+        body.nics.map((n: { mac: string }) => n.mac),
+        ['b4:7a:f1:00:11:22', 'b4:7a:f1:00:11:23'],
+      );
+      assert.equal(body.drives[0].capacityBytes, 960197124096);
+    });
   }
 });
 
@@ -156,20 +158,22 @@ test('the token rule: every request of the scope needs the bearer token, reads t
       scope.route({ method, url: '/thing', handler: async () => ({ answered: true }) });
   });
   for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const) {
-    const none = await app.inject({ method, url: '/thing' });
-    assert.equal(none.statusCode, 401, `${method} without a token`);
-    if (method !== 'HEAD') assert.equal(none.json().code, 'E_UNAUTHORIZED');
-    assert.equal(none.headers['www-authenticate'], 'Bearer realm="metalbox"');
-    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN, 'Bearer ']) {
-      assert.equal(
-        (await app.inject({ method, url: '/thing', headers: { authorization } })).statusCode,
-        401,
-        `${method} with ${authorization}`,
-      );
-    }
-    const ok = await app.inject({ method, url: '/thing', headers: { authorization: `Bearer ${TOKEN}` } });
-    assert.equal(ok.statusCode, 200, `${method} with the token`);
-    if (method !== 'HEAD') assert.deepEqual(ok.json(), { answered: true });
+    await t.test(method, async () => {
+      const none = await app.inject({ method, url: '/thing' });
+      assert.equal(none.statusCode, 401, `${method} without a token`);
+      if (method !== 'HEAD') assert.equal(none.json().code, 'E_UNAUTHORIZED');
+      assert.equal(none.headers['www-authenticate'], 'Bearer realm="metalbox"');
+      for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN, 'Bearer ']) {
+        assert.equal(
+          (await app.inject({ method, url: '/thing', headers: { authorization } })).statusCode,
+          401,
+          `${method} with ${authorization}`,
+        );
+      }
+      const ok = await app.inject({ method, url: '/thing', headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(ok.statusCode, 200, `${method} with the token`);
+      if (method !== 'HEAD') assert.deepEqual(ok.json(), { answered: true });
+    });
   }
 });
 
@@ -184,6 +188,8 @@ test('the API: /healthz is open, every /api/v1 route needs the token', async (t)
     '/api/v1/observations',
     '/api/v1/stats',
   ]) {
-    assert.equal((await app.inject(url)).statusCode, 401, url);
+    await t.test(url, async () => {
+      assert.equal((await app.inject(url)).statusCode, 401, url);
+    });
   }
 });

@@ -360,32 +360,34 @@ test('a damaged database is refused in one line, exit 2, before anything starts,
     ], // SQLite throws, or lists what it found
   ];
   for (const [what, content, reason] of damaged) {
-    const dataDir = join(dir, what);
-    mkdirSync(dataDir, { mode: 0o700 });
-    const database = join(dataDir, 'metalbox.db');
-    writeFileSync(database, content, { mode: 0o600 });
-    const result = await runCli([
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--listen',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--no-dhcp-proxy',
-      '--no-tftp',
-    ]);
-    assert.equal(result.code, 2, `${what}: ${result.stderr}`);
-    assert.match(
-      result.stderr,
-      new RegExp(
-        `^error: database ${database.replace(/[.]/g, '\\.')} ${reason.source}; metalbox did not write to it: restore it from a backup, or move it away to start an empty inventory\\n$`,
-      ),
-      what,
-    );
-    assert.equal(result.stdout, '', `${what}: nothing served`);
-    assert.ok(readFileSync(database).equals(content), `${what}: the file is unchanged`);
-    assert.equal(existsSync(join(dataDir, 'api-token')), false, `${what}: nothing after the database was started`);
+    await t.test(what, async () => {
+      const dataDir = join(dir, what);
+      mkdirSync(dataDir, { mode: 0o700 });
+      const database = join(dataDir, 'metalbox.db');
+      writeFileSync(database, content, { mode: 0o600 });
+      const result = await runCli([
+        'serve',
+        '--data-dir',
+        dataDir,
+        '--listen',
+        '127.0.0.1',
+        '--http-port',
+        '0',
+        '--no-dhcp-proxy',
+        '--no-tftp',
+      ]);
+      assert.equal(result.code, 2, `${what}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^error: database ${database.replace(/[.]/g, '\\.')} ${reason.source}; metalbox did not write to it: restore it from a backup, or move it away to start an empty inventory\\n$`,
+        ),
+        what,
+      );
+      assert.equal(result.stdout, '', `${what}: nothing served`);
+      assert.ok(readFileSync(database).equals(content), `${what}: the file is unchanged`);
+      assert.equal(existsSync(join(dataDir, 'api-token')), false, `${what}: nothing after the database was started`);
+    });
   }
 });
 
@@ -398,11 +400,13 @@ test('serve --print-config checks what serve checks: advertise resolved, a missi
     [['--ipxe-dir', join(dir, 'nowhere')], `ipxeDir ${join(dir, 'nowhere')} is not a directory`],
     [['--boot-unknown', 'discover'], 'boot.unknown is discover: set boot.discoveryProfile'],
   ] as const) {
-    for (const mode of [['--print-config'], []]) {
-      const result = await runCli(['serve', ...mode, '--data-dir', join(dir, 'd'), '--listen', '127.0.0.1', '--http-port', '0', ...args]);
-      assert.equal(result.code, 2, `${args.join(' ')} ${mode.join(' ')}`);
-      assert.ok(result.stderr.startsWith(`error: ${message}`), result.stderr);
-    }
+    await t.test(args.join(' '), async () => {
+      for (const mode of [['--print-config'], []]) {
+        const result = await runCli(['serve', ...mode, '--data-dir', join(dir, 'd'), '--listen', '127.0.0.1', '--http-port', '0', ...args]);
+        assert.equal(result.code, 2, `${args.join(' ')} ${mode.join(' ')}`);
+        assert.ok(result.stderr.startsWith(`error: ${message}`), result.stderr);
+      }
+    });
   }
   assert.equal(existsSync(join(dir, 'd')), false, 'refused before the data dir is made');
 });

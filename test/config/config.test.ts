@@ -88,7 +88,7 @@ test('an empty config file is no config', (t) => {
   assert.equal(loadConfig({ configFile: file, env: {} }).http.port, 8080);
 });
 
-test('bad config files are refused with the file, the key and the reason', (t) => {
+test('bad config files are refused with the file, the key and the reason', async (t) => {
   const dir = tempDir(t);
   const cases: Array<[string, string, RegExp]> = [
     ['unknown-top.yaml', 'datadir: /x\n', /unknown-top\.yaml: unknown key datadir/],
@@ -106,9 +106,11 @@ test('bad config files are refused with the file, the key and the reason', (t) =
     ['duplicate.yaml', 'listen: 192.0.2.1\nlisten: 192.0.2.2\n', /not valid YAML or JSON/],
   ];
   for (const [name, text, pattern] of cases) {
-    const file = join(dir, name);
-    writeFileSync(file, text);
-    assert.throws(() => loadConfig({ configFile: file, env: {} }), configError(pattern), name);
+    await t.test(name, () => {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      assert.throws(() => loadConfig({ configFile: file, env: {} }), configError(pattern), name);
+    });
   }
   assert.throws(
     () => loadConfig({ configFile: join(dir, 'missing.yaml'), env: {} }),

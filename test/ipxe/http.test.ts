@@ -127,9 +127,11 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
     '/assets/lab\\..\\..\\secret',
     '/assets//etc/passwd',
   ]) {
-    const response = await raw(base, hostile);
-    assert.equal(response.status, 404, hostile);
-    assert.ok(!response.body.toString().includes('outside the assets dir'), hostile);
+    await t.test(hostile, async () => {
+      const response = await raw(base, hostile);
+      assert.equal(response.status, 404, hostile);
+      assert.ok(!response.body.toString().includes('outside the assets dir'), hostile);
+    });
   }
 
   // iPXE binaries over HTTP (UEFI HTTP boot), from memory.
@@ -160,7 +162,7 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   const forged = callbackUrl.replace(/.$/, (last) => (last === 'A' ? 'B' : 'A'));
   assert.equal((await fetch(`${forged}?event=installed`)).status, 403);
   assert.equal(
-    (await fetch(callbackUrl.replace(installingId, readyId) + '?event=installed')).status,
+    (await fetch(`${callbackUrl.replace(installingId, readyId)}?event=installed`)).status,
     403,
     "one machine's token is not another's",
   );

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { macFromBytes, normalizeMac } from '../../src/lib/mac.js';
 import { newMachineId, parseMachineRef } from '../../src/lib/machine-ref.js';
 
-test('every accepted MAC spelling becomes lowercase colon form', () => {
+test('every accepted MAC spelling becomes lowercase colon form', async (t) => {
   const canonical = '0a:1b:2c:3d:4e:5f';
   for (const input of [
     '0a:1b:2c:3d:4e:5f',
@@ -16,12 +16,14 @@ test('every accepted MAC spelling becomes lowercase colon form', () => {
     '0A1B2C3D4E5F',
     '  0a:1b:2c:3d:4e:5f\n',
   ]) {
-    assert.equal(normalizeMac(input), canonical, input);
+    await t.test(JSON.stringify(input), () => {
+      assert.equal(normalizeMac(input), canonical, input);
+    });
   }
   assert.equal(normalizeMac('a:b:c:d:e:f'), '0a:0b:0c:0d:0e:0f');
 });
 
-test('anything else is not a MAC', () => {
+test('anything else is not a MAC', async (t) => {
   for (const input of [
     '',
     'nonsense',
@@ -36,7 +38,9 @@ test('anything else is not a MAC', () => {
     '0a::1b:2c:3d:4e',
     '123:1b:2c:3d:4e:5f',
   ]) {
-    assert.equal(normalizeMac(input), null, input);
+    await t.test(JSON.stringify(input), () => {
+      assert.equal(normalizeMac(input), null, input);
+    });
   }
 });
 

@@ -77,9 +77,11 @@ test('only the booting machine moves its provisioning: scripts, tokens and callb
     ['a forged token', HOST_A, `${serve.url}/callback/${a}/${tokenA.slice(0, -1)}${tokenA.endsWith('A') ? 'B' : 'A'}?event=installed`],
   ];
   for (const [what, from, url] of refusals) {
-    const answer = await getFrom(from, url);
-    assert.equal(answer.status, 403, what);
-    assert.equal(answer.body, 'callback refused: not installing, wrong token, or not sent from this machine\n', what);
+    await t.test(what, async () => {
+      const answer = await getFrom(from, url);
+      assert.equal(answer.status, 403, what);
+      assert.equal(answer.body, 'callback refused: not installing, wrong token, or not sent from this machine\n', what);
+    });
   }
   assert.equal(await stateOf(serve, a), 'netbooting', 'nothing moved A');
 

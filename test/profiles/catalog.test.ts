@@ -68,9 +68,11 @@ test('profiles apply / types apply / types check through the CLI: bad input exit
     ['profiles: [1, 2]\n', /must be object/],
     ['nothing: here\n', /expected a top-level profiles: map/],
   ] as const) {
-    const result = await app.cli(['profiles', 'apply', '-f', file('bad.yaml', content)]);
-    assert.equal(result.code, 2, `${JSON.stringify(content)}: ${result.stdout}${result.stderr}`);
-    assert.match(result.stderr, reason);
+    await t.test(String(reason), async () => {
+      const result = await app.cli(['profiles', 'apply', '-f', file('bad.yaml', content)]);
+      assert.equal(result.code, 2, `${JSON.stringify(content)}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stderr, reason);
+    });
   }
   const listed = await app.cli(['profiles', 'ls', '-o', 'json']);
   assert.deepEqual(
@@ -93,9 +95,11 @@ test('profiles apply / types apply / types check through the CLI: bad input exit
     [[{ name: 'x', match: { 'cpu.cores': '>=8' }, profile: 'nope' }], /no profile named nope/],
     [[{ name: 'x', match: { 'cpu.sockets': 2 } }], /no fact named cpu\.sockets/],
   ] as const) {
-    const result = await app.cli(['types', 'apply', '-f', file('types.yaml', { serverTypes: types })]);
-    assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(result.stderr, reason);
+    await t.test(String(reason), async () => {
+      const result = await app.cli(['types', 'apply', '-f', file('types.yaml', { serverTypes: types })]);
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, reason);
+    });
   }
   // One machine: DMTF's tower, a Contoso 3500 (read from its tree).
   const bmc = await startMockup({ tree: 'dmtf-public-tower' });

@@ -63,7 +63,7 @@ test('templates fill names, leave iPXE settings alone and defang BMC values', ()
   );
 });
 
-test('unknown names are refused when the template is made; missing values when it renders', () => {
+test('unknown names are refused when the template is made; missing values when it renders', async (t) => {
   const bad: Array<[string, RegExp]> = [
     ['{{ hostname }}', /unknown variable \{\{ hostname \}\}/],
     ['{{ machine.system.colour }}', /the machine has no field colour/],
@@ -74,12 +74,14 @@ test('unknown names are refused when the template is made; missing values when i
     ['{{ a b }}', /is not a variable name/],
     ['console={{ mac }', /unbalanced/],
   ];
-  for (const [source, message] of bad)
-    assert.throws(
-      () => new Template(source),
-      (error) => error instanceof TemplateError && message.test(error.message),
-      source,
+  for (const [source, message] of bad) {
+    await t.test(source, () =>
+      assert.throws(
+        () => new Template(source),
+        (error) => error instanceof TemplateError && message.test(error.message),
+      ),
     );
+  }
   assert.throws(
     () => new Template('{{ machine.nics.3.mac }}').render(variables()),
     /machine\.nics\.3\.mac \}\} has no value for machine m-0000000000ab/,
@@ -135,7 +137,7 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
   );
 });
 
-test('profile mistakes stop the start with the profile and the fix', () => {
+test('profile mistakes stop the start with the profile and the fix', async (t) => {
   const cases: Array<[Parameters<typeof compileProfiles>[0], Parameters<typeof compileProfiles>[1], RegExp]> = [
     [
       { p: { kernel: '../etc/shadow' } },
@@ -169,7 +171,9 @@ test('profile mistakes stop the start with the profile and the fix', () => {
       /discovery profile, so it cannot use \{\{ callbackUrl \}\}/,
     ],
   ];
-  for (const [profiles, options, message] of cases) assert.throws(() => compileProfiles(profiles, options), message);
+  for (const [profiles, options, message] of cases) {
+    await t.test(String(message), () => assert.throws(() => compileProfiles(profiles, options), message));
+  }
 });
 
 test('chain and local-boot scripts', () => {

@@ -81,7 +81,7 @@ test('equally specific matches are a tie, not a choice; no match says why for ea
   assert.equal(none.verdicts[1]!.reasons.length, 1);
 });
 
-test('bad server types stop the start with the type and the reason', () => {
+test('bad server types stop the start with the type and the reason', async (t) => {
   const cases: Array<[ServerTypeConfig[], RegExp]> = [
     [[{ name: 'a', match: { 'cpu.corez': 4 } }], /serverTypes a: no fact named cpu\.corez \(facts: system\.manufacturer, /],
     [[{ name: 'a', match: {}, profile: 'missing' }], /serverTypes a: no profile named missing/],
@@ -94,5 +94,7 @@ test('bad server types stop the start with the type and the reason', () => {
     ],
     [[{ name: 'a', match: { 'cpu.cores': '>= many' } }], /cpu\.cores: ">= many" compares with something that is not a number/],
   ];
-  for (const [types, pattern] of cases) assert.throws(() => new ServerTypes(types, PROFILES), pattern);
+  for (const [types, pattern] of cases) {
+    await t.test(String(pattern), () => assert.throws(() => new ServerTypes(types, PROFILES), pattern));
+  }
 });

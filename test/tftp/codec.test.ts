@@ -80,7 +80,7 @@ test('negotiation: blksize clamped to MTU − 32, tsize answered, windowsize cap
 test('packets encode to the RFC 1350 / 2347 bytes', () => {
   assert.equal(encodeAck(0x1234).toString('hex'), '00041234');
   assert.equal(encodeData(65536 + 7, Buffer.from('hi')).toString('hex'), '000300076869', 'block numbers roll over at 16 bits');
-  assert.equal(encodeError(1, 'File not found').toString('hex'), '00050001' + Buffer.from('File not found').toString('hex') + '00');
+  assert.equal(encodeError(1, 'File not found').toString('hex'), `00050001${Buffer.from('File not found').toString('hex')}00`);
   assert.equal(
     encodeOack(
       new Map([
@@ -98,7 +98,7 @@ test('packets encode to the RFC 1350 / 2347 bytes', () => {
   assert.deepEqual(decodeTftp(Buffer.from('\0\x05\0\x08no terminator', 'latin1')), { opcode: 5, code: 8, message: 'no terminator' });
 });
 
-test('malformed packets are rejected with a reason', () => {
+test('malformed packets are rejected with a reason', async (t) => {
   const cases: Array<[string, string]> = [
     ['\0\x01', 'too-short'],
     ['\0\x09abcd', 'bad-opcode'],
@@ -109,11 +109,13 @@ test('malformed packets are rejected with a reason', () => {
     ['\0\x01file\0octet\0blksize\0', 'bad-options'],
   ];
   for (const [text, reason] of cases) {
-    assert.throws(
-      () => decodeTftp(Buffer.from(text, 'latin1')),
-      (e: unknown) => e instanceof TftpDecodeError && e.reason === reason,
-      JSON.stringify(text),
-    );
+    await t.test(JSON.stringify(text), () => {
+      assert.throws(
+        () => decodeTftp(Buffer.from(text, 'latin1')),
+        (e: unknown) => e instanceof TftpDecodeError && e.reason === reason,
+        JSON.stringify(text),
+      );
+    });
   }
   assert.throws(
     () => decodeTftp(Buffer.alloc(70000, 1)),
@@ -121,7 +123,7 @@ test('malformed packets are rejected with a reason', () => {
   );
 });
 
-test('names are confined to the TFTP root', () => {
+test('names are confined to the TFTP root', async (t) => {
   const hostile: Array<[string, string]> = [
     ['../etc/passwd', 'parent-segment'],
     ['ipxe/../../etc/shadow', 'parent-segment'],
@@ -135,7 +137,9 @@ test('names are confined to the TFTP root', () => {
     ['/', 'empty'],
     ['./././', 'empty'],
   ];
-  for (const [name, refused] of hostile) assert.deepEqual(confineName(name), { refused }, JSON.stringify(name));
+  for (const [name, refused] of hostile) {
+    await t.test(JSON.stringify(name.slice(0, 40)), () => assert.deepEqual(confineName(name), { refused }));
+  }
   // Names that are odd but stay inside the root resolve to root-relative paths.
   assert.deepEqual(confineName('/etc/passwd'), { path: 'etc/passwd' }, 'absolute means root-relative, never the host root');
   assert.deepEqual(confineName('//undionly.kpxe'), { path: 'undionly.kpxe' });

@@ -46,24 +46,26 @@ function run(file: Buffer, config: TransferSettings, client: (sent: Sent, transf
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-test('lock-step RFC 1350: 512-byte blocks, a short last block, and an empty one after an exact multiple', async () => {
+test('lock-step RFC 1350: 512-byte blocks, a short last block, and an empty one after an exact multiple', async (t) => {
   for (const [size, blocks] of [
     [1025, 3],
     [1024, 3],
     [0, 1],
     [511, 1],
   ] as const) {
-    const file = fileOf(size);
-    const { sent, received, outcome } = run(
-      file,
-      settings(),
-      (entry, transfer) => entry.opcode === 3 && transfer.receive(encodeAck(entry.block!)),
-    );
-    await settle();
-    assert.deepEqual(outcome(), { result: 'complete', blocks, retransmits: 0 }, `size ${size}`);
-    assert.equal(sent.length, blocks);
-    assert.deepEqual(Buffer.concat(received), file);
-    assert.equal(sent.at(-1)!.length, size % 512, 'the last block is shorter than blksize');
+    await t.test(`${size} bytes`, async () => {
+      const file = fileOf(size);
+      const { sent, received, outcome } = run(
+        file,
+        settings(),
+        (entry, transfer) => entry.opcode === 3 && transfer.receive(encodeAck(entry.block!)),
+      );
+      await settle();
+      assert.deepEqual(outcome(), { result: 'complete', blocks, retransmits: 0 }, `size ${size}`);
+      assert.equal(sent.length, blocks);
+      assert.deepEqual(Buffer.concat(received), file);
+      assert.equal(sent.at(-1)!.length, size % 512, 'the last block is shorter than blksize');
+    });
   }
 });
 
