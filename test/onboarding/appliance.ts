@@ -23,6 +23,8 @@ export interface Appliance {
   job: (id: number) => Promise<JobJson | null>;
   /** A file holding `password`, the mockup BMCs' password. */
   passwordFile: string;
+  /** `onboard <mac>` of a mockup BMC on loopback over plain HTTP, as admin with passwordFile; more flags after. */
+  onboardArgs: (mac: string, port: number) => string[];
 }
 
 /**
@@ -55,6 +57,20 @@ export async function startAppliance(
     dir,
     dataDir,
     passwordFile,
+    onboardArgs: (mac, port) => [
+      'onboard',
+      mac,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--scheme',
+      'http',
+      '--username',
+      'admin',
+      '--password-file',
+      passwordFile,
+    ],
     cli: (args, extra = {}) => runCli(args, { METALBOX_SERVER: serving.url, METALBOX_DATA_DIR: dataDir, ...extra }),
     machines: async () => (await get<MachineJson[]>('/api/v1/machines'))!,
     events: async (machineId) => (await get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events?limit=1000`))!,

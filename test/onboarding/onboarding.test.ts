@@ -113,21 +113,7 @@ test("a wrong password ends in auth_failed with the BMC's message; the password 
 test('an unreachable BMC ends in bmc_unreachable after the retries; a MAC nobody knows names each resolver tried', async (t) => {
   const app = await startAppliance(t, {}, QUICK_FAILURES);
   const port = await closedPort();
-  const refused = await app.cli([
-    'onboard',
-    '02:00:00:00:01:01',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--scheme',
-    'http',
-    '--username',
-    'admin',
-    '--password-file',
-    app.passwordFile,
-    '--wait',
-  ]);
+  const refused = await app.cli([...app.onboardArgs('02:00:00:00:01:01', port), '--wait']);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /is bmc_unreachable: http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
   assert.match(refused.stdout, /connect try 1 failed: .*ECONNREFUSED; next try in 0 s/, 'retried once (METALBOX_ONBOARDING_ATTEMPTS=2)');
@@ -186,42 +172,14 @@ test('hostile BMCs fail with a clear reason in bounded time while a healthy one 
   const started = Date.now();
   const runs = cases.map(async (entry, index) => {
     const bmc = await mockup(t, { tree, hostile: entry.hostile });
-    const result = await app.cli([
-      'onboard',
-      `02:00:00:00:02:${String(index + 1).padStart(2, '0')}`,
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(bmc.port),
-      '--scheme',
-      'http',
-      '--username',
-      'admin',
-      '--password-file',
-      app.passwordFile,
-      '--wait',
-    ]);
+    const result = await app.cli([...app.onboardArgs(`02:00:00:00:02:${String(index + 1).padStart(2, '0')}`, bmc.port), '--wait']);
     assert.equal(result.code, 1, `${entry.name}: ${result.stdout}`);
     assert.match(result.stderr, new RegExp(`is ${entry.state}: `), entry.name);
     assert.match(result.stderr, entry.reason, entry.name);
   });
   const healthy = (async () => {
     const bmc = await mockup(t, { tree, latencyMs: 20, macSalt: 0x55 });
-    const result = await app.cli([
-      'onboard',
-      '02:00:00:00:02:ff',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(bmc.port),
-      '--scheme',
-      'http',
-      '--username',
-      'admin',
-      '--password-file',
-      app.passwordFile,
-      '--wait',
-    ]);
+    const result = await app.cli([...app.onboardArgs('02:00:00:00:02:ff', bmc.port), '--wait']);
     assert.equal(result.code, 0, result.stdout + result.stderr);
   })();
   await Promise.all([...runs, healthy]);
@@ -234,20 +192,7 @@ test('hostile BMCs fail with a clear reason in bounded time while a healthy one 
 test('two onboard calls for one MAC at once make one job', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-rackmount1', latencyMs: 150 });
   const app = await startAppliance(t);
-  const args = [
-    'onboard',
-    '02:00:00:00:03:01',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(bmc.port),
-    '--scheme',
-    'http',
-    '--username',
-    'admin',
-    '--password-file',
-    app.passwordFile,
-  ];
+  const args = [...app.onboardArgs('02:00:00:00:03:01', bmc.port)];
   const [first, second] = await Promise.all([app.cli(args), app.cli(args)]);
   assert.equal(first!.code, 0, first!.stderr);
   assert.equal(second!.code, 0, second!.stderr);
@@ -273,22 +218,7 @@ test('onboarding a known BMC again updates the machine in place and records what
   const before = await mockup(t, { tree });
   const after = await mockup(t, { tree, macSalt: 0x01 }); // the same server with its NICs swapped
   const app = await startAppliance(t);
-  const onboard = (port: number) =>
-    app.cli([
-      'onboard',
-      '94:40:c9:37:d3:fc',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--scheme',
-      'http',
-      '--username',
-      'admin',
-      '--password-file',
-      app.passwordFile,
-      '--wait',
-    ]);
+  const onboard = (port: number) => app.cli([...app.onboardArgs('94:40:c9:37:d3:fc', port), '--wait']);
   assert.equal((await onboard(before.port)).code, 0);
   const [first] = await app.machines();
   const again = await onboard(after.port);
@@ -369,22 +299,7 @@ test('classification: the most specific server type gives the machine its type a
       { name: 'big', match: { 'cpu.cores': '>=64', 'memory.totalGiB': '>=256' } },
     ],
   });
-  const onboard = (mac: string, port: number) =>
-    app.cli([
-      'onboard',
-      mac,
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--scheme',
-      'http',
-      '--username',
-      'admin',
-      '--password-file',
-      app.passwordFile,
-      '--wait',
-    ]);
+  const onboard = (mac: string, port: number) => app.cli([...app.onboardArgs(mac, port), '--wait']);
   const classified = await onboard('94:40:c9:37:d3:fc', hpe.port);
   assert.equal(classified.code, 0, classified.stderr);
   assert.match(

@@ -104,21 +104,7 @@ test('profiles apply / types apply / types check through the CLI: bad input exit
   // One machine: DMTF's tower, a Contoso 3500 (read from its tree).
   const bmc = await startMockup({ tree: 'dmtf-public-tower' });
   t.after(() => bmc.close());
-  const onboarded = await app.cli([
-    'onboard',
-    '02:00:00:00:00:81',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(bmc.port),
-    '--scheme',
-    'http',
-    '--username',
-    'admin',
-    '--password-file',
-    app.passwordFile,
-    '--wait',
-  ]);
+  const onboarded = await app.cli([...app.onboardArgs('02:00:00:00:00:81', bmc.port), '--wait']);
   assert.equal(onboarded.code, 0, onboarded.stdout + onboarded.stderr);
   const clean = await app.cli([
     'types',

@@ -45,21 +45,7 @@ const PROFILES = {
 };
 
 async function onboarded(app: Appliance, bmc: Mockup, bmcMac: string): Promise<MachineJson> {
-  const result = await app.cli([
-    'onboard',
-    bmcMac,
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(bmc.port),
-    '--scheme',
-    'http',
-    '--username',
-    'admin',
-    '--password-file',
-    app.passwordFile,
-    '--wait',
-  ]);
+  const result = await app.cli([...app.onboardArgs(bmcMac, bmc.port), '--wait']);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   return (await app.machines()).find((machine) => machine.bmc?.mac === bmcMac)!;
 }
