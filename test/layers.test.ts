@@ -17,7 +17,7 @@ const LAYERS: readonly string[][] = [
   ['api'],
   ['onboarding', 'provisioning'],
   ['ipxe', 'dhcp-proxy', 'tftp', 'bmc-locator', 'bmc', 'jobs'],
-  ['netboot', 'redfish'],
+  ['netboot', 'redfish', 'agent'],
   ['config'],
   ['profiles'],
   ['store'],

@@ -10,6 +10,7 @@ import { onboardCommand } from './commands/onboard.js';
 import { deprovisionCommand, provisionCommand } from './commands/provision.js';
 import { powerCommand } from './commands/power.js';
 import { labCommand } from './commands/lab.js';
+import { agentCommand } from './commands/agent.js';
 import { profilesCommand, typesCommand } from './commands/catalog.js';
 import { serveCommand } from './commands/serve.js';
 import { showCommand } from './commands/show.js';
@@ -36,6 +37,7 @@ function program(): Command {
     powerCommand(),
     profilesCommand(),
     typesCommand(),
+    agentCommand(),
     labCommand(),
   ])
     root.addCommand(command);

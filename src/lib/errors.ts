@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'E_BMC'
   | 'E_LEASE_LOST'
   | 'E_TOO_MANY'
-  | 'E_STORAGE';
+  | 'E_STORAGE'
+  | 'E_AGENT_BUILD';
 
 export class MetalboxError extends Error {
   override readonly name = 'MetalboxError';

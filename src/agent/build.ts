@@ -1,0 +1,338 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { MetalboxError } from '../lib/errors.js';
+import { type ArchiveEntry, newcArchive } from './cpio.js';
+
+/** The agent's own files in the repository (dist/src/agent → agent/). */
+export const AGENT_SOURCE_DIR = fileURLToPath(new URL('../../../agent/', import.meta.url));
+
+/**
+ * The drivers the agent loads when their hardware is present: common server NICs and
+ * storage controllers, QEMU's virtio devices, and what booting from USB or an ISO needs.
+ * Their dependencies come along (modules.dep); everything else of the kernel stays out.
+ */
+export const AGENT_MODULES = [
+  // NICs
+  'e1000e',
+  'igb',
+  'igc',
+  'ixgbe',
+  'i40e',
+  'ice',
+  'iavf',
+  'bnxt_en',
+  'tg3',
+  'bnx2x',
+  'mlx4_en',
+  'mlx5_core',
+  'qede',
+  'be2net',
+  'r8169',
+  'e1000',
+  'virtio_net',
+  // storage
+  'ahci',
+  'ata_piix',
+  'nvme',
+  'megaraid_sas',
+  'mpt3sas',
+  'mpi3mr',
+  'smartpqi',
+  'hpsa',
+  'aacraid',
+  'virtio_blk',
+  'virtio_scsi',
+  'sd_mod',
+  'sr_mod',
+  'uas',
+  'usb_storage',
+  // buses and what the agent reads or writes
+  'virtio_pci',
+  'xhci_pci',
+  'ehci_pci',
+  'vfat',
+  'nls_cp437',
+  'nls_ascii',
+  'isofs',
+  'efivarfs',
+] as const;
+
+/** Where a data dir keeps agent images and the packages they are made from. */
+export function agentCacheDir(dataDir: string): string {
+  return join(dataDir, 'agent');
+}
+
+/** Bumped when the image's layout changes without its inputs changing. */
+const LAYOUT_VERSION = 1;
+/** Every file in the image has this mtime: reproducible bytes need a fixed one. */
+const MTIME = 0;
+const KERNEL_META_PACKAGE = 'linux-image-amd64';
+
+export interface DebianPackage {
+  name: string;
+  version: string;
+  sha256: string;
+}
+
+export interface AgentManifest {
+  /** sha256 over every input: the image's name in the cache. */
+  key: string;
+  kernel: DebianPackage & { release: string };
+  busybox: DebianPackage;
+  modules: string[];
+  bytes: { kernel: number; initrd: number };
+  sha256: { kernel: string; initrd: string };
+}
+
+export interface AgentImage {
+  dir: string;
+  kernel: string;
+  initrd: string;
+  manifest: AgentManifest;
+  /** False when the cache already held it. */
+  built: boolean;
+}
+
+/**
+ * `metalbox agent build`: Debian's kernel for real hardware and busybox-static, unpacked
+ * from their packages (apt-get download, never installed), the drivers of AGENT_MODULES and
+ * the agent program in a reproducible initramfs. Cached under `cacheDir/<key>`, where the
+ * key hashes the package versions and checksums, the agent's files and this layout: the
+ * same inputs name the same directory, and give the same bytes when built again.
+ */
+export function buildAgentImage(cacheDir: string, log: (line: string) => void = () => {}): AgentImage {
+  const kernelPackage = debianPackage(dependencyOf(KERNEL_META_PACKAGE));
+  const busyboxPackage = debianPackage('busybox-static');
+  const sources = agentSources();
+  const key = sha256(
+    JSON.stringify({
+      LAYOUT_VERSION,
+      kernelPackage,
+      busyboxPackage,
+      modules: AGENT_MODULES,
+      sources: sources.map(([path, data]) => [path, sha256(data)]),
+    }),
+  );
+  const dir = join(cacheDir, key.slice(0, 16));
+  const cached = readManifest(dir);
+  if (cached?.key === key) return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.gz'), manifest: cached, built: false };
+
+  mkdirSync(cacheDir, { recursive: true });
+  const packages = join(cacheDir, 'packages');
+  const kernelDeb = download(kernelPackage, packages, log);
+  const busyboxDeb = download(busyboxPackage, packages, log);
+  const work = mkdtempSync(join(cacheDir, '.build-'));
+  try {
+    log(`unpacking ${kernelPackage.name} ${kernelPackage.version}`);
+    const kernelRoot = join(work, 'kernel');
+    mkdirSync(kernelRoot);
+    unpack(kernelDeb, kernelRoot, [
+      './boot/vmlinuz-*',
+      './lib/modules/*/kernel/drivers/*',
+      './lib/modules/*/kernel/fs/*',
+      './lib/modules/*/kernel/lib/*',
+      './lib/modules/*/kernel/crypto/*',
+      './lib/modules/*/kernel/net/*',
+      './lib/modules/*/modules.order',
+      './lib/modules/*/modules.builtin',
+      './lib/modules/*/modules.builtin.modinfo',
+    ]);
+    const busyboxRoot = join(work, 'busybox');
+    mkdirSync(busyboxRoot);
+    unpack(busyboxDeb, busyboxRoot, ['./bin/busybox']);
+    const busybox = join(busyboxRoot, 'bin/busybox');
+
+    const [release] = readdirSync(join(kernelRoot, 'lib/modules'));
+    if (release === undefined) throw new MetalboxError('E_AGENT_BUILD', `${kernelPackage.name} holds no /lib/modules`);
+    const modulesDir = join(kernelRoot, 'lib/modules', release);
+    // The .deb leaves modules.dep to its postinst's depmod; busybox's makes it here.
+    execFileSync(busybox, ['depmod', '-b', kernelRoot, release]);
+    const dependencies = parseModulesDep(readFileSync(join(modulesDir, 'modules.dep'), 'utf8'));
+    const chosen = moduleClosure(dependencies, AGENT_MODULES);
+    log(`${chosen.length} kernel modules for ${AGENT_MODULES.length} drivers`);
+
+    const entries: ArchiveEntry[] = [];
+    const directories = new Set<string>();
+    const directory = (path: string) => {
+      if (path === '') return;
+      const parts = path.split('/');
+      for (let depth = 1; depth <= parts.length; depth++) {
+        const parent = parts.slice(0, depth).join('/');
+        if (!directories.has(parent)) {
+          directories.add(parent);
+          entries.push({ path: parent, kind: 'directory' });
+        }
+      }
+    };
+    const file = (path: string, data: Buffer, mode = 0o644) => {
+      directory(path.split('/').slice(0, -1).join('/'));
+      entries.push({ path, kind: 'file', mode, data });
+    };
+    for (const name of ['dev', 'proc', 'sys', 'run', 'tmp', 'etc']) directory(name);
+    file('bin/busybox', readFileSync(busybox), 0o755);
+    entries.push({ path: 'bin/sh', kind: 'symlink', target: 'busybox' });
+    for (const [path, data] of sources) file(path, data, 0o755);
+    const moduleRoot = `lib/modules/${release}`;
+    for (const module of chosen) file(`${moduleRoot}/${module}`, readFileSync(join(modulesDir, module)));
+    // Only the chosen modules' lines: busybox modprobe reads both files.
+    file(
+      `${moduleRoot}/modules.dep`,
+      Buffer.from(`${chosen.map((module) => `${module}: ${(dependencies.get(module) ?? []).join(' ')}`.trimEnd()).join('\n')}\n`),
+    );
+    const names = new Set(chosen.map(moduleName));
+    const aliases = readFileSync(join(modulesDir, 'modules.alias'), 'utf8')
+      .split('\n')
+      .filter((line) => names.has(line.split(' ').at(-1) ?? ''))
+      .sort();
+    file(`${moduleRoot}/modules.alias`, Buffer.from(`${aliases.join('\n')}\n`));
+    file(`${moduleRoot}/modules.builtin`, readFileSync(join(modulesDir, 'modules.builtin')));
+
+    const initrd = gzipSync(newcArchive(entries, MTIME), { level: 9 });
+    const [vmlinuz] = readdirSync(join(kernelRoot, 'boot')).filter((name) => name.startsWith('vmlinuz-'));
+    if (vmlinuz === undefined) throw new MetalboxError('E_AGENT_BUILD', `${kernelPackage.name} holds no /boot/vmlinuz`);
+    const kernel = readFileSync(join(kernelRoot, 'boot', vmlinuz));
+
+    const staging = join(work, 'image');
+    mkdirSync(staging);
+    writeFileSync(join(staging, 'vmlinuz'), kernel);
+    writeFileSync(join(staging, 'initrd.gz'), initrd);
+    const manifest: AgentManifest = {
+      key,
+      kernel: { ...kernelPackage, release },
+      busybox: busyboxPackage,
+      modules: chosen.map(moduleName),
+      bytes: { kernel: kernel.length, initrd: initrd.length },
+      sha256: { kernel: sha256(kernel), initrd: sha256(initrd) },
+    };
+    writeFileSync(join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    // Whole or not at all: a crash mid-build leaves a .build- directory, never a half image.
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staging, dir);
+    return { dir, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.gz'), manifest, built: true };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The agent program and its /init, as they go into the image. */
+function agentSources(): Array<[string, Buffer]> {
+  return [
+    ['init', readFileSync(join(AGENT_SOURCE_DIR, 'init'))],
+    ['usr/bin/metalbox-agent', readFileSync(join(AGENT_SOURCE_DIR, 'metalbox-agent'))],
+  ];
+}
+
+/** modules.dep: "kernel/path/a.ko: kernel/path/b.ko …", one line a module. */
+export function parseModulesDep(text: string): Map<string, string[]> {
+  const dependencies = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    dependencies.set(
+      line.slice(0, colon).trim(),
+      line
+        .slice(colon + 1)
+        .split(/\s+/)
+        .filter(Boolean),
+    );
+  }
+  return dependencies;
+}
+
+/** "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko" → "e1000e"; dashes and underscores are one to modprobe. */
+function moduleName(path: string): string {
+  return (path.split('/').at(-1) ?? path).replace(/\.ko(\.[a-z]+)?$/, '').replace(/-/g, '_');
+}
+
+/**
+ * The modules named and everything they depend on, in path order. A name the kernel does
+ * not build as a module (built in, or gone from this release) is left out: the kernel
+ * has it already or the hardware is not supported, and the agent boots either way.
+ */
+export function moduleClosure(dependencies: ReadonlyMap<string, readonly string[]>, wanted: readonly string[]): string[] {
+  const byName = new Map([...dependencies.keys()].map((path) => [moduleName(path), path]));
+  const chosen = new Set<string>();
+  const add = (path: string) => {
+    if (chosen.has(path)) return;
+    chosen.add(path);
+    for (const dependency of dependencies.get(path) ?? []) add(dependency);
+  };
+  for (const name of wanted) {
+    const path = byName.get(name.replace(/-/g, '_'));
+    if (path !== undefined) add(path);
+  }
+  return [...chosen].sort();
+}
+
+function readManifest(dir: string): AgentManifest | null {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as AgentManifest;
+  } catch {
+    return null;
+  }
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function apt(args: string[], cwd?: string): string {
+  try {
+    return execFileSync(args[0]!, args.slice(1), { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+    throw new MetalboxError(
+      'E_AGENT_BUILD',
+      `${args.join(' ')} failed${stderr ? `: ${stderr.split('\n').at(-1)}` : ''} (is this Debian with apt sources? run apt-get update)`,
+    );
+  }
+}
+
+/** linux-image-amd64 → linux-image-6.1.0-57-amd64: the meta package's kernel of today. */
+function dependencyOf(meta: string): string {
+  const name = /Depends: (linux-image-\S+)/.exec(apt(['apt-cache', 'depends', meta]))?.[1];
+  if (name === undefined)
+    throw new MetalboxError('E_AGENT_BUILD', `apt-cache depends ${meta} names no kernel package (run apt-get update)`);
+  return name;
+}
+
+/** The candidate version of a package with the checksum of its .deb, as the apt sources list it. */
+function debianPackage(name: string): DebianPackage {
+  const record = apt(['apt-cache', 'show', '--no-all-versions', name]);
+  const field = (key: string) => new RegExp(`^${key}: (.+)$`, 'm').exec(record)?.[1]?.trim();
+  const version = field('Version');
+  const checksum = field('SHA256');
+  if (version === undefined || checksum === undefined)
+    throw new MetalboxError('E_AGENT_BUILD', `apt-cache show ${name}: no Version or SHA256`);
+  return { name, version, sha256: checksum };
+}
+
+/** The package's .deb in `dir`, downloaded unless a file with its checksum is there. */
+function download(pkg: DebianPackage, dir: string, log: (line: string) => void): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${pkg.name}_${pkg.version.replace(/^\d+:/, '')}.deb`);
+  if (existsSync(path) && sha256(readFileSync(path)) === pkg.sha256) return path;
+  log(`downloading ${pkg.name} ${pkg.version}`);
+  const work = mkdtempSync(join(dir, '.download-'));
+  try {
+    // As root, apt warns that its sandbox user cannot write here; the download is the same.
+    apt(['apt-get', 'download', '-q', `${pkg.name}=${pkg.version}`], work);
+    const [file] = readdirSync(work).filter((name) => name.endsWith('.deb'));
+    if (file === undefined) throw new MetalboxError('E_AGENT_BUILD', `apt-get download ${pkg.name} wrote no .deb`);
+    const got = sha256(readFileSync(join(work, file)));
+    if (got !== pkg.sha256) throw new MetalboxError('E_AGENT_BUILD', `${file}: sha256 ${got}, the apt sources say ${pkg.sha256}`);
+    copyFileSync(join(work, file), path);
+    return path;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function unpack(deb: string, into: string, patterns: string[]): void {
+  const script = 'deb=$1 into=$2; shift 2; dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$into" --wildcards "$@"';
+  execFileSync('sh', ['-c', script, 'unpack', deb, into, ...patterns], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
