@@ -39,6 +39,12 @@ import { Limiter } from './redfish/client.js';
 import { statSync } from 'node:fs';
 import { readUnifiSettings } from './bmc-locator/unifi-settings.js';
 import { compileProfiles } from './profiles/profiles.js';
+import { agentCacheDir } from './agent/build.js';
+import { type LoadedAgentImage, loadAgentImage } from './agent/image.js';
+import { inventoryInput, inventorySummary } from './agent/inventory.js';
+import { agentProfile } from './agent/profile.js';
+import { agentRoutes } from './ipxe/agent-routes.js';
+import { classifyMachine } from './profiles/classify.js';
 
 export interface RunningServer {
   /** Base URL of the HTTP server, with the port actually bound. */
@@ -51,7 +57,7 @@ export interface RunningServer {
  * Each step that can fail does so before the next starts, and undoes what was started.
  */
 export async function startServer(given: Config, logger: Logger): Promise<RunningServer> {
-  const { config, binaries } = checkConfig(given);
+  const { config, binaries, agentImage } = checkConfig(given);
   prepareDataDir(config.dataDir);
   const unlock = lockDataDir(config.dataDir);
   const cleanups: Array<() => void | Promise<void>> = [unlock];
@@ -175,6 +181,9 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
+      agentProfile: agentImage === null ? undefined : agentProfile(agentImage),
+      discover:
+        config.boot.unknown === 'discover' ? (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered) : undefined,
       serverUrl: (host) => publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url),
       log: httpLog,
     });
@@ -253,6 +262,35 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         assetsDir: config.assetsDir,
       }),
     );
+    api.register(async (scope) =>
+      agentRoutes(scope, {
+        image: agentImage,
+        trust,
+        complaints: httpComplaints,
+        // What the agent read, stored, classified and moved on in one transaction.
+        report: (machineId, operationId, inventory) =>
+          store.transaction(() => {
+            store.machines.recordInventory(
+              machineId,
+              inventoryInput(inventory),
+              { type: 'inventory', message: inventorySummary(inventory), operationId, data: { source: 'agent' } },
+              'inspecting',
+            );
+            store.machines.setFacts(machineId, {
+              'agent.drives': inventory.drives,
+              'agent.nics': inventory.nics,
+              'agent.pci': inventory.pci,
+            });
+            store.machines.transition(machineId, 'classifying', null, {
+              type: 'state',
+              message: "matching the agent's inventory to server types",
+              operationId,
+            });
+            classifyMachine(store.machines, serverTypes, machineId);
+            return store.machines.stateOf(machineId)!;
+          }),
+      }),
+    );
     await api.ready();
     // Started in the order a booting machine meets them backwards: HTTP above, then TFTP, and
     // last ProxyDHCP, which sends machines to the other two.
@@ -293,11 +331,17 @@ const servesNetboot = (config: Config) => config.dhcp.proxy || config.tftp.enabl
  * when netboot runs. Profiles and server types applied through the API live in the
  * database; serve checks them with the config's when it loads the catalog.
  */
-export function checkConfig(config: Config): { config: Config; binaries: ReturnType<typeof loadIpxeBinaries> } {
-  if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined) {
+export function checkConfig(config: Config): {
+  config: Config;
+  binaries: ReturnType<typeof loadIpxeBinaries>;
+  agentImage: LoadedAgentImage | null;
+} {
+  // Machines PXE discovery finds boot the agent, unless the operator names another profile.
+  const agentImage = config.boot.unknown === 'discover' ? loadAgentImage(agentCacheDir(config.dataDir)) : null;
+  if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined && agentImage === null) {
     throw new MetalboxError(
       'E_CONFIG',
-      'boot.unknown is discover: set boot.discoveryProfile (--discovery-profile) to the profile unknown machines boot',
+      `boot.unknown is discover, and there is no agent image in ${agentCacheDir(config.dataDir)}: run metalbox agent build, or set boot.discoveryProfile`,
     );
   }
   for (const [key, dir] of [
@@ -316,7 +360,7 @@ export function checkConfig(config: Config): { config: Config; binaries: ReturnT
   });
   new DefaultCredentials(config.bmc.credentials);
   if (config.unifi) readUnifiSettings(config.unifi);
-  return { config: checked, binaries };
+  return { config: checked, binaries, agentImage };
 }
 
 function isDirectory(path: string): boolean {

@@ -1,4 +1,4 @@
-import type { DriveJson, MachineJson, NicJson, SystemJson } from '../store/index.js';
+import type { DriveJson, InventoryInput, MachineJson, NicJson, SystemJson } from '../store/index.js';
 import { cleanText, withoutControlCharacters } from '../lib/text.js';
 import { normalizeMac } from '../lib/mac.js';
 
@@ -245,4 +245,32 @@ function memoryOf(meminfo: string[]): MachineJson['memory'] {
   const kib = meminfo.map((line) => /^MemTotal:\s*(\d+)\s*kB/.exec(line)?.[1]).find((value) => value !== undefined);
   // What the kernel can use: installed memory less what firmware and the kernel keep.
   return { totalGiB: kib === undefined ? null : Math.round((Number(kib) / 1024 / 1024) * 10) / 10, dimms: null };
+}
+
+/** The inventory in the store's terms (what Redfish inspection stores too); the agent's extras go to the machine's facts. */
+export function inventoryInput(inventory: AgentInventory): InventoryInput {
+  return {
+    systemPath: null,
+    bmc: null,
+    power: null,
+    system: { ...inventory.system, powerState: null },
+    cpu: inventory.cpu,
+    memory: inventory.memory,
+    drives: inventory.drives.map(({ name, model, serial, capacityBytes, mediaType, protocol }) => ({
+      name,
+      model,
+      serial,
+      capacityBytes,
+      mediaType,
+      protocol,
+    })),
+    nics: inventory.nics.map(({ mac, name, speedMbps, linkStatus }) => ({ mac, name, speedMbps, linkStatus })),
+  };
+}
+
+/** One line for the timeline: what the agent found. */
+export function inventorySummary(inventory: AgentInventory): string {
+  const { system, cpu, memory, drives, nics } = inventory;
+  const model = [system.manufacturer, system.model].filter(Boolean).join(' ') || 'an unnamed machine';
+  return `agent read ${model}: ${cpu.threads ?? '?'} CPU threads, ${memory.totalGiB ?? '?'} GiB, ${drives.length} disk${drives.length === 1 ? '' : 's'}, ${nics.length} port${nics.length === 1 ? '' : 's'}`;
 }

@@ -149,7 +149,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'METALBOX_BOOT_UNKNOWN',
     schema: { type: 'string', enum: ['ignore', 'discover'] },
     default: () => 'ignore',
-    description: 'machines not in the inventory: ignore (no answer at all) or discover (boot boot.discoveryProfile)',
+    description:
+      'machines not in the inventory: ignore (no answer at all) or discover (a record in state discovered, then the agent, or boot.discoveryProfile)',
   },
   {
     path: 'boot.discoveryProfile',
@@ -157,7 +158,15 @@ export const SETTINGS: readonly Setting[] = [
     env: 'METALBOX_DISCOVERY_PROFILE',
     schema: { type: 'string', minLength: 1 },
     default: () => undefined,
-    description: 'profile booted by unknown machines when boot.unknown is discover',
+    description: "profile machines PXE discovery found boot instead of metalbox's agent (metalbox agent build)",
+  },
+  {
+    path: 'boot.maxDiscovered',
+    flag: '--max-discovered <n>',
+    env: 'METALBOX_MAX_DISCOVERED',
+    schema: { type: 'integer', minimum: 1, maximum: 100000 },
+    default: () => 1000,
+    description: 'machines found by PXE that may wait for their agent at once; past it an unknown client is told to try later',
   },
   {
     path: 'boot.localBoot',
@@ -399,6 +408,7 @@ export interface Config {
   boot: {
     unknown: 'ignore' | 'discover';
     discoveryProfile?: string;
+    maxDiscovered: number;
     localBoot: 'exit' | 'sanboot' | '404';
     addressTrust: 'dhcp' | 'first-use';
   };

@@ -3,9 +3,9 @@ import type { Logger } from '../lib/log.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineJson } from '../store/index.js';
-import type { BootDecisions } from '../netboot/boot-decisions.js';
+import type { BootAnswer, BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
-import { callbackUrl } from '../netboot/callback-tokens.js';
+import { agentUrl, callbackUrl } from '../netboot/callback-tokens.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from '../profiles/profiles.js';
 import { TemplateError } from '../profiles/template.js';
@@ -20,6 +20,10 @@ export interface BootScriptOptions {
   trust: MachineTrust;
   localBoot: 'exit' | 'sanboot' | '404';
   discoveryProfile?: string | undefined;
+  /** metalbox's own agent, booted by machines PXE discovery found when no discoveryProfile is set. */
+  agentProfile?: Profile | undefined;
+  /** Makes the record of an unknown NIC that asked for its script (boot.unknown: discover); null past boot.maxDiscovered. */
+  discover?: ((mac: string, from: string) => { machineId: string } | null) | undefined;
   /** http://advertise:port, the base of every URL a script names, given the request's Host header. */
   serverUrl: (host: string | undefined) => string;
   log: Logger;
@@ -109,52 +113,96 @@ export class BootScripts {
         if (this.options.localBoot === '404') return { status: 404, text: `${mac} boots from its local disk\n` };
         return { status: 200, text: localBootScript(this.options.localBoot, query.platform) };
       }
-      case 'discover':
-      case 'install': {
-        const machineId = decision.kind === 'install' ? decision.machineId : null;
-        const profileName = decision.kind === 'install' ? decision.profile : (this.options.discoveryProfile ?? null);
-        const profile = profileName === null ? undefined : this.options.profiles.get(profileName);
-        const note = (message: string, data: Record<string, unknown>) => {
-          if (machineId !== null) events.record(machineId, 'boot.script', message, { mac, platform: query.platform, ...data });
-        };
-        if (profile === undefined) {
-          const reason = profileName === null ? `${machineId ?? mac} has no profile` : `profile ${profileName} is not defined`;
-          this.options.complaints.warn(`no-profile|${mac}`, { mac, machineId }, `boot.ipxe: ${reason}`);
-          note(`iPXE script: cannot install, ${reason}`, {});
-          return { status: 200, text: failureScript(reason) };
+      case 'discover': {
+        // The client fetched its script: a real machine, not a spoofed DHCP packet. It gets a
+        // record now (capped), and from then on its answer is the agent's.
+        const found = this.options.discover?.(mac, clientIp) ?? null;
+        if (found === null) {
+          this.options.complaints.warn(`discover-full|${mac}`, { mac, from: clientIp }, 'boot.ipxe: not discovering more machines now');
+          return { status: 503, text: `metalbox is not discovering more machines now (boot.maxDiscovered wait for their agent)\n` };
         }
-        const operationId = decision.kind === 'install' ? decision.operationId : null;
-        let callback: string | null = null;
-        if (machineId !== null && operationId !== null) {
-          const token = this.options.trust.issue(machineId, operationId, clientIp);
-          if (token === null) {
-            // Someone else asking for this machine's installer (and its callback token).
-            this.options.complaints.warn(
-              `script-foreign|${clientIp}`,
-              { mac, machineId, from: clientIp },
-              'boot.ipxe refused: the address is not one metalbox saw this MAC use in DHCP',
-            );
-            note('iPXE script refused: asked from an address this machine was not seen using', { from: clientIp });
-            return { status: 403, text: `${clientIp} is not an address metalbox saw ${mac} use (its DHCP): no installer for it\n` };
-          }
-          callback = callbackUrl(serverUrl, machineId, token);
-        }
-        try {
-          const machine = machineId === null || !profile.readsMachine ? null : this.options.machine(machineId);
-          const script = profile.script({ mac, serverUrl, callbackUrl: callback, machineId, machine });
-          note(`iPXE script: install profile ${profile.name}`, { profile: profile.name });
-          return { status: 200, text: script };
-        } catch (error) {
-          if (!(error instanceof TemplateError)) throw error;
-          this.options.complaints.warn(
-            `render|${mac}`,
-            { mac, machineId, profile: profile.name, err: error },
-            'boot.ipxe: profile does not render',
-          );
-          note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
-          return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
-        }
+        const now = decisions.decide(mac);
+        if (now.kind === 'agent') return this.#bootProfile(now, mac, query, clientIp, serverUrl);
+        // Its NIC belonged to a machine already (another state), or the view has not caught up.
+        return now.kind === 'discover'
+          ? { status: 503, text: `${mac} is being discovered: try again\n` }
+          : this.answer(query, clientIp, serverUrl);
       }
+      case 'agent':
+      case 'install':
+        return this.#bootProfile(decision, mac, query, clientIp, serverUrl);
+    }
+  }
+
+  /** The script of a machine under an operation: its installer, or its agent (the discovery profile, else metalbox's own agent). */
+  #bootProfile(
+    decision: Extract<BootAnswer, { kind: 'install' | 'agent' }>,
+    mac: string,
+    query: BootScriptQuery,
+    clientIp: string,
+    serverUrl: string,
+  ): BootScriptAnswer {
+    const { events } = this.options;
+    const { machineId, operationId } = decision;
+    const profileName =
+      decision.kind === 'install' ? decision.profile : (this.options.discoveryProfile ?? this.options.agentProfile?.name ?? null);
+    const profile =
+      profileName === null
+        ? undefined
+        : profileName === this.options.agentProfile?.name
+          ? this.options.agentProfile
+          : this.options.profiles.get(profileName);
+    const note = (message: string, data: Record<string, unknown>) =>
+      events.record(machineId, 'boot.script', message, { mac, platform: query.platform, ...data });
+    if (profile === undefined) {
+      const reason =
+        profileName === null
+          ? decision.kind === 'agent'
+            ? 'no agent image (run metalbox agent build) and no boot.discoveryProfile'
+            : `${machineId} has no profile`
+          : `profile ${profileName} is not defined`;
+      this.options.complaints.warn(`no-profile|${mac}`, { mac, machineId }, `boot.ipxe: ${reason}`);
+      note(`iPXE script: cannot boot, ${reason}`, {});
+      return { status: 200, text: failureScript(reason) };
+    }
+    let token: string | null = null;
+    if (operationId !== null) {
+      token = this.options.trust.issue(machineId, operationId, clientIp);
+      if (token === null) {
+        // Someone else asking for this machine's script (and its operation's token).
+        this.options.complaints.warn(
+          `script-foreign|${clientIp}`,
+          { mac, machineId, from: clientIp },
+          'boot.ipxe refused: the address is not one metalbox saw this MAC use in DHCP',
+        );
+        note('iPXE script refused: asked from an address this machine was not seen using', { from: clientIp });
+        return {
+          status: 403,
+          text: `${clientIp} is not an address metalbox saw ${mac} use (its DHCP): no ${decision.kind === 'agent' ? 'agent' : 'installer'} for it\n`,
+        };
+      }
+    }
+    try {
+      const machine = !profile.readsMachine ? null : this.options.machine(machineId);
+      const script = profile.script({
+        mac,
+        serverUrl,
+        callbackUrl: token === null ? null : callbackUrl(serverUrl, machineId, token),
+        agentUrl: token === null ? null : agentUrl(serverUrl, machineId, token),
+        machineId,
+        machine,
+      });
+      note(`iPXE script: ${decision.kind === 'agent' ? 'agent' : 'install'} profile ${profile.name}`, { profile: profile.name });
+      return { status: 200, text: script };
+    } catch (error) {
+      if (!(error instanceof TemplateError)) throw error;
+      this.options.complaints.warn(
+        `render|${mac}`,
+        { mac, machineId, profile: profile.name, err: error },
+        'boot.ipxe: profile does not render',
+      );
+      note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
+      return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
     }
   }
 }

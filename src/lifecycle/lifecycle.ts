@@ -17,13 +17,14 @@ export const TRANSIENT_STATES = [
   'netbooting',
   'installing',
   'deprovisioning',
+  'discovered',
 ] as const;
 
 export const MACHINE_STATES = [...STABLE_STATES, ...FAILED_STATES, ...TRANSIENT_STATES] as const;
 export type MachineState = (typeof MACHINE_STATES)[number];
 
 /** What makes a machine move. */
-export type Trigger = 'operator' | 'onboarding step' | 'provisioning step' | 'boot milestone' | 'callback' | 'timeout';
+export type Trigger = 'operator' | 'onboarding step' | 'provisioning step' | 'boot milestone' | 'callback' | 'agent' | 'timeout';
 
 export interface Move {
   from: readonly MachineState[];
@@ -46,6 +47,10 @@ const ONBOARDING: readonly MachineState[] = ['enrolled', ...Object.values(ONBOAR
 
 /** Where a machine boots its installer (`preparing` too: a server that was on may reach PXE before its reset is recorded). */
 export const INSTALLING: readonly MachineState[] = ['preparing', 'netbooting', 'installing'];
+/** Where a machine boots the agent, which reads it (and, later, wipes and deploys it). */
+export const AGENT_BOOTS: readonly MachineState[] = ['discovered'];
+/** Where a machine acts under an operation whose token its requests carry: its installer's callback, its agent's reports. */
+export const UNDER_OPERATION: readonly MachineState[] = [...INSTALLING, ...AGENT_BOOTS];
 /** Being provisioned or installed: onboarding it again would disrupt that. */
 export const BUSY: readonly MachineState[] = [...INSTALLING, 'deprovisioning', 'provisioned'];
 /** Where `provision` may start: ready, or after a failed try. */
@@ -66,6 +71,11 @@ const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => 
 export const TIMEOUTS = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600 } as const;
 export type TimedState = keyof typeof TIMEOUTS;
 export const TIMED_OUT_STATE: MachineState = 'provision_failed';
+/**
+ * Seconds a machine PXE discovery made may wait for its agent's report before the record
+ * goes (with its events): a spoofed DHCP client never reports, so a flood leaves nothing.
+ */
+export const DISCOVERY_EXPIRES_AFTER = 1800;
 
 export const MOVES: readonly Move[] = [
   { from: REONBOARDABLE, to: 'enrolled', trigger: 'operator', when: 'metalbox onboard, again' },
@@ -94,11 +104,15 @@ export const MOVES: readonly Move[] = [
     when: 'a provisioning state lasted past provisioning.timeouts',
   },
   { from: DEPROVISIONABLE, to: 'deprovisioning', trigger: 'operator', when: 'metalbox deprovision' },
+  { from: ['discovered'], to: 'inspecting', trigger: 'agent', when: 'the agent of a machine found by PXE reports what it read' },
+  { from: ['inspecting'], to: 'classifying', trigger: 'agent', when: "the agent's inventory is stored" },
+  { from: ['classifying'], to: 'ready', trigger: 'agent', when: "the agent's inventory matched a server type, or none is configured" },
+  { from: ['classifying'], to: 'unclassified', trigger: 'agent', when: "the agent's inventory matched no server type, or a tie" },
   { from: ['deprovisioning'], to: 'ready', trigger: 'provisioning step', when: 'powered off' },
 ];
 
-/** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC. */
-export const INITIAL_STATES: readonly MachineState[] = ['enrolled', 'inspecting'];
+/** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC, discovered by PXE. */
+export const INITIAL_STATES: readonly MachineState[] = ['enrolled', 'inspecting', 'discovered'];
 
 /** Whether the table has a move from `from` to `to`; staying put is always allowed. */
 export function canMove(from: MachineState, to: MachineState): boolean {

@@ -1,4 +1,4 @@
-import { INSTALLING as INSTALLING_STATES, type MachineState } from '../lifecycle/lifecycle.js';
+import { AGENT_BOOTS as AGENT_BOOT_STATES, INSTALLING as INSTALLING_STATES, type MachineState } from '../lifecycle/lifecycle.js';
 import type { BootEntry, MachineStore } from '../store/index.js';
 
 /**
@@ -11,6 +11,8 @@ export type BootAnswer =
   | { kind: 'ignore'; reason: 'unknown' | 'maintenance' }
   /** The installer of the machine's profile (preparing, netbooting, installing), under its operation. */
   | { kind: 'install'; machineId: string; profile: string | null; operationId: string | null }
+  /** The metalbox agent (or the discovery profile), under the machine's operation: a machine PXE discovery found. */
+  | { kind: 'agent'; machineId: string; operationId: string | null }
   /** Boot from local disk (ready, provisioned, failures, and every other state). */
   | { kind: 'local'; machineId: string }
   /** An unknown machine, when `boot.unknown: discover`. */
@@ -20,8 +22,9 @@ export interface BootDecisionSettings {
   unknown: 'ignore' | 'discover';
 }
 
-/** The lifecycle's INSTALLING, as a set: the script path asks it per request. */
+/** The lifecycle's INSTALLING and AGENT_BOOTS, as sets: the script path asks them per request. */
 const INSTALLING: ReadonlySet<MachineState> = new Set(INSTALLING_STATES);
+const AGENT_BOOTS: ReadonlySet<MachineState> = new Set(AGENT_BOOT_STATES);
 
 export class BootDecisions {
   #byMac = new Map<string, BootEntry>();
@@ -46,17 +49,18 @@ export class BootDecisions {
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
     if (INSTALLING.has(entry.state))
       return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
+    if (AGENT_BOOTS.has(entry.state)) return { kind: 'agent', machineId: entry.machineId, operationId: entry.operationId };
     return { kind: 'local', machineId: entry.machineId };
   }
 
   /**
-   * The operation a machine is installing under, when it is installing: what its callback
-   * token must be bound to. Null when it is in no installing state (a late or replayed callback).
+   * The operation a machine acts under, when it is installing or running the agent: what
+   * its callback and agent tokens are bound to. Null in any other state (a late or replayed request).
    */
-  installingOperation(machineId: string): string | null {
+  activeOperation(machineId: string): string | null {
     const mac = this.#macsOf.get(machineId)?.[0];
     const entry = mac === undefined ? undefined : this.#byMac.get(mac);
-    return entry !== undefined && INSTALLING.has(entry.state) ? entry.operationId : null;
+    return entry !== undefined && (INSTALLING.has(entry.state) || AGENT_BOOTS.has(entry.state)) ? entry.operationId : null;
   }
 
   /** A machine's NIC MACs, whatever its state. */

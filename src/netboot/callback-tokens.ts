@@ -49,7 +49,14 @@ export function callbackUrl(serverUrl: string, machineId: string, token: string)
   return `${serverUrl}/callback/${machineId}/${token}`;
 }
 
-/** A request URL as it may be logged: a callback's token replaced (it is a credential for the operation). */
+/** The agent's base URL for a machine; the agent adds /task, /facts. The token is the operation's, as in callbackUrl. */
+export function agentUrl(serverUrl: string, machineId: string, token: string): string {
+  return `${serverUrl}/agent/v1/${machineId}/${token}`;
+}
+
+/** A request URL as it may be logged: a callback's or an agent's token replaced (it is a credential for the operation). */
 export function loggableUrl(url: string): string {
-  return url.startsWith('/callback/') ? url.replace(/^(\/callback\/[^/?]*\/)[^/?]*/, '$1[redacted]') : url;
+  if (url.startsWith('/callback/')) return url.replace(/^(\/callback\/[^/?]*\/)[^/?]*/, '$1[redacted]');
+  if (url.startsWith('/agent/v1/')) return url.replace(/^(\/agent\/v1\/[^/?]*\/)[^/?]*/, '$1[redacted]');
+  return url;
 }

@@ -24,7 +24,7 @@ export interface MachineTrustOptions {
 
 export type Admission =
   | { admitted: true; operationId: string }
-  | { admitted: false; reason: 'not-installing' | 'wrong-token' | 'foreign-address' };
+  | { admitted: false; reason: 'no-operation' | 'wrong-token' | 'foreign-address' };
 
 /** First-use bindings remembered; the oldest is forgotten past it (one per operation under way). */
 const FIRST_USE_CAPACITY = 65_536;
@@ -52,8 +52,8 @@ export class MachineTrust {
 
   /** Whether a request for `machineId` carrying `token` from `ip` may act for the machine's current operation. */
   admit(machineId: string, token: string, ip: string): Admission {
-    const operationId = this.options.decisions.installingOperation(machineId);
-    if (operationId === null) return { admitted: false, reason: 'not-installing' };
+    const operationId = this.options.decisions.activeOperation(machineId);
+    if (operationId === null) return { admitted: false, reason: 'no-operation' };
     if (!this.options.tokens.verify(machineId, operationId, token)) return { admitted: false, reason: 'wrong-token' };
     const address = ipv4(ip);
     if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address)

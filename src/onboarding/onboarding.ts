@@ -9,6 +9,7 @@ import { BUSY, ONBOARDING_STEP_STATES } from '../lifecycle/lifecycle.js';
 import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
 import { cleanText } from '../lib/text.js';
+import { classifyMachine } from '../profiles/classify.js';
 
 export const ONBOARDING = 'onboarding';
 
@@ -377,30 +378,7 @@ export class Onboarding implements JobHandler {
       next: null,
       commit: () => {
         for (const { id, state } of store.machines.ofBmc(bmc.id)) {
-          if (state !== 'classifying') continue;
-          if (serverTypes.size === 0) {
-            store.machines.transition(id, 'ready', null, {
-              type: 'classified',
-              message: 'ready: no server types are configured, so no type was matched',
-            });
-            continue;
-          }
-          const result = serverTypes.classify(store.machines.get(id)!);
-          store.machines.setClassification(id, result.type, result.profile);
-          const data = { serverType: result.type, profile: result.profile, tie: result.tie, verdicts: result.verdicts };
-          if (result.type !== null) {
-            const reasons = result.verdicts.find((verdict) => verdict.type === result.type)!.reasons.join('; ');
-            store.machines.transition(id, 'ready', null, {
-              type: 'classified',
-              message: `server type ${result.type}${result.profile ? ` (profile ${result.profile})` : ''}: ${reasons}`,
-              data,
-            });
-            continue;
-          }
-          const reason = result.tie
-            ? `server types ${result.tie.join(' and ')} match equally (${result.verdicts.find((verdict) => verdict.matched)!.specificity} matchers each): make one more specific`
-            : `no server type matches: ${result.verdicts.map((verdict) => `${verdict.type}: ${verdict.reasons[0]}`).join('; ')}`;
-          store.machines.transition(id, 'unclassified', reason, { type: 'classified', message: reason, data });
+          if (state === 'classifying') classifyMachine(store.machines, serverTypes, id);
         }
       },
     };

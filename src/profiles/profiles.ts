@@ -28,16 +28,20 @@ export interface Profile {
 
 export interface ProfileOptions {
   assetsDir?: string | undefined;
-  /** The profile unknown machines boot (boot.unknown: discover), which has no machine or callback to fill in. */
+  /** The profile machines PXE discovery found boot (boot.unknown: discover) instead of metalbox's agent. */
   discoveryProfile?: string | undefined;
   /** Told about each relative kernel or initrd path missing under --assets-dir: not fatal, the files may come later. */
   warn?: (message: string) => void;
 }
 
+/** The built-in profile that boots metalbox's agent (src/agent/profile.ts); a config profile cannot take the name. */
+export const AGENT_PROFILE = 'metalbox-agent';
+
 /** Checks every profile of the config and compiles its templates; errors name the profile and what to fix. */
 export function compileProfiles(configs: Record<string, ProfileConfig>, options: ProfileOptions = {}): Map<string, Profile> {
   const profiles = new Map<string, Profile>();
   for (const [name, config] of Object.entries(configs)) {
+    if (name === AGENT_PROFILE) throw new MetalboxError('E_CONFIG', `profile ${name}: the name is metalbox's own agent's; choose another`);
     try {
       profiles.set(name, compileProfile(name, config, options));
     } catch (error) {
@@ -46,18 +50,8 @@ export function compileProfiles(configs: Record<string, ProfileConfig>, options:
     }
   }
   const discovery = options.discoveryProfile;
-  if (discovery !== undefined) {
-    if (!profiles.has(discovery))
-      throw new MetalboxError('E_CONFIG', `boot.discoveryProfile names profile ${discovery}, which the config does not define`);
-    const names = templateNames(configs[discovery]!);
-    const unavailable = names.find((name) => name === 'callbackUrl' || name.startsWith('machine'));
-    if (unavailable) {
-      throw new MetalboxError(
-        'E_CONFIG',
-        `profile ${discovery} is the discovery profile, so it cannot use {{ ${unavailable} }}: unknown machines have no inventory record`,
-      );
-    }
-  }
+  if (discovery !== undefined && !profiles.has(discovery))
+    throw new MetalboxError('E_CONFIG', `boot.discoveryProfile names profile ${discovery}, which the config does not define`);
   return profiles;
 }
 

@@ -10,6 +10,8 @@ export interface TemplateVariables {
   mac: string;
   serverUrl: string;
   callbackUrl: string | null;
+  /** The agent's base URL for this machine and operation (its token inside), for profiles that boot an agent. */
+  agentUrl: string | null;
   /** The booting machine's id, null for an unknown one (not a template name: templates say machine.id). */
   machineId: string | null;
   /** Its record; read from the store only for profiles that name machine.* (Profile.readsMachine). */
@@ -42,7 +44,7 @@ type Shape = null | { [key: string]: Shape } | [Shape];
 
 const TAG = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const NAME = /^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*$/;
-const TOP_LEVEL = new Set(['mac', 'serverUrl', 'callbackUrl', 'machine']);
+const TOP_LEVEL = new Set(['mac', 'serverUrl', 'callbackUrl', 'agentUrl', 'machine']);
 
 export class Template {
   readonly #parts: Part[] = [];

@@ -1,5 +1,5 @@
 import type { ProvisioningTimeouts } from '../config/settings.js';
-import { TIMED_OUT_STATE } from '../lifecycle/lifecycle.js';
+import { DISCOVERY_EXPIRES_AFTER, TIMED_OUT_STATE } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../lib/log.js';
 import type { MachineState, MachineStore } from '../store/index.js';
 
@@ -51,6 +51,13 @@ export class StateTimeouts {
           failed++;
           this.log.warn({ machineId: id, state, seconds }, `machine ${id} timed out in ${state}`);
         }
+      }
+      const expired = this.machines.expireDiscovered(new Date(now - DISCOVERY_EXPIRES_AFTER * 1000).toISOString());
+      if (expired.length > 0) {
+        this.log.info(
+          { machines: expired.length },
+          `${expired.length} machines found by PXE never heard from their agent in ${DISCOVERY_EXPIRES_AFTER} s: removed`,
+        );
       }
     } catch (error) {
       this.log.error({ err: error }, 'cannot check provisioning timeouts; trying again at the next interval');

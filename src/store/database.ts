@@ -121,12 +121,25 @@ function readSchemaVersion(db: SqliteDatabase, path: string): number {
   }
 }
 
+/**
+ * Runs the migrations after `from`, each in its own transaction with foreign keys off: a
+ * migration that copies a table (to change a CHECK) drops the old one, which with them on
+ * would cascade into every NIC and drive. Each checks the keys before it commits instead.
+ */
 function migrate(db: SqliteDatabase, from: number): void {
-  for (let version = from; version < SCHEMA_VERSION; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    }).immediate();
+  if (from >= SCHEMA_VERSION) return;
+  db.pragma('foreign_keys = OFF');
+  try {
+    for (let version = from; version < SCHEMA_VERSION; version++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[version]!);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`migration ${version + 1} leaves ${broken.length} rows with a broken reference`);
+        db.pragma(`user_version = ${version + 1}`);
+      }).immediate();
+    }
+  } finally {
+    db.pragma('foreign_keys = ON');
   }
 }
 

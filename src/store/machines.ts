@@ -1,4 +1,5 @@
 import { MetalboxError } from '../lib/errors.js';
+import { randomBytes } from 'node:crypto';
 import { newMachineId, type MachineRef } from '../lib/machine-ref.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { SqliteDatabase } from './database.js';
@@ -512,6 +513,63 @@ export class MachineStore {
 
   stateOf(machineId: string): MachineState | null {
     return this.#stateOf.get(machineId)?.state ?? null;
+  }
+
+  /**
+   * A machine for a NIC that PXE-booted unknown (boot.unknown: discover): state
+   * `discovered`, the NIC's MAC, and a discovery operation its agent's token is bound to.
+   * The NIC's machine when it has one already; null when `max` machines wait for their
+   * agent already (a flood of spoofed clients makes no more).
+   */
+  discover(mac: string, from: string, max: number): { machineId: string; created: boolean } | null {
+    const nicMac = requireMac(mac);
+    const result = this.#db
+      .transaction(() => {
+        const owner = this.#db.prepare<[string], string>('SELECT machine_id FROM nics WHERE mac = ?').pluck().get(nicMac);
+        if (owner !== undefined) return { machineId: owner, created: false };
+        const waiting = this.#db.prepare<[], number>("SELECT count(*) FROM machines WHERE state = 'discovered'").pluck().get()!;
+        if (waiting >= max) return null;
+        const now = new Date().toISOString();
+        const id = newMachineId();
+        const operationId = `op-${randomBytes(6).toString('hex')}`;
+        this.#db
+          .prepare(
+            `INSERT INTO machines (id, state, state_changed_at, created_at, updated_at, operation_id) VALUES (?, 'discovered', ?, ?, ?, ?)`,
+          )
+          .run(id, now, now, now, operationId);
+        this.#db.prepare('INSERT INTO nics (machine_id, mac) VALUES (?, ?)').run(id, nicMac);
+        this.#append(id, now, null, 'discovered', {
+          type: 'discovered',
+          message: `found by PXE: NIC ${nicMac} asked for its boot script from ${from}`,
+          data: { mac: nicMac, from },
+          operationId,
+        });
+        return { machineId: id, created: true };
+      })
+      .immediate();
+    if (result?.created) this.#notify(result.machineId);
+    return result;
+  }
+
+  /** Removes the machines PXE discovery made whose agent never reported since before `cutoff` (ISO time), with their events; how many. */
+  expireDiscovered(cutoff: string): string[] {
+    const expired = this.#db
+      .transaction(() => {
+        const ids = this.#db
+          .prepare<[string], string>("SELECT id FROM machines WHERE state = 'discovered' AND state_changed_at < ?")
+          .pluck()
+          .all(cutoff);
+        for (const id of ids) {
+          // Events first: the append-only trigger lets a discovered machine's go, and only while the machine is there.
+          this.#db.prepare('DELETE FROM events WHERE machine_id = ?').run(id);
+          this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(id);
+          this.#db.prepare('DELETE FROM machines WHERE id = ?').run(id);
+        }
+        return ids;
+      })
+      .immediate();
+    for (const id of expired) this.#notify(id);
+    return expired;
   }
 
   /** A further system of a known BMC (a blade chassis, a multi-node box) becomes a machine of its own. */

@@ -11,6 +11,38 @@
 const MAC_CHECK = (column: string) =>
   `CHECK (${column} GLOB '[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]')`;
 
+/** The machines table's columns after migration 6, for the copy of migration 7. */
+const MACHINE_COLUMNS = [
+  'id',
+  'bmc_id',
+  'system_path',
+  'state',
+  'state_reason',
+  'state_changed_at',
+  'maintenance',
+  'power',
+  'manufacturer',
+  'model',
+  'serial',
+  'uuid',
+  'sku',
+  'bios_version',
+  'power_state',
+  'cpu_count',
+  'cpu_cores',
+  'cpu_threads',
+  'cpu_model',
+  'memory_gib',
+  'memory_dimms',
+  'server_type',
+  'profile',
+  'created_at',
+  'updated_at',
+  'operation_id',
+  'profile_pinned',
+  'warnings',
+].join(', ');
+
 export const MIGRATIONS: readonly string[] = [
   // 1: the inventory, the engine's jobs, DHCP observations and encrypted credentials.
   `
@@ -211,6 +243,57 @@ export const MIGRATIONS: readonly string[] = [
   // 6: health warnings an operator should see beside the state (a BMC that reports another MAC than the one onboarded).
   `
   ALTER TABLE machines ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(warnings) AND json_type(warnings) = 'array');
+  `,
+  // 7: the agent's states, the whole set its design names at once so its later steps need no
+  // second rebuild (SQLite cannot change a CHECK in place: the table is copied, the way
+  // sqlite.org/lang_altertable.html prescribes, with foreign keys off around it); and the
+  // events of a machine PXE discovery made that never reported may go with it.
+  `
+  CREATE TABLE machines_with_agent_states (
+    id                TEXT PRIMARY KEY,
+    bmc_id            INTEGER REFERENCES bmcs(id),
+    system_path       TEXT,
+    state             TEXT NOT NULL CHECK (state IN (
+                        'enrolled', 'ready', 'unclassified', 'provisioned',
+                        'bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed',
+                        'resolving', 'connecting', 'inspecting', 'classifying',
+                        'preparing', 'netbooting', 'installing', 'deprovisioning',
+                        'discovered', 'deploying', 'booting', 'active', 'cleaning',
+                        'deploy_failed', 'clean_failed')),
+    state_reason      TEXT,
+    state_changed_at  TEXT NOT NULL,
+    maintenance       INTEGER NOT NULL DEFAULT 0 CHECK (maintenance IN (0, 1)),
+    power             TEXT,
+    manufacturer      TEXT,
+    model             TEXT,
+    serial            TEXT,
+    uuid              TEXT,
+    sku               TEXT,
+    bios_version      TEXT,
+    power_state       TEXT,
+    cpu_count         INTEGER,
+    cpu_cores         INTEGER,
+    cpu_threads       INTEGER,
+    cpu_model         TEXT,
+    memory_gib        REAL,
+    memory_dimms      INTEGER,
+    server_type       TEXT,
+    profile           TEXT,
+    created_at        TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    operation_id      TEXT,
+    profile_pinned    INTEGER NOT NULL DEFAULT 0 CHECK (profile_pinned IN (0, 1)),
+    warnings          TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(warnings) AND json_type(warnings) = 'array'),
+    UNIQUE (bmc_id, system_path)
+  ) STRICT;
+  INSERT INTO machines_with_agent_states (${MACHINE_COLUMNS}) SELECT ${MACHINE_COLUMNS} FROM machines;
+  DROP TABLE machines;
+  ALTER TABLE machines_with_agent_states RENAME TO machines;
+  CREATE INDEX machines_by_state ON machines(state);
+  DROP TRIGGER events_are_append_only_delete;
+  CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+    WHEN (SELECT state FROM machines WHERE id = OLD.machine_id) IS NOT 'discovered'
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
   `,
 ];
 

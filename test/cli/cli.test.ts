@@ -316,7 +316,7 @@ test('serve --print-config shows the effective config', async (t) => {
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 },
     netboot: { uefiBinary: 'snponly.efi' },
     api: { maxEventStreams: 100 },
-    boot: { unknown: 'ignore', localBoot: 'exit', addressTrust: 'dhcp' },
+    boot: { unknown: 'ignore', maxDiscovered: 1000, localBoot: 'exit', addressTrust: 'dhcp' },
     profiles: {},
     serverTypes: [],
     bmc: { subnets: ['10.9.0.0/24'], sweepRate: 50, credentials: [{ macPrefix: '94:40:c9', username: 'admin', password: '********' }] },
@@ -398,7 +398,7 @@ test('serve --print-config checks what serve checks: advertise resolved, a missi
   assert.equal(YAML.parse(printed.stdout).advertise, '127.0.0.1', 'TFTP runs: advertise is --listen');
   for (const [args, message] of [
     [['--ipxe-dir', join(dir, 'nowhere')], `ipxeDir ${join(dir, 'nowhere')} is not a directory`],
-    [['--boot-unknown', 'discover'], 'boot.unknown is discover: set boot.discoveryProfile'],
+    [['--boot-unknown', 'discover'], 'boot.unknown is discover, and there is no agent image in'],
   ] as const) {
     await t.test(args.join(' '), async () => {
       for (const mode of [['--print-config'], []]) {

@@ -62,7 +62,7 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     ipxeDir: undefined,
     netboot: { uefiBinary: 'ipxe.efi' }, // env
     assetsDir: undefined,
-    boot: { unknown: 'discover', discoveryProfile: 'from-flag', localBoot: '404', addressTrust: 'dhcp' }, // file, flag, env
+    boot: { unknown: 'discover', discoveryProfile: 'from-flag', maxDiscovered: 1000, localBoot: '404', addressTrust: 'dhcp' }, // file, flag, env, default
     profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only
     serverTypes: [],
     bmc: { subnets: [], sweepRate: 200, credentials: [] }, // defaults

@@ -191,7 +191,7 @@ test('boot.ipxe, assets and the installer callback, as a netbooting machine meet
   assert.ok(!serve.log().includes(token), 'but never the token, not even at debug');
 });
 
-test('discovery: unknown machines boot the discovery profile; --local-boot 404 sends disk-booting machines away', async (t) => {
+test('discovery: an unknown machine that asks for its script gets a record and boots the discovery profile; --local-boot 404 sends disk-booting machines away', async (t) => {
   const dir = tempDir(t);
   const dataDir = join(dir, 'data');
   const config = join(dir, 'metalbox.yaml');
@@ -219,12 +219,34 @@ test('discovery: unknown machines boot the discovery profile; --local-boot 404 s
     () => null,
     (error: Error) => error.message,
   );
-  assert.match(refused ?? '', /boot\.unknown is discover: set boot\.discoveryProfile/, 'discover without a profile does not start');
+  assert.match(
+    refused ?? '',
+    /boot\.unknown is discover, and there is no agent image in .*: run metalbox agent build, or set boot\.discoveryProfile/,
+    'discover with neither an agent image nor a profile does not start',
+  );
 
-  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--discovery-profile', 'rescue']);
+  // first-use: no DHCP here, so the address that first asks is the machine's.
+  const serve = await startServe(t, [
+    '--data-dir',
+    dataDir,
+    '--config',
+    config,
+    '--discovery-profile',
+    'rescue',
+    '--address-trust',
+    'first-use',
+  ]);
   const script = await fetch(`${serve.url}/boot.ipxe?mac=52:54:00:aa:bb:cc`);
   assert.equal(script.status, 200);
   assert.equal(await script.text(), `#!ipxe\necho rescue for 52:54:00:aa:bb:cc\nchain ${serve.url}/assets/rescue.ipxe?mac=\${mac}\n`);
+  const discovered = (await (await serve.fetch('/api/v1/machines?state=discovered')).json()) as MachineJson[];
+  assert.deepEqual(
+    discovered.map((machine) => machine.nics.map((nic) => nic.mac)),
+    [['52:54:00:aa:bb:cc']],
+    'one record, with the NIC that asked',
+  );
+  assert.equal((await fetch(`${serve.url}/boot.ipxe?mac=52:54:00:aa:bb:cc`)).status, 200, 'asked again: the same record');
+  assert.equal(((await (await serve.fetch('/api/v1/machines?state=discovered')).json()) as MachineJson[]).length, 1);
   assert.equal((await fetch(`${serve.url}/boot.ipxe?mac=${READY_NIC}`)).status, 404);
   assert.equal(await serve.stop(), 0);
 });

@@ -30,7 +30,7 @@ test('profiles and server types applied through the API win over the config by n
   assert.equal(
     catalog.profiles
       .get('lab')!
-      .script({ mac: 'aa:bb:cc:dd:ee:ff', serverUrl: 'http://m:8080', callbackUrl: null, machineId: null, machine: null }),
+      .script({ mac: 'aa:bb:cc:dd:ee:ff', serverUrl: 'http://m:8080', callbackUrl: null, agentUrl: null, machineId: null, machine: null }),
     '#!ipxe\nchain http://m:8080/x/aa:bb:cc:dd:ee:ff\n',
   );
 

@@ -40,6 +40,7 @@ const variables = (): TemplateVariables => ({
   mac: 'b4:7a:f1:00:11:22',
   serverUrl: 'http://10.77.0.1:8080',
   callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok',
+  agentUrl: 'http://10.77.0.1:8080/agent/v1/m-0000000000ab/tok',
   machineId: 'm-0000000000ab',
   machine: machine(),
 });
@@ -137,6 +138,17 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
   );
 });
 
+test('a discovery profile may name {{ callbackUrl }} and {{ agentUrl }}: machines PXE discovery finds have a record and an operation', () => {
+  const profiles = compileProfiles(
+    { p: { kernel: 'http://x/k', cmdline: 'cb={{ callbackUrl }} agent={{ agentUrl }}' } },
+    { discoveryProfile: 'p' },
+  );
+  assert.match(
+    profiles.get('p')!.script(variables()),
+    /cb=http:\/\/10\.77\.0\.1:8080\/callback\/m-0000000000ab\/tok agent=http:\/\/10\.77\.0\.1:8080\/agent\/v1\/m-0000000000ab\/tok/,
+  );
+});
+
 test('profile mistakes stop the start with the profile and the fix', async (t) => {
   const cases: Array<[Parameters<typeof compileProfiles>[0], Parameters<typeof compileProfiles>[1], RegExp]> = [
     [
@@ -165,11 +177,7 @@ test('profile mistakes stop the start with the profile and the fix', async (t) =
       { discoveryProfile: 'q' },
       /boot\.discoveryProfile names profile q, which the config does not define/,
     ],
-    [
-      { p: { kernel: 'http://x/k', cmdline: 'cb={{ callbackUrl }}' } },
-      { discoveryProfile: 'p' },
-      /discovery profile, so it cannot use \{\{ callbackUrl \}\}/,
-    ],
+    [{ 'metalbox-agent': { kernel: 'http://x/k' } }, {}, /profile metalbox-agent: the name is metalbox's own agent's; choose another/],
   ];
   for (const [profiles, options, message] of cases) {
     await t.test(String(message), () => assert.throws(() => compileProfiles(profiles, options), message));

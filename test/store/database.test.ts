@@ -90,13 +90,13 @@ test('a file that is not SQLite is refused and left untouched', async (t) => {
   }
 });
 
-test('the state CHECK of the schema accepts exactly the contract states', async (t) => {
+test('the state CHECK of the schema accepts the contract states and refuses others', async (t) => {
   const store = Store.open(tempDir(t));
   t.after(() => store.close());
   const machine = store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
   const setState = store.db.prepare('UPDATE machines SET state = ? WHERE id = ?');
   for (const state of MACHINE_STATES) setState.run(state, machine.id);
-  for (const state of ['READY', 'booting', 'failed', '']) {
+  for (const state of ['READY', 'booted', 'failed', '']) {
     await t.test(JSON.stringify(state), () => {
       assert.throws(() => setState.run(state, machine.id), /CHECK constraint failed/, state);
     });
@@ -162,4 +162,52 @@ test('readers in another process are not blocked by an open write transaction', 
   await new Promise((resolve) => writer.on('close', resolve));
   assert.equal(count.get(), 2);
   assert.equal(store.machines.list().length, 1, 'the store itself reads too');
+});
+
+test('migration 7 copies the machines table under its new CHECK: every row, NIC, drive, event and job still linked', (t) => {
+  const path = join(tempDir(t), 'metalbox.db');
+  const old = new Database(path);
+  old.pragma('foreign_keys = ON');
+  for (const migration of MIGRATIONS.slice(0, 6)) old.exec(migration);
+  old.pragma('user_version = 6');
+  const now = '2026-12-01T00:00:00.000Z';
+  old.prepare("INSERT INTO bmcs (mac, scheme, created_at, updated_at) VALUES ('02:00:00:00:00:01', 'https', ?, ?)").run(now, now);
+  old
+    .prepare(
+      `INSERT INTO machines (id, bmc_id, state, state_changed_at, serial, created_at, updated_at, operation_id, profile_pinned, warnings)
+       VALUES ('m-000000000001', 1, 'provisioned', ?, 'SN1', ?, ?, 'op-1', 1, '["a warning"]')`,
+    )
+    .run(now, now, now);
+  old.prepare("INSERT INTO nics (machine_id, mac) VALUES ('m-000000000001', '52:54:00:00:00:01')").run();
+  old.prepare("INSERT INTO drives (machine_id, name, capacity_bytes) VALUES ('m-000000000001', 'Disk 0', 1000)").run();
+  old.prepare("INSERT INTO events (machine_id, at, type, message) VALUES ('m-000000000001', ?, 'state', 'enrolled')").run(now);
+  old
+    .prepare(
+      "INSERT INTO jobs (kind, machine_id, status, run_after, created_at, updated_at) VALUES ('onboarding', 'm-000000000001', 'succeeded', ?, ?, ?)",
+    )
+    .run(now, now, now);
+  old.close();
+
+  const db = openDatabase(path);
+  t.after(() => db.close());
+  assert.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+  assert.deepEqual(db.pragma('foreign_key_check'), []);
+  assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are on again');
+  const machine = db
+    .prepare("SELECT state, serial, operation_id, profile_pinned, warnings FROM machines WHERE id = 'm-000000000001'")
+    .get();
+  assert.deepEqual(machine, { state: 'provisioned', serial: 'SN1', operation_id: 'op-1', profile_pinned: 1, warnings: '["a warning"]' });
+  for (const table of ['nics', 'drives', 'events', 'jobs']) {
+    assert.equal(db.prepare(`SELECT count(*) FROM ${table} WHERE machine_id = 'm-000000000001'`).pluck().get(), 1, table);
+  }
+  // The machine's JSON document is written again by triggers the copy had dropped.
+  assert.match(db.prepare("SELECT document FROM machine_documents WHERE machine_id = 'm-000000000001'").pluck().get() as string, /SN1/);
+  db.prepare("UPDATE machines SET serial = 'SN2' WHERE id = 'm-000000000001'").run();
+  assert.match(db.prepare("SELECT document FROM machine_documents WHERE machine_id = 'm-000000000001'").pluck().get() as string, /SN2/);
+  db.prepare("UPDATE machines SET state = 'discovered' WHERE id = 'm-000000000001'").run();
+  // A NIC still cascades with its machine, and the events of a discovered machine may go first.
+  db.prepare("DELETE FROM events WHERE machine_id = 'm-000000000001'").run();
+  db.prepare("DELETE FROM jobs WHERE machine_id = 'm-000000000001'").run();
+  db.prepare("DELETE FROM machines WHERE id = 'm-000000000001'").run();
+  assert.equal(db.prepare('SELECT count(*) FROM nics').pluck().get(), 0);
 });

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
+import { claimAddress, startServe, tempDir, type Serving } from '../helpers.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+/** The R650 fixture's first port: the NIC that PXE-boots here, so the agent's report names it too. */
+const NIC = 'b0:26:28:aa:bb:c0';
+/** Loopback addresses stand for hosts: the machine (its DHCP was seen) and another host. */
+const MACHINE_HOST = '127.0.0.1';
+const OTHER_HOST = '127.0.0.2';
+
+/**
+ * A stand-in agent image: a few bytes with a manifest that matches them. This test is about
+ * the protocol, not what boots (the agent lab boots the real image), and building the real
+ * one here would download 70 MB for each run.
+ */
+function standInImage(dataDir: string): string {
+  const key = '0123456789abcdef';
+  const dir = join(dataDir, 'agent', key);
+  mkdirSync(dir, { recursive: true });
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+  writeFileSync(join(dir, 'vmlinuz'), 'stand-in kernel');
+  writeFileSync(join(dir, 'initrd.gz'), 'stand-in initrd');
+  writeFileSync(
+    join(dir, 'manifest.json'),
+    JSON.stringify({
+      key: key.repeat(4),
+      kernel: { name: 'stand-in', version: '0', sha256: '', release: '0' },
+      busybox: { name: 'stand-in', version: '0', sha256: '' },
+      modules: [],
+      bytes: { kernel: 15, initrd: 15 },
+      sha256: { kernel: sha256('stand-in kernel'), initrd: sha256('stand-in initrd') },
+    }),
+  );
+  return key;
+}
+
+/** An HTTP request from a chosen source address: fetch cannot pick one. */
+function call(from: string, url: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        localAddress: from,
+        method: body === undefined ? 'GET' : 'POST',
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const machines = async (serve: Serving) => (await (await serve.fetch('/api/v1/machines')).json()) as MachineJson[];
+
+/** What the real agent program collects from the R650 tree. */
+function r650Facts(t: Parameters<typeof tempDir>[0]): string {
+  const root = tempDir(t);
+  execFileSync('sh', [join(REPO, 'test/agent/fixtures/poweredge-r650.sh'), root]);
+  return execFileSync('busybox', ['sh', join(REPO, 'agent/metalbox-agent'), 'collect'], {
+    env: { MBX_ROOT: root, PATH: process.env.PATH },
+    encoding: 'utf8',
+  });
+}
+
+async function discovering(t: Parameters<typeof tempDir>[0], extra: string[] = []) {
+  const dataDir = join(tempDir(t), 'data');
+  prepareDataDir(dataDir);
+  const key = standInImage(dataDir);
+  const serve = await startServe(t, ['--data-dir', dataDir, '--boot-unknown', 'discover', '--advertise', '127.0.0.1', ...extra]);
+  return { serve, key, dataDir };
+}
+
+test('PXE discovery: an unknown machine gets a record, boots the agent, and its report makes it ready; its token works only for it', async (t) => {
+  const { serve, key } = await discovering(t);
+  await claimAddress(serve, MACHINE_HOST, NIC);
+
+  const script = await call(MACHINE_HOST, `${serve.url}/boot.ipxe?mac=${NIC}`);
+  assert.equal(script.status, 200);
+  const [found] = await machines(serve);
+  assert.equal(found?.state, 'discovered');
+  assert.deepEqual(
+    found?.nics.map((nic) => nic.mac),
+    [NIC],
+  );
+  const agentUrl = /mbx\.url=(\S+)/.exec(script.text)?.[1];
+  assert.match(agentUrl ?? '', new RegExp(`^${serve.url}/agent/v1/${found!.id}/[\\w-]{43}$`));
+  assert.match(script.text, new RegExp(`kernel ${serve.url}/agent/${key}/vmlinuz initrd=initrd\\.gz .*mbx\\.url=`));
+  assert.match(script.text, new RegExp(`initrd --name initrd\\.gz ${serve.url}/agent/${key}/initrd\\.gz`));
+  assert.equal(await (await fetch(`${serve.url}/agent/${key}/vmlinuz`)).text(), 'stand-in kernel', 'the image is served from memory');
+
+  await t.test('refused alike: from another host, a wrong token, a forged machine; nothing changes', async () => {
+    const wrongToken = agentUrl!.replace(/[\w-]{43}$/, 'x'.repeat(43));
+    const otherMachine = agentUrl!.replace(found!.id, 'm-000000000000');
+    for (const [from, url] of [
+      [OTHER_HOST, `${agentUrl}/task`],
+      [MACHINE_HOST, `${wrongToken}/task`],
+      [MACHINE_HOST, `${otherMachine}/task`],
+      [OTHER_HOST, `${agentUrl}/facts`],
+    ] as const) {
+      const answer = await call(from, url, url.endsWith('/facts') ? '{"facts":{}}' : undefined);
+      assert.equal(answer.status, 403, `${from} ${url}`);
+    }
+    assert.equal((await machines(serve))[0]?.state, 'discovered');
+    assert.ok(!serve.log().includes(agentUrl!.split('/').at(-1)!), 'the token is never logged');
+  });
+
+  await t.test('bounded input: a value past 64 KiB is refused whole', async () => {
+    const tooLong = await call(MACHINE_HOST, `${agentUrl}/facts`, JSON.stringify({ facts: { 'sys/x': 'a'.repeat(70_000) } }));
+    assert.equal(tooLong.status, 400);
+    assert.equal((await machines(serve))[0]?.state, 'discovered');
+  });
+
+  const task = await call(MACHINE_HOST, `${agentUrl}/task`);
+  assert.deepEqual([task.status, JSON.parse(task.text)], [200, { task: 'inventory' }]);
+  const report = await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
+  assert.deepEqual([report.status, JSON.parse(report.text)], [200, { state: 'ready', task: 'poweroff' }]);
+
+  const [machine] = await machines(serve);
+  assert.equal(machine?.state, 'ready');
+  assert.equal(machine?.system.serial, '7XQ2K93');
+  assert.deepEqual(machine?.cpu, { count: 2, cores: 4, threads: 8, model: 'Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz' });
+  assert.deepEqual(
+    machine?.drives.map((drive) => drive.capacityBytes),
+    [3125627568 * 512, 468862128 * 512, 7812499456 * 512],
+  );
+  assert.deepEqual(
+    machine?.nics.map((nic) => nic.mac),
+    [NIC, 'b0:26:28:aa:bb:c1', '0c:42:a1:11:22:33'],
+  );
+  const events = (await (await serve.fetch(`/api/v1/machines/${machine!.id}/events`)).json()) as MachineEventJson[];
+  assert.deepEqual(
+    events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`),
+    ['-→discovered', 'discovered→inspecting', 'inspecting→classifying', 'classifying→ready'],
+  );
+  // Reported, the operation is over: the token no longer acts for the machine.
+  assert.equal((await call(MACHINE_HOST, `${agentUrl}/task`)).status, 403);
+  assert.equal(await serve.stop(), 0);
+});
+
+test('PXE discovery is bounded: past boot.maxDiscovered waiting machines, an unknown client is told to try later', async (t) => {
+  const { serve } = await discovering(t, ['--max-discovered', '2']);
+  const macs = ['52:54:00:00:00:01', '52:54:00:00:00:02', '52:54:00:00:00:03'];
+  const statuses = [];
+  for (const mac of macs) statuses.push((await call(MACHINE_HOST, `${serve.url}/boot.ipxe?mac=${mac}`)).status);
+  // 403 for the two recorded: no DHCP was seen from them, so no token; the third is not even recorded.
+  assert.deepEqual(statuses, [403, 403, 503]);
+  assert.equal((await machines(serve)).length, 2);
+});
+
+test('a discovered machine whose agent never reports is removed with its events; others stay', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const waiting = store.machines.discover('52:54:00:00:00:01', '10.0.0.1', 10)!;
+  const enrolled = store.machines.enroll({ bmcMac: '02:00:00:00:00:01' });
+  assert.deepEqual(store.machines.discover('52:54:00:00:00:01', '10.0.0.1', 10), { machineId: waiting.machineId, created: false });
+  assert.deepEqual(store.machines.expireDiscovered(new Date(Date.now() - 60_000).toISOString()), [], 'not yet overdue');
+  assert.deepEqual(store.machines.expireDiscovered(new Date(Date.now() + 1000).toISOString()), [waiting.machineId]);
+  assert.equal(store.machines.get(waiting.machineId), null);
+  assert.equal(store.db.prepare('SELECT count(*) FROM events WHERE machine_id = ?').pluck().get(waiting.machineId), 0);
+  assert.equal(store.db.prepare('SELECT count(*) FROM nics').pluck().get(), 0);
+  assert.equal(store.machines.get(enrolled.id)?.state, 'enrolled');
+});
