@@ -41,10 +41,9 @@ import { readUnifiSettings } from './bmc-locator/unifi-settings.js';
 import { compileProfiles } from './profiles/profiles.js';
 import { agentCacheDir } from './agent/build.js';
 import { type LoadedAgentImage, loadAgentImage } from './agent/image.js';
-import { inventoryInput, inventorySummary } from './agent/inventory.js';
+import { recordAgentReport } from './agent/reports.js';
 import { agentProfile } from './agent/profile.js';
 import { agentRoutes } from './ipxe/agent-routes.js';
-import { classifyMachine } from './profiles/classify.js';
 
 export interface RunningServer {
   /** Base URL of the HTTP server, with the port actually bound. */
@@ -267,28 +266,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         image: agentImage,
         trust,
         complaints: httpComplaints,
-        // What the agent read, stored, classified and moved on in one transaction.
-        report: (machineId, operationId, inventory) =>
-          store.transaction(() => {
-            store.machines.recordInventory(
-              machineId,
-              inventoryInput(inventory),
-              { type: 'inventory', message: inventorySummary(inventory), operationId, data: { source: 'agent' } },
-              'inspecting',
-            );
-            store.machines.setFacts(machineId, {
-              'agent.drives': inventory.drives,
-              'agent.nics': inventory.nics,
-              'agent.pci': inventory.pci,
-            });
-            store.machines.transition(machineId, 'classifying', null, {
-              type: 'state',
-              message: "matching the agent's inventory to server types",
-              operationId,
-            });
-            classifyMachine(store.machines, serverTypes, machineId);
-            return store.machines.stateOf(machineId)!;
-          }),
+        report: (machineId, operationId, inventory) => recordAgentReport(store, serverTypes, machineId, operationId, inventory),
       }),
     );
     await api.ready();

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoadedAgentImage } from '../agent/image.js';
 import { type AgentInventory, type Facts, parseFacts } from '../agent/inventory.js';
+import type { ReportOutcome } from '../agent/reports.js';
 import { isMetalboxError } from '../lib/errors.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
@@ -11,8 +12,8 @@ export interface AgentRoutesOptions {
   image: LoadedAgentImage | null;
   trust: MachineTrust;
   complaints: LogLimiter;
-  /** Stores what the agent read, classifies the machine and moves it on, in one transaction; the state it ends in. */
-  report: (machineId: string, operationId: string, inventory: AgentInventory) => string;
+  /** Stores what the agent read and moves the machine on (recordAgentReport, its store and server types bound). */
+  report: (machineId: string, operationId: string, inventory: AgentInventory) => ReportOutcome;
 }
 
 /** What the agent is told to do next. */
@@ -112,8 +113,12 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
       if (operationId === null) return reply;
       const inventory = parseFacts(request.body.facts);
       try {
-        const state = options.report(request.params.machineId, operationId, inventory);
-        return { state, task: 'poweroff' satisfies AgentTask };
+        const outcome = options.report(request.params.machineId, operationId, inventory);
+        return {
+          state: outcome.state,
+          ...(outcome.mergedInto ? { mergedInto: outcome.mergedInto } : {}),
+          task: 'poweroff' satisfies AgentTask,
+        };
       } catch (error) {
         if (!isMetalboxError(error, 'E_NIC_CONFLICT') && !isMetalboxError(error, 'E_CONFLICT')) throw error;
         return text(reply, 409, `${error.message}\n`);

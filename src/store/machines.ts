@@ -551,6 +551,78 @@ export class MachineStore {
     return result;
   }
 
+  /**
+   * Another machine that is the same hardware as `machineId`: one that owns a NIC of
+   * `macs`, else one with the same system UUID, else one with the same serial from the same
+   * manufacturer. Null when there is none. Placeholder serials and UUIDs never reach here
+   * (the inventories drop them), so two machines are never matched on an empty value.
+   */
+  sameHardware(
+    machineId: string,
+    identity: { macs: readonly string[]; uuid: string | null; serial: string | null; manufacturer: string | null },
+  ): { id: string; by: string } | null {
+    const byNic = this.#db.prepare<[string, string], string>('SELECT machine_id FROM nics WHERE mac = ? AND machine_id != ?').pluck();
+    for (const mac of identity.macs) {
+      const owner = byNic.get(mac, machineId);
+      if (owner !== undefined) return { id: owner, by: `NIC ${mac}` };
+    }
+    if (identity.uuid !== null) {
+      const owner = this.#db
+        .prepare<[string, string], string>('SELECT id FROM machines WHERE uuid = ? AND id != ? ORDER BY rowid')
+        .pluck()
+        .get(identity.uuid, machineId);
+      if (owner !== undefined) return { id: owner, by: `system UUID ${identity.uuid}` };
+    }
+    if (identity.serial !== null && identity.manufacturer !== null) {
+      const owner = this.#db
+        .prepare<[string, string, string], string>(
+          'SELECT id FROM machines WHERE serial = ? AND manufacturer = ? AND id != ? ORDER BY rowid',
+        )
+        .pluck()
+        .get(identity.serial, identity.manufacturer, machineId);
+      if (owner !== undefined) return { id: owner, by: `serial ${identity.serial}` };
+    }
+    return null;
+  }
+
+  /**
+   * Folds a machine PXE discovery made into the record of the same hardware (found by its
+   * BMC, or discovered before through another NIC): the discovered record's NICs move over,
+   * the record and its events go, and the survivor's timeline says so. One transaction.
+   */
+  absorbDiscovered(discoveredId: string, intoId: string, event: EventInput): void {
+    this.#db
+      .transaction(() => {
+        const state = this.#stateOf.get(discoveredId)?.state;
+        if (state !== 'discovered')
+          throw new MetalboxError('E_CONFLICT', `machine ${discoveredId} is ${state ?? 'gone'}, not discovered: it is not merged`);
+        const into = this.#stateOf.get(intoId);
+        if (!into) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${intoId}`);
+        this.#db.prepare('UPDATE nics SET machine_id = ? WHERE machine_id = ?').run(intoId, discoveredId);
+        this.#db.prepare('DELETE FROM events WHERE machine_id = ?').run(discoveredId);
+        this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(discoveredId);
+        this.#db.prepare('DELETE FROM machines WHERE id = ?').run(discoveredId);
+        const now = new Date().toISOString();
+        this.#db.prepare('UPDATE machines SET updated_at = ? WHERE id = ?').run(now, intoId);
+        this.#append(intoId, now, into.state, into.state, event);
+      })
+      .immediate();
+    this.#notify(discoveredId);
+    this.#notify(intoId);
+  }
+
+  /** Sets some of the machine's facts, keeping the others (setFacts replaces them all). */
+  putFacts(machineId: string, facts: Record<string, unknown>): void {
+    const upsert = this.#db.prepare(
+      'INSERT INTO facts (machine_id, key, value) VALUES (?, ?, ?) ON CONFLICT (machine_id, key) DO UPDATE SET value = excluded.value',
+    );
+    this.#db
+      .transaction(() => {
+        for (const [key, value] of Object.entries(facts)) if (value !== undefined) upsert.run(machineId, key, JSON.stringify(value));
+      })
+      .immediate();
+  }
+
   /** Removes the machines PXE discovery made whose agent never reported since before `cutoff` (ISO time), with their events; how many. */
   expireDiscovered(cutoff: string): string[] {
     const expired = this.#db

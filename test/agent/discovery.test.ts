@@ -173,3 +173,93 @@ test('a discovered machine whose agent never reports is removed with its events;
   assert.equal(store.db.prepare('SELECT count(*) FROM nics').pluck().get(), 0);
   assert.equal(store.machines.get(enrolled.id)?.state, 'enrolled');
 });
+
+test('merge: the agent of a machine found by PXE through an unknown NIC reports a NIC its BMC listed; one machine stays, with both NICs', async (t) => {
+  const dataDir = join(tempDir(t), 'data');
+  prepareDataDir(dataDir);
+  standInImage(dataDir);
+  // The R650 onboarded by its BMC: Redfish knew its UUID, serial and its second port only.
+  const store = Store.open(dataDir);
+  const known = store.machines.enroll({ bmcMac: '02:00:00:00:00:65' });
+  store.machines.recordInventory(
+    known.id,
+    {
+      systemPath: '/redfish/v1/Systems/System.Embedded.1',
+      bmc: null,
+      power: 'Off',
+      system: {
+        manufacturer: 'Dell Inc.',
+        model: 'PowerEdge R650',
+        serial: '7XQ2K93',
+        uuid: '4c4c4544-0058-5110-8032-b7c04f4b3933',
+        sku: null,
+        biosVersion: null,
+        powerState: 'Off',
+      },
+      cpu: { count: 2, cores: 56, threads: 112, model: null },
+      memory: { totalGiB: 256, dimms: 16 },
+      drives: [],
+      nics: [{ mac: '0c:42:a1:11:22:33', name: 'NIC.Slot.3-1-1', speedMbps: null, linkStatus: null }],
+    },
+    { type: 'inventory', message: 'inspected' },
+  );
+  store.close();
+  const serve = await startServe(t, ['--data-dir', dataDir, '--boot-unknown', 'discover', '--advertise', '127.0.0.1']);
+  await claimAddress(serve, MACHINE_HOST, NIC);
+  const script = await call(MACHINE_HOST, `${serve.url}/boot.ipxe?mac=${NIC}`);
+  const agentUrl = /mbx\.url=(\S+)/.exec(script.text)?.[1];
+  assert.equal((await machines(serve)).length, 2, 'for now a second record: nothing told metalbox the NIC is the R650s');
+
+  const report = await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
+  assert.equal(report.status, 200, report.text);
+  assert.deepEqual(JSON.parse(report.text), { state: 'enrolled', mergedInto: known.id, task: 'poweroff' });
+  const after = await machines(serve);
+  assert.deepEqual(
+    after.map((machine) => machine.id),
+    [known.id],
+    'the discovered record is gone',
+  );
+  assert.deepEqual(after[0]?.nics.map((nic) => nic.mac).sort(), ['0c:42:a1:11:22:33', NIC]);
+  const events = (await (await serve.fetch(`/api/v1/machines/${known.id}/events`)).json()) as MachineEventJson[];
+  assert.match(events.at(-1)?.message ?? '', /^PXE discovery found this machine again \(as m-\w+, same NIC 0c:42:a1:11:22:33\)/);
+});
+
+test('same hardware: a NIC first, then the system UUID, then manufacturer and serial; never an empty value', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const a = store.machines.enroll({ bmcMac: '02:00:00:00:00:0a' });
+  const base = {
+    systemPath: null,
+    bmc: null,
+    power: null,
+    cpu: { count: null, cores: null, threads: null, model: null },
+    memory: { totalGiB: null, dimms: null },
+    drives: [],
+  };
+  const system = { manufacturer: 'Dell Inc.', model: null, serial: 'SN-A', uuid: 'uuid-a', sku: null, biosVersion: null, powerState: null };
+  store.machines.recordInventory(
+    a.id,
+    { ...base, system, nics: [{ mac: '52:54:00:00:0a:01', name: null, speedMbps: null, linkStatus: null }] },
+    { type: 'inventory', message: 'x' },
+  );
+  const b = store.machines.discover('52:54:00:00:0b:01', '10.0.0.2', 10)!.machineId;
+  const identity = {
+    macs: [] as string[],
+    uuid: null as string | null,
+    serial: null as string | null,
+    manufacturer: null as string | null,
+  };
+  assert.deepEqual(store.machines.sameHardware(b, { ...identity, macs: ['52:54:00:00:0a:01'] }), { id: a.id, by: 'NIC 52:54:00:00:0a:01' });
+  assert.deepEqual(store.machines.sameHardware(b, { ...identity, uuid: 'uuid-a' }), { id: a.id, by: 'system UUID uuid-a' });
+  assert.deepEqual(store.machines.sameHardware(b, { ...identity, serial: 'SN-A', manufacturer: 'Dell Inc.' }), {
+    id: a.id,
+    by: 'serial SN-A',
+  });
+  assert.equal(
+    store.machines.sameHardware(b, { ...identity, serial: 'SN-A', manufacturer: 'HPE' }),
+    null,
+    'a serial is only unique within a manufacturer',
+  );
+  assert.equal(store.machines.sameHardware(b, identity), null);
+  assert.equal(store.machines.sameHardware(a.id, { ...identity, uuid: 'uuid-a' }), null, 'a machine is not its own duplicate');
+});

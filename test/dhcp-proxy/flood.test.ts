@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Store } from '../../src/store/index.js';
@@ -81,5 +82,32 @@ test('a flood of 200,000 spoofed DISCOVERs: observations within the cap, memory 
   assert.ok(stats.snooping.observations >= CAP / 2, 'the flood was recorded up to the cap');
   assert.ok(stats.snooping.dropped > 0, 'past the write budget, observations are dropped and counted');
   assert.ok(peak - before < 30, `RSS grew ${(peak - before).toFixed(1)} MiB`);
+  assert.equal(await serve.stop(), 0);
+});
+
+test('the flood again with boot.unknown: discover: every spoofed client is offered a boot, none gets a machine record', async (t) => {
+  const dir = tempDir(t);
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(config, ['profiles:', '  rescue:', '    script: |', '      #!ipxe', '      echo rescue', ''].join('\n'));
+  const serve = await startServe(t, [
+    '--data-dir',
+    join(dir, 'data'),
+    '--config',
+    config,
+    '--boot-unknown',
+    'discover',
+    '--discovery-profile',
+    'rescue',
+  ]);
+  const sender = createSocket('udp4');
+  t.after(() => sender.close());
+  await new Promise<void>((resolve) => sender.bind(0, '127.0.0.1', resolve));
+  await flood(sender, serve.dhcpPort, 20_000);
+  await sleep(2500); // two flushes
+  const stats = (await (await serve.fetch('/api/v1/stats')).json()) as { dhcp: { answered: number } };
+  t.diagnostic(`${stats.dhcp.answered} of 20,000 DISCOVERs offered a boot`);
+  assert.ok(stats.dhcp.answered > 0, 'unknown clients are offered a boot when discovering');
+  // A record needs a script request: a DHCP packet costs the inventory nothing.
+  assert.deepEqual(await (await serve.fetch('/api/v1/machines')).json(), []);
   assert.equal(await serve.stop(), 0);
 });
