@@ -53,108 +53,112 @@ test('the agent image boots in the lab VM and reads its NIC and both disks', (t)
   assert.equal(inventory.system.manufacturer, 'QEMU');
 });
 
-test('PXE discovery: a VM metalbox never heard of boots the agent, reports, powers off, and is ready', { timeout: 600_000 }, async (t) => {
-  assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
-  const run = randomBytes(3).toString('hex');
-  const NS = { sw: `mba-sw-${run}`, prov: `mba-prov-${run}`, dhcp: `mba-dhcp-${run}` };
-  const SERVER = '10.78.0.1';
-  const lab = labRun(t, 'metalbox-agent-lab-', () => Object.values(NS));
-  const { dir, children } = lab;
-  const logs = () => lab.tails(['metalbox.log', 'dnsmasq.log', 'unknown.serial.log', 'unknown.qemu.log']);
+for (const firmware of ['bios', 'uefi'] as const) {
+  test(`PXE discovery (${firmware}): a VM metalbox never heard of boots the agent, reports, powers off, and is ready`, {
+    timeout: 600_000,
+  }, async (t) => {
+    assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
+    const run = randomBytes(3).toString('hex');
+    const NS = { sw: `mba-sw-${run}`, prov: `mba-prov-${run}`, dhcp: `mba-dhcp-${run}` };
+    const SERVER = '10.78.0.1';
+    const lab = labRun(t, 'metalbox-agent-lab-', () => Object.values(NS));
+    const { dir, children } = lab;
+    const logs = () => lab.tails(['metalbox.log', 'dnsmasq.log', 'unknown.serial.log', 'unknown.qemu.log']);
 
-  const dataDir = join(dir, 'data');
-  prepareDataDir(dataDir);
-  const image = buildAgentImage(join(ROOT, '.cache/agent'));
-  cpSync(image.dir, join(dataDir, 'agent', basename(image.dir)), { recursive: true });
+    const dataDir = join(dir, 'data');
+    prepareDataDir(dataDir);
+    const image = buildAgentImage(join(ROOT, '.cache/agent'));
+    cpSync(image.dir, join(dataDir, 'agent', basename(image.dir)), { recursive: true });
 
-  deleteNamespaces(Object.values(NS));
-  createSegment(
-    NS.sw,
-    [
-      { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
-      { ns: NS.dhcp, port: 'sw-dhcp', address: '10.78.0.2/24' },
-    ],
-    ['tap0'],
-  );
-  writeFileSync(
-    join(dir, 'dnsmasq.conf'),
-    [
-      'port=0',
-      'interface=eth0',
-      'bind-interfaces',
-      'dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h',
-      'dhcp-authoritative',
-      'no-ping',
-      'dhcp-option=3',
-      'dhcp-option=6',
-      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
-      'user=root',
-      'log-dhcp',
-      'log-facility=-',
-      'no-resolv',
-      'no-hosts',
-      '',
-    ].join('\n'),
-  );
-  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
-  children.push(
-    daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
-      CLI,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--boot-unknown',
-      'discover',
-      '--listen',
-      SERVER,
-      '--log-level',
-      'debug',
-    ]),
-  );
-  await waitFor(
-    'metalbox to serve',
-    () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
-    20_000,
-    logs,
-  );
+    deleteNamespaces(Object.values(NS));
+    createSegment(
+      NS.sw,
+      [
+        { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
+        { ns: NS.dhcp, port: 'sw-dhcp', address: '10.78.0.2/24' },
+      ],
+      ['tap0'],
+    );
+    writeFileSync(
+      join(dir, 'dnsmasq.conf'),
+      [
+        'port=0',
+        'interface=eth0',
+        'bind-interfaces',
+        'dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h',
+        'dhcp-authoritative',
+        'no-ping',
+        'dhcp-option=3',
+        'dhcp-option=6',
+        `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+        'user=root',
+        'log-dhcp',
+        'log-facility=-',
+        'no-resolv',
+        'no-hosts',
+        '',
+      ].join('\n'),
+    );
+    children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
+    children.push(
+      daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
+        CLI,
+        'serve',
+        '--data-dir',
+        dataDir,
+        '--boot-unknown',
+        'discover',
+        '--listen',
+        SERVER,
+        '--log-level',
+        'debug',
+      ]),
+    );
+    await waitFor(
+      'metalbox to serve',
+      () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
+      20_000,
+      logs,
+    );
 
-  const vm = { name: 'unknown', firmware: 'bios' as const, mac: '52:54:00:78:00:b1', tap: 'tap0' };
-  const disks = [64, 128].map((mib, index) => {
-    const path = join(dir, `disk${index}.img`);
-    execFileSync('truncate', ['-s', `${mib}M`, path]);
-    return ['-drive', `file=${path},format=raw,if=virtio`];
-  });
-  const started = Date.now();
-  const qemu = daemon(NS.sw, join(dir, 'unknown.qemu.log'), 'qemu-system-x86_64', [...qemuArgs(vm, dir), ...disks.flat()]);
-  children.push(qemu);
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`the VM did not power off within 300 s\n${logs()}`)), 300_000);
-    qemu.once('exit', () => {
-      clearTimeout(timer);
-      done();
+    const vm = { name: 'unknown', firmware, mac: firmware === 'bios' ? '52:54:00:78:00:b1' : '52:54:00:78:00:e1', tap: 'tap0' };
+    const disks = [64, 128].map((mib, index) => {
+      const path = join(dir, `disk${index}.img`);
+      execFileSync('truncate', ['-s', `${mib}M`, path]);
+      return ['-drive', `file=${path},format=raw,if=virtio`];
     });
-  });
-  t.diagnostic(`PXE, agent, report and power off in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const started = Date.now();
+    const qemu = daemon(NS.sw, join(dir, 'unknown.qemu.log'), 'qemu-system-x86_64', [...qemuArgs(vm, dir), ...disks.flat()]);
+    children.push(qemu);
+    await new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => fail(new Error(`the VM did not power off within 300 s\n${logs()}`)), 300_000);
+      qemu.once('exit', () => {
+        clearTimeout(timer);
+        done();
+      });
+    });
+    t.diagnostic(`${firmware}: PXE, agent, report and power off in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-  const api = (path: string) =>
-    JSON.parse(inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `http://${SERVER}:8080${path}`)) as unknown;
-  const [machine, ...others] = api('/api/v1/machines') as MachineJson[];
-  assert.equal(others.length, 0, 'one machine, made by discovery');
-  assert.equal(machine?.state, 'ready', logs());
-  assert.deepEqual(
-    machine?.nics.map((nic) => nic.mac),
-    [vm.mac],
-  );
-  assert.deepEqual(
-    machine?.drives.map((drive) => drive.capacityBytes),
-    [64 * 1024 * 1024, 128 * 1024 * 1024],
-  );
-  assert.equal(machine?.system.manufacturer, 'QEMU');
-  const events = api(`/api/v1/machines/${machine!.id}/events?limit=1000`) as MachineEventJson[];
-  assert.deepEqual(
-    events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`),
-    ['-→discovered', 'discovered→inspecting', 'inspecting→classifying', 'classifying→ready'],
-  );
-  assert.match(readFileSync(join(dir, 'unknown.serial.log'), 'utf8'), /METALBOX-AGENT-POWEROFF/);
-  lab.passed();
-});
+    const api = (path: string) =>
+      JSON.parse(inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `http://${SERVER}:8080${path}`)) as unknown;
+    const [machine, ...others] = api('/api/v1/machines') as MachineJson[];
+    assert.equal(others.length, 0, 'one machine, made by discovery');
+    assert.equal(machine?.state, 'ready', logs());
+    assert.deepEqual(
+      machine?.nics.map((nic) => nic.mac),
+      [vm.mac],
+    );
+    assert.deepEqual(
+      machine?.drives.map((drive) => drive.capacityBytes),
+      [64 * 1024 * 1024, 128 * 1024 * 1024],
+    );
+    assert.equal(machine?.system.manufacturer, 'QEMU');
+    const events = api(`/api/v1/machines/${machine!.id}/events?limit=1000`) as MachineEventJson[];
+    assert.deepEqual(
+      events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`),
+      ['-→discovered', 'discovered→inspecting', 'inspecting→classifying', 'classifying→ready'],
+    );
+    assert.match(readFileSync(join(dir, 'unknown.serial.log'), 'utf8'), /METALBOX-AGENT-POWEROFF/);
+    lab.passed();
+  });
+}
