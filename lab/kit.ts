@@ -142,3 +142,34 @@ export function apiHeader(dataDir: string): string {
   writeFileSync(file, `Authorization: Bearer ${readFileSync(join(dataDir, 'api-token'), 'utf8').trim()}\n`, { mode: 0o600 });
   return file;
 }
+
+/**
+ * The labs' stand-in for the site's ordinary DHCP server: dnsmasq's config for addresses
+ * `<subnet>.100` to `.150` of a /24, with no router, no DNS and no PXE (metalbox's ProxyDHCP
+ * does the booting), written to `<dir>/dnsmasq.conf`; returns its path.
+ */
+export function siteDhcpConfig(dir: string, subnet: string): string {
+  const path = join(dir, 'dnsmasq.conf');
+  writeFileSync(
+    path,
+    [
+      'port=0',
+      'interface=eth0',
+      'bind-interfaces',
+      `dhcp-range=${subnet}.100,${subnet}.150,255.255.255.0,1h`,
+      'dhcp-authoritative',
+      // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
+      'no-ping',
+      'dhcp-option=3',
+      'dhcp-option=6',
+      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+      'user=root',
+      'log-dhcp',
+      'log-facility=-',
+      'no-resolv',
+      'no-hosts',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}

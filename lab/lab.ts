@@ -21,7 +21,7 @@ import { readApiToken } from '../src/api/token.js';
 import { stateChangeText } from '../src/lifecycle/lifecycle.js';
 import type { MachineEventJson, MachineJson } from '../src/store/index.js';
 import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
-import { createSegment, deleteNamespaces, inNs, sh, waitFor } from './kit.js';
+import { createSegment, deleteNamespaces, inNs, sh, siteDhcpConfig, waitFor } from './kit.js';
 
 const NS = { sw: 'mbl-sw', prov: 'mbl-prov', dhcp: 'mbl-dhcp', bmc: 'mbl-bmc' };
 const HOST_LINK = 'mbl-host';
@@ -92,27 +92,6 @@ export async function labUp(options: LabOptions): Promise<boolean> {
       bmc: { credentials: [{ macPrefix: '02:00:5e', username: 'admin', password: 'password' }] },
     }),
   );
-  writeFileSync(
-    join(run, 'dnsmasq.conf'),
-    [
-      'port=0',
-      'interface=eth0',
-      'bind-interfaces',
-      'dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h',
-      'dhcp-authoritative',
-      // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
-      'no-ping',
-      'dhcp-option=3',
-      'dhcp-option=6',
-      `dhcp-leasefile=${join(run, 'dnsmasq.leases')}`,
-      'user=root',
-      'log-dhcp',
-      'log-facility=-',
-      'no-resolv',
-      'no-hosts',
-      '',
-    ].join('\n'),
-  );
 
   createTopology();
   const detach = (ns: string, log: string, command: string, args: string[]) => {
@@ -122,7 +101,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     state.pids.push(child.pid!);
     saveState();
   };
-  detach(NS.dhcp, 'dnsmasq.log', 'dnsmasq', ['--keep-in-foreground', '-C', join(run, 'dnsmasq.conf')]);
+  detach(NS.dhcp, 'dnsmasq.log', 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(run, '10.79.0')]);
   detach(NS.prov, 'metalbox.log', process.execPath, [
     CLI,
     'serve',

@@ -10,14 +10,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { buildAgentImage } from '../../src/agent/build.js';
 import { type Facts, parseFacts } from '../../src/agent/inventory.js';
 import { prepareDataDir, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { qemuArgs, ROOT } from '../../lab/guest.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, siteDhcpConfig, waitFor } from '../../lab/kit.js';
 import { tempDir } from '../helpers.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -79,27 +79,7 @@ for (const firmware of ['bios', 'uefi'] as const) {
       ],
       ['tap0'],
     );
-    writeFileSync(
-      join(dir, 'dnsmasq.conf'),
-      [
-        'port=0',
-        'interface=eth0',
-        'bind-interfaces',
-        'dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h',
-        'dhcp-authoritative',
-        'no-ping',
-        'dhcp-option=3',
-        'dhcp-option=6',
-        `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
-        'user=root',
-        'log-dhcp',
-        'log-facility=-',
-        'no-resolv',
-        'no-hosts',
-        '',
-      ].join('\n'),
-    );
-    children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
+    children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.78.0')]));
     children.push(
       daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
         CLI,

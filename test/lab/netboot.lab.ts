@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, siteDhcpConfig, waitFor } from '../../lab/kit.js';
 import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -91,28 +91,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   deleteNamespaces(Object.values(NS));
   createTopology();
 
-  writeFileSync(
-    join(dir, 'dnsmasq.conf'),
-    [
-      'port=0',
-      'interface=eth0',
-      'bind-interfaces',
-      'dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h',
-      'dhcp-authoritative',
-      // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
-      'no-ping',
-      'dhcp-option=3',
-      'dhcp-option=6',
-      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
-      'user=root',
-      'log-dhcp',
-      'log-facility=-',
-      'no-resolv',
-      'no-hosts',
-      '',
-    ].join('\n'),
-  );
-  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
+  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.77.0')]));
   children.push(
     daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
       CLI,

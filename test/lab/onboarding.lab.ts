@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { MachineJson } from '../../src/store/index.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, siteDhcpConfig, waitFor } from '../../lab/kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -64,25 +64,7 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
       },
     }),
   );
-  writeFileSync(
-    join(dir, 'dnsmasq.conf'),
-    [
-      'port=0',
-      'interface=eth0',
-      'bind-interfaces',
-      'dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h',
-      'dhcp-authoritative',
-      'no-ping',
-      `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
-      'user=root',
-      'log-dhcp',
-      'log-facility=-',
-      'no-resolv',
-      'no-hosts',
-      '',
-    ].join('\n'),
-  );
-  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', join(dir, 'dnsmasq.conf')]));
+  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.78.0')]));
   // No TFTP and no iPXE binaries needed: the ProxyDHCP sockets are here for their snooping.
   children.push(
     daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
