@@ -34,11 +34,17 @@ export function recordAgentReport(
       manufacturer: inventory.system.manufacturer,
     });
     if (same !== null && machines.stateOf(machineId) === 'discovered') {
-      machines.absorbDiscovered(machineId, same.id, {
-        type: 'merged',
-        message: `PXE discovery found this machine again (as ${machineId}, same ${same.by}): ${inventorySummary(inventory)}`,
-        data: { discovered: machineId, by: same.by },
-      });
+      const nics = machines.get(machineId)!.nics.map((nic) => nic.mac);
+      machines.absorbDiscovered(
+        machineId,
+        same.id,
+        {
+          type: 'merged',
+          message: `PXE discovery found this machine again (as ${machineId}, same ${same.by}): ${inventorySummary(inventory)}`,
+          data: { discovered: machineId, by: same.by, nics },
+        },
+        `NIC ${nics.join(', ')} joined on its agent's report (same ${same.by}), not its BMC's: check it is this machine's`,
+      );
       machines.putFacts(same.id, extras);
       return { machineId: same.id, state: machines.stateOf(same.id)!, mergedInto: same.id };
     }

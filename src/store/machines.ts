@@ -588,9 +588,10 @@ export class MachineStore {
   /**
    * Folds a machine PXE discovery made into the record of the same hardware (found by its
    * BMC, or discovered before through another NIC): the discovered record's NICs move over,
-   * the record and its events go, and the survivor's timeline says so. One transaction.
+   * the record and its events go, and the survivor's timeline says so and it gets `warning`
+   * (an agent's report is not proof: the operator should see the NICs it added). One transaction.
    */
-  absorbDiscovered(discoveredId: string, intoId: string, event: EventInput): void {
+  absorbDiscovered(discoveredId: string, intoId: string, event: EventInput, warning: string): void {
     this.#db
       .transaction(() => {
         const state = this.#stateOf.get(discoveredId)?.state;
@@ -603,7 +604,10 @@ export class MachineStore {
         this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(discoveredId);
         this.#db.prepare('DELETE FROM machines WHERE id = ?').run(discoveredId);
         const now = new Date().toISOString();
-        this.#db.prepare('UPDATE machines SET updated_at = ? WHERE id = ?').run(now, intoId);
+        // An agent's report is the machine's word, not its BMC's: the operator sees the NICs it added.
+        this.#db
+          .prepare("UPDATE machines SET updated_at = ?, warnings = json_insert(warnings, '$[#]', ?) WHERE id = ?")
+          .run(now, warning, intoId);
         this.#append(intoId, now, into.state, into.state, event);
       })
       .immediate();

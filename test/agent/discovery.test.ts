@@ -220,6 +220,9 @@ test('merge: the agent of a machine found by PXE through an unknown NIC reports 
     'the discovered record is gone',
   );
   assert.deepEqual(after[0]?.nics.map((nic) => nic.mac).sort(), ['0c:42:a1:11:22:33', NIC]);
+  assert.deepEqual(after[0]?.warnings, [
+    `NIC ${NIC} joined on its agent's report (same NIC 0c:42:a1:11:22:33), not its BMC's: check it is this machine's`,
+  ]);
   const events = (await (await serve.fetch(`/api/v1/machines/${known.id}/events`)).json()) as MachineEventJson[];
   assert.match(events.at(-1)?.message ?? '', /^PXE discovery found this machine again \(as m-\w+, same NIC 0c:42:a1:11:22:33\)/);
 });
