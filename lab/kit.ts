@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function sh(command: string, args: string[], options: { input?: string } = {}): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...options });
@@ -29,6 +30,19 @@ export async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/** The metalbox CLI of this build (dist/lab → dist/src/cli). */
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/**
+ * `metalbox serve <args>` in namespace `ns`, its log in `<dir>/metalbox.log`, added to
+ * `children` (so the lab's teardown stops it, served or not); resolves once it serves.
+ */
+export async function serveInNs(children: ChildProcess[], ns: string, dir: string, args: string[], logs: () => string): Promise<void> {
+  const log = join(dir, 'metalbox.log');
+  children.push(daemon(ns, log, process.execPath, [CLI, 'serve', ...args]));
+  await waitFor('metalbox to serve', () => existsSync(log) && readFileSync(log, 'utf8').includes('serving on'), 20_000, logs);
 }
 
 /** Polls `probe` (sync or async) until it gives a truthy value, or fails after `timeoutMs` with `detail()`. */

@@ -615,6 +615,14 @@ export class MachineStore {
     this.#notify(intoId);
   }
 
+  /** The machine's facts beyond the summary columns (Redfish firmware and boot options, the agent's disks and ports), by key. */
+  facts(machineId: string): Record<string, unknown> {
+    const rows = this.#db
+      .prepare<[string], { key: string; value: string }>('SELECT key, value FROM facts WHERE machine_id = ? ORDER BY key')
+      .all(machineId);
+    return Object.fromEntries(rows.map((row) => [row.key, JSON.parse(row.value) as unknown]));
+  }
+
   /** Sets some of the machine's facts, keeping the others (setFacts replaces them all). */
   putFacts(machineId: string, facts: Record<string, unknown>): void {
     const upsert = this.#db.prepare(

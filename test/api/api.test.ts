@@ -193,3 +193,17 @@ test('the API: /healthz is open, every /api/v1 route needs the token', async (t)
     });
   }
 });
+
+test("GET /api/v1/machines/:ref/facts: a machine's facts by key, beyond the machine JSON", async (t) => {
+  const { store, app } = api(t);
+  const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
+  assert.deepEqual((await app.inject(authed(`/api/v1/machines/${id}/facts`))).json(), {});
+  store.machines.putFacts(id, { 'agent.nics': [{ mac: '52:54:00:00:00:01', driver: 'virtio_net' }], 'redfish.bios': '2.10' });
+  store.machines.putFacts(id, { 'redfish.bios': '2.12' });
+  assert.deepEqual((await app.inject(authed(`/api/v1/machines/${id}/facts`))).json(), {
+    'agent.nics': [{ mac: '52:54:00:00:00:01', driver: 'virtio_net' }],
+    'redfish.bios': '2.12',
+  });
+  assert.equal((await app.inject(authed('/api/v1/machines/00:11:22:33:44:55/facts'))).statusCode, 404);
+  assert.equal((await app.inject(`/api/v1/machines/${id}/facts`)).statusCode, 401);
+});

@@ -172,6 +172,19 @@ test('ls, show and events on a populated inventory', async (t) => {
   const ready = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01', bmcIp: '192.0.2.5', ipSource: 'dhcp-snoop' });
   store.machines.recordInventory(ready.id, dl360Inventory(), { type: 'inventory', message: 'inspected: 2 NICs, 1 drive' });
   moveTo(store, ready.id, 'ready', { message: 'no server type matched yet' });
+  // What an agent adds: a disk with its stable path (show prints it under the drives).
+  store.machines.putFacts(ready.id, {
+    'agent.drives': [
+      {
+        device: 'nvme0n1',
+        byPath: 'pci-0000:31:00.0-nvme-1',
+        capacityBytes: 960197124096,
+        mediaType: 'SSD',
+        serial: 'S6EXNA0T100001',
+        discard: true,
+      },
+    ],
+  });
   const failed = store.machines.enroll({ bmcMac: '3c:ec:ef:00:00:02', bmcIp: '192.0.2.6', ipSource: 'explicit' });
   moveTo(store, failed.id, 'auth_failed', { reason: 'Redfish answered 401 to the session login for user admin', message: 'login refused' });
   store.close();
@@ -257,6 +270,7 @@ test('ls, show and events on a populated inventory', async (t) => {
     /Memory:\s+512 GiB in 16 DIMMs/,
     /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/,
     /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
+    /Disks as its agent saw them \(1\)\n\s+DEVICE\s+BY-PATH\s+CAPACITY\s+MEDIA\s+SERIAL\s+DISCARD\n\s+nvme0n1\s+pci-0000:31:00\.0-nvme-1\s+960 GB\s+SSD\s+S6EXNA0T100001\s+yes/,
     /state\s+classifying → ready\s+no server type matched yet/,
   ])
     assert.match(show.stdout, fragment);

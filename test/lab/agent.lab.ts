@@ -10,17 +10,17 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { buildAgentImage } from '../../src/agent/build.js';
 import { type Facts, parseFacts } from '../../src/agent/inventory.js';
 import { prepareDataDir, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { qemuArgs, ROOT } from '../../lab/guest.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, siteDhcpConfig, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, serveInNs, siteDhcpConfig } from '../../lab/kit.js';
 import { tempDir } from '../helpers.js';
 
-const CLI = join(ROOT, 'dist/src/cli/main.js');
+const _CLI = join(ROOT, 'dist/src/cli/main.js');
 
 test('the agent image boots in the lab VM and reads its NIC and both disks', (t) => {
   const image = buildAgentImage(join(ROOT, '.cache/agent'));
@@ -80,24 +80,11 @@ for (const firmware of ['bios', 'uefi'] as const) {
       ['tap0'],
     );
     children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.78.0')]));
-    children.push(
-      daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
-        CLI,
-        'serve',
-        '--data-dir',
-        dataDir,
-        '--boot-unknown',
-        'discover',
-        '--listen',
-        SERVER,
-        '--log-level',
-        'debug',
-      ]),
-    );
-    await waitFor(
-      'metalbox to serve',
-      () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
-      20_000,
+    await serveInNs(
+      children,
+      NS.prov,
+      dir,
+      ['--data-dir', dataDir, '--boot-unknown', 'discover', '--listen', SERVER, '--log-level', 'debug'],
       logs,
     );
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, siteDhcpConfig, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, serveInNs, siteDhcpConfig, waitFor } from '../../lab/kit.js';
 import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -92,26 +92,11 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   createTopology();
 
   children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.77.0')]));
-  children.push(
-    daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
-      CLI,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--config',
-      config,
-      '--assets-dir',
-      assets,
-      '--listen',
-      SERVER,
-      '--log-level',
-      'debug',
-    ]),
-  );
-  await waitFor(
-    'metalbox to serve',
-    () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
-    20_000,
+  await serveInNs(
+    children,
+    NS.prov,
+    dir,
+    ['--data-dir', dataDir, '--config', config, '--assets-dir', assets, '--listen', SERVER, '--log-level', 'debug'],
     allLogs,
   );
 

@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { MachineJson } from '../../src/store/index.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, siteDhcpConfig, waitFor } from '../../lab/kit.js';
+import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, serveInNs, siteDhcpConfig, waitFor } from '../../lab/kit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -66,25 +66,11 @@ test('BMCs found by MAC alone: one through a subnet sweep, one through DHCP obse
   );
   children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.78.0')]));
   // No TFTP and no iPXE binaries needed: the ProxyDHCP sockets are here for their snooping.
-  children.push(
-    daemon(NS.prov, join(dir, 'metalbox.log'), process.execPath, [
-      CLI,
-      'serve',
-      '--data-dir',
-      dataDir,
-      '--config',
-      config,
-      '--listen',
-      SERVER,
-      '--no-tftp',
-      '--log-level',
-      'debug',
-    ]),
-  );
-  await waitFor(
-    'metalbox to serve',
-    () => existsSync(join(dir, 'metalbox.log')) && readFileSync(join(dir, 'metalbox.log'), 'utf8').includes('serving on'),
-    20_000,
+  await serveInNs(
+    children,
+    NS.prov,
+    dir,
+    ['--data-dir', dataDir, '--config', config, '--listen', SERVER, '--no-tftp', '--log-level', 'debug'],
     logs,
   );
 

@@ -44,6 +44,11 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
     handler: async (request) => store.machines.resolve(refFrom(request.params.ref)),
   });
 
+  app.get<{ Params: { ref: string } }>('/machines/:ref/facts', {
+    schema: { params: machineRefParams, response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses } },
+    handler: async (request) => store.machines.facts(store.machines.resolve(refFrom(request.params.ref)).id),
+  });
+
   app.get<{ Params: { ref: string }; Querystring: { after: number; limit: number } }>('/machines/:ref/events', {
     schema: {
       params: machineRefParams,

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { AgentDrive } from '../../agent/inventory.js';
 import type { MachineEventJson, MachineJson } from '../../store/index.js';
 import { formatAge, formatBytes, orDash, renderData, renderTable } from '../output.js';
 import { eventColumns } from './events.js';
@@ -19,12 +20,13 @@ export function showCommand(): Command {
           return;
         }
         const events = await client.get<MachineEventJson[]>(`/api/v1/machines/${machine.id}/events`, { limit: RECENT_EVENTS });
-        process.stdout.write(describe(machine, events));
+        const facts = await client.get<Record<string, unknown>>(`/api/v1/machines/${machine.id}/facts`);
+        process.stdout.write(describe(machine, events, facts));
       });
     });
 }
 
-function describe(m: MachineJson, events: MachineEventJson[]): string {
+function describe(m: MachineJson, events: MachineEventJson[], facts: Record<string, unknown>): string {
   const lines: Array<[string, string]> = [
     ['Machine', m.id],
     ['State', `${m.state}${m.stateReason ? ` (${m.stateReason})` : ''}`],
@@ -42,7 +44,8 @@ function describe(m: MachineJson, events: MachineEventJson[]): string {
     ['BIOS', orDash(s.biosVersion)],
     ['CPU', `${orDash(m.cpu.count)} × ${orDash(m.cpu.model)}, ${orDash(m.cpu.cores)} cores, ${orDash(m.cpu.threads)} threads`],
     ['Memory', `${m.memory.totalGiB === null ? '-' : `${m.memory.totalGiB} GiB`} in ${orDash(m.memory.dimms)} DIMMs`],
-    ['Enrolled', `${m.createdAt} (${formatAge(m.createdAt)} ago)`],
+    // A machine with no BMC came from PXE discovery, not from onboarding.
+    [m.bmc ? 'Enrolled' : 'Discovered', `${m.createdAt} (${formatAge(m.createdAt)} ago)`],
   );
   const width = Math.max(...lines.map(([label]) => label.length)) + 2;
   let text = `${lines.map(([label, value]) => `${label ? `${label}:` : ''}`.padEnd(width) + value).join('\n')}\n`;
@@ -68,6 +71,21 @@ function describe(m: MachineJson, events: MachineEventJson[]): string {
         { header: 'CAPACITY', value: (d) => formatBytes(d.capacityBytes), right: true },
         { header: 'MEDIA', value: (d) => orDash(d.mediaType) },
         { header: 'PROTOCOL', value: (d) => orDash(d.protocol) },
+      ]),
+    );
+  }
+  // The agent's view of the disks: the stable paths that root-device hints and cleaning name.
+  const agentDrives = Array.isArray(facts['agent.drives']) ? (facts['agent.drives'] as AgentDrive[]) : [];
+  if (agentDrives.length > 0) {
+    text += `\nDisks as its agent saw them (${agentDrives.length})\n`;
+    text += indent(
+      renderTable(agentDrives, [
+        { header: 'DEVICE', value: (d) => orDash(d.device) },
+        { header: 'BY-PATH', value: (d) => orDash(d.byPath) },
+        { header: 'CAPACITY', value: (d) => formatBytes(d.capacityBytes), right: true },
+        { header: 'MEDIA', value: (d) => orDash(d.mediaType) },
+        { header: 'SERIAL', value: (d) => orDash(d.serial) },
+        { header: 'DISCARD', value: (d) => (d.discard ? 'yes' : 'no') },
       ]),
     );
   }
