@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { MetalboxError } from '../lib/errors.js';
-import { ensureMachineDocuments } from './documents.js';
+import { dropMachineDocumentTriggers, ensureMachineDocuments } from './documents.js';
 import { storageProblemOf } from './health.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 
@@ -124,7 +124,9 @@ function readSchemaVersion(db: SqliteDatabase, path: string): number {
 /**
  * Runs the migrations after `from`, each in its own transaction with foreign keys off: a
  * migration that copies a table (to change a CHECK) drops the old one, which with them on
- * would cascade into every NIC and drive. Each checks the keys before it commits instead.
+ * would cascade into every NIC and drive. Each checks the keys before it commits instead,
+ * and runs without the document triggers, which name the tables it may copy (they are put
+ * back, and every document rewritten, once the schema is current).
  */
 function migrate(db: SqliteDatabase, from: number): void {
   if (from >= SCHEMA_VERSION) return;
@@ -132,6 +134,7 @@ function migrate(db: SqliteDatabase, from: number): void {
   try {
     for (let version = from; version < SCHEMA_VERSION; version++) {
       db.transaction(() => {
+        dropMachineDocumentTriggers(db);
         db.exec(MIGRATIONS[version]!);
         const broken = db.pragma('foreign_key_check') as unknown[];
         if (broken.length > 0) throw new Error(`migration ${version + 1} leaves ${broken.length} rows with a broken reference`);

@@ -63,14 +63,24 @@ const TRIGGERS: ReadonlyMap<string, string> = new Map([
 
 const createTrigger = (name: string, body: string) => `CREATE TRIGGER ${name} ${body}`;
 
+const INSTALLED_TRIGGERS = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'machine\\_document\\_%' ESCAPE '\\'";
+
+/**
+ * Drops the document triggers, inside the caller's transaction: a migration that copies a
+ * table they name (machines) cannot rename the copy into place while triggers on other
+ * tables (bmcs, nics, drives) still name it. ensureMachineDocuments puts them back after
+ * the migrations and rewrites every document.
+ */
+export function dropMachineDocumentTriggers(db: SqliteDatabase): void {
+  for (const { name } of db.prepare<[], { name: string }>(INSTALLED_TRIGGERS).all()) db.exec(`DROP TRIGGER ${name}`);
+}
+
 /** Installs this code's triggers and rewrites every document when the database's differ. */
 export function ensureMachineDocuments(db: SqliteDatabase): void {
   const installed = () =>
     new Map(
       db
-        .prepare<[], { name: string; sql: string }>(
-          "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'machine\\_document\\_%' ESCAPE '\\'",
-        )
+        .prepare<[], { name: string; sql: string }>(INSTALLED_TRIGGERS)
         .all()
         .map((row) => [row.name, row.sql]),
     );

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { MetalboxError } from '../../src/lib/errors.js';
 import { openDatabase } from '../../src/store/database.js';
+import { ensureMachineDocuments } from '../../src/store/documents.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { MACHINE_STATES, Store } from '../../src/store/index.js';
 import { tempDir } from '../helpers.js';
@@ -171,6 +172,8 @@ test('migration 7 copies the machines table under its new CHECK: every row, NIC,
   for (const migration of MIGRATIONS.slice(0, 6)) old.exec(migration);
   old.pragma('user_version = 6');
   const now = '2026-12-01T00:00:00.000Z';
+  // As metalbox left it: the document triggers installed, on bmcs, nics and drives too.
+  ensureMachineDocuments(old);
   old.prepare("INSERT INTO bmcs (mac, scheme, created_at, updated_at) VALUES ('02:00:00:00:00:01', 'https', ?, ?)").run(now, now);
   old
     .prepare(
@@ -200,6 +203,12 @@ test('migration 7 copies the machines table under its new CHECK: every row, NIC,
   for (const table of ['nics', 'drives', 'events', 'jobs']) {
     assert.equal(db.prepare(`SELECT count(*) FROM ${table} WHERE machine_id = 'm-000000000001'`).pluck().get(), 1, table);
   }
+  // A BMC's change still reaches its machine's document (a trigger on bmcs that names machines).
+  db.prepare("UPDATE bmcs SET ip = '192.0.2.9' WHERE id = 1").run();
+  assert.match(
+    db.prepare("SELECT document FROM machine_documents WHERE machine_id = 'm-000000000001'").pluck().get() as string,
+    /192\.0\.2\.9/,
+  );
   // The machine's JSON document is written again by triggers the copy had dropped.
   assert.match(db.prepare("SELECT document FROM machine_documents WHERE machine_id = 'm-000000000001'").pluck().get() as string, /SN1/);
   db.prepare("UPDATE machines SET serial = 'SN2' WHERE id = 'm-000000000001'").run();
