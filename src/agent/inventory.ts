@@ -120,7 +120,8 @@ export function parseFacts(facts: Facts): AgentInventory {
       device: name,
       name,
       model: attribute('device/model'),
-      serial: attribute('device/serial') ?? vpdSerial(facts[`sys/block/${name}/device/vpd_pg80`]),
+      // SCSI VPD page 0x80 as the collector left it: its header's bytes are not text, the serial after them is.
+      serial: attribute('device/serial') ?? attribute('device/vpd_pg80'),
       // The kernel counts size in 512-byte sectors whatever the disk's block size.
       capacityBytes: sectors * 512,
       mediaType: rotational === '1' ? 'HDD' : rotational === '0' ? 'SSD' : null,
@@ -209,14 +210,6 @@ function byPath(target: string, name: string, nsid: number | null): string | nul
   const lun = /\/(\d+:\d+:\d+:\d+)\/block\//.exec(target);
   if (lun) return `pci-${pci}-scsi-${lun[1]}`;
   return `pci-${pci}`;
-}
-
-/**
- * SCSI VPD page 0x80 (unit serial number) as the collector left it: the 4-byte header's
- * printable bytes (the page code 0x80 is not; a length of 32 is a space) then the serial.
- */
-function vpdSerial(value: Facts[string] | undefined): string | null {
-  return typeof value === 'string' ? cleanText(value) : null;
 }
 
 function cpuOf(cpuinfo: string[]): MachineJson['cpu'] {

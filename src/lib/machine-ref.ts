@@ -17,6 +17,11 @@ export function newMachineId(): string {
   return id;
 }
 
+/** A new operation id: what an installer's callback and an agent's token are bound to. */
+export function newOperationId(): string {
+  return `op-${randomBytes(6).toString('hex')}`;
+}
+
 /** Parses what an operator typed; null when it is neither a machine id nor a MAC. */
 export function parseMachineRef(input: string): MachineRef | null {
   const text = input.trim().toLowerCase();

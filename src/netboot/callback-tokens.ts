@@ -56,7 +56,5 @@ export function agentUrl(serverUrl: string, machineId: string, token: string): s
 
 /** A request URL as it may be logged: a callback's or an agent's token replaced (it is a credential for the operation). */
 export function loggableUrl(url: string): string {
-  if (url.startsWith('/callback/')) return url.replace(/^(\/callback\/[^/?]*\/)[^/?]*/, '$1[redacted]');
-  if (url.startsWith('/agent/v1/')) return url.replace(/^(\/agent\/v1\/[^/?]*\/)[^/?]*/, '$1[redacted]');
-  return url;
+  return url.replace(/^(\/(?:callback|agent\/v1)\/[^/?]*\/)[^/?]*/, '$1[redacted]');
 }

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Profile } from '../profiles/profiles.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
-import type { MachineRef } from '../lib/machine-ref.js';
+import { newOperationId, type MachineRef } from '../lib/machine-ref.js';
 import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
 import {
   BmcActionError,
@@ -377,7 +376,3 @@ const UNCONFIRMED_ADVICE: Record<OperationAction, (machineId: string) => string>
   deprovision: (id) => `Check it with metalbox power status ${id}; power it off with metalbox power off ${id}`,
   power: (id) => `Check it with metalbox power status ${id}`,
 };
-
-function newOperationId(): string {
-  return `op-${randomBytes(6).toString('hex')}`;
-}

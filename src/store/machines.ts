@@ -1,6 +1,5 @@
 import { MetalboxError } from '../lib/errors.js';
-import { randomBytes } from 'node:crypto';
-import { newMachineId, type MachineRef } from '../lib/machine-ref.js';
+import { newMachineId, newOperationId, type MachineRef } from '../lib/machine-ref.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { SqliteDatabase } from './database.js';
 import { canMove, INITIAL_STATES, type MachineState } from '../lifecycle/lifecycle.js';
@@ -531,7 +530,7 @@ export class MachineStore {
         if (waiting >= max) return null;
         const now = new Date().toISOString();
         const id = newMachineId();
-        const operationId = `op-${randomBytes(6).toString('hex')}`;
+        const operationId = newOperationId();
         this.#db
           .prepare(
             `INSERT INTO machines (id, state, state_changed_at, created_at, updated_at, operation_id) VALUES (?, 'discovered', ?, ?, ?, ?)`,
@@ -600,9 +599,7 @@ export class MachineStore {
         const into = this.#stateOf.get(intoId);
         if (!into) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${intoId}`);
         this.#db.prepare('UPDATE nics SET machine_id = ? WHERE machine_id = ?').run(intoId, discoveredId);
-        this.#db.prepare('DELETE FROM events WHERE machine_id = ?').run(discoveredId);
-        this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(discoveredId);
-        this.#db.prepare('DELETE FROM machines WHERE id = ?').run(discoveredId);
+        this.#removeDiscovered(discoveredId);
         const now = new Date().toISOString();
         // An agent's report is the machine's word, not its BMC's: the operator sees the NICs it added.
         this.#db
@@ -643,17 +640,19 @@ export class MachineStore {
           .prepare<[string], string>("SELECT id FROM machines WHERE state = 'discovered' AND state_changed_at < ?")
           .pluck()
           .all(cutoff);
-        for (const id of ids) {
-          // Events first: the append-only trigger lets a discovered machine's go, and only while the machine is there.
-          this.#db.prepare('DELETE FROM events WHERE machine_id = ?').run(id);
-          this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(id);
-          this.#db.prepare('DELETE FROM machines WHERE id = ?').run(id);
-        }
+        for (const id of ids) this.#removeDiscovered(id);
         return ids;
       })
       .immediate();
     for (const id of expired) this.#notify(id);
     return expired;
+  }
+
+  /** Deletes a discovered machine inside the caller's transaction: its events first (the append-only trigger lets a discovered machine's go, and only while the machine is there), its rows after by cascade. */
+  #removeDiscovered(machineId: string): void {
+    this.#db.prepare('DELETE FROM events WHERE machine_id = ?').run(machineId);
+    this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(machineId);
+    this.#db.prepare('DELETE FROM machines WHERE id = ?').run(machineId);
   }
 
   /** A further system of a known BMC (a blade chassis, a multi-node box) becomes a machine of its own. */
