@@ -1,11 +1,24 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { MetalboxError } from '../lib/errors.js';
 import { type ArchiveEntry, newcArchive } from './cpio.js';
+import { elfLinking } from './elf.js';
 
 /** The agent's own files in the repository (dist/src/agent → agent/). */
 export const AGENT_SOURCE_DIR = fileURLToPath(new URL('../../../agent/', import.meta.url));
@@ -61,13 +74,42 @@ export const AGENT_MODULES = [
   'efivarfs',
 ] as const;
 
+/**
+ * Tools busybox lacks, taken from their Debian packages with the libraries they link
+ * (read from their ELF headers, src/agent/elf.ts).
+ */
+export const AGENT_TOOLS = [
+  // The config drive's partition goes after the image's own: sfdisk appends to GPT and MBR
+  // alike, and moves a GPT's backup header to the end of a disk larger than the image.
+  { package: 'fdisk', path: 'sbin/sfdisk' },
+  // raw.zst images: busybox unpacks gzip and xz, not zstd.
+  { package: 'zstd', path: 'usr/bin/zstd' },
+] as const;
+
+/** The packages the tools' libraries and the dynamic loader come from: the build names any library none of them holds. */
+export const AGENT_LIBRARY_PACKAGES = [
+  'libc6',
+  'libfdisk1',
+  'libsmartcols1',
+  'libblkid1',
+  'libuuid1',
+  'libreadline8',
+  'libtinfo6',
+  'zlib1g',
+  'liblzma5',
+  'liblz4-1',
+] as const;
+
+/** Where the loader looks first (Debian's ld.so searches it with no ld.so.cache). */
+const LIBRARY_DIR = 'lib/x86_64-linux-gnu';
+
 /** Where a data dir keeps agent images and the packages they are made from. */
 export function agentCacheDir(dataDir: string): string {
   return join(dataDir, 'agent');
 }
 
 /** Bumped when the image's layout changes without its inputs changing. */
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 /** Every file in the image has this mtime: reproducible bytes need a fixed one. */
 const MTIME = 0;
 const KERNEL_META_PACKAGE = 'linux-image-amd64';
@@ -83,6 +125,8 @@ export interface AgentManifest {
   key: string;
   kernel: DebianPackage & { release: string };
   busybox: DebianPackage;
+  /** The tools' and their libraries' packages. */
+  tools: DebianPackage[];
   modules: string[];
   bytes: { kernel: number; initrd: number };
   sha256: { kernel: string; initrd: string };
@@ -105,14 +149,19 @@ export interface AgentImage {
  * same inputs name the same directory, and give the same bytes when built again.
  */
 export function buildAgentImage(cacheDir: string, log: (line: string) => void = () => {}): AgentImage {
-  const kernelPackage = debianPackage(dependencyOf(KERNEL_META_PACKAGE));
-  const busyboxPackage = debianPackage('busybox-static');
+  const [kernelPackage, busyboxPackage, ...toolPackages] = debianPackages([
+    dependencyOf(KERNEL_META_PACKAGE),
+    'busybox-static',
+    ...new Set([...AGENT_TOOLS.map((tool) => tool.package), ...AGENT_LIBRARY_PACKAGES]),
+  ]) as [DebianPackage, DebianPackage, ...DebianPackage[]];
   const sources = agentSources();
   const key = sha256(
     JSON.stringify({
       LAYOUT_VERSION,
       kernelPackage,
       busyboxPackage,
+      toolPackages,
+      tools: AGENT_TOOLS,
       modules: AGENT_MODULES,
       sources: sources.map(([path, data]) => [path, sha256(data)]),
     }),
@@ -125,6 +174,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
   const packages = join(cacheDir, 'packages');
   const kernelDeb = download(kernelPackage, packages, log);
   const busyboxDeb = download(busyboxPackage, packages, log);
+  const toolDebs = toolPackages.map((pkg) => download(pkg, packages, log));
   const work = mkdtempSync(join(cacheDir, '.build-'));
   try {
     log(`unpacking ${kernelPackage.name} ${kernelPackage.version}`);
@@ -145,6 +195,9 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     mkdirSync(busyboxRoot);
     unpack(busyboxDeb, busyboxRoot, ['./bin/busybox']);
     const busybox = join(busyboxRoot, 'bin/busybox');
+    const toolsRoot = join(work, 'tools');
+    mkdirSync(toolsRoot);
+    for (const deb of toolDebs) unpack(deb, toolsRoot, []);
 
     const [release] = readdirSync(join(kernelRoot, 'lib/modules'));
     if (release === undefined) throw new MetalboxError('E_AGENT_BUILD', `${kernelPackage.name} holds no /lib/modules`);
@@ -176,6 +229,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     file('bin/busybox', readFileSync(busybox), 0o755);
     entries.push({ path: 'bin/sh', kind: 'symlink', target: 'busybox' });
     for (const [path, data] of sources) file(path, data, 0o755);
+    for (const [path, data] of toolFiles(toolsRoot)) file(path, data, 0o755);
     const moduleRoot = `lib/modules/${release}`;
     for (const module of chosen) file(`${moduleRoot}/${module}`, readFileSync(join(modulesDir, module)));
     // Only the chosen modules' lines: busybox modprobe reads both files.
@@ -204,6 +258,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
       key,
       kernel: { ...kernelPackage, release },
       busybox: busyboxPackage,
+      tools: toolPackages,
       modules: chosen.map(moduleName),
       bytes: { kernel: kernel.length, initrd: initrd.length },
       sha256: { kernel: sha256(kernel), initrd: sha256(initrd) },
@@ -216,6 +271,48 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * AGENT_TOOLS with every library they need, from the unpacked packages: the tools at
+ * their paths, the libraries in LIBRARY_DIR under their sonames, the loader at the path
+ * the binaries name. A library no package provides fails the build, naming it.
+ */
+function toolFiles(root: string): Array<[string, Buffer]> {
+  const files = new Map<string, Buffer>();
+  const searched = [LIBRARY_DIR, `usr/${LIBRARY_DIR}`, 'lib', 'usr/lib'];
+  const add = (path: string, data: Buffer, from: string) => {
+    if (files.has(path)) return;
+    files.set(path, data);
+    const linking = elfLinking(data, from);
+    if (linking.interpreter !== null) {
+      const loader = linking.interpreter.replace(/^\//, '');
+      add(loader, readFileSync(join(root, realPathIn(root, loader))), linking.interpreter);
+    }
+    for (const soname of linking.needed) {
+      const found = searched.map((dir) => `${dir}/${soname}`).find((path) => existsSync(join(root, path)));
+      if (found === undefined)
+        throw new MetalboxError('E_AGENT_BUILD', `${from} needs ${soname}, which no package of AGENT_LIBRARY_PACKAGES holds`);
+      add(`${LIBRARY_DIR}/${soname}`, readFileSync(join(root, realPathIn(root, found))), soname);
+    }
+  };
+  for (const tool of AGENT_TOOLS) add(tool.path, readFileSync(join(root, tool.path)), tool.path);
+  return [...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * `path` inside `root` with its symlinks followed inside `root`: the loader is
+ * lib64/ld-linux-x86-64.so.2 → /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2, absolute.
+ */
+function realPathIn(root: string, path: string): string {
+  let current = path;
+  for (let hops = 0; hops < 16; hops++) {
+    const full = join(root, current);
+    if (!lstatSync(full).isSymbolicLink()) return current;
+    const target = readlinkSync(full);
+    current = target.startsWith('/') ? target.slice(1) : join(dirname(current), target);
+  }
+  throw new MetalboxError('E_AGENT_BUILD', `${path}: too many symlinks`);
 }
 
 /** The agent program and its /init, as they go into the image. */
@@ -300,15 +397,18 @@ function dependencyOf(meta: string): string {
   return name;
 }
 
-/** The candidate version of a package with the checksum of its .deb, as the apt sources list it. */
-function debianPackage(name: string): DebianPackage {
-  const record = apt(['apt-cache', 'show', '--no-all-versions', name]);
-  const field = (key: string) => new RegExp(`^${key}: (.+)$`, 'm').exec(record)?.[1]?.trim();
-  const version = field('Version');
-  const checksum = field('SHA256');
-  if (version === undefined || checksum === undefined)
-    throw new MetalboxError('E_AGENT_BUILD', `apt-cache show ${name}: no Version or SHA256`);
-  return { name, version, sha256: checksum };
+/** The candidate version of each package with the checksum of its .deb, as the apt sources list them (one apt-cache run). */
+function debianPackages(names: readonly string[]): DebianPackage[] {
+  const records = apt(['apt-cache', 'show', '--no-all-versions', ...names]).split(/\n\n+/);
+  return names.map((name) => {
+    const record = records.find((text) => new RegExp(`^Package: ${name.replace(/[.+]/g, '\\$&')}$`, 'm').test(text)) ?? '';
+    const field = (key: string) => new RegExp(`^${key}: (.+)$`, 'm').exec(record)?.[1]?.trim();
+    const version = field('Version');
+    const checksum = field('SHA256');
+    if (version === undefined || checksum === undefined)
+      throw new MetalboxError('E_AGENT_BUILD', `apt-cache show ${name}: no Version or SHA256`);
+    return { name, version, sha256: checksum };
+  });
 }
 
 /** The package's .deb in `dir`, downloaded unless a file with its checksum is there. */

@@ -4,7 +4,8 @@ import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { AGENT_MODULES, buildAgentImage, moduleClosure, parseModulesDep } from '../../src/agent/build.js';
+import { AGENT_MODULES, AGENT_TOOLS, buildAgentImage, moduleClosure, parseModulesDep } from '../../src/agent/build.js';
+import { elfLinking } from '../../src/agent/elf.js';
 import { tempDir } from '../helpers.js';
 
 test('the agent image: Debian kernel and busybox-static, the drivers and the agent program; reproducible and cached', async (t) => {
@@ -36,6 +37,39 @@ test('the agent image: Debian kernel and busybox-static, the drivers and the age
     for (const name of AGENT_MODULES) assert.ok(image.manifest.modules.includes(name), `${name} is in the image`);
     assert.ok(listed.has(`${modules}/kernel/drivers/net/virtio_net.ko`));
     assert.ok(listed.has(`${modules}/kernel/drivers/nvme/host/nvme-core.ko`), "nvme's dependency came along");
+  });
+
+  await t.test('the tools busybox lacks run inside the image with only its own libraries (chroot into it)', (t) => {
+    if (process.getuid?.() !== 0) return t.skip('chroot needs root');
+    const root = tempDir(t);
+    execFileSync('sh', ['-c', 'gunzip -c "$1" | busybox cpio -i -d -H newc 2>/dev/null', 'unpack', image.initrd], { cwd: root });
+    for (const tool of AGENT_TOOLS) {
+      assert.ok(
+        image.manifest.tools.some((pkg) => pkg.name === tool.package),
+        `${tool.package} is in the manifest`,
+      );
+      // Without a library or the loader, the chroot's exec fails before the tool prints anything.
+      const version = execFileSync('chroot', [root, `/${tool.path}`, '--version'], { encoding: 'utf8' });
+      assert.match(version, tool.package === 'zstd' ? /Zstandard/ : /sfdisk from util-linux/, tool.path);
+    }
+  });
+
+  await t.test('ELF linking read from the zstd binary as Debian ships it', () => {
+    const zstd = image.manifest.tools.find((pkg) => pkg.name === 'zstd')!;
+    const root = tempDir(t);
+    execFileSync('sh', [
+      '-c',
+      'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./usr/bin/zstd',
+      'x',
+      join(first, 'packages', `zstd_${zstd.version}.deb`),
+      root,
+    ]);
+    // As readelf -d and readelf -l print them for bookworm's zstd 1.5.4+dfsg2-5+deb12u1.
+    assert.deepEqual(elfLinking(readFileSync(join(root, 'usr/bin/zstd'))), {
+      interpreter: '/lib64/ld-linux-x86-64.so.2',
+      needed: ['libz.so.1', 'liblzma.so.5', 'liblz4.so.1', 'libc.so.6'],
+    });
+    assert.throws(() => elfLinking(Buffer.from('#!/bin/sh\n'.padEnd(80)), 'init'), /init: not an ELF file/);
   });
 
   await t.test('asked again: the cached image, not built again', () => {
