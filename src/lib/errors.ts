@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'E_LEASE_LOST'
   | 'E_TOO_MANY'
   | 'E_STORAGE'
-  | 'E_AGENT_BUILD';
+  | 'E_AGENT_BUILD'
+  | 'E_DEPLOY';
 
 export class MetalboxError extends Error {
   override readonly name = 'MetalboxError';
