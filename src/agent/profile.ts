@@ -12,6 +12,9 @@ export function agentProfile(image: LoadedAgentImage): Profile {
     name: AGENT_PROFILE,
     assets: { kernel: null, initrds: [] },
     readsMachine: false,
+    image: null,
+    metadataNames: [],
+    metadata: () => null,
     script(variables) {
       if (variables.agentUrl === null)
         throw new TemplateError('the agent needs its URL, which only a known machine under an operation has');

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ProfileConfig } from '../profiles/profiles.js';
+import { IMAGE_FORMATS, type ProfileConfig } from '../profiles/profiles.js';
 import type { ServerTypeConfig } from '../profiles/server-types.js';
 import { TIMEOUTS, type TimedState } from '../lifecycle/lifecycle.js';
 
@@ -205,11 +205,43 @@ export const SETTINGS: readonly Setting[] = [
           },
           cmdline: { type: 'string' },
           script: { type: 'string', minLength: 1 },
+          image: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['url', 'sha256', 'format'],
+            properties: {
+              url: { type: 'string', minLength: 1, maxLength: 2048 },
+              sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+              format: { enum: [...IMAGE_FORMATS] },
+              rootDevice: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  model: { type: 'string', minLength: 1, maxLength: 128 },
+                  serial: { type: 'string', minLength: 1, maxLength: 128 },
+                  wwn: { type: 'string', minLength: 1, maxLength: 128 },
+                  byPath: { type: 'string', minLength: 1, maxLength: 256 },
+                  minSizeGiB: { type: 'number', minimum: 0 },
+                  maxSizeGiB: { type: 'number', minimum: 0 },
+                  rotational: { type: 'boolean' },
+                  pick: { enum: ['smallest', 'largest', 'first'] },
+                },
+              },
+            },
+          },
+          metadata: {
+            type: 'object',
+            maxProperties: 16,
+            propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
+            additionalProperties: { type: 'string', maxLength: 262144 },
+          },
         },
       },
     },
     default: () => ({}),
-    description: 'boot profiles by name: kernel, initrd and cmdline, or an iPXE script; templated (see Profiles)',
+    description:
+      'boot profiles by name: kernel, initrd and cmdline, an iPXE script, or an image (url, sha256, format, rootDevice) the agent writes; ' +
+      'metadata files for each; templated (see Profiles)',
   },
   {
     path: 'serverTypes',
@@ -347,7 +379,8 @@ export const SETTINGS: readonly Setting[] = [
       properties: Object.fromEntries(Object.keys(TIMEOUTS).map((state) => [state, { type: 'integer', minimum: 1, maximum: 86400 }])),
     },
     default: () => ({ ...PROVISIONING_TIMEOUTS }),
-    description: 'seconds a machine may stay in each provisioning state before it is provision_failed, with its last event as the reason',
+    description:
+      'seconds a machine may stay in each provisioning state before it is provision_failed (deploy_failed from deploying and booting), with its last event as the reason',
   },
   {
     path: 'provisioning.powerPollMs',

@@ -5,7 +5,7 @@ import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineJson } from '../store/index.js';
 import type { BootAnswer, BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
-import { agentUrl, callbackUrl } from '../netboot/callback-tokens.js';
+import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from '../profiles/profiles.js';
 import { TemplateError } from '../profiles/template.js';
@@ -134,7 +134,11 @@ export class BootScripts {
     }
   }
 
-  /** The script of a machine under an operation: its installer, or its agent (the discovery profile, else metalbox's own agent). */
+  /**
+   * The script of a machine under an operation: its installer; or its agent: metalbox's
+   * own to deploy an image, and to read a machine discovery found unless the operator set
+   * a discovery profile.
+   */
   #bootProfile(
     decision: Extract<BootAnswer, { kind: 'install' | 'agent' }>,
     mac: string,
@@ -144,8 +148,13 @@ export class BootScripts {
   ): BootScriptAnswer {
     const { events } = this.options;
     const { machineId, operationId } = decision;
+    const agentName = this.options.agentProfile?.name ?? null;
     const profileName =
-      decision.kind === 'install' ? decision.profile : (this.options.discoveryProfile ?? this.options.agentProfile?.name ?? null);
+      decision.kind === 'install'
+        ? decision.profile
+        : decision.state === 'discovered'
+          ? (this.options.discoveryProfile ?? agentName)
+          : agentName;
     const profile =
       profileName === null
         ? undefined
@@ -158,7 +167,7 @@ export class BootScripts {
       const reason =
         profileName === null
           ? decision.kind === 'agent'
-            ? 'no agent image (run metalbox agent build) and no boot.discoveryProfile'
+            ? `no agent image (run metalbox agent build)${decision.state === 'discovered' ? ' and no boot.discoveryProfile' : ''}`
             : `${machineId} has no profile`
           : `profile ${profileName} is not defined`;
       this.options.complaints.warn(`no-profile|${mac}`, { mac, machineId }, `boot.ipxe: ${reason}`);
@@ -189,6 +198,7 @@ export class BootScripts {
         serverUrl,
         callbackUrl: token === null ? null : callbackUrl(serverUrl, machineId, token),
         agentUrl: token === null ? null : agentUrl(serverUrl, machineId, token),
+        metadataUrl: token === null ? null : metadataUrl(serverUrl, machineId, token),
         machineId,
         machine,
       });

@@ -54,7 +54,12 @@ export function agentUrl(serverUrl: string, machineId: string, token: string): s
   return `${serverUrl}/agent/v1/${machineId}/${token}`;
 }
 
-/** A request URL as it may be logged: a callback's or an agent's token replaced (it is a credential for the operation). */
+/** The base of a machine's metadata files: NoCloud's `s=` and the config drive add meta-data, user-data… to it. */
+export function metadataUrl(serverUrl: string, machineId: string, token: string): string {
+  return `${serverUrl}/metadata/${machineId}/${token}/`;
+}
+
+/** A request URL as it may be logged: a callback's, an agent's or a metadata token replaced (it is a credential for the operation). */
 export function loggableUrl(url: string): string {
-  return url.replace(/^(\/(?:callback|agent\/v1)\/[^/?]*\/)[^/?]*/, '$1[redacted]');
+  return url.replace(/^(\/(?:callback|agent\/v1|metadata)\/[^/?]*\/)[^/?]*/, '$1[redacted]');
 }

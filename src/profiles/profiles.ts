@@ -4,12 +4,61 @@ import { MetalboxError } from '../lib/errors.js';
 import { Template, TemplateError, type TemplateVariables } from './template.js';
 import { hasControlCharacters, withoutControlCharacters } from '../lib/text.js';
 
-/** A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with initrds and a command line, or a whole iPXE script. */
+/**
+ * A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with
+ * initrds and a command line, a whole iPXE script, or a disk image metalbox's agent writes;
+ * any of them with per-machine metadata files.
+ */
 export interface ProfileConfig {
   kernel?: string;
   initrd?: string | string[];
   cmdline?: string;
   script?: string;
+  image?: ImageConfig;
+  /** Templated files by name (user-data, meta-data, network-config, an Ignition or preseed file), at {{ metadataUrl }}<name>. */
+  metadata?: Record<string, string>;
+}
+
+export const IMAGE_FORMATS = ['raw', 'raw.gz', 'raw.xz', 'raw.zst'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+/** A disk image: where it is, its checksum (required: the agent refuses to leave a disk it cannot verify), its compression, and which disk. */
+export interface ImageConfig {
+  /** A path under --assets-dir, or an http(s) URL. */
+  url: string;
+  sha256: string;
+  format: ImageFormat;
+  rootDevice?: RootDeviceHints;
+}
+
+/**
+ * Which disk an image goes to, in the spirit of Ironic's root device hints
+ * (src/agent/root-device.ts applies them): every hint given must hold, then `pick`
+ * chooses among the disks left.
+ */
+export interface RootDeviceHints {
+  /** The disk's model contains this text (case does not matter). */
+  model?: string;
+  /** The disk's serial, exactly. */
+  serial?: string;
+  /** The disk's WWN, exactly. */
+  wwn?: string;
+  /** Its stable path, as /dev/disk/by-path/ names it (with or without that prefix). */
+  byPath?: string;
+  minSizeGiB?: number;
+  maxSizeGiB?: number;
+  rotational?: boolean;
+  /** Among the disks every hint fits: the smallest (default), the largest, or the first by stable path. */
+  pick?: 'smallest' | 'largest' | 'first';
+}
+
+/** An image profile's image, checked: its URL for a machine given metalbox's URL, and the asset it is when served from --assets-dir. */
+export interface ProfileImage {
+  asset: string | null;
+  url(serverUrl: string): string;
+  sha256: string;
+  format: ImageFormat;
+  rootDevice: RootDeviceHints;
 }
 
 /** A profile checked and compiled at start-up; rendering it is pure string work. */
@@ -22,8 +71,19 @@ export interface Profile {
    * record, a query the script path otherwise skips (it was a quarter of its time).
    */
   readsMachine: boolean;
-  /** The whole iPXE script for one booting machine; throws TemplateError when a name has no value. */
+  /** The whole iPXE script for one booting machine; throws TemplateError when a name has no value (or for an image profile, which the agent boots). */
   script(variables: TemplateVariables): string;
+  /** The image metalbox's agent writes, for a profile of kind image; null for one that boots an installer. */
+  image: ProfileImage | null;
+  /** The names of its metadata files. */
+  metadataNames: readonly string[];
+  /** One metadata file for one machine; null when the profile has no file of that name. */
+  metadata(name: string, variables: TemplateVariables): string | null;
+}
+
+/** What a profile boots: an installer (kernel or script), or an image the agent writes. */
+export function profileKind(profile: Profile): 'install' | 'image' {
+  return profile.image === null ? 'install' : 'image';
 }
 
 export interface ProfileOptions {
@@ -55,7 +115,58 @@ export function compileProfiles(configs: Record<string, ProfileConfig>, options:
   return profiles;
 }
 
+/**
+ * The config drive of an image profile that names no files of its own: NoCloud's two
+ * (cloud-init reads a CIDATA filesystem only when both are there), the machine's id as its
+ * instance and host name, and the first boot's `booted` callback that makes it active.
+ */
+const IMAGE_METADATA: Readonly<Record<string, string>> = {
+  'meta-data': 'instance-id: {{ machine.id }}\nlocal-hostname: {{ machine.id }}\n',
+  'user-data': [
+    '#cloud-config',
+    '# metalbox: the first boot from the disk reports booted (the machine becomes active)',
+    'phone_home:',
+    '  url: "{{ callbackUrl }}?event=booted"',
+    '  post: [instance_id, hostname]',
+    '  tries: 10',
+    '',
+  ].join('\n'),
+};
+
 function compileProfile(name: string, config: ProfileConfig, options: ProfileOptions): Profile {
+  const files = config.metadata ?? (config.image !== undefined ? IMAGE_METADATA : {});
+  const metadata = new Map(Object.entries(files).map(([file, source]) => [file, new Template(source)]));
+  const withMetadata = (profile: Omit<Profile, 'image' | 'metadataNames' | 'metadata'>, image: ProfileImage | null = null): Profile => ({
+    ...profile,
+    image,
+    readsMachine: profile.readsMachine || [...metadata.values()].some((template) => template.names.some((n) => n.startsWith('machine'))),
+    metadataNames: [...metadata.keys()],
+    metadata: (file, variables) => metadata.get(file)?.render(variables) ?? null,
+  });
+  if (config.image !== undefined) {
+    if (config.kernel !== undefined || config.initrd !== undefined || config.cmdline !== undefined || config.script !== undefined)
+      throw new MetalboxError(
+        'E_CONFIG',
+        `profile ${name}: an image profile is written by metalbox's agent: no kernel, initrd, cmdline or script`,
+      );
+    const { url, sha256, format, rootDevice = {} } = config.image;
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+      throw new MetalboxError('E_CONFIG', `profile ${name}: image sha256 must be 64 lowercase hex digits`);
+    if (!IMAGE_FORMATS.includes(format))
+      throw new MetalboxError('E_CONFIG', `profile ${name}: image format ${String(format)}: one of ${IMAGE_FORMATS.join(', ')}`);
+    const file = bootFile(name, 'image', url, options);
+    return withMetadata(
+      {
+        name,
+        assets: { kernel: null, initrds: [] },
+        readsMachine: false,
+        script: () => {
+          throw new TemplateError(`profile ${name} is an image: metalbox's agent writes it, no installer boots`);
+        },
+      },
+      { asset: file.asset, url: file.url, sha256, format, rootDevice },
+    );
+  }
   if (config.script !== undefined) {
     if (config.kernel !== undefined || config.initrd !== undefined || config.cmdline !== undefined) {
       throw new MetalboxError('E_CONFIG', `profile ${name}: give either script, or kernel with initrd and cmdline, not both`);
@@ -63,15 +174,15 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
     if (!config.script.trimStart().startsWith('#!ipxe'))
       throw new MetalboxError('E_CONFIG', `profile ${name}: script must start with #!ipxe`);
     const template = new Template(config.script);
-    return {
+    return withMetadata({
       name,
       assets: { kernel: null, initrds: [] },
       readsMachine: readsMachine(config),
       script: (variables) => template.render(variables),
-    };
+    });
   }
   if (config.kernel === undefined)
-    throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline) or a script`);
+    throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline), a script or an image`);
   const kernel = bootFile(name, 'kernel', config.kernel, options);
   const initrds = (typeof config.initrd === 'string' ? [config.initrd] : (config.initrd ?? [])).map((initrd) =>
     bootFile(name, 'initrd', initrd, options),
@@ -89,7 +200,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
   // The Linux EFI stub loads initrds by the names on its command line, and older ipxe.efi
   // builds pass none otherwise (BIOS kernels ignore them): added unless the command line names its own.
   const namesOwnInitrds = /(^|\s)initrd=/.test(config.cmdline ?? '');
-  return {
+  return withMetadata({
     name,
     assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
     readsMachine: readsMachine(config),
@@ -113,7 +224,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
         '',
       ].join('\n');
     },
-  };
+  });
 }
 
 interface BootFile {

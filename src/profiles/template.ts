@@ -12,6 +12,8 @@ export interface TemplateVariables {
   callbackUrl: string | null;
   /** The agent's base URL for this machine and operation (its token inside), for profiles that boot an agent. */
   agentUrl: string | null;
+  /** The base of this machine's metadata files (ends in /: NoCloud's `s=` appends meta-data, user-data), its token inside. */
+  metadataUrl: string | null;
   /** The booting machine's id, null for an unknown one (not a template name: templates say machine.id). */
   machineId: string | null;
   /** Its record; read from the store only for profiles that name machine.* (Profile.readsMachine). */
@@ -44,7 +46,7 @@ type Shape = null | { [key: string]: Shape } | [Shape];
 
 const TAG = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const NAME = /^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*$/;
-const TOP_LEVEL = new Set(['mac', 'serverUrl', 'callbackUrl', 'agentUrl', 'machine']);
+const TOP_LEVEL = new Set(['mac', 'serverUrl', 'callbackUrl', 'agentUrl', 'metadataUrl', 'machine']);
 
 export class Template {
   readonly #parts: Part[] = [];
@@ -79,7 +81,9 @@ function checkName(name: string): void {
   if (!NAME.test(name)) throw new TemplateError(`{{ ${name} }} is not a variable name`);
   const [root, ...path] = name.split('.');
   if (!TOP_LEVEL.has(root!))
-    throw new TemplateError(`unknown variable {{ ${name} }}: the names are mac, serverUrl, callbackUrl and machine.<field>`);
+    throw new TemplateError(
+      `unknown variable {{ ${name} }}: the names are mac, serverUrl, callbackUrl, agentUrl, metadataUrl and machine.<field>`,
+    );
   if (root !== 'machine') {
     if (path.length > 0) throw new TemplateError(`unknown variable {{ ${name} }}: ${root} has no fields`);
     return;
@@ -100,7 +104,7 @@ function checkName(name: string): void {
 
 function renderVariable(part: { name: string; path: string[] }, variables: TemplateVariables): string {
   if (part.name !== 'machine') {
-    const value = variables[part.name as 'mac' | 'serverUrl' | 'callbackUrl'];
+    const value = variables[part.name as 'mac' | 'serverUrl' | 'callbackUrl' | 'agentUrl' | 'metadataUrl'];
     if (value === null) throw new TemplateError(`{{ ${part.name} }} has no value here`);
     return value;
   }

@@ -28,9 +28,15 @@ test('profiles and server types applied through the API win over the config by n
   catalog.applyServerTypes([{ name: 'big-hpe', match: { 'system.manufacturer': 'HPE', 'cpu.cores': '>=64' }, profile: 'rescue' }]);
   // The shared map is updated in place: netboot sees the new script at once.
   assert.equal(
-    catalog.profiles
-      .get('lab')!
-      .script({ mac: 'aa:bb:cc:dd:ee:ff', serverUrl: 'http://m:8080', callbackUrl: null, agentUrl: null, machineId: null, machine: null }),
+    catalog.profiles.get('lab')!.script({
+      mac: 'aa:bb:cc:dd:ee:ff',
+      serverUrl: 'http://m:8080',
+      callbackUrl: null,
+      agentUrl: null,
+      metadataUrl: null,
+      machineId: null,
+      machine: null,
+    }),
     '#!ipxe\nchain http://m:8080/x/aa:bb:cc:dd:ee:ff\n',
   );
 

@@ -41,6 +41,7 @@ const variables = (): TemplateVariables => ({
   serverUrl: 'http://10.77.0.1:8080',
   callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok',
   agentUrl: 'http://10.77.0.1:8080/agent/v1/m-0000000000ab/tok',
+  metadataUrl: 'http://10.77.0.1:8080/metadata/m-0000000000ab/tok/',
   machineId: 'm-0000000000ab',
   machine: machine(),
 });
