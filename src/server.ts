@@ -41,7 +41,7 @@ import { readUnifiSettings } from './bmc-locator/unifi-settings.js';
 import { compileProfiles } from './profiles/profiles.js';
 import { agentCacheDir } from './agent/build.js';
 import { type LoadedAgentImage, loadAgentImage } from './agent/image.js';
-import { recordAgentReport } from './agent/reports.js';
+import { AgentTasks } from './agent/tasks.js';
 import { agentProfile } from './agent/profile.js';
 import { agentRoutes } from './ipxe/agent-routes.js';
 
@@ -156,6 +156,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       sessions,
       profiles,
       assetsDir: config.assetsDir,
+      agentImage: agentImage !== null,
       control: { pollMs: config.provisioning.powerPollMs },
     });
     engine.register(onboarding);
@@ -171,6 +172,8 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
 
     const httpLog = logger.child({ component: 'http' });
     const httpComplaints = new LogLimiter(httpLog);
+    const serverUrl = (host: string | undefined) =>
+      publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url);
     const scripts = new BootScripts({
       decisions,
       profiles,
@@ -183,7 +186,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       agentProfile: agentImage === null ? undefined : agentProfile(agentImage),
       discover:
         config.boot.unknown === 'discover' ? (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered) : undefined,
-      serverUrl: (host) => publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url),
+      serverUrl,
       log: httpLog,
     });
 
@@ -259,6 +262,8 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         appendEvents: (events) => store.machines.appendEvents(events),
         binaries: binaryBytes,
         assetsDir: config.assetsDir,
+        machine: (machineId) => store.machines.get(machineId),
+        serverUrl,
       }),
     );
     api.register(async (scope) =>
@@ -266,7 +271,8 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         image: agentImage,
         trust,
         complaints: httpComplaints,
-        report: (machineId, operationId, inventory) => recordAgentReport(store, serverTypes, machineId, operationId, inventory),
+        tasks: new AgentTasks({ store, serverTypes: () => serverTypes, profiles: () => profiles }),
+        serverUrl,
       }),
     );
     await api.ready();
@@ -314,8 +320,9 @@ export function checkConfig(config: Config): {
   binaries: ReturnType<typeof loadIpxeBinaries>;
   agentImage: LoadedAgentImage | null;
 } {
-  // Machines PXE discovery finds boot the agent, unless the operator names another profile.
-  const agentImage = config.boot.unknown === 'discover' ? loadAgentImage(agentCacheDir(config.dataDir)) : null;
+  // Machines PXE discovery finds boot the agent, unless the operator names another profile;
+  // image profiles deploy through it (provision refuses them while there is no image).
+  const agentImage = loadAgentImage(agentCacheDir(config.dataDir));
   if (config.boot.unknown === 'discover' && config.boot.discoveryProfile === undefined && agentImage === null) {
     throw new MetalboxError(
       'E_CONFIG',

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { canMove, INITIAL_STATES, MACHINE_STATES, MOVES, pathBetween, sourcesOf, TIMEOUTS } from '../src/lifecycle/lifecycle.js';
+import {
+  canMove,
+  INITIAL_STATES,
+  MACHINE_STATES,
+  MOVES,
+  pathBetween,
+  sourcesOf,
+  TIMED_OUT_STATES,
+  TIMEOUTS,
+} from '../src/lifecycle/lifecycle.js';
 import { prepareDataDir, Store } from '../src/store/index.js';
 import { tempDir } from './helpers.js';
 
@@ -48,7 +57,20 @@ test('the lifecycle table: every state reachable from where machines start, and 
   }
   assert.deepEqual(sourcesOf('installing', 'boot milestone'), ['preparing', 'netbooting']);
   assert.deepEqual(sourcesOf('provisioned', 'callback'), ['preparing', 'netbooting', 'installing']);
-  for (const state of Object.keys(TIMEOUTS)) assert.ok(canMove(state as keyof typeof TIMEOUTS, 'provision_failed'), `${state} times out`);
+  // An installer's states time out to provision_failed; a deploy's (the agent silent, or the OS never up from its disk) to deploy_failed.
+  for (const [state, failed] of [
+    ['preparing', 'provision_failed'],
+    ['netbooting', 'provision_failed'],
+    ['installing', 'provision_failed'],
+    ['deprovisioning', 'provision_failed'],
+    ['deploying', 'deploy_failed'],
+    ['booting', 'deploy_failed'],
+  ] as const) {
+    assert.ok(state in TIMEOUTS, `${state} is timed`);
+    assert.equal(TIMED_OUT_STATES[state], failed);
+    assert.ok(canMove(state, failed), `${state} times out to ${failed}`);
+  }
+  assert.equal(canMove('deploying', 'provision_failed'), false, 'a deploy never ends as a failed installation');
 });
 
 test('the store refuses a move the table does not have, in the same transaction: nothing written', (t) => {

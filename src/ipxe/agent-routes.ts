@@ -1,10 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoadedAgentImage } from '../agent/image.js';
-import { type AgentInventory, type Facts, parseFacts } from '../agent/inventory.js';
-import type { ReportOutcome } from '../agent/reports.js';
+import { type Facts, parseFacts } from '../agent/inventory.js';
+import type { AgentTasks, DeployOutcome, MachineUrls } from '../agent/tasks.js';
 import { isMetalboxError } from '../lib/errors.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
+import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
+import { TemplateError } from '../profiles/template.js';
+import { withoutControlCharacters } from '../lib/text.js';
 import { sendBody } from './http-files.js';
 
 export interface AgentRoutesOptions {
@@ -12,20 +15,44 @@ export interface AgentRoutesOptions {
   image: LoadedAgentImage | null;
   trust: MachineTrust;
   complaints: LogLimiter;
-  /** Stores what the agent read and moves the machine on (recordAgentReport, its store and server types bound). */
-  report: (machineId: string, operationId: string, inventory: AgentInventory) => ReportOutcome;
+  /** The lifecycle's answers to the agent. */
+  tasks: AgentTasks;
+  /** metalbox's URL as the machine reaches it (from the request's Host when no address is advertised). */
+  serverUrl: (host: string | undefined) => string;
 }
-
-/** What the agent is told to do next. */
-export type AgentTask = 'inventory' | 'poweroff';
 
 /** Facts of one machine: a few hundred paths; a file's text up to 64 KiB (the agent's own bound). */
 const MAX_FACTS = 20_000;
 const FACTS_BODY_LIMIT = 4 * 1024 * 1024;
+/** Progress and outcome bodies are a few numbers and a line of text. */
+const SMALL_BODY_LIMIT = 4096;
 const AGENT_PARAMS = {
   type: 'object',
   required: ['machineId', 'token'],
   properties: { machineId: { type: 'string', maxLength: 64 }, token: { type: 'string', maxLength: 128 } },
+} as const;
+/** A byte count: up to 1 PB, which no disk of today reaches. */
+const BYTES = { type: 'integer', minimum: 0, maximum: 1e15 } as const;
+const DEPLOY_OUTCOME = {
+  oneOf: [
+    {
+      type: 'object',
+      required: ['result', 'bytes', 'sha256', 'seconds'],
+      additionalProperties: false,
+      properties: {
+        result: { const: 'written' },
+        bytes: BYTES,
+        sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        seconds: { type: 'integer', minimum: 0, maximum: 1e7 },
+      },
+    },
+    {
+      type: 'object',
+      required: ['result', 'reason'],
+      additionalProperties: false,
+      properties: { result: { const: 'failed' }, reason: { type: 'string', maxLength: 1000 } },
+    },
+  ],
 } as const;
 
 type AgentRequest = FastifyRequest<{ Params: { machineId: string; token: string } }>;
@@ -34,8 +61,9 @@ type AgentRequest = FastifyRequest<{ Params: { machineId: string; token: string 
  * The agent's side of metalbox: its kernel and initramfs, and its protocol under
  * /agent/v1/<machine>/<token>/, the token being the machine's operation's (MachineTrust:
  * given only in a script fetched from the machine's own address, accepted only from it,
- * only while the operation is under way). The agent asks for its task and sends what it
- * read; metalbox's lifecycle decides what comes next.
+ * only while the operation is under way). The agent asks for its task, sends what it read,
+ * its progress writing an image and the outcome, and fetches its config drive; each answer
+ * is AgentTasks', which the lifecycle decides.
  */
 export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): void {
   app.route({
@@ -59,7 +87,7 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
   /** The machine's operation, when the request may act for it; else the 403 is sent and null returned. */
   const admit = (request: AgentRequest, reply: FastifyReply): string | null => {
     const { machineId, token } = request.params;
-    const admission = options.trust.admit(machineId, token, request.ip);
+    const admission = options.trust.admit('agent', machineId, token, request.ip);
     if (admission.admitted) return admission.operationId;
     options.complaints.warn(
       `agent-refused|${request.ip}`,
@@ -71,10 +99,22 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
     return null;
   };
 
+  /** The machine's URLs under the admitted token, as the machine reaches metalbox. */
+  const urls = (request: AgentRequest): MachineUrls => {
+    const { machineId, token } = request.params;
+    const serverUrl = options.serverUrl(request.headers.host);
+    return {
+      serverUrl,
+      callbackUrl: callbackUrl(serverUrl, machineId, token),
+      agentUrl: agentUrl(serverUrl, machineId, token),
+      metadataUrl: metadataUrl(serverUrl, machineId, token),
+    };
+  };
+
   app.get('/agent/v1/:machineId/:token/task', { schema: { params: AGENT_PARAMS } }, async (request: AgentRequest, reply) => {
-    if (admit(request, reply) === null) return reply;
-    // Admitted means the machine is under its agent's operation and has not reported yet.
-    return { task: 'inventory' satisfies AgentTask };
+    const operationId = admit(request, reply);
+    if (operationId === null) return reply;
+    return options.tasks.next(request.params.machineId, operationId, urls(request));
   });
 
   app.post(
@@ -113,18 +153,65 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
       if (operationId === null) return reply;
       const inventory = parseFacts(request.body.facts);
       try {
-        const outcome = options.report(request.params.machineId, operationId, inventory);
-        return {
-          state: outcome.state,
-          ...(outcome.mergedInto ? { mergedInto: outcome.mergedInto } : {}),
-          task: 'poweroff' satisfies AgentTask,
-        };
+        const { state, mergedInto, task } = options.tasks.report(request.params.machineId, operationId, inventory, urls(request));
+        return { state, ...(mergedInto ? { mergedInto } : {}), ...task };
       } catch (error) {
         if (!isMetalboxError(error, 'E_NIC_CONFLICT') && !isMetalboxError(error, 'E_CONFLICT')) throw error;
         return text(reply, 409, `${error.message}\n`);
       }
     },
   );
+
+  app.post(
+    '/agent/v1/:machineId/:token/progress',
+    {
+      bodyLimit: SMALL_BODY_LIMIT,
+      schema: {
+        params: AGENT_PARAMS,
+        body: {
+          type: 'object',
+          required: ['bytes', 'mbps'],
+          additionalProperties: false,
+          properties: { bytes: BYTES, mbps: { type: 'integer', minimum: 0, maximum: 1e6 } },
+        },
+      },
+    },
+    async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Body: { bytes: number; mbps: number } }>, reply) => {
+      const operationId = admit(request, reply);
+      if (operationId === null) return reply;
+      try {
+        options.tasks.progress(request.params.machineId, operationId, request.body.bytes, request.body.mbps);
+      } catch (error) {
+        if (!isMetalboxError(error, 'E_CONFLICT')) throw error;
+        return text(reply, 409, `${error.message}\n`);
+      }
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/agent/v1/:machineId/:token/deploy',
+    { bodyLimit: SMALL_BODY_LIMIT, schema: { params: AGENT_PARAMS, body: DEPLOY_OUTCOME } },
+    async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Body: DeployOutcome }>, reply) => {
+      const operationId = admit(request, reply);
+      if (operationId === null) return reply;
+      const outcome: DeployOutcome =
+        request.body.result === 'failed' ? { result: 'failed', reason: withoutControlCharacters(request.body.reason) } : request.body;
+      return options.tasks.outcome(request.params.machineId, operationId, outcome);
+    },
+  );
+
+  app.get('/agent/v1/:machineId/:token/config-drive', { schema: { params: AGENT_PARAMS } }, async (request: AgentRequest, reply) => {
+    const operationId = admit(request, reply);
+    if (operationId === null) return reply;
+    try {
+      const image = options.tasks.configDrive(request.params.machineId, urls(request));
+      return reply.header('content-type', 'application/octet-stream').header('cache-control', 'no-store').send(image);
+    } catch (error) {
+      if (!isMetalboxError(error, 'E_CONFLICT') && !isMetalboxError(error, 'E_DEPLOY') && !(error instanceof TemplateError)) throw error;
+      return text(reply, 409, `${error.message}\n`);
+    }
+  });
 }
 
 const text = (reply: FastifyReply, code: number, body: string) =>

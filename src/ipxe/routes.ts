@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientAddresses } from '../netboot/client-addresses.js';
 import { sourcesOf, type MachineState } from '../lifecycle/lifecycle.js';
-import type { MachineEventInput } from '../store/index.js';
+import type { MachineEventInput, MachineJson } from '../store/index.js';
 import type { BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { openConfined, sendBody } from './http-files.js';
 import type { Profile } from '../profiles/profiles.js';
+import { TemplateError } from '../profiles/template.js';
+import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
 import { withoutControlCharacters } from '../lib/text.js';
 
 export interface NetbootHttpOptions {
@@ -23,12 +25,17 @@ export interface NetbootHttpOptions {
   /** iPXE binaries by name, served from memory under /ipxe/ (UEFI HTTP boot fetches them there). */
   binaries: ReadonlyMap<string, Buffer>;
   assetsDir?: string | undefined;
+  /** A machine's record, for its profile's metadata files. */
+  machine: (machineId: string) => MachineJson | null;
+  /** metalbox's URL as the machine reaches it (from the request's Host when no address is advertised). */
+  serverUrl: (host: string | undefined) => string;
 }
 
-/** What an installer may report; `installed` and `failed` end the installation. */
+/** What an installer may report (`installed` and `failed` end the installation), and an OS the agent wrote (`booted`: active). */
 const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: MachineState }> = {
   installed: { from: sourcesOf('provisioned', 'callback'), to: 'provisioned' },
   failed: { from: sourcesOf('provision_failed', 'callback'), to: 'provision_failed' },
+  booted: { from: sourcesOf('active', 'callback'), to: 'active' },
 };
 const MAX_CALLBACK_FIELDS = 32;
 
@@ -103,7 +110,7 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       // operation's token and only from its own address: a wrong token, one of another
       // machine, one replayed after the installation ended, or a right one sent from
       // another host is refused alike, and changes nothing.
-      const admission = options.trust.admit(machineId, token, request.ip);
+      const admission = options.trust.admit('callback', machineId, token, request.ip);
       if (!admission.admitted) {
         options.complaints.warn(
           `callback-refused|${request.ip}`,
@@ -146,6 +153,60 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
     scope.get('/callback/:machineId/:token', callback);
     scope.post('/callback/:machineId/:token', { ...callback, bodyLimit: 16 * 1024 });
   });
+
+  /**
+   * A machine's metadata file (its profile's user-data, meta-data, preseed...), rendered for
+   * it: for an installer at {{ metadataUrl }}, or read by the agent into the config drive.
+   * The same token rule as the callback: secrets in user-data reach only the machine.
+   */
+  app.get(
+    '/metadata/:machineId/:token/:name',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['machineId', 'token', 'name'],
+          properties: {
+            machineId: { type: 'string', maxLength: 64 },
+            token: { type: 'string', maxLength: 128 },
+            name: { type: 'string', maxLength: 128 },
+          },
+        },
+      },
+    },
+    async (request: FastifyRequest<{ Params: { machineId: string; token: string; name: string } }>, reply) => {
+      const { machineId, token, name } = request.params;
+      const admission = options.trust.admit('metadata', machineId, token, request.ip);
+      if (!admission.admitted) {
+        options.complaints.warn(
+          `metadata-refused|${request.ip}`,
+          { machineId, from: request.ip, reason: admission.reason },
+          'metadata request refused',
+        );
+        return textReply(reply, 403, 'metadata refused: no operation under way, wrong token, or not sent from this machine\n');
+      }
+      const machine = options.machine(machineId);
+      const profile = machine?.profile == null ? undefined : options.profiles.get(machine.profile);
+      if (machine === null || profile === undefined || !profile.metadataNames.includes(name))
+        return textReply(reply, 404, `no metadata file ${name} for this machine\n`);
+      const serverUrl = options.serverUrl(request.headers.host);
+      try {
+        const text = profile.metadata(name, {
+          mac: machine.nics[0]?.mac ?? '',
+          serverUrl,
+          callbackUrl: callbackUrl(serverUrl, machineId, token),
+          agentUrl: agentUrl(serverUrl, machineId, token),
+          metadataUrl: metadataUrl(serverUrl, machineId, token),
+          machineId,
+          machine,
+        });
+        return textReply(reply, 200, text ?? '');
+      } catch (error) {
+        if (!(error instanceof TemplateError)) throw error;
+        return textReply(reply, 409, `profile ${profile.name}: metadata file ${name}: ${error.message}\n`);
+      }
+    },
+  );
 
   /** A kernel, initrd or other file sent in full or from its start, as an event of the machine that fetched it. */
   function recordFile(request: FastifyRequest, source: 'assets' | 'ipxe', name: string, size: number): void {

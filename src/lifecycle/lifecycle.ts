@@ -6,8 +6,8 @@
  * the flows; the state names are a contract.
  */
 
-export const STABLE_STATES = ['enrolled', 'ready', 'unclassified', 'provisioned'] as const;
-export const FAILED_STATES = ['bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed'] as const;
+export const STABLE_STATES = ['enrolled', 'ready', 'unclassified', 'provisioned', 'active'] as const;
+export const FAILED_STATES = ['bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed', 'deploy_failed'] as const;
 export const TRANSIENT_STATES = [
   'resolving',
   'connecting',
@@ -18,6 +18,8 @@ export const TRANSIENT_STATES = [
   'installing',
   'deprovisioning',
   'discovered',
+  'deploying',
+  'booting',
 ] as const;
 
 export const MACHINE_STATES = [...STABLE_STATES, ...FAILED_STATES, ...TRANSIENT_STATES] as const;
@@ -47,19 +49,29 @@ const ONBOARDING: readonly MachineState[] = ['enrolled', ...Object.values(ONBOAR
 
 /** Where a machine boots its installer (`preparing` too: a server that was on may reach PXE before its reset is recorded). */
 export const INSTALLING: readonly MachineState[] = ['preparing', 'netbooting', 'installing'];
-/** Where a machine boots the agent, which reads it (and, later, wipes and deploys it). */
-export const AGENT_BOOTS: readonly MachineState[] = ['discovered'];
-/** Where a machine acts under an operation whose token its requests carry: its installer's callback, its agent's reports. */
-export const UNDER_OPERATION: readonly MachineState[] = [...INSTALLING, ...AGENT_BOOTS];
-/** Being provisioned or installed: onboarding it again would disrupt that. */
-export const BUSY: readonly MachineState[] = [...INSTALLING, 'deprovisioning', 'provisioned'];
+/** Where a machine PXE-boots metalbox's agent, which reads it (discovered) or writes its disk (deploying). */
+export const AGENT_BOOTS: readonly MachineState[] = ['discovered', 'deploying'];
+/**
+ * Where an agent that has read the machine, or failed its deploy, stays up asking for its
+ * next task, when metalbox could not power the machine on again (no BMC): a deploy then
+ * needs no one at the machine. Its requests are under the operation that booted it.
+ */
+export const AGENT_HOLDS: readonly MachineState[] = ['ready', 'unclassified', 'deploy_failed'];
+/** Where an image written by the agent boots from the disk, and its OS reports `booted` under the deploy's operation. */
+export const DISK_BOOTS: readonly MachineState[] = ['booting'];
+/** Where a machine acts under an operation whose token its requests carry: its installer's callback, its agent's reports, its first boot's. */
+export const UNDER_OPERATION: readonly MachineState[] = [...INSTALLING, ...AGENT_BOOTS, ...DISK_BOOTS];
+/** Being provisioned, installed or deployed: onboarding it again would disrupt that. */
+export const BUSY: readonly MachineState[] = [...INSTALLING, 'deprovisioning', 'provisioned', 'deploying', 'booting', 'active'];
 /** Where `provision` may start: ready, or after a failed try. */
-export const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed'];
+export const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed', 'deploy_failed'];
 /** `provision --retry` also starts over a provisioning on its way. */
-export const REPROVISIONABLE: readonly MachineState[] = [...PROVISIONABLE, ...INSTALLING];
-export const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed'];
+export const REPROVISIONABLE: readonly MachineState[] = [...PROVISIONABLE, ...INSTALLING, 'deploying', 'booting'];
+export const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed', 'active', 'deploy_failed'];
 /** Where a provisioning or deprovisioning step fails from. */
 export const PROVISIONING: readonly MachineState[] = [...INSTALLING, 'deprovisioning'];
+/** Where a deploy fails from: the BMC's steps, the agent's report, or silence past the state's timeout. */
+export const DEPLOYING: readonly MachineState[] = ['deploying', 'booting'];
 /** Onboarding again starts from enrolled, from anywhere not busy. */
 const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => !BUSY.includes(state));
 
@@ -68,9 +80,17 @@ const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => 
  * the state it fails to: firmware POST on a big server takes minutes before it even asks
  * for PXE; an installer, up to an hour.
  */
-export const TIMEOUTS = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600 } as const;
+export const TIMEOUTS = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600, deploying: 3600, booting: 1800 } as const;
 export type TimedState = keyof typeof TIMEOUTS;
-export const TIMED_OUT_STATE: MachineState = 'provision_failed';
+/** Where each timed state fails to: an agent silent mid-deploy, or an OS that never reports from its disk, fail the deploy. */
+export const TIMED_OUT_STATES: Record<TimedState, MachineState> = {
+  preparing: 'provision_failed',
+  netbooting: 'provision_failed',
+  installing: 'provision_failed',
+  deprovisioning: 'provision_failed',
+  deploying: 'deploy_failed',
+  booting: 'deploy_failed',
+};
 /**
  * Seconds a machine PXE discovery made may wait for its agent's report before the record
  * goes (with its events): a spoofed DHCP client never reports, so a flood leaves nothing.
@@ -98,8 +118,8 @@ export const MOVES: readonly Move[] = [
   { from: INSTALLING, to: 'provision_failed', trigger: 'callback', when: 'the installer reports failed' },
   { from: PROVISIONING, to: 'provision_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
   {
-    from: Object.keys(TIMEOUTS) as TimedState[],
-    to: TIMED_OUT_STATE,
+    from: (Object.keys(TIMEOUTS) as TimedState[]).filter((state) => TIMED_OUT_STATES[state] === 'provision_failed'),
+    to: 'provision_failed',
     trigger: 'timeout',
     when: 'a provisioning state lasted past provisioning.timeouts',
   },
@@ -109,6 +129,13 @@ export const MOVES: readonly Move[] = [
   { from: ['classifying'], to: 'ready', trigger: 'agent', when: "the agent's inventory matched a server type, or none is configured" },
   { from: ['classifying'], to: 'unclassified', trigger: 'agent', when: "the agent's inventory matched no server type, or a tie" },
   { from: ['deprovisioning'], to: 'ready', trigger: 'provisioning step', when: 'powered off' },
+  { from: PROVISIONABLE, to: 'deploying', trigger: 'operator', when: 'metalbox provision with an image profile' },
+  { from: ['deploying', 'booting'], to: 'deploying', trigger: 'operator', when: 'metalbox provision --retry with an image profile' },
+  { from: ['deploying'], to: 'booting', trigger: 'agent', when: 'the image is written and verified and the config drive is written' },
+  { from: ['booting'], to: 'active', trigger: 'callback', when: 'the installed OS reports booted from its own disk' },
+  { from: DEPLOYING, to: 'deploy_failed', trigger: 'agent', when: 'the agent reports the deploy failed, or no disk fits the hints' },
+  { from: DEPLOYING, to: 'deploy_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
+  { from: DEPLOYING, to: 'deploy_failed', trigger: 'timeout', when: 'the agent or the installed OS was silent past provisioning.timeouts' },
 ];
 
 /** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC, discovered by PXE. */

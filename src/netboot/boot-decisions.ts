@@ -11,8 +11,8 @@ export type BootAnswer =
   | { kind: 'ignore'; reason: 'unknown' | 'maintenance' }
   /** The installer of the machine's profile (preparing, netbooting, installing), under its operation. */
   | { kind: 'install'; machineId: string; profile: string | null; operationId: string | null }
-  /** The metalbox agent (or the discovery profile), under the machine's operation: a machine PXE discovery found. */
-  | { kind: 'agent'; machineId: string; operationId: string | null }
+  /** The metalbox agent, under the machine's operation: to read a machine PXE discovery found (or its discovery profile), or to deploy it. */
+  | { kind: 'agent'; machineId: string; state: MachineState; operationId: string | null }
   /** Boot from local disk (ready, provisioned, failures, and every other state). */
   | { kind: 'local'; machineId: string }
   /** An unknown machine, when `boot.unknown: discover`. */
@@ -49,18 +49,19 @@ export class BootDecisions {
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
     if (INSTALLING.has(entry.state))
       return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
-    if (AGENT_BOOTS.has(entry.state)) return { kind: 'agent', machineId: entry.machineId, operationId: entry.operationId };
+    if (AGENT_BOOTS.has(entry.state))
+      return { kind: 'agent', machineId: entry.machineId, state: entry.state, operationId: entry.operationId };
     return { kind: 'local', machineId: entry.machineId };
   }
 
   /**
-   * The operation a machine acts under, when it is installing or running the agent: what
-   * its callback and agent tokens are bound to. Null in any other state (a late or replayed request).
+   * The operation a machine acts under while it is in one of `states`: what its callback,
+   * agent and metadata tokens are bound to. Null in any other state (a late or replayed request).
    */
-  activeOperation(machineId: string): string | null {
+  operationIn(machineId: string, states: ReadonlySet<MachineState>): string | null {
     const mac = this.#macsOf.get(machineId)?.[0];
     const entry = mac === undefined ? undefined : this.#byMac.get(mac);
-    return entry !== undefined && (INSTALLING.has(entry.state) || AGENT_BOOTS.has(entry.state)) ? entry.operationId : null;
+    return entry !== undefined && states.has(entry.state) ? entry.operationId : null;
   }
 
   /** A machine's NIC MACs, whatever its state. */

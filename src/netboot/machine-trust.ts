@@ -1,6 +1,7 @@
 import { ipv4, type ClientAddresses } from './client-addresses.js';
 import type { BootDecisions } from './boot-decisions.js';
 import type { CallbackTokens } from './callback-tokens.js';
+import { AGENT_BOOTS, AGENT_HOLDS, DISK_BOOTS, INSTALLING, type MachineState } from '../lifecycle/lifecycle.js';
 
 /**
  * Which addresses count as a machine's own:
@@ -26,6 +27,18 @@ export type Admission =
   | { admitted: true; operationId: string }
   | { admitted: false; reason: 'no-operation' | 'wrong-token' | 'foreign-address' };
 
+/**
+ * What a token admits, by the states the machine must be in: an installer's callback and
+ * the `booted` of an OS the agent wrote; the agent's requests while it boots and while it
+ * holds; the per-machine metadata for the installer, the agent's config drive and the first boot.
+ */
+export const TOKEN_SCOPES = {
+  callback: new Set<MachineState>([...INSTALLING, ...DISK_BOOTS]),
+  agent: new Set<MachineState>([...AGENT_BOOTS, ...AGENT_HOLDS]),
+  metadata: new Set<MachineState>([...INSTALLING, ...AGENT_BOOTS, ...DISK_BOOTS]),
+} as const;
+export type TokenScope = keyof typeof TOKEN_SCOPES;
+
 /** First-use bindings remembered; the oldest is forgotten past it (one per operation under way). */
 const FIRST_USE_CAPACITY = 65_536;
 
@@ -50,9 +63,9 @@ export class MachineTrust {
     return this.options.tokens.tokenFor(machineId, operationId);
   }
 
-  /** Whether a request for `machineId` carrying `token` from `ip` may act for the machine's current operation. */
-  admit(machineId: string, token: string, ip: string): Admission {
-    const operationId = this.options.decisions.activeOperation(machineId);
+  /** Whether a request for `machineId` carrying `token` from `ip` may act, within `scope`, for the machine's current operation. */
+  admit(scope: TokenScope, machineId: string, token: string, ip: string): Admission {
+    const operationId = this.options.decisions.operationIn(machineId, TOKEN_SCOPES[scope]);
     if (operationId === null) return { admitted: false, reason: 'no-operation' };
     if (!this.options.tokens.verify(machineId, operationId, token)) return { admitted: false, reason: 'wrong-token' };
     const address = ipv4(ip);

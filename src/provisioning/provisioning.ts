@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Profile } from '../profiles/profiles.js';
+import { type Profile, profileKind } from '../profiles/profiles.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import { newOperationId, type MachineRef } from '../lib/machine-ref.js';
 import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
@@ -16,7 +16,7 @@ import {
 } from '../redfish/power.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
-import { DEPROVISIONABLE, PROVISIONABLE, PROVISIONING, REPROVISIONABLE } from '../lifecycle/lifecycle.js';
+import { DEPLOYING, DEPROVISIONABLE, PROVISIONABLE, PROVISIONING, REPROVISIONABLE } from '../lifecycle/lifecycle.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
 
 /** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
@@ -36,6 +36,9 @@ export interface OperationTicket {
   operationId: string;
 }
 
+/** A provisioning's: without a job for a deploy to a machine without a BMC (its agent, or the operator, boots it). */
+export type ProvisionTicket = Omit<OperationTicket, 'job'> & { job: JobJson | null };
+
 export interface PowerStatus {
   machineId: string;
   powerState: string | null;
@@ -49,6 +52,8 @@ export interface ProvisioningDependencies {
   sessions: BmcSessions;
   profiles: ReadonlyMap<string, Profile>;
   assetsDir?: string | undefined;
+  /** Whether metalbox has an agent image to deploy image profiles with (metalbox agent build). */
+  agentImage?: boolean;
   control?: Partial<ControlOptions>;
 }
 
@@ -72,7 +77,7 @@ export class Provisioning implements JobHandler {
   constructor(private readonly deps: ProvisioningDependencies) {}
 
   /** Starts provisioning; every check that can refuse runs first, and a refusal changes nothing. */
-  provision(ref: MachineRef, options: { profile?: string; retry?: boolean } = {}): OperationTicket {
+  provision(ref: MachineRef, options: { profile?: string; retry?: boolean } = {}): ProvisionTicket {
     const { store } = this.deps;
     const machine = store.machines.resolve(ref);
     const profileName = options.profile ?? machine.profile;
@@ -87,7 +92,7 @@ export class Provisioning implements JobHandler {
         `unknown profile ${profileName}${known.length > 0 ? ` (known: ${known.join(', ')})` : ': no profiles are configured'}`,
       );
     }
-    for (const asset of [profile.assets.kernel, ...profile.assets.initrds]) {
+    for (const asset of [profile.assets.kernel, ...profile.assets.initrds, profile.image?.asset ?? null]) {
       if (asset === null) continue;
       const path = this.deps.assetsDir === undefined ? null : join(this.deps.assetsDir, asset);
       if (path === null || !existsSync(path)) {
@@ -97,17 +102,53 @@ export class Provisioning implements JobHandler {
         );
       }
     }
+    const from = options.retry ? REPROVISIONABLE : PROVISIONABLE;
+    const pinned = options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : '';
+    if (profileKind(profile) === 'image') return this.#deploy(machine, profileName, from, pinned, options.profile);
     this.#requireBmc(machine);
     return this.#start(
       machine,
       'provision',
       'cycle',
-      options.retry ? REPROVISIONABLE : PROVISIONABLE,
+      from,
       'preparing',
       'boot-override',
-      `provisioning with profile ${profileName}${options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : ''}`,
+      `provisioning with profile ${profileName}${pinned}`,
       options.profile,
     );
+  }
+
+  /**
+   * An image profile: the machine boots metalbox's agent, which writes the image (deploying).
+   * With a BMC, the same boot override and power cycle as an installer. Without one, the
+   * operation starts and nothing else: an agent holding the machine is refused at its next
+   * question (another operation began), reboots and PXE-boots into the deploy; a machine
+   * that is off needs someone to power it on.
+   */
+  #deploy(machine: MachineJson, profileName: string, from: readonly MachineState[], pinned: string, profile?: string): ProvisionTicket {
+    const { store } = this.deps;
+    if (!this.deps.agentImage)
+      throw new MetalboxError(
+        'E_CONFLICT',
+        `profile ${profileName} writes an image through metalbox's agent: run metalbox agent build first`,
+      );
+    const bmc = store.bmcs.ofMachine(machine.id);
+    const message = `deploying with profile ${profileName}${pinned}`;
+    if (bmc && bmc.ip !== null) return this.#start(machine, 'provision', 'cycle', from, 'deploying', 'boot-override', message, profile);
+    const operationId = newOperationId();
+    store.machines.startOperation(
+      machine.id,
+      operationId,
+      from,
+      'deploying',
+      {
+        type: 'provision',
+        message: `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on to PXE-boot it)`,
+        data: { job: null, profile: profile ?? null },
+      },
+      profile,
+    );
+    return { job: null, machine: store.machines.get(machine.id)!, operationId };
   }
 
   deprovision(ref: MachineRef): OperationTicket {
@@ -294,7 +335,10 @@ export class Provisioning implements JobHandler {
     return this.#fail(job, (error as Error).message ?? String(error), true);
   }
 
-  /** A final failure: provisioning and deprovisioning end in provision_failed with the reason; a power action only records it. */
+  /**
+   * A final failure: provisioning and deprovisioning end in provision_failed with the
+   * reason, a deploy in deploy_failed; a power action only records it.
+   */
   #fail(job: JobJson, reason: string, retryable = false): StepFailure {
     const input = job.input as unknown as OperationInput;
     const machineId = job.machineId!;
@@ -306,7 +350,8 @@ export class Provisioning implements JobHandler {
         data: { job: job.id },
       };
       if (input.action === 'power') this.deps.store.machines.appendEvents([{ machineId, ...event }]);
-      else this.deps.store.machines.transitionIf(machineId, PROVISIONING, 'provision_failed', reason, event);
+      else if (!this.deps.store.machines.transitionIf(machineId, PROVISIONING, 'provision_failed', reason, event))
+        this.deps.store.machines.transitionIf(machineId, DEPLOYING, 'deploy_failed', reason, event);
     });
   }
 

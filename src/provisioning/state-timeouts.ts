@@ -1,12 +1,13 @@
 import type { ProvisioningTimeouts } from '../config/settings.js';
-import { DISCOVERY_EXPIRES_AFTER, TIMED_OUT_STATE } from '../lifecycle/lifecycle.js';
+import { DISCOVERY_EXPIRES_AFTER, TIMED_OUT_STATES, type TimedState } from '../lifecycle/lifecycle.js';
 import type { Logger } from '../lib/log.js';
 import type { MachineState, MachineStore } from '../store/index.js';
 
 /**
  * The per-state deadlines of provisioning (docs/contracts.md, Lifecycle states): a machine left in preparing,
  * netbooting, installing or deprovisioning past its state's timeout becomes
- * provision_failed, with the last thing that happened to it as the reason. The check
+ * provision_failed, one left deploying or booting becomes deploy_failed, with the last
+ * thing that happened to it as the reason. The check
  * reads the store, so deadlines hold across restarts; the move is conditional, so a
  * callback that lands at the same moment wins cleanly.
  */
@@ -41,7 +42,7 @@ export class StateTimeouts {
         const seconds = this.timeouts[state as keyof ProvisioningTimeouts];
         const last = this.machines.lastEvent(id);
         const reason = `timed out: ${state} for more than ${seconds} s (since ${since}); last event: ${last ? `${last.type}: ${last.message}` : 'none'}`;
-        const moved = this.machines.transitionIf(id, [state], TIMED_OUT_STATE, reason, {
+        const moved = this.machines.transitionIf(id, [state], TIMED_OUT_STATES[state as TimedState], reason, {
           type: 'timeout',
           message: reason,
           operationId: this.machines.operationOf(id),

@@ -1,87 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
-import { claimAddress, startServe, tempDir, type Serving } from '../helpers.js';
-
-const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-/** The R650 fixture's first port: the NIC that PXE-boots here, so the agent's report names it too. */
-const NIC = 'b0:26:28:aa:bb:c0';
-/** Loopback addresses stand for hosts: the machine (its DHCP was seen) and another host. */
-const MACHINE_HOST = '127.0.0.1';
-const OTHER_HOST = '127.0.0.2';
-
-/**
- * A stand-in agent image: a few bytes with a manifest that matches them. This test is about
- * the protocol, not what boots (the agent lab boots the real image), and building the real
- * one here would download 70 MB for each run.
- */
-function standInImage(dataDir: string): string {
-  const key = '0123456789abcdef';
-  const dir = join(dataDir, 'agent', key);
-  mkdirSync(dir, { recursive: true });
-  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-  writeFileSync(join(dir, 'vmlinuz'), 'stand-in kernel');
-  writeFileSync(join(dir, 'initrd.gz'), 'stand-in initrd');
-  writeFileSync(
-    join(dir, 'manifest.json'),
-    JSON.stringify({
-      key: key.repeat(4),
-      kernel: { name: 'stand-in', version: '0', sha256: '', release: '0' },
-      busybox: { name: 'stand-in', version: '0', sha256: '' },
-      modules: [],
-      bytes: { kernel: 15, initrd: 15 },
-      sha256: { kernel: sha256('stand-in kernel'), initrd: sha256('stand-in initrd') },
-    }),
-  );
-  return key;
-}
-
-/** An HTTP request from a chosen source address: fetch cannot pick one. */
-function call(from: string, url: string, body?: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        localAddress: from,
-        method: body === undefined ? 'GET' : 'POST',
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const machines = async (serve: Serving) => (await (await serve.fetch('/api/v1/machines')).json()) as MachineJson[];
-
-/** What the real agent program collects from the R650 tree. */
-function r650Facts(t: Parameters<typeof tempDir>[0]): string {
-  const root = tempDir(t);
-  execFileSync('sh', [join(REPO, 'test/agent/fixtures/poweredge-r650.sh'), root]);
-  return execFileSync('busybox', ['sh', join(REPO, 'agent/metalbox-agent'), 'collect'], {
-    env: { MBX_ROOT: root, PATH: process.env.PATH },
-    encoding: 'utf8',
-  });
-}
-
-async function discovering(t: Parameters<typeof tempDir>[0], extra: string[] = []) {
-  const dataDir = join(tempDir(t), 'data');
-  prepareDataDir(dataDir);
-  const key = standInImage(dataDir);
-  const serve = await startServe(t, ['--data-dir', dataDir, '--boot-unknown', 'discover', '--advertise', '127.0.0.1', ...extra]);
-  return { serve, key, dataDir };
-}
+import { prepareDataDir, Store, type MachineEventJson } from '../../src/store/index.js';
+import { claimAddress, startServe, tempDir } from '../helpers.js';
+import { call, discovering, MACHINE_HOST, machines, NIC, OTHER_HOST, r650Facts, standInImage } from './kit.js';
 
 test('PXE discovery: an unknown machine gets a record, boots the agent, and its report makes it ready; its token works only for it', async (t) => {
   const { serve, key } = await discovering(t);
@@ -126,7 +48,8 @@ test('PXE discovery: an unknown machine gets a record, boots the agent, and its 
   const task = await call(MACHINE_HOST, `${agentUrl}/task`);
   assert.deepEqual([task.status, JSON.parse(task.text)], [200, { task: 'inventory' }]);
   const report = await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
-  assert.deepEqual([report.status, JSON.parse(report.text)], [200, { state: 'ready', task: 'poweroff' }]);
+  // No BMC: metalbox could not power it on again, so its agent stays up and asks, holding the machine for a deploy.
+  assert.deepEqual([report.status, JSON.parse(report.text)], [200, { state: 'ready', task: 'wait', seconds: 15 }]);
 
   const [machine] = await machines(serve);
   assert.equal(machine?.state, 'ready');
@@ -145,8 +68,10 @@ test('PXE discovery: an unknown machine gets a record, boots the agent, and its 
     events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`),
     ['-→discovered', 'discovered→inspecting', 'inspecting→classifying', 'classifying→ready'],
   );
-  // Reported, the operation is over: the token no longer acts for the machine.
-  assert.equal((await call(MACHINE_HOST, `${agentUrl}/task`)).status, 403);
+  const held = await call(MACHINE_HOST, `${agentUrl}/task`);
+  assert.deepEqual([held.status, JSON.parse(held.text)], [200, { task: 'wait', seconds: 15 }]);
+  // Ready, the machine no longer boots the agent: a script asked for now is the local-boot answer.
+  assert.doesNotMatch((await call(MACHINE_HOST, `${serve.url}/boot.ipxe?mac=${NIC}`)).text, /mbx\.url=/);
   assert.equal(await serve.stop(), 0);
 });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,6 +17,7 @@ const IMAGE = randomBytes(3 * MIB);
 const FILES = new Map([
   ['/image.raw', IMAGE],
   ['/image.raw.gz', gzipSync(IMAGE)],
+  ['/image.raw.zst', execFileSync('zstd', ['-q', '-c'], { input: IMAGE, maxBuffer: 8 * MIB })],
 ]);
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -44,10 +45,11 @@ async function writeImage(t: Parameters<typeof tempDir>[0], path: string, checks
 
 const zeros = (length: number) => Buffer.alloc(length);
 
-test('write-image: raw and gzipped images land on the disk byte for byte; the rest of a small disk is wiped', async (t) => {
+test('write-image: raw, gzipped and zstd images land on the disk byte for byte; the rest of a small disk is wiped', async (t) => {
   for (const [path, format] of [
     ['/image.raw', 'raw'],
     ['/image.raw.gz', 'raw.gz'],
+    ['/image.raw.zst', 'raw.zst'],
   ] as const) {
     await t.test(format, async () => {
       const result = await writeImage(t, path, sha256(FILES.get(path)!), format);
@@ -77,7 +79,7 @@ test('write-image: decided before writing: an image that is not there, a format 
   await t.test('qcow2', async () => {
     const result = await writeImage(t, '/image.raw', sha256(IMAGE), 'qcow2');
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /image format qcow2: the agent writes raw, raw\.gz and raw\.xz/);
+    assert.match(result.stderr, /image format qcow2: the agent writes raw, raw\.gz, raw\.xz and raw\.zst/);
     assert.ok(result.disk.equals(Buffer.alloc(16 * MIB, 0xaa)));
   });
 });

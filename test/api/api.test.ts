@@ -42,7 +42,7 @@ test('GET /api/v1/machines: empty, then filtered by state and q', async (t) => {
   assert.deepEqual(await ids('?q=CZJ1234ABC'), [b.id]);
   assert.deepEqual(await ids('?q=b4:7a:f1:00:11:23'), [b.id]);
 
-  const bad = await app.inject(authed('/api/v1/machines?state=booting'));
+  const bad = await app.inject(authed('/api/v1/machines?state=rebooting'));
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().code, 'E_VALIDATION');
   const unknown = await app.inject(authed('/api/v1/machines?color=red'));

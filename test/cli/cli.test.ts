@@ -249,7 +249,7 @@ test('ls, show and events on a populated inventory', async (t) => {
     JSON.parse(onlyFailed.stdout).map((m: { id: string }) => m.id),
     [failed.id],
   );
-  const badState = await runCli(['ls', '--state', 'booting', ...server], withToken);
+  const badState = await runCli(['ls', '--state', 'rebooting', ...server], withToken);
   assert.equal(badState.code, 2);
   const query = await runCli(['ls', '-q', 'B4-7A-F1-00-11-23', '-o', 'json', ...server], withToken);
   assert.deepEqual(
@@ -338,7 +338,10 @@ test('serve --print-config shows the effective config', async (t) => {
     discovery: { leaseFiles: [] },
     unifi: { url: 'https://unifi.example', username: 'ro', password: '********' },
     onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },
-    provisioning: { timeouts: { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600 }, powerPollMs: 2000 },
+    provisioning: {
+      timeouts: { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600, deploying: 3600, booting: 1800 },
+      powerPollMs: 2000,
+    },
     redfish: { maxInFlight: 32, connectTimeoutMs: 15000, requestTimeoutMs: 60000 },
     log: { level: 'debug' },
   });

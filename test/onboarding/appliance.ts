@@ -35,10 +35,11 @@ export async function startAppliance(
   t: { after(fn: () => unknown): void },
   config: Record<string, unknown> = {},
   env: Record<string, string> = {},
-  options: { netboot?: boolean } = {},
+  options: { netboot?: boolean; prepare?: (dataDir: string) => void } = {},
 ): Promise<Appliance> {
   const dir = tempDir(t);
   const dataDir = join(dir, 'data');
+  options.prepare?.(dataDir);
   const configFile = join(dir, 'metalbox.yaml');
   writeFileSync(configFile, YAML.stringify(config));
   const passwordFile = join(dir, 'bmc-password');

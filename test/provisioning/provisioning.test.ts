@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,6 +21,7 @@ import type { JobEngine } from '../../src/jobs/engine.js';
 import { Provisioning } from '../../src/provisioning/provisioning.js';
 import { Store } from '../../src/store/index.js';
 import { claimAddress, CLI, dl360Inventory, moveTo, tempDir } from '../helpers.js';
+import { r650Facts, standInImage } from '../agent/kit.js';
 import { startAppliance, transitions, type Appliance } from '../onboarding/appliance.js';
 
 type After = { after(fn: () => unknown): void };
@@ -192,6 +194,70 @@ test('a BMC that does not keep the override fails provisioning with its read-bac
   assert.match(timedOut.stateReason!, /^timed out: preparing for more than 1 s .*; last event: power: power cycle: ForceRestart, now On$/);
 });
 
+test('deploy with a BMC: the same override and reset, then the agent; refused without an agent image; booting past its timeout is deploy_failed', async (t) => {
+  const image = Buffer.from('disk image bytes');
+  const assetsDir = assets(t);
+  writeFileSync(join(assetsDir, 'lab/disk.raw'), image);
+  const config = {
+    assetsDir,
+    profiles: { disk: { image: { url: 'lab/disk.raw', sha256: createHash('sha256').update(image).digest('hex'), format: 'raw' } } },
+    provisioning: { timeouts: { booting: 1 } },
+  };
+
+  await t.test('no agent image: refused, nothing sent', async (t) => {
+    const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
+    const app = await startAppliance(t, config, { METALBOX_POWER_POLL_MS: '100' });
+    const machine = await onboarded(app, bmc, '02:00:00:00:00:81');
+    const refused = await app.cli(['provision', machine.id, '--profile', 'disk']);
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /profile disk writes an image through metalbox's agent: run metalbox agent build first/);
+    assert.deepEqual([(await machineOf(app, machine.id)).state, bmc.writes.length], ['ready', 0]);
+  });
+
+  const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
+  const app = await startAppliance(t, config, { METALBOX_POWER_POLL_MS: '100' }, { netboot: true, prepare: standInImage });
+  const machine = await onboarded(app, bmc, '02:00:00:00:00:82');
+  const nic = machine.nics[0]!.mac;
+  const started = await app.cli(['provision', machine.id, '--profile', 'disk']);
+  assert.equal(started.code, 0, started.stderr);
+  assert.match(started.stdout, new RegExp(`^Deploying machine ${machine.id} with profile disk \\(operation op-[0-9a-f]{12}, job \\d+\\)`));
+  const job = Number(/job (\d+)/.exec(started.stdout)![1]);
+  assert.equal((await jobDone(app, job)).status, 'succeeded');
+  assert.deepEqual(
+    bmc.writes.map((write) => [write.method, write.path, write.body]),
+    [
+      ['PATCH', SYSTEM, { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }],
+      ['POST', `${SYSTEM}/Actions/ComputerSystem.Reset`, { ResetType: 'ForceRestart' }],
+    ],
+  );
+  assert.equal((await machineOf(app, machine.id)).state, 'deploying', 'PXE seen or not, a deploy stays deploying: no netbooting');
+
+  // Its PXE boot gets metalbox's agent, not an installer; then the agent's protocol as without a BMC (test/agent/deploy.test.ts).
+  await claimAddress(app.serving, '127.0.0.1', nic);
+  const script = await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}`)).text();
+  const agentUrl = /mbx\.url=(\S+)/.exec(script)?.[1];
+  assert.ok(agentUrl, script);
+  const post = (path: string, body: unknown) =>
+    fetch(`${agentUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const facts = await fetch(`${agentUrl}/facts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: r650Facts(t) });
+  const deploy = (await facts.json()) as { task: string; device: string };
+  assert.deepEqual([deploy.task, deploy.device], ['deploy', '/dev/sda']);
+  assert.equal((await post('/progress', { bytes: 0, mbps: 0 })).status, 204);
+  const sha256 = createHash('sha256').update(image).digest('hex');
+  assert.deepEqual(await (await post('/deploy', { result: 'written', bytes: image.length, sha256, seconds: 1 })).json(), {
+    task: 'reboot',
+  });
+  assert.equal((await machineOf(app, machine.id)).state, 'booting');
+
+  // Its OS never reports `booted`: past booting's 1 s, deploy_failed with the last event as the reason.
+  await waitFor('deploy_failed', async () => (await machineOf(app, machine.id)).state === 'deploy_failed', 15_000);
+  assert.match(
+    (await machineOf(app, machine.id)).stateReason!,
+    /^timed out: booting for more than 1 s .*; last event: deploy\.written: image written and verified/,
+  );
+  assert.deepEqual(transitions(await app.events(machine.id)).slice(-3), ['ready→deploying', 'deploying→booting', 'booting→deploy_failed']);
+});
+
 test('a power step run again after a crash reads the power state and does not reset a second time', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
   const store = Store.open(tempDir(t));
@@ -210,7 +276,7 @@ test('a power step run again after a crash reads the power state and does not re
     control: { pollMs: 10 },
   });
   const ticket = provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web' });
-  const job = { ...ticket.job, step: 'power' };
+  const job = { ...ticket.job!, step: 'power' };
   // The crashed try had recorded its intent, and the BMC had carried it out (the tower is On).
   store.machines.appendEvents([
     { machineId: machine.id, type: 'power.requested', message: 'asking the BMC for ForceRestart', operationId: ticket.operationId },
@@ -245,7 +311,7 @@ test('a power step run again after a crash reads the power state and does not re
   );
   const retry = provisioning.provision({ kind: 'id', id: machine.id }, { profile: 'web', retry: true });
   assert.notEqual(retry.operationId, ticket.operationId);
-  assert.deepEqual([retry.machine.state, retry.job.step], ['preparing', 'boot-override']);
+  assert.deepEqual([retry.machine.state, retry.job!.step], ['preparing', 'boot-override']);
   const [retried2] = store.jobs.lease('test', 60_000, 1);
   store.jobs.finish(retried2!, 'test', 'succeeded');
 

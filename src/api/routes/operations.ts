@@ -9,7 +9,7 @@ const ticketSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['job', 'machine', 'operationId'],
-  properties: { job: { $ref: 'job#' }, machine: { $ref: 'machine#' }, operationId: { type: 'string' } },
+  properties: { job: { anyOf: [{ $ref: 'job#' }, { type: 'null' }] }, machine: { $ref: 'machine#' }, operationId: { type: 'string' } },
 };
 
 const powerStatusSchema = {

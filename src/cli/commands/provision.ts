@@ -7,35 +7,42 @@ import { orDash } from '../output.js';
 import { clientCommand, refPath, requireMachineRef, withClient } from './shared.js';
 
 interface Ticket {
-  job: JobJson;
+  /** Null for a deploy to a machine without a BMC. */
+  job: JobJson | null;
   machine: MachineJson;
   operationId: string;
 }
 
 /** Where each command's --wait ends: success, or failure. */
-const ENDS: Record<'provision' | 'deprovision', { ok: MachineState; failed: MachineState }> = {
+const ENDS: Record<'provision' | 'deploy' | 'deprovision', { ok: MachineState; failed: MachineState }> = {
   provision: { ok: 'provisioned', failed: 'provision_failed' },
+  deploy: { ok: 'active', failed: 'deploy_failed' },
   deprovision: { ok: 'ready', failed: 'provision_failed' },
 };
 
 export function provisionCommand(): Command {
-  return clientCommand('provision', 'PXE-boot a ready machine once into the installer of its profile (Redfish boot override and power)')
+  return clientCommand(
+    'provision',
+    "PXE-boot a ready machine once into the installer of its profile, or into metalbox's agent to write its image profile's image (Redfish boot override and power)",
+  )
     .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
     .option('--profile <name>', "install this profile, and keep it as the machine's own (default: its server type's)")
     .option(
       '--retry',
       'start over a provisioning under way (preparing, netbooting or installing) with a new operation: boot override and power again',
     )
-    .option('--wait', 'print each step as it happens; exit 0 when provisioned, 1 when it failed')
+    .option('--wait', 'print each step as it happens; exit 0 when provisioned (active, for an image), 1 when it failed')
     .action(async (text: string, options: { server?: string; profile?: string; retry?: boolean; wait?: boolean }) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const body = { ...(options.profile ? { profile: options.profile } : {}), ...(options.retry ? { retry: true } : {}) };
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, body);
+        const deploy = ticket.machine.state === 'deploying';
+        const job = ticket.job === null ? 'no BMC: its agent takes it, or power it on' : `job ${ticket.job.id}`;
         process.stdout.write(
-          `Provisioning machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, job ${ticket.job.id}).\n`,
+          `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${job}).\n`,
         );
-        await finish(client, ticket, 'provision', options.wait);
+        await finish(client, ticket, deploy ? 'deploy' : 'provision', options.wait);
       });
     });
 }
@@ -48,14 +55,14 @@ export function deprovisionCommand(): Command {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/deprovision`, {});
-        process.stdout.write(`Deprovisioning machine ${ticket.machine.id} (operation ${ticket.operationId}, job ${ticket.job.id}).\n`);
+        process.stdout.write(`Deprovisioning machine ${ticket.machine.id} (operation ${ticket.operationId}, job ${ticket.job?.id}).\n`);
         await finish(client, ticket, 'deprovision', options.wait);
       });
     });
 }
 
 /** Without --wait, says how to follow; with it, prints the operation's events until the machine ends in success or failure. */
-async function finish(client: ApiClient, ticket: Ticket, command: 'provision' | 'deprovision', wait: boolean | undefined): Promise<void> {
+async function finish(client: ApiClient, ticket: Ticket, command: keyof typeof ENDS, wait: boolean | undefined): Promise<void> {
   const machineId = ticket.machine.id;
   if (!wait) {
     process.stdout.write(`Follow it with: metalbox events ${machineId} --follow\n`);

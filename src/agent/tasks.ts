@@ -1,0 +1,209 @@
+import { AGENT_HOLDS, DEPLOYING } from '../lifecycle/lifecycle.js';
+import { MetalboxError } from '../lib/errors.js';
+import { type ImageFormat, type Profile, profileKind } from '../profiles/profiles.js';
+import type { TemplateVariables } from '../profiles/template.js';
+import type { ServerTypes } from '../profiles/server-types.js';
+import type { Store } from '../store/index.js';
+import { configDrive } from './config-drive.js';
+import { type AgentDrive, type AgentInventory, inventorySummary } from './inventory.js';
+import { type ReportOutcome, recordAgentReport } from './reports.js';
+import { chooseRootDevice, describeDrive } from './root-device.js';
+
+/** What the agent does next; the agent reads these flat objects with sed, so values never hold a quote. */
+export type AgentTask =
+  | { task: 'inventory' }
+  | { task: 'deploy'; image: string; sha256: string; format: ImageFormat; device: string }
+  | { task: 'wait'; seconds: number }
+  | { task: 'reboot' }
+  | { task: 'poweroff' };
+
+/** What the agent reports at the end of a deploy. */
+export type DeployOutcome = { result: 'written'; bytes: number; sha256: string; seconds: number } | { result: 'failed'; reason: string };
+
+/** How long a holding agent waits between two questions. */
+const HOLD_SECONDS = 15;
+
+/** The URLs of one machine under one operation, with its token (the agent routes build them from the admitted request). */
+export type MachineUrls = Pick<TemplateVariables, 'serverUrl' | 'callbackUrl' | 'agentUrl' | 'metadataUrl'>;
+
+export interface AgentTaskOptions {
+  store: Store;
+  serverTypes: () => ServerTypes;
+  profiles: () => ReadonlyMap<string, Profile>;
+}
+
+/**
+ * The agent's side of the lifecycle: each answer to an agent is decided here from the
+ * machine's state and its operation's events, in one transaction with what the agent
+ * reported. Discovered: read it. Deploying: read it (the disks of this boot), then write
+ * the image to the disk the hints pick. Held (ready without a BMC): wait, so a deploy
+ * needs nobody at the machine. Written: reboot into the disk.
+ *
+ * A disk is written at most once a deploy: the agent says it starts writing before its
+ * first byte (deploy.writing, committed before the answer); an agent that asks for its
+ * task after that has lost its write (it rebooted, or was restarted), and the deploy
+ * fails rather than write the disk a second time. The next deploy starts with a wipe.
+ */
+export class AgentTasks {
+  constructor(private readonly options: AgentTaskOptions) {}
+
+  /** The next task of an admitted agent; may fail the deploy (no disk fits, a write cut short), then the task is to hold. */
+  next(machineId: string, operationId: string, urls: MachineUrls): AgentTask {
+    const { store } = this.options;
+    return store.transaction(() => {
+      const state = store.machines.stateOf(machineId);
+      if (state === 'discovered') return { task: 'inventory' } as const;
+      if (state === 'deploying') {
+        const done = store.machines.operationEvents(operationId);
+        if (done.includes('deploy.writing')) {
+          this.#fail(
+            machineId,
+            operationId,
+            'the agent asked for its task again after it began writing the disk (it rebooted, or lost metalbox mid-write): ' +
+              'the disk is not written twice for one deploy; provision again (each deploy starts with a wipe)',
+          );
+          return this.#hold(machineId);
+        }
+        if (!done.includes('agent.facts')) return { task: 'inventory' } as const;
+        return this.#deployTask(machineId, operationId, urls);
+      }
+      if (state === 'booting') return { task: 'reboot' } as const;
+      return this.#hold(machineId);
+    });
+  }
+
+  /** What the agent read: discovery's inventory (and merge), or a deploy's view of the disks; then the next task. */
+  report(machineId: string, operationId: string, inventory: AgentInventory, urls: MachineUrls): ReportOutcome & { task: AgentTask } {
+    const { store } = this.options;
+    return store.transaction(() => {
+      if (store.machines.stateOf(machineId) === 'discovered') {
+        const outcome = recordAgentReport(store, this.options.serverTypes(), machineId, operationId, inventory);
+        // Merged into a machine with a BMC: metalbox can power it on again when it needs it.
+        if (outcome.mergedInto !== undefined) return { ...outcome, task: { task: 'poweroff' } };
+        return { ...outcome, task: this.next(machineId, operationId, urls) };
+      }
+      store.machines.putFacts(machineId, {
+        'agent.drives': inventory.drives,
+        'agent.nics': inventory.nics,
+        'agent.pci': inventory.pci,
+      });
+      store.machines.appendEvents([
+        {
+          machineId,
+          type: 'agent.facts',
+          operationId,
+          message: `${inventorySummary(inventory)}: ${inventory.drives.map(describeDrive).join('; ') || 'no disks'}`,
+          data: { drives: inventory.drives.map((drive) => drive.device) },
+        },
+      ]);
+      // The task first: deciding it may fail the deploy (no disk fits), and the answer says so.
+      const task = this.next(machineId, operationId, urls);
+      return { machineId, state: store.machines.stateOf(machineId)!, task };
+    });
+  }
+
+  /** The agent's progress on the image: the first report (0 bytes) marks the disk as being written for this deploy. */
+  progress(machineId: string, operationId: string, bytes: number, mbps: number): void {
+    const { store } = this.options;
+    store.transaction(() => {
+      if (store.machines.stateOf(machineId) !== 'deploying') throw new MetalboxError('E_CONFLICT', `machine ${machineId} is not deploying`);
+      const first = !store.machines.operationEvents(operationId).includes('deploy.writing');
+      store.machines.appendEvents([
+        first
+          ? { machineId, type: 'deploy.writing', operationId, message: 'the agent began writing the image', data: { bytes } }
+          : {
+              machineId,
+              type: 'deploy.progress',
+              operationId,
+              message: `${formatBytes(bytes)} written, ${mbps} MB/s`,
+              data: { bytes, mbps },
+            },
+      ]);
+    });
+  }
+
+  /** The end of the agent's deploy: booting (then it reboots into the disk), or deploy_failed with its reason. */
+  outcome(machineId: string, operationId: string, outcome: DeployOutcome): AgentTask {
+    const { store } = this.options;
+    return store.transaction(() => {
+      const state = store.machines.stateOf(machineId);
+      // The answer to an earlier report was lost and the agent sent it again.
+      if (state === 'booting') return { task: 'reboot' } as const;
+      if (state !== 'deploying') return this.#hold(machineId);
+      const image = this.#profile(machineId)?.image ?? null;
+      if (outcome.result === 'failed') {
+        this.#fail(machineId, operationId, `the agent: ${outcome.reason}`);
+        return this.#hold(machineId);
+      }
+      if (image !== null && outcome.sha256 !== image.sha256) {
+        this.#fail(machineId, operationId, `the agent wrote an image with sha256 ${outcome.sha256}, expected ${image.sha256}`);
+        return this.#hold(machineId);
+      }
+      const rate = outcome.seconds > 0 ? Math.round(outcome.bytes / outcome.seconds / 1e6) : null;
+      store.machines.transitionIf(machineId, ['deploying'], 'booting', null, {
+        type: 'deploy.written',
+        operationId,
+        message: `image written and verified: ${formatBytes(outcome.bytes)} in ${outcome.seconds} s${rate === null ? '' : ` (${rate} MB/s)`}, config drive added; rebooting into its disk`,
+        data: { bytes: outcome.bytes, seconds: outcome.seconds, sha256: outcome.sha256 },
+      });
+      return { task: 'reboot' } as const;
+    });
+  }
+
+  /** The machine's config drive: its profile's metadata files rendered for it (NoCloud's meta-data and user-data at least). */
+  configDrive(machineId: string, variables: MachineUrls): Buffer {
+    const profile = this.#profile(machineId);
+    if (profile === null) throw new MetalboxError('E_CONFLICT', `machine ${machineId} has no profile`);
+    const machine = this.options.store.machines.get(machineId);
+    const full: TemplateVariables = { ...variables, mac: machine?.nics[0]?.mac ?? '', machineId, machine };
+    return configDrive(profile.metadataNames.map((name) => [name, Buffer.from(profile.metadata(name, full) ?? '')] as const));
+  }
+
+  #deployTask(machineId: string, operationId: string, urls: MachineUrls): AgentTask {
+    const profile = this.#profile(machineId);
+    const image = profile?.image ?? null;
+    if (profile === null || image === null || profileKind(profile) !== 'image') {
+      this.#fail(machineId, operationId, `profile ${profile?.name ?? '(none)'} is not an image profile`);
+      return this.#hold(machineId);
+    }
+    const drives = (this.options.store.machines.facts(machineId)['agent.drives'] ?? []) as AgentDrive[];
+    const choice = chooseRootDevice(drives, image.rootDevice);
+    if ('reason' in choice) {
+      this.#fail(machineId, operationId, choice.reason);
+      return this.#hold(machineId);
+    }
+    return {
+      task: 'deploy',
+      image: image.url(urls.serverUrl),
+      sha256: image.sha256,
+      format: image.format,
+      device: `/dev/${choice.drive.device}`,
+    };
+  }
+
+  #profile(machineId: string): Profile | null {
+    const name = this.options.store.machines.get(machineId)?.profile ?? null;
+    const profile = name === null ? undefined : this.options.profiles().get(name);
+    return profile ?? null;
+  }
+
+  #fail(machineId: string, operationId: string, reason: string): void {
+    this.options.store.machines.transitionIf(machineId, DEPLOYING, 'deploy_failed', reason, {
+      type: 'deploy.failed',
+      operationId,
+      message: `deploy failed: ${reason}`,
+    });
+  }
+
+  /** A machine without a BMC keeps its agent (metalbox could not power it on again); one with a BMC is powered off. */
+  #hold(machineId: string): AgentTask {
+    const { store } = this.options;
+    const state = store.machines.stateOf(machineId);
+    if (state !== null && AGENT_HOLDS.includes(state) && !store.bmcs.ofMachine(machineId)) return { task: 'wait', seconds: HOLD_SECONDS };
+    return { task: 'poweroff' };
+  }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${Math.round(bytes / 1e6)} MB`;
+}
