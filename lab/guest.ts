@@ -13,7 +13,7 @@ export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Filled by scripts/lab-deps: vmlinuz and the virtio network modules of Debian's cloud kernel. */
 export const KERNEL_CACHE = join(ROOT, '.cache/lab/kernel');
 /** Loaded in this order: the cloud kernel builds virtio-net as modules, and the .deb has no modules.dep. */
-const MODULES = [
+const NET_MODULES = [
   'virtio_ring',
   'virtio',
   'virtio_pci_modern_dev',
@@ -23,6 +23,8 @@ const MODULES = [
   'net_failover',
   'virtio_net',
 ];
+/** The installed OS reads its config drive too: virtio's disks, FAT with the code page and character set it mounts with by default. */
+const DISK_MODULES = [...NET_MODULES, 'virtio_blk', 'fat', 'vfat', 'nls_cp437', 'nls_ascii'];
 
 export type Firmware = 'bios' | 'uefi';
 
@@ -33,17 +35,64 @@ export interface GuestVm {
   tap: string;
 }
 
+/** Takes a lease on eth0 (the guest's only port) and sets the shell function `arg NAME` that reads the kernel command line. */
+const NETWORK_UP = `arg() { for word in $(cat /proc/cmdline); do case "$word" in "$1"=*) echo "\${word#*=}";; esac; done; }
+ip link set eth0 up
+udhcpc -i eth0 -n -q -t 10 -s /bin/lease
+mac=$(cat /sys/class/net/eth0/address)`;
+
 /**
- * busybox and an /init that brings up virtio-net, takes a lease, prints
- * METALBOX-LAB-BOOTED, calls back (progress steps, then `installed`), and then does what
- * `mbx.after=` says: `reboot`, or power off (the default).
+ * The "installer": brings up virtio-net, takes a lease, prints METALBOX-LAB-BOOTED, calls
+ * back (progress steps, then `installed`), and then does what `mbx.after=` says: `reboot`,
+ * or power off (the default).
  */
+const INSTALLER_INIT = `${NETWORK_UP}
+platform=$(arg mbx.platform)
+callback=$(arg mbx.done)
+echo "METALBOX-LAB-BOOTED platform=$platform mac=$mac"
+# busybox 1.35's wget -T crashes (a NULL write): bound it with timeout instead.
+report() { timeout 15 wget -q -O - "$callback?event=$1&platform=$platform&mac=$mac"; }
+for step in $(arg mbx.steps | tr , ' '); do report "$step" >/dev/null && echo "METALBOX-LAB-STEP $step"; done
+report installed && echo "METALBOX-LAB-CALLBACK-SENT"
+case "$(arg mbx.after)" in reboot) echo "METALBOX-LAB-REBOOT"; reboot -f;; *) poweroff -f;; esac
+`;
+
+/**
+ * The OS the deploy lab writes to a disk, at its first boot from that disk: it does what
+ * cloud-init's NoCloud source and phone_home module do with metalbox's config drive, in
+ * busybox (a cloud image with cloud-init needs none of this): finds the CIDATA filesystem,
+ * reads meta-data's instance-id and user-data's phone_home URL, posts to it, and powers off.
+ */
+const DISK_OS_INIT = `echo "METALBOX-LAB-DISK-BOOTED"
+${NETWORK_UP}
+mkdir -p /seed
+if seed=$(findfs LABEL=CIDATA) && mount -t vfat -o ro "$seed" /seed; then
+  id=$(sed -n 's/^instance-id: *//p' /seed/meta-data)
+  url=$(sed -n 's/^ *url: *"\\(.*\\)" *$/\\1/p' /seed/user-data)
+  echo "METALBOX-LAB-SEED instance-id=$id on $seed"
+  timeout 15 wget -q -O - --post-data "instance_id=$id&hostname=$id" "$url" && echo "METALBOX-LAB-PHONED-HOME"
+else
+  echo "METALBOX-LAB-NO-SEED"
+fi
+poweroff -f
+`;
+
+/** The installer's initramfs (booted over the network by the provisioning labs). */
 export function buildInitramfs(dir: string, out: string): void {
-  const root = join(dir, 'initramfs');
+  packInitramfs(join(dir, 'initramfs'), NET_MODULES, INSTALLER_INIT, out);
+}
+
+/** The initramfs of the OS on the deploy lab's disk image. */
+export function buildDiskOsInitramfs(dir: string, out: string): void {
+  packInitramfs(join(dir, 'disk-os-initramfs'), DISK_MODULES, DISK_OS_INIT, out);
+}
+
+/** busybox, the modules (loaded in the order given) and `init` after the common start, packed as a gzipped newc cpio. */
+function packInitramfs(root: string, modules: readonly string[], init: string, out: string): void {
   for (const sub of ['bin', 'proc', 'sys', 'dev', 'modules']) mkdirSync(join(root, sub), { recursive: true });
   copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
   chmodSync(join(root, 'bin/busybox'), 0o755);
-  for (const module of MODULES) copyFileSync(join(KERNEL_CACHE, 'modules', `${module}.ko`), join(root, 'modules', `${module}.ko`));
+  for (const module of modules) copyFileSync(join(KERNEL_CACHE, 'modules', `${module}.ko`), join(root, 'modules', `${module}.ko`));
   writeFileSync(
     join(root, 'init'),
     `#!/bin/busybox sh
@@ -51,20 +100,8 @@ export function buildInitramfs(dir: string, out: string): void {
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for module in ${MODULES.join(' ')}; do insmod /modules/$module.ko; done
-arg() { for word in $(cat /proc/cmdline); do case "$word" in "$1"=*) echo "\${word#*=}";; esac; done; }
-platform=$(arg mbx.platform)
-callback=$(arg mbx.done)
-ip link set eth0 up
-udhcpc -i eth0 -n -q -t 10 -s /bin/lease
-mac=$(cat /sys/class/net/eth0/address)
-echo "METALBOX-LAB-BOOTED platform=$platform mac=$mac"
-# busybox 1.35's wget -T crashes (a NULL write): bound it with timeout instead.
-report() { timeout 15 wget -q -O - "$callback?event=$1&platform=$platform&mac=$mac"; }
-for step in $(arg mbx.steps | tr , ' '); do report "$step" >/dev/null && echo "METALBOX-LAB-STEP $step"; done
-report installed && echo "METALBOX-LAB-CALLBACK-SENT"
-case "$(arg mbx.after)" in reboot) echo "METALBOX-LAB-REBOOT"; reboot -f;; *) poweroff -f;; esac
-`,
+for module in ${modules.join(' ')}; do insmod /modules/$module.ko; done
+${init}`,
   );
   writeFileSync(join(root, 'bin/lease'), '#!/bin/sh\n[ "$1" = bound ] && ifconfig "$interface" "$ip" netmask "$subnet"\nexit 0\n');
   chmodSync(join(root, 'init'), 0o755);
@@ -78,8 +115,12 @@ case "$(arg mbx.after)" in reboot) echo "METALBOX-LAB-REBOOT"; reboot -f;; *) po
 /**
  * QEMU's arguments for a diskless VM on `vm.tap`, its serial console in `<dir>/<name>.serial.log`.
  * `reboot: false` makes a guest reboot end QEMU instead (a VM that powers off when done).
+ * `networkFirst: false` (UEFI) leaves the order to OVMF, which tries the disks first and
+ * PXE after them: with QEMU's boot order (bootindex) OVMF drops every device not listed and
+ * never falls back from PXE to a virtio disk, even one listed after the NIC.
  */
-export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean } = {}): string[] {
+export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean; networkFirst?: boolean } = {}): string[] {
+  const bootindex = options.networkFirst === false ? '' : ',bootindex=1';
   const common = [
     '-name',
     `mbx-${vm.name}`,
@@ -103,7 +144,7 @@ export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean }
     '-netdev',
     `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
   ];
-  if (vm.firmware === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1`];
+  if (vm.firmware === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex}`];
   const vars = join(dir, `${vm.name}.OVMF_VARS_4M.fd`);
   copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
   return [
@@ -114,6 +155,6 @@ export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean }
     `if=pflash,format=raw,unit=1,file=${vars}`,
     // romfile= keeps QEMU's iPXE EFI ROM out, so EDK2's own PXE client boots (and fetches snponly.efi by TFTP).
     '-device',
-    `virtio-net-pci,netdev=n0,mac=${vm.mac},bootindex=1,romfile=`,
+    `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex},romfile=`,
   ];
 }
