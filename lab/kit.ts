@@ -1,4 +1,5 @@
 /** Shared by the labs: commands, daemons and waiting, inside network namespaces the labs create. */
+import type { MachineEventJson } from '../src/store/index.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -186,4 +187,88 @@ export function siteDhcpConfig(dir: string, subnet: string): string {
     ].join('\n'),
   );
   return path;
+}
+
+/** The host's one link into a lab's segment: a veth on the switch's bridge with a private address, no route beyond its subnet. */
+export function addHostLink(link: string, switchNs: string, address: string): void {
+  sh('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', 'sw-host', 'netns', switchNs]);
+  sh('ip', ['-n', switchNs, 'link', 'set', 'sw-host', 'master', 'br0', 'up']);
+  sh('ip', ['addr', 'add', address, 'dev', link]);
+  sh('ip', ['link', 'set', link, 'up']);
+}
+
+/** Waits until the lab's metalbox answers /healthz over the host link. */
+export async function untilServing(serverUrl: string, timeoutMs: number, run: string): Promise<void> {
+  await until('metalbox to serve', timeoutMs, async () => (await fetch(`${serverUrl}/healthz`).catch(() => null))?.ok === true, run);
+}
+
+/** A lab's failure in one line for the CLI, saying where the logs are. */
+export class LabError extends Error {}
+
+/** A lab's API client: plain fetch to the lab's metalbox. */
+export class LabApi {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string | null,
+  ) {}
+
+  async get<T>(path: string): Promise<T> {
+    const response = await fetch(`${this.baseUrl}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
+    if (!response.ok) throw new LabError(`GET ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+    });
+    if (!response.ok) throw new LabError(`POST ${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  }
+}
+
+/** A machine's events, printed as they come, and waited on. */
+export class Timeline {
+  #after = 0;
+
+  constructor(
+    private readonly api: LabApi,
+    private readonly machineId: string,
+    private readonly print: (event: MachineEventJson) => void,
+  ) {}
+
+  /** From now on: the events already there (an earlier run's) are not printed. */
+  async skipToNow(): Promise<void> {
+    for (;;) {
+      const page = await this.api.get<MachineEventJson[]>(`/api/v1/machines/${this.machineId}/events?after=${this.#after}&limit=1000`);
+      this.#after = page.at(-1)?.id ?? this.#after;
+      if (page.length < 1000) return;
+    }
+  }
+
+  /** Prints events until one satisfies `done` (returned) or the deadline passes (null). */
+  async until(deadlineMs: number, done: (event: MachineEventJson) => boolean, run: string): Promise<MachineEventJson | null> {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      for (const event of await this.api.get<MachineEventJson[]>(
+        `/api/v1/machines/${this.machineId}/events?after=${this.#after}&limit=1000`,
+      )) {
+        this.#after = event.id;
+        this.print(event);
+        if (done(event)) return event;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    process.stdout.write(`  (no end within ${deadlineMs / 1000} s; logs in ${run})\n`);
+    return null;
+  }
+}
+
+/** waitFor, failing as a LabError that says where the logs are. */
+export async function until(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, run: string): Promise<void> {
+  await waitFor(what, probe, timeoutMs).catch((error: Error) => {
+    throw new LabError(`${error.message.trim()}; logs in ${run}`);
+  });
 }

@@ -19,9 +19,24 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { readApiToken } from '../src/api/token.js';
 import { stateChangeText } from '../src/lifecycle/lifecycle.js';
-import type { MachineEventJson, MachineJson } from '../src/store/index.js';
+import type { MachineJson } from '../src/store/index.js';
 import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
-import { createSegment, deleteNamespaces, inNs, sh, siteDhcpConfig, waitFor } from './kit.js';
+import {
+  addHostLink,
+  createSegment,
+  deleteNamespaces,
+  inNs,
+  LabApi,
+  LabError,
+  siteDhcpConfig,
+  Timeline,
+  until,
+  untilServing,
+} from './kit.js';
+
+export { LabError } from './kit.js';
+// The CLI's one door into the lab: the deploy scenario is loaded through this module too.
+export { deployLabRun } from './deploy.js';
 
 const NS = { sw: 'mbl-sw', prov: 'mbl-prov', dhcp: 'mbl-dhcp', bmc: 'mbl-bmc' };
 const HOST_LINK = 'mbl-host';
@@ -114,12 +129,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     '--listen',
     SERVER,
   ]);
-  await until(
-    'metalbox to serve',
-    DEADLINES.serve,
-    async () => (await fetch(`${LAB_SERVER_URL}/healthz`).catch(() => null))?.ok === true,
-    run,
-  );
+  await untilServing(LAB_SERVER_URL, DEADLINES.serve, run);
 
   // The BMC takes its address from the site's DHCP server, which metalbox snoops.
   const lease = join(run, 'bmc-lease');
@@ -148,7 +158,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     run,
   );
 
-  const api = new LabApi(readApiToken(dataDir));
+  const api = new LabApi(LAB_SERVER_URL, readApiToken(dataDir));
   const clock = (at: string) => `+${((Date.parse(at) - started) / 1000).toFixed(1).padStart(5)} s`;
   say(`metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from DHCP snooping)`);
   await until(
@@ -227,8 +237,6 @@ export async function labRun(options: LabOptions): Promise<boolean> {
   }
 }
 
-export class LabError extends Error {}
-
 function createTopology(): void {
   deleteNamespaces(Object.values(NS));
   spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
@@ -241,67 +249,7 @@ function createTopology(): void {
     ],
     ['tap0'],
   );
-  // The host's one link into the lab: a private address, no route beyond the lab's /24.
-  sh('ip', ['link', 'add', HOST_LINK, 'type', 'veth', 'peer', 'name', 'sw-host', 'netns', NS.sw]);
-  sh('ip', ['-n', NS.sw, 'link', 'set', 'sw-host', 'master', 'br0', 'up']);
-  sh('ip', ['addr', 'add', '10.79.0.254/24', 'dev', HOST_LINK]);
-  sh('ip', ['link', 'set', HOST_LINK, 'up']);
-}
-
-/** The lab's API client: plain fetch over the host link. */
-class LabApi {
-  constructor(private readonly token: string | null) {}
-
-  async get<T>(path: string): Promise<T> {
-    const response = await fetch(`${LAB_SERVER_URL}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
-    if (!response.ok) throw new LabError(`GET ${path}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
-  }
-
-  async post<T>(path: string, body: unknown): Promise<T> {
-    const response = await fetch(`${LAB_SERVER_URL}${path}`, {
-      method: 'POST',
-      body: JSON.stringify(body),
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
-    });
-    if (!response.ok) throw new LabError(`POST ${path}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
-  }
-}
-
-/** The machine's events, printed as they come, and waited on. */
-class Timeline {
-  #after = 0;
-
-  constructor(
-    private readonly api: LabApi,
-    private readonly machineId: string,
-    private readonly print: (event: MachineEventJson) => void,
-  ) {}
-
-  /** Prints events until one satisfies `done` (returned) or the deadline passes (null). */
-  async until(deadlineMs: number, done: (event: MachineEventJson) => boolean, run: string): Promise<MachineEventJson | null> {
-    const deadline = Date.now() + deadlineMs;
-    while (Date.now() < deadline) {
-      for (const event of await this.api.get<MachineEventJson[]>(
-        `/api/v1/machines/${this.machineId}/events?after=${this.#after}&limit=1000`,
-      )) {
-        this.#after = event.id;
-        this.print(event);
-        if (done(event)) return event;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-    say(`  (no end within ${deadlineMs / 1000} s; logs in ${run})`);
-    return null;
-  }
-}
-
-/** kit.waitFor, failing as a LabError (one line for the CLI) that says where the logs are. */
-async function until(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, run: string): Promise<void> {
-  await waitFor(what, probe, timeoutMs).catch((error: Error) => {
-    throw new LabError(`${error.message.trim()}; logs in ${run}`);
-  });
+  addHostLink(HOST_LINK, NS.sw, '10.79.0.254/24');
 }
 
 function readPidFile(path: string): number | null {

@@ -13,12 +13,17 @@ import { chooseRootDevice, describeDrive } from './root-device.js';
 export type AgentTask =
   | { task: 'inventory' }
   | { task: 'deploy'; image: string; sha256: string; format: ImageFormat; device: string }
+  /** Disks by kernel name, space-separated (the agent's shell splits them). */
+  | { task: 'wipe'; devices: string }
   | { task: 'wait'; seconds: number }
   | { task: 'reboot' }
   | { task: 'poweroff' };
 
 /** What the agent reports at the end of a deploy. */
 export type DeployOutcome = { result: 'written'; bytes: number; sha256: string; seconds: number } | { result: 'failed'; reason: string };
+
+/** What the agent reports at the end of a wipe. */
+export type CleanOutcome = { result: 'wiped'; disks: Array<{ device: string; discarded: boolean }> } | { result: 'failed'; reason: string };
 
 /** How long a holding agent waits between two questions. */
 const HOLD_SECONDS = 15;
@@ -36,8 +41,9 @@ export interface AgentTaskOptions {
  * The agent's side of the lifecycle: each answer to an agent is decided here from the
  * machine's state and its operation's events, in one transaction with what the agent
  * reported. Discovered: read it. Deploying: read it (the disks of this boot), then write
- * the image to the disk the hints pick. Held (ready without a BMC): wait, so a deploy
- * needs nobody at the machine. Written: reboot into the disk.
+ * the image to the disk the hints pick. Written: reboot into the disk. Cleaning: read it,
+ * then wipe every disk it has. Held (ready without a BMC): wait, so a deploy needs nobody
+ * at the machine.
  *
  * A disk is written at most once a deploy: the agent says it starts writing before its
  * first byte (deploy.writing, committed before the answer); an agent that asks for its
@@ -68,6 +74,18 @@ export class AgentTasks {
         return this.#deployTask(machineId, operationId, urls);
       }
       if (state === 'booting') return { task: 'reboot' } as const;
+      if (state === 'cleaning') {
+        // Read first: the disks of this boot. A wipe asked again (the agent restarted) is done again: never skipped.
+        if (!store.machines.operationEvents(operationId).includes('agent.facts')) return { task: 'inventory' } as const;
+        const drives = (store.machines.facts(machineId)['agent.drives'] ?? []) as AgentDrive[];
+        return {
+          task: 'wipe',
+          devices: drives
+            .filter((drive) => !drive.removable)
+            .map((drive) => `/dev/${drive.device}`)
+            .join(' '),
+        };
+      }
       return this.#hold(machineId);
     });
   }
@@ -147,6 +165,31 @@ export class AgentTasks {
         data: { bytes: outcome.bytes, seconds: outcome.seconds, sha256: outcome.sha256 },
       });
       return { task: 'reboot' } as const;
+    });
+  }
+
+  /** The end of the agent's wipe: ready (then it holds or powers off), or clean_failed with its reason. */
+  cleaned(machineId: string, operationId: string, outcome: CleanOutcome): AgentTask {
+    const { store } = this.options;
+    return store.transaction(() => {
+      if (store.machines.stateOf(machineId) !== 'cleaning') return this.#hold(machineId);
+      if (outcome.result === 'failed') {
+        const reason = `the agent: ${outcome.reason}`;
+        store.machines.transitionIf(machineId, ['cleaning'], 'clean_failed', reason, {
+          type: 'clean.failed',
+          operationId,
+          message: `cleaning failed: ${reason}`,
+        });
+        return this.#hold(machineId);
+      }
+      const disks = outcome.disks.map((disk) => `${disk.device.replace(/^\/dev\//, '')}${disk.discarded ? ' (discarded)' : ''}`);
+      store.machines.transitionIf(machineId, ['cleaning'], 'ready', null, {
+        type: 'clean.wiped',
+        operationId,
+        message: `disks wiped: ${disks.join(', ') || 'none seen'}; partition tables, signatures and each partition's start zeroed`,
+        data: { disks: outcome.disks },
+      });
+      return this.#hold(machineId);
     });
   }
 

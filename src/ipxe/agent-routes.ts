@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoadedAgentImage } from '../agent/image.js';
 import { type Facts, parseFacts } from '../agent/inventory.js';
-import type { AgentTasks, DeployOutcome, MachineUrls } from '../agent/tasks.js';
+import type { AgentTask, AgentTasks, CleanOutcome, DeployOutcome, MachineUrls } from '../agent/tasks.js';
 import { isMetalboxError } from '../lib/errors.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
@@ -33,6 +33,13 @@ const AGENT_PARAMS = {
 } as const;
 /** A byte count: up to 1 PB, which no disk of today reaches. */
 const BYTES = { type: 'integer', minimum: 0, maximum: 1e15 } as const;
+/** An agent's report that a deploy or a wipe failed, with the last line of what failed. */
+const FAILED_OUTCOME = {
+  type: 'object',
+  required: ['result', 'reason'],
+  additionalProperties: false,
+  properties: { result: { const: 'failed' }, reason: { type: 'string', maxLength: 1000 } },
+} as const;
 const DEPLOY_OUTCOME = {
   oneOf: [
     {
@@ -46,12 +53,31 @@ const DEPLOY_OUTCOME = {
         seconds: { type: 'integer', minimum: 0, maximum: 1e7 },
       },
     },
+    FAILED_OUTCOME,
+  ],
+} as const;
+
+const CLEAN_OUTCOME = {
+  oneOf: [
     {
       type: 'object',
-      required: ['result', 'reason'],
+      required: ['result', 'disks'],
       additionalProperties: false,
-      properties: { result: { const: 'failed' }, reason: { type: 'string', maxLength: 1000 } },
+      properties: {
+        result: { const: 'wiped' },
+        disks: {
+          type: 'array',
+          maxItems: 256,
+          items: {
+            type: 'object',
+            required: ['device', 'discarded'],
+            additionalProperties: false,
+            properties: { device: { type: 'string', pattern: '^/dev/[a-z0-9]{1,32}$' }, discarded: { type: 'boolean' } },
+          },
+        },
+      },
     },
+    FAILED_OUTCOME,
   ],
 } as const;
 
@@ -62,7 +88,8 @@ type AgentRequest = FastifyRequest<{ Params: { machineId: string; token: string 
  * /agent/v1/<machine>/<token>/, the token being the machine's operation's (MachineTrust:
  * given only in a script fetched from the machine's own address, accepted only from it,
  * only while the operation is under way). The agent asks for its task, sends what it read,
- * its progress writing an image and the outcome, and fetches its config drive; each answer
+ * its progress writing an image and the outcome, fetches its config drive, and reports a
+ * wipe; each answer
  * is AgentTasks', which the lifecycle decides.
  */
 export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): void {
@@ -189,16 +216,29 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
     },
   );
 
-  app.post(
-    '/agent/v1/:machineId/:token/deploy',
-    { bodyLimit: SMALL_BODY_LIMIT, schema: { params: AGENT_PARAMS, body: DEPLOY_OUTCOME } },
-    async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Body: DeployOutcome }>, reply) => {
-      const operationId = admit(request, reply);
-      if (operationId === null) return reply;
-      const outcome: DeployOutcome =
-        request.body.result === 'failed' ? { result: 'failed', reason: withoutControlCharacters(request.body.reason) } : request.body;
-      return options.tasks.outcome(request.params.machineId, operationId, outcome);
-    },
+  /** An outcome (a deploy's, a wipe's); its failure reason, a tool's last line on the machine, loses control characters. */
+  const outcomeRoute = <T extends { result: string; reason?: string }>(
+    name: string,
+    body: object,
+    decide: (machineId: string, operationId: string, outcome: T) => AgentTask,
+  ) =>
+    app.post(
+      `/agent/v1/:machineId/:token/${name}`,
+      { bodyLimit: SMALL_BODY_LIMIT, schema: { params: AGENT_PARAMS, body } },
+      async (request: FastifyRequest<{ Params: { machineId: string; token: string }; Body: T }>, reply) => {
+        const operationId = admit(request, reply);
+        if (operationId === null) return reply;
+        // fastify cannot resolve a body typed by a type parameter: the schema above has checked it is a T.
+        const body = request.body as T;
+        const outcome = body.reason === undefined ? body : { ...body, reason: withoutControlCharacters(body.reason) };
+        return decide(request.params.machineId, operationId, outcome);
+      },
+    );
+  outcomeRoute<DeployOutcome>('deploy', DEPLOY_OUTCOME, (machineId, operationId, outcome) =>
+    options.tasks.outcome(machineId, operationId, outcome),
+  );
+  outcomeRoute<CleanOutcome>('clean', CLEAN_OUTCOME, (machineId, operationId, outcome) =>
+    options.tasks.cleaned(machineId, operationId, outcome),
   );
 
   app.get('/agent/v1/:machineId/:token/config-drive', { schema: { params: AGENT_PARAMS } }, async (request: AgentRequest, reply) => {

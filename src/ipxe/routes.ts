@@ -131,14 +131,16 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
           'event= is required: a name of up to 64 letters, digits and ._:- (installed, failed, or any progress step)\n',
         );
       }
+      // booted comes from the OS the agent wrote, at its first boot from the disk; every other event from an installer.
+      const reporter = event === 'booted' ? 'the OS on its disk' : 'installer';
       const appended = options.appendEvents([
         {
           machineId,
           type: 'callback',
           operationId,
-          message: `installer reported ${event}`,
+          message: `${reporter} reported ${event}`,
           data: { event, from: request.ip, ...data },
-          ...(CALLBACK_ADVANCES[event] ? { advance: { ...CALLBACK_ADVANCES[event], reason: `installer reported ${event}` } } : {}),
+          ...(CALLBACK_ADVANCES[event] ? { advance: { ...CALLBACK_ADVANCES[event], reason: `${reporter} reported ${event}` } } : {}),
         },
       ]);
       if (appended.length === 0) return textReply(reply, 404, `no machine ${machineId}\n`);

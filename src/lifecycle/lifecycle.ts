@@ -7,7 +7,14 @@
  */
 
 export const STABLE_STATES = ['enrolled', 'ready', 'unclassified', 'provisioned', 'active'] as const;
-export const FAILED_STATES = ['bmc_unreachable', 'auth_failed', 'inspect_failed', 'provision_failed', 'deploy_failed'] as const;
+export const FAILED_STATES = [
+  'bmc_unreachable',
+  'auth_failed',
+  'inspect_failed',
+  'provision_failed',
+  'deploy_failed',
+  'clean_failed',
+] as const;
 export const TRANSIENT_STATES = [
   'resolving',
   'connecting',
@@ -20,6 +27,7 @@ export const TRANSIENT_STATES = [
   'discovered',
   'deploying',
   'booting',
+  'cleaning',
 ] as const;
 
 export const MACHINE_STATES = [...STABLE_STATES, ...FAILED_STATES, ...TRANSIENT_STATES] as const;
@@ -49,29 +57,37 @@ const ONBOARDING: readonly MachineState[] = ['enrolled', ...Object.values(ONBOAR
 
 /** Where a machine boots its installer (`preparing` too: a server that was on may reach PXE before its reset is recorded). */
 export const INSTALLING: readonly MachineState[] = ['preparing', 'netbooting', 'installing'];
-/** Where a machine PXE-boots metalbox's agent, which reads it (discovered) or writes its disk (deploying). */
-export const AGENT_BOOTS: readonly MachineState[] = ['discovered', 'deploying'];
+/** Where a machine PXE-boots metalbox's agent, which reads it (discovered), writes its disk (deploying) or wipes its disks (cleaning). */
+export const AGENT_BOOTS: readonly MachineState[] = ['discovered', 'deploying', 'cleaning'];
 /**
  * Where an agent that has read the machine, or failed its deploy, stays up asking for its
  * next task, when metalbox could not power the machine on again (no BMC): a deploy then
  * needs no one at the machine. Its requests are under the operation that booted it.
  */
-export const AGENT_HOLDS: readonly MachineState[] = ['ready', 'unclassified', 'deploy_failed'];
+export const AGENT_HOLDS: readonly MachineState[] = ['ready', 'unclassified', 'deploy_failed', 'clean_failed'];
 /** Where an image written by the agent boots from the disk, and its OS reports `booted` under the deploy's operation. */
 export const DISK_BOOTS: readonly MachineState[] = ['booting'];
 /** Where a machine acts under an operation whose token its requests carry: its installer's callback, its agent's reports, its first boot's. */
 export const UNDER_OPERATION: readonly MachineState[] = [...INSTALLING, ...AGENT_BOOTS, ...DISK_BOOTS];
 /** Being provisioned, installed or deployed: onboarding it again would disrupt that. */
-export const BUSY: readonly MachineState[] = [...INSTALLING, 'deprovisioning', 'provisioned', 'deploying', 'booting', 'active'];
+export const BUSY: readonly MachineState[] = [...INSTALLING, 'deprovisioning', 'provisioned', 'deploying', 'booting', 'active', 'cleaning'];
 /** Where `provision` may start: ready, or after a failed try. */
 export const PROVISIONABLE: readonly MachineState[] = ['ready', 'provision_failed', 'deploy_failed'];
 /** `provision --retry` also starts over a provisioning on its way. */
 export const REPROVISIONABLE: readonly MachineState[] = [...PROVISIONABLE, ...INSTALLING, 'deploying', 'booting'];
-export const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed', 'active', 'deploy_failed'];
+/** `deprovision` of an installed machine powers it off; */
+export const DEPROVISIONABLE: readonly MachineState[] = ['provisioned', 'provision_failed'];
+/** of a machine the agent deployed (or failed to), wipes its disks through the agent first: cleaning (again: starts it over). */
+export const CLEANABLE: readonly MachineState[] = ['active', 'deploy_failed', 'clean_failed', 'cleaning'];
 /** Where a provisioning or deprovisioning step fails from. */
 export const PROVISIONING: readonly MachineState[] = [...INSTALLING, 'deprovisioning'];
 /** Where a deploy fails from: the BMC's steps, the agent's report, or silence past the state's timeout. */
 export const DEPLOYING: readonly MachineState[] = ['deploying', 'booting'];
+/** Where the BMC's steps of an agent operation fail from, and to which state. */
+export const AGENT_OPERATION_FAILURES: ReadonlyArray<{ from: readonly MachineState[]; to: MachineState }> = [
+  { from: DEPLOYING, to: 'deploy_failed' },
+  { from: ['cleaning'], to: 'clean_failed' },
+];
 /** Onboarding again starts from enrolled, from anywhere not busy. */
 const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => !BUSY.includes(state));
 
@@ -80,7 +96,15 @@ const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => 
  * the state it fails to: firmware POST on a big server takes minutes before it even asks
  * for PXE; an installer, up to an hour.
  */
-export const TIMEOUTS = { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600, deploying: 3600, booting: 1800 } as const;
+export const TIMEOUTS = {
+  preparing: 600,
+  netbooting: 900,
+  installing: 3600,
+  deprovisioning: 600,
+  deploying: 3600,
+  booting: 1800,
+  cleaning: 3600,
+} as const;
 export type TimedState = keyof typeof TIMEOUTS;
 /** Where each timed state fails to: an agent silent mid-deploy, or an OS that never reports from its disk, fail the deploy. */
 export const TIMED_OUT_STATES: Record<TimedState, MachineState> = {
@@ -90,6 +114,7 @@ export const TIMED_OUT_STATES: Record<TimedState, MachineState> = {
   deprovisioning: 'provision_failed',
   deploying: 'deploy_failed',
   booting: 'deploy_failed',
+  cleaning: 'clean_failed',
 };
 /**
  * Seconds a machine PXE discovery made may wait for its agent's report before the record
@@ -136,6 +161,16 @@ export const MOVES: readonly Move[] = [
   { from: DEPLOYING, to: 'deploy_failed', trigger: 'agent', when: 'the agent reports the deploy failed, or no disk fits the hints' },
   { from: DEPLOYING, to: 'deploy_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
   { from: DEPLOYING, to: 'deploy_failed', trigger: 'timeout', when: 'the agent or the installed OS was silent past provisioning.timeouts' },
+  { from: CLEANABLE, to: 'cleaning', trigger: 'operator', when: 'metalbox deprovision of a machine the agent deployed' },
+  {
+    from: ['cleaning'],
+    to: 'ready',
+    trigger: 'agent',
+    when: "the agent wiped every disk: partition tables, signatures, each partition's start",
+  },
+  { from: ['cleaning'], to: 'clean_failed', trigger: 'agent', when: 'the agent could not wipe a disk' },
+  { from: ['cleaning'], to: 'clean_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
+  { from: ['cleaning'], to: 'clean_failed', trigger: 'timeout', when: 'the agent was silent past provisioning.timeouts' },
 ];
 
 /** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC, discovered by PXE. */

@@ -34,7 +34,8 @@ export type Admission =
  */
 export const TOKEN_SCOPES = {
   callback: new Set<MachineState>([...INSTALLING, ...DISK_BOOTS]),
-  agent: new Set<MachineState>([...AGENT_BOOTS, ...AGENT_HOLDS]),
+  // booting too: an agent whose report's answer was lost sends it again, and is told to reboot.
+  agent: new Set<MachineState>([...AGENT_BOOTS, ...AGENT_HOLDS, ...DISK_BOOTS]),
   metadata: new Set<MachineState>([...INSTALLING, ...AGENT_BOOTS, ...DISK_BOOTS]),
 } as const;
 export type TokenScope = keyof typeof TOKEN_SCOPES;

@@ -16,13 +16,20 @@ import {
 } from '../redfish/power.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
-import { DEPLOYING, DEPROVISIONABLE, PROVISIONABLE, PROVISIONING, REPROVISIONABLE } from '../lifecycle/lifecycle.js';
+import {
+  AGENT_OPERATION_FAILURES,
+  CLEANABLE,
+  DEPROVISIONABLE,
+  PROVISIONABLE,
+  PROVISIONING,
+  REPROVISIONABLE,
+} from '../lifecycle/lifecycle.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
 
 /** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
 export const OPERATION = 'operation';
 
-export type OperationAction = 'provision' | 'deprovision' | 'power';
+export type OperationAction = 'provision' | 'deprovision' | 'clean' | 'power';
 
 interface OperationInput {
   action: OperationAction;
@@ -104,7 +111,15 @@ export class Provisioning implements JobHandler {
     }
     const from = options.retry ? REPROVISIONABLE : PROVISIONABLE;
     const pinned = options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : '';
-    if (profileKind(profile) === 'image') return this.#deploy(machine, profileName, from, pinned, options.profile);
+    if (profileKind(profile) === 'image')
+      return this.#agentOperation(
+        machine,
+        'provision',
+        from,
+        'deploying',
+        `deploying with profile ${profileName}${pinned}`,
+        options.profile,
+      );
     this.#requireBmc(machine);
     return this.#start(
       machine,
@@ -119,31 +134,34 @@ export class Provisioning implements JobHandler {
   }
 
   /**
-   * An image profile: the machine boots metalbox's agent, which writes the image (deploying).
+   * An operation of metalbox's agent (a deploy, a cleaning): the machine PXE-boots the agent.
    * With a BMC, the same boot override and power cycle as an installer. Without one, the
    * operation starts and nothing else: an agent holding the machine is refused at its next
-   * question (another operation began), reboots and PXE-boots into the deploy; a machine
-   * that is off needs someone to power it on.
+   * question (another operation began), reboots and PXE-boots into it; a machine that is
+   * off, or running its OS, needs someone to power it on or reboot it.
    */
-  #deploy(machine: MachineJson, profileName: string, from: readonly MachineState[], pinned: string, profile?: string): ProvisionTicket {
+  #agentOperation(
+    machine: MachineJson,
+    action: 'provision' | 'clean',
+    from: readonly MachineState[],
+    to: MachineState,
+    message: string,
+    profile?: string,
+  ): ProvisionTicket {
     const { store } = this.deps;
     if (!this.deps.agentImage)
-      throw new MetalboxError(
-        'E_CONFLICT',
-        `profile ${profileName} writes an image through metalbox's agent: run metalbox agent build first`,
-      );
+      throw new MetalboxError('E_CONFLICT', `${message}: that needs metalbox's agent; run metalbox agent build first`);
     const bmc = store.bmcs.ofMachine(machine.id);
-    const message = `deploying with profile ${profileName}${pinned}`;
-    if (bmc && bmc.ip !== null) return this.#start(machine, 'provision', 'cycle', from, 'deploying', 'boot-override', message, profile);
+    if (bmc && bmc.ip !== null) return this.#start(machine, action, 'cycle', from, to, 'boot-override', message, profile);
     const operationId = newOperationId();
     store.machines.startOperation(
       machine.id,
       operationId,
       from,
-      'deploying',
+      to,
       {
-        type: 'provision',
-        message: `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on to PXE-boot it)`,
+        type: action,
+        message: `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on, or reboot it, into PXE)`,
         data: { job: null, profile: profile ?? null },
       },
       profile,
@@ -151,8 +169,10 @@ export class Provisioning implements JobHandler {
     return { job: null, machine: store.machines.get(machine.id)!, operationId };
   }
 
-  deprovision(ref: MachineRef): OperationTicket {
+  deprovision(ref: MachineRef): ProvisionTicket {
     const machine = this.deps.store.machines.resolve(ref);
+    if (CLEANABLE.includes(machine.state))
+      return this.#agentOperation(machine, 'clean', CLEANABLE, 'cleaning', 'cleaning: the agent wipes its disks');
     this.#requireBmc(machine);
     return this.#start(machine, 'deprovision', 'off', DEPROVISIONABLE, 'deprovisioning', 'power', 'deprovisioning: powering off');
   }
@@ -351,7 +371,7 @@ export class Provisioning implements JobHandler {
       };
       if (input.action === 'power') this.deps.store.machines.appendEvents([{ machineId, ...event }]);
       else if (!this.deps.store.machines.transitionIf(machineId, PROVISIONING, 'provision_failed', reason, event))
-        this.deps.store.machines.transitionIf(machineId, DEPLOYING, 'deploy_failed', reason, event);
+        AGENT_OPERATION_FAILURES.some(({ from, to }) => this.deps.store.machines.transitionIf(machineId, from, to, reason, event));
     });
   }
 
@@ -419,5 +439,6 @@ export class Provisioning implements JobHandler {
 const UNCONFIRMED_ADVICE: Record<OperationAction, (machineId: string) => string> = {
   provision: (id) => `If the machine does not boot its installer within minutes, run: metalbox provision --retry ${id}`,
   deprovision: (id) => `Check it with metalbox power status ${id}; power it off with metalbox power off ${id}`,
+  clean: (id) => `If the machine does not boot metalbox's agent within minutes, run: metalbox deprovision ${id}`,
   power: (id) => `Check it with metalbox power status ${id}`,
 };

@@ -116,8 +116,8 @@ test('deploy without a BMC: the held agent is sent back to PXE, reads the disks,
 
   const written = JSON.stringify({ result: 'written', bytes: IMAGE.length, sha256: IMAGE_SHA256, seconds: 2 });
   assert.deepEqual(await json(call(MACHINE_HOST, `${agentUrl}/deploy`, written)), [200, { task: 'reboot' }]);
-  // Booting from its disk: the agent's token is done; PXE gets the local-boot answer.
-  assert.equal((await call(MACHINE_HOST, `${agentUrl}/task`)).status, 403);
+  // Booting from its disk: an agent that asks again is told to reboot; PXE gets the local-boot answer.
+  assert.deepEqual(await json(call(MACHINE_HOST, `${agentUrl}/task`)), [200, { task: 'reboot' }]);
   assert.doesNotMatch((await call(MACHINE_HOST, `${serve.url}/boot.ipxe?mac=${NIC}`)).text, /mbx\.url=/);
 
   // cloud-init's phone_home from the installed OS: a form POST to the callback URL of the user-data.
@@ -136,6 +136,103 @@ test('deploy without a BMC: the held agent is sent back to PXE, reads the disks,
     ],
   );
   assert.ok(!serve.log().includes(agentUrl.split('/').at(-1)!), 'the token is never logged');
+
+  // Released: deprovision of a deployed machine is a cleaning by the agent; the machine is rebooted into PXE.
+  const released = await serve.fetch(`/api/v1/machines/${id}/deprovision`, { method: 'POST' });
+  const cleaning = (await released.json()) as { job: unknown; machine: MachineJson };
+  assert.deepEqual([released.status, cleaning.job, cleaning.machine.state], [202, null, 'cleaning']);
+  const cleanUrl = await agentBoot(serve);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/task`)), [200, { task: 'inventory' }]);
+  // Every disk it has (none is removable in the R650's tree), in the order the agent reported them.
+  const wipe = { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb' };
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/facts`, r650Facts(t))), [200, { state: 'cleaning', ...wipe }]);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/task`)), [200, wipe], 'asked again (restarted): wiped again, never skipped');
+  const wiped = {
+    result: 'wiped',
+    disks: [
+      { device: '/dev/nvme0n1', discarded: true },
+      { device: '/dev/sda', discarded: true },
+      { device: '/dev/sdb', discarded: false },
+    ],
+  };
+  // Ready with no BMC: the agent stays up for the next deploy.
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/clean`, JSON.stringify(wiped))), [200, { task: 'wait', seconds: 15 }]);
+  assert.equal((await machines(serve))[0]?.state, 'ready');
+  assert.deepEqual(transitions(await events(serve, id)).slice(-2), ['active→cleaning', 'cleaning→ready']);
+  assert.equal(
+    (await events(serve, id)).find((event) => event.type === 'clean.wiped')?.message,
+    "disks wiped: nvme0n1 (discarded), sda (discarded), sdb; partition tables, signatures and each partition's start zeroed",
+  );
+});
+
+test('kill -9 of metalbox mid-deploy and mid-cleaning: the agent retries what was not answered, and ends active, then ready; the disk is written once', async (t) => {
+  const { serve, restart } = await deploying(t);
+  const { id } = await heldMachine(t, serve);
+  await provision(serve, id, { profile: 'tiny' });
+  const agentUrl = await agentBoot(serve);
+  await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
+  assert.equal((await call(MACHINE_HOST, `${agentUrl}/progress`, '{"bytes":0,"mbps":0}')).status, 204);
+  // The machine's DHCP address is written to the database once a second: past that, it outlives the process.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await serve.stop('SIGKILL');
+
+  // The agent, writing all along, finds metalbox again (another port here; the same address on a real network).
+  const second = await restart();
+  const moved = (url: string) => url.replace(serve.url, second.url);
+  assert.equal((await call(MACHINE_HOST, `${moved(agentUrl)}/progress`, '{"bytes":22,"mbps":1}')).status, 204);
+  const written = JSON.stringify({ result: 'written', bytes: IMAGE.length, sha256: IMAGE_SHA256, seconds: 2 });
+  assert.deepEqual(await json(call(MACHINE_HOST, `${moved(agentUrl)}/deploy`, written)), [200, { task: 'reboot' }]);
+  // The answer to the outcome lost with a second kill: the agent sends it again, and is told the same.
+  await second.stop('SIGKILL');
+  const third = await restart();
+  const again = agentUrl.replace(serve.url, third.url);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${again}/deploy`, written)), [200, { task: 'reboot' }]);
+  const booted = await call(MACHINE_HOST, `${again.replace('/agent/v1/', '/callback/')}?event=booted`);
+  assert.equal(booted.status, 200, booted.text);
+  const timeline = await events(third, id);
+  assert.deepEqual(transitions(timeline).slice(-3), ['ready→deploying', 'deploying→booting', 'booting→active']);
+  assert.equal(timeline.filter((event) => event.type === 'deploy.writing').length, 1, 'the disk was written once');
+  assert.equal(timeline.filter((event) => event.type === 'deploy.written').length, 1);
+
+  assert.equal((await third.fetch(`/api/v1/machines/${id}/deprovision`, { method: 'POST' })).status, 202);
+  const cleanUrl = await agentBoot(third);
+  await call(MACHINE_HOST, `${cleanUrl}/facts`, r650Facts(t));
+  await third.stop('SIGKILL');
+  const fourth = await restart();
+  // Its answer lost, the agent asks for its task again: the wipe, again, never skipped.
+  const restarted = cleanUrl.replace(third.url, fourth.url);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${restarted}/task`)), [200, { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb' }]);
+  const wiped = JSON.stringify({ result: 'wiped', disks: [{ device: '/dev/sda', discarded: true }] });
+  assert.deepEqual(await json(call(MACHINE_HOST, `${restarted}/clean`, wiped)), [200, { task: 'wait', seconds: 15 }]);
+  assert.deepEqual(transitions(await events(fourth, id)).slice(-2), ['active→cleaning', 'cleaning→ready']);
+});
+
+test('cleaning that fails is clean_failed with the reason; deprovision again starts it over', async (t) => {
+  const { serve } = await deploying(t);
+  const { id } = await heldMachine(t, serve);
+  // Straight from a failed deploy: its disk may hold part of an image.
+  await provision(serve, id, { profile: 'tiny' });
+  const agentUrl = await agentBoot(serve);
+  await call(MACHINE_HOST, `${agentUrl}/deploy`, '{"result":"failed","reason":"image: not found, or no answer"}');
+  assert.equal((await machines(serve))[0]?.state, 'deploy_failed');
+
+  assert.equal((await serve.fetch(`/api/v1/machines/${id}/deprovision`, { method: 'POST' })).status, 202);
+  const cleanUrl = await agentBoot(serve);
+  await call(MACHINE_HOST, `${cleanUrl}/facts`, r650Facts(t));
+  const failed = '{"result":"failed","reason":"wipe: /dev/sdb: its ends not zeroed"}';
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/clean`, failed)), [200, { task: 'wait', seconds: 15 }]);
+  const [machine] = await machines(serve);
+  assert.deepEqual([machine?.state, machine?.stateReason], ['clean_failed', 'the agent: wipe: /dev/sdb: its ends not zeroed']);
+
+  assert.equal((await serve.fetch(`/api/v1/machines/${id}/deprovision`, { method: 'POST' })).status, 202);
+  assert.equal((await call(MACHINE_HOST, `${cleanUrl}/task`)).status, 403, 'the held agent of the failed cleaning is sent back to PXE');
+  const again = await agentBoot(serve);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${again}/task`)), [200, { task: 'inventory' }]);
+  assert.equal(
+    (await call(MACHINE_HOST, `${again}/clean`, '{"result":"wiped","disks":[{"device":"sda; rm -rf /","discarded":true}]}')).status,
+    400,
+    'a device that is not a kernel name is refused',
+  );
 });
 
 test('a deploy fails, and never writes a disk twice: no disk fits the hints; another checksum; the agent asks again after it began writing', async (t) => {

@@ -87,6 +87,9 @@ export async function discovering(t: Parameters<typeof tempDir>[0], extra: strin
   const dataDir = join(tempDir(t), 'data');
   prepareDataDir(dataDir);
   const key = standInImage(dataDir);
-  const serve = await startServe(t, ['--data-dir', dataDir, '--boot-unknown', 'discover', '--advertise', '127.0.0.1', ...extra]);
-  return { serve, key, dataDir };
+  const args = ['--data-dir', dataDir, '--boot-unknown', 'discover', '--advertise', '127.0.0.1', ...extra];
+  const serve = await startServe(t, args);
+  /** metalbox again on the same data dir and config (after a kill -9, say): another port, the same tokens. */
+  const restart = () => startServe(t, args);
+  return { serve, key, dataDir, restart };
 }

@@ -1,26 +1,26 @@
 /**
  * The agent labs. First the image `metalbox agent build` makes boots in QEMU (SeaBIOS, the
  * lab's VM with two blank virtio disks, QEMU's user network with restrict=on), loads the
- * drivers of the devices it finds by their modalias, and reads the machine. Then PXE
- * discovery end to end on a private segment of network namespaces (as the netboot lab):
- * a VM metalbox has never heard of PXE-boots, gets a record, boots the agent from
- * metalbox, reports its inventory and powers off, and the machine is ready with its NIC and
- * both disks. Run with `npm run test:lab` as root (scripts/lab-deps installs QEMU, dnsmasq).
+ * drivers of the devices it finds by their modalias, and reads the machine. Then
+ * `metalbox lab run --scenario deploy` (lab/deploy.ts) for SeaBIOS and OVMF, as a newcomer
+ * runs it: a VM metalbox has never heard of is discovered by the agent, classified,
+ * deployed with the lab's OS image, boots it from its own disk (the OS reads the config
+ * drive the agent wrote and reports booted), and is wiped when released; for BIOS a second
+ * run on the same data dir deploys the known machine again. Run with `npm run test:lab` as
+ * root (scripts/lab-deps installs QEMU, dnsmasq, syslinux).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { cpSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildAgentImage } from '../../src/agent/build.js';
 import { type Facts, parseFacts } from '../../src/agent/inventory.js';
-import { prepareDataDir, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
-import { qemuArgs, ROOT } from '../../lab/guest.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, serveInNs, siteDhcpConfig } from '../../lab/kit.js';
+import { ROOT } from '../../lab/guest.js';
 import { tempDir } from '../helpers.js';
 
-const _CLI = join(ROOT, 'dist/src/cli/main.js');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
 
 test('the agent image boots in the lab VM and reads its NIC and both disks', (t) => {
   const image = buildAgentImage(join(ROOT, '.cache/agent'));
@@ -53,79 +53,65 @@ test('the agent image boots in the lab VM and reads its NIC and both disks', (t)
   assert.equal(inventory.system.manufacturer, 'QEMU');
 });
 
+/** The deploy scenario's timeline, in the order printed. */
+const DEPLOY_STEPS = [
+  '- → discovered',
+  'discovered → inspecting',
+  'inspecting → classifying',
+  'classifying → ready',
+  'ready → deploying',
+  'deploying → booting',
+  'booting → active',
+  'active → cleaning',
+  'cleaning → ready',
+];
+
+function lab(args: string[]) {
+  const started = Date.now();
+  const result = spawnSync(process.execPath, [CLI, 'lab', ...args], { encoding: 'utf8', timeout: 900_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Each step of `steps` on a line after the previous step's. */
+function assertInOrder(stdout: string, steps: readonly string[]): void {
+  const lines = stdout.split('\n');
+  let at = 0;
+  for (const step of steps) {
+    const found = lines.findIndex((line, index) => index >= at && line.includes(` ${step} `));
+    assert.ok(found >= 0, `no "${step}" after line ${at} in\n${stdout}`);
+    at = found;
+  }
+}
+
 for (const firmware of ['bios', 'uefi'] as const) {
-  test(`PXE discovery (${firmware}): a VM metalbox never heard of boots the agent, reports, powers off, and is ready`, {
-    timeout: 600_000,
-  }, async (t) => {
+  test(`metalbox lab run --scenario deploy --firmware ${firmware}: discovered by the agent, deployed, booted from its own disk, wiped`, {
+    timeout: 1_800_000,
+  }, (t) => {
     assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
-    const run = randomBytes(3).toString('hex');
-    const NS = { sw: `mba-sw-${run}`, prov: `mba-prov-${run}`, dhcp: `mba-dhcp-${run}` };
-    const SERVER = '10.78.0.1';
-    const lab = labRun(t, 'metalbox-agent-lab-', () => Object.values(NS));
-    const { dir, children } = lab;
-    const logs = () => lab.tails(['metalbox.log', 'dnsmasq.log', 'unknown.serial.log', 'unknown.qemu.log']);
+    const dir = mkdtempSync(join(tmpdir(), `metalbox-deploy-lab-${firmware}-`));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const first = lab(['run', '--scenario', 'deploy', '--firmware', firmware, '--dir', dir]);
+    t.diagnostic(`lab run --scenario deploy --firmware ${firmware}: exit ${first.code} in ${first.seconds.toFixed(1)} s`);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    console.log(first.stdout);
+    assertInOrder(first.stdout, DEPLOY_STEPS);
+    // The OS that reported came from the disk: it read the config drive the agent appended there, made for this machine.
+    const id = /metalbox provision (m-\w+)/.exec(first.stdout)?.[1];
+    assert.match(first.stdout, new RegExp(`the OS on its disk read its config drive \\(instance-id=${id} on /dev/vda2\\)`));
+    assert.match(first.stdout, /disk0\.img and disk1\.img: every byte zero/);
+    const serial = readFileSync(join(dir, 'deploy/run/server.serial.log'), 'latin1');
+    assert.match(serial, /METALBOX-AGENT-REFUSED: rebooting/, 'the held agent was refused when the deploy began, and rebooted');
+    assert.match(serial, /METALBOX-LAB-PHONED-HOME/);
+    assert.ok(!spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes('mbd-'), 'run took its namespaces down');
+    assert.notEqual(spawnSync('ip', ['link', 'show', 'mbd-host']).status, 0, 'and its host link');
 
-    const dataDir = join(dir, 'data');
-    prepareDataDir(dataDir);
-    const image = buildAgentImage(join(ROOT, '.cache/agent'));
-    cpSync(image.dir, join(dataDir, 'agent', basename(image.dir)), { recursive: true });
-
-    deleteNamespaces(Object.values(NS));
-    createSegment(
-      NS.sw,
-      [
-        { ns: NS.prov, port: 'sw-prov', address: `${SERVER}/24` },
-        { ns: NS.dhcp, port: 'sw-dhcp', address: '10.78.0.2/24' },
-      ],
-      ['tap0'],
-    );
-    children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.78.0')]));
-    await serveInNs(
-      children,
-      NS.prov,
-      dir,
-      ['--data-dir', dataDir, '--boot-unknown', 'discover', '--listen', SERVER, '--log-level', 'debug'],
-      logs,
-    );
-
-    const vm = { name: 'unknown', firmware, mac: firmware === 'bios' ? '52:54:00:78:00:b1' : '52:54:00:78:00:e1', tap: 'tap0' };
-    const disks = [64, 128].map((mib, index) => {
-      const path = join(dir, `disk${index}.img`);
-      execFileSync('truncate', ['-s', `${mib}M`, path]);
-      return ['-drive', `file=${path},format=raw,if=virtio`];
-    });
-    const started = Date.now();
-    const qemu = daemon(NS.sw, join(dir, 'unknown.qemu.log'), 'qemu-system-x86_64', [...qemuArgs(vm, dir), ...disks.flat()]);
-    children.push(qemu);
-    await new Promise<void>((done, fail) => {
-      const timer = setTimeout(() => fail(new Error(`the VM did not power off within 300 s\n${logs()}`)), 300_000);
-      qemu.once('exit', () => {
-        clearTimeout(timer);
-        done();
-      });
-    });
-    t.diagnostic(`${firmware}: PXE, agent, report and power off in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-
-    const api = (path: string) =>
-      JSON.parse(inNs(NS.prov, 'curl', '-sf', '-H', `@${apiHeader(dataDir)}`, `http://${SERVER}:8080${path}`)) as unknown;
-    const [machine, ...others] = api('/api/v1/machines') as MachineJson[];
-    assert.equal(others.length, 0, 'one machine, made by discovery');
-    assert.equal(machine?.state, 'ready', logs());
-    assert.deepEqual(
-      machine?.nics.map((nic) => nic.mac),
-      [vm.mac],
-    );
-    assert.deepEqual(
-      machine?.drives.map((drive) => drive.capacityBytes),
-      [64 * 1024 * 1024, 128 * 1024 * 1024],
-    );
-    assert.equal(machine?.system.manufacturer, 'QEMU');
-    const events = api(`/api/v1/machines/${machine!.id}/events?limit=1000`) as MachineEventJson[];
-    assert.deepEqual(
-      events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`),
-      ['-→discovered', 'discovered→inspecting', 'inspecting→classifying', 'classifying→ready'],
-    );
-    assert.match(readFileSync(join(dir, 'unknown.serial.log'), 'utf8'), /METALBOX-AGENT-POWEROFF/);
-    lab.passed();
+    if (firmware === 'uefi') return;
+    // Again on the same data dir: the machine is known and ready, deployed and wiped again; still one machine.
+    const second = lab(['run', '--scenario', 'deploy', '--firmware', firmware, '--dir', dir]);
+    t.diagnostic(`the second run: exit ${second.code} in ${second.seconds.toFixed(1)} s`);
+    assert.equal(second.code, 0, second.stdout + second.stderr);
+    assert.match(second.stdout, new RegExp(`${id} is known and ready from an earlier run: deploying it again`));
+    assert.doesNotMatch(second.stdout, / - → discovered /);
+    assertInOrder(second.stdout, DEPLOY_STEPS.slice(4));
   });
 }

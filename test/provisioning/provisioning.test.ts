@@ -210,7 +210,10 @@ test('deploy with a BMC: the same override and reset, then the agent; refused wi
     const machine = await onboarded(app, bmc, '02:00:00:00:00:81');
     const refused = await app.cli(['provision', machine.id, '--profile', 'disk']);
     assert.equal(refused.code, 2, refused.stdout + refused.stderr);
-    assert.match(refused.stderr, /profile disk writes an image through metalbox's agent: run metalbox agent build first/);
+    assert.match(
+      refused.stderr,
+      /deploying with profile disk \(set for this machine\): that needs metalbox's agent; run metalbox agent build first/,
+    );
     assert.deepEqual([(await machineOf(app, machine.id)).state, bmc.writes.length], ['ready', 0]);
   });
 

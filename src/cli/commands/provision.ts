@@ -14,10 +14,11 @@ interface Ticket {
 }
 
 /** Where each command's --wait ends: success, or failure. */
-const ENDS: Record<'provision' | 'deploy' | 'deprovision', { ok: MachineState; failed: MachineState }> = {
+const ENDS: Record<'provision' | 'deploy' | 'deprovision' | 'clean', { ok: MachineState; failed: MachineState }> = {
   provision: { ok: 'provisioned', failed: 'provision_failed' },
   deploy: { ok: 'active', failed: 'deploy_failed' },
   deprovision: { ok: 'ready', failed: 'provision_failed' },
+  clean: { ok: 'ready', failed: 'clean_failed' },
 };
 
 export function provisionCommand(): Command {
@@ -38,9 +39,8 @@ export function provisionCommand(): Command {
         const body = { ...(options.profile ? { profile: options.profile } : {}), ...(options.retry ? { retry: true } : {}) };
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, body);
         const deploy = ticket.machine.state === 'deploying';
-        const job = ticket.job === null ? 'no BMC: its agent takes it, or power it on' : `job ${ticket.job.id}`;
         process.stdout.write(
-          `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${job}).\n`,
+          `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
         );
         await finish(client, ticket, deploy ? 'deploy' : 'provision', options.wait);
       });
@@ -48,18 +48,27 @@ export function provisionCommand(): Command {
 }
 
 export function deprovisionCommand(): Command {
-  return clientCommand('deprovision', 'power a provisioned machine off and make it ready again')
+  return clientCommand(
+    'deprovision',
+    'power a provisioned machine off and make it ready again; a deployed one is wiped by the agent first (cleaning)',
+  )
     .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
     .option('--wait', 'print each step as it happens; exit 0 when ready, 1 when it failed')
     .action(async (text: string, options: { server?: string; wait?: boolean }) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/deprovision`, {});
-        process.stdout.write(`Deprovisioning machine ${ticket.machine.id} (operation ${ticket.operationId}, job ${ticket.job?.id}).\n`);
-        await finish(client, ticket, 'deprovision', options.wait);
+        const clean = ticket.machine.state === 'cleaning';
+        process.stdout.write(
+          `${clean ? 'Cleaning' : 'Deprovisioning'} machine ${ticket.machine.id} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
+        );
+        await finish(client, ticket, clean ? 'clean' : 'deprovision', options.wait);
       });
     });
 }
+
+const jobText = (ticket: Ticket) =>
+  ticket.job === null ? 'no BMC: its agent takes it, or power the machine on into PXE' : `job ${ticket.job.id}`;
 
 /** Without --wait, says how to follow; with it, prints the operation's events until the machine ends in success or failure. */
 async function finish(client: ApiClient, ticket: Ticket, command: keyof typeof ENDS, wait: boolean | undefined): Promise<void> {
