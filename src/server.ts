@@ -271,7 +271,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         image: agentImage,
         trust,
         complaints: httpComplaints,
-        tasks: new AgentTasks({ store, serverTypes: () => serverTypes, profiles: () => profiles }),
+        tasks: new AgentTasks({ store, serverTypes: () => serverTypes, profiles: () => profiles, assetsDir: config.assetsDir }),
         serverUrl,
       }),
     );

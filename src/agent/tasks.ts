@@ -1,6 +1,8 @@
 import { AGENT_HOLDS, DEPLOYING } from '../lifecycle/lifecycle.js';
 import { MetalboxError } from '../lib/errors.js';
-import { type ImageFormat, type Profile, profileKind } from '../profiles/profiles.js';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ImageFormat, type Profile, type ProfileImage, profileKind } from '../profiles/profiles.js';
 import type { TemplateVariables } from '../profiles/template.js';
 import type { ServerTypes } from '../profiles/server-types.js';
 import type { Store } from '../store/index.js';
@@ -35,6 +37,8 @@ export interface AgentTaskOptions {
   store: Store;
   serverTypes: () => ServerTypes;
   profiles: () => ReadonlyMap<string, Profile>;
+  /** Where a profile's image file is when it is served by metalbox: a raw one's size rules out smaller disks. */
+  assetsDir?: string | undefined;
 }
 
 /**
@@ -210,7 +214,7 @@ export class AgentTasks {
       return this.#hold(machineId);
     }
     const drives = (this.options.store.machines.facts(machineId)['agent.drives'] ?? []) as AgentDrive[];
-    const choice = chooseRootDevice(drives, image.rootDevice);
+    const choice = chooseRootDevice(drives, image.rootDevice, this.#rawImageBytes(image));
     if ('reason' in choice) {
       this.#fail(machineId, operationId, choice.reason);
       return this.#hold(machineId);
@@ -222,6 +226,17 @@ export class AgentTasks {
       format: image.format,
       device: `/dev/${choice.drive.device}`,
     };
+  }
+
+  /** A raw image under assetsDir is as large as the disk it needs; a compressed one's size says nothing of that. */
+  #rawImageBytes(image: ProfileImage): number | null {
+    const { assetsDir } = this.options;
+    if (image.format !== 'raw' || image.asset === null || assetsDir === undefined) return null;
+    try {
+      return statSync(join(assetsDir, image.asset)).size;
+    } catch {
+      return null;
+    }
   }
 
   #profile(machineId: string): Profile | null {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
@@ -14,10 +14,12 @@ const IMAGE = Buffer.from('a stand-in disk image\n');
 const IMAGE_SHA256 = createHash('sha256').update(IMAGE).digest('hex');
 
 /** metalbox with one image profile whose file is under its assets dir, discovering unknown machines. */
-async function deploying(t: Parameters<typeof tempDir>[0], rootDevice: Record<string, unknown> = {}) {
+async function deploying(t: Parameters<typeof tempDir>[0], rootDevice: Record<string, unknown> = {}, imageBytes?: number) {
   const assetsDir = join(tempDir(t), 'assets');
   mkdirSync(join(assetsDir, 'images'), { recursive: true });
   writeFileSync(join(assetsDir, 'images', 'tiny.raw'), IMAGE);
+  // A larger image, sparse: only its size matters to the choice of disk.
+  if (imageBytes !== undefined) truncateSync(join(assetsDir, 'images', 'tiny.raw'), imageBytes);
   const config = join(tempDir(t), 'metalbox.json');
   writeFileSync(
     config,
@@ -251,11 +253,21 @@ test('a deploy fails, and never writes a disk twice: no disk fits the hints; ano
     // GiB from the fixture's sector counts: 3125627568, 468862128 and 7812499456 × 512 / 2^30.
     assert.equal(
       machine?.stateReason,
-      'no disk fits the root device hints (minSizeGiB 8000, not removable): the agent saw ' +
+      "no disk fits the root device hints (minSizeGiB 8000, room for the image's 22 bytes, not removable): the agent saw " +
         'nvme0n1 1490.4 GiB "Dell Ent NVMe P5600 MU U.2 1.6TB" serial PHAB1234002T1P6BGN pci-0000:31:00.0-nvme-1; ' +
         'sda 223.6 GiB "MTFDDAV240TDU" serial 203528FB1234 pci-0000:00:17.0-ata-3; ' +
         'sdb 3725.3 GiB "PERC H755 Front" pci-0000:b1:00.0-scsi-0:2:0:0',
     );
+  });
+
+  await t.test('a raw image larger than the smallest disk goes to the next one: decided before writing', async (t) => {
+    // 300 GB: more than sda's 223.6 GiB (240 GB), less than nvme0n1's 1490.4 GiB.
+    const { serve } = await deploying(t, {}, 300e9);
+    const { id } = await heldMachine(t, serve);
+    await provision(serve, id, { profile: 'tiny' });
+    const agentUrl = await agentBoot(serve);
+    const [status, task] = await json(call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t)));
+    assert.deepEqual([status, task.task, task.device], [200, 'deploy', '/dev/nvme0n1']);
   });
 
   await t.test('another checksum than the profile names: deploy_failed', async (t) => {
