@@ -271,7 +271,16 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         image: agentImage,
         trust,
         complaints: httpComplaints,
-        tasks: new AgentTasks({ store, serverTypes: () => serverTypes, profiles: () => profiles, assetsDir: config.assetsDir }),
+        tasks: new AgentTasks({
+          store,
+          serverTypes: () => serverTypes,
+          profiles: () => profiles,
+          assetsDir: config.assetsDir,
+          diskBoot: {
+            queue: (machineId, operationId) => provisioning.queueDiskBoot(machineId, operationId),
+            pending: (machineId) => provisioning.diskBootPending(machineId),
+          },
+        }),
         serverUrl,
       }),
     );

@@ -27,6 +27,20 @@ export type DeployOutcome = { result: 'written'; bytes: number; sha256: string; 
 /** What the agent reports at the end of a wipe. */
 export type CleanOutcome = { result: 'wiped'; disks: Array<{ device: string; discarded: boolean }> } | { result: 'failed'; reason: string };
 
+/**
+ * The BMC's one-time disk boot after a deploy (provisioning's, given by server.ts), so the
+ * reboot boots the new OS whatever the boot order: queued with the move to booting, and
+ * whether it is still under way (the agent waits for it before it reboots).
+ */
+export interface DiskBoot {
+  /** Queues it in the caller's transaction; false when the machine has no BMC to ask. */
+  queue(machineId: string, operationId: string): boolean;
+  pending(machineId: string): boolean;
+}
+
+/** How long an agent waits for the BMC's disk boot before it asks again. */
+const DISK_BOOT_WAIT_SECONDS = 5;
+
 /** How long a holding agent waits between two questions. */
 const HOLD_SECONDS = 15;
 
@@ -39,6 +53,7 @@ export interface AgentTaskOptions {
   profiles: () => ReadonlyMap<string, Profile>;
   /** Where a profile's image file is when it is served by metalbox: a raw one's size rules out smaller disks. */
   assetsDir?: string | undefined;
+  diskBoot?: DiskBoot;
 }
 
 /**
@@ -77,7 +92,7 @@ export class AgentTasks {
         if (!done.includes('agent.facts')) return { task: 'inventory' } as const;
         return this.#deployTask(machineId, operationId, urls);
       }
-      if (state === 'booting') return { task: 'reboot' } as const;
+      if (state === 'booting') return this.#rebootIntoDisk(machineId);
       if (state === 'cleaning') {
         // Read first: the disks of this boot. A wipe asked again (the agent restarted) is done again: never skipped.
         if (!store.machines.operationEvents(operationId).includes('agent.facts')) return { task: 'inventory' } as const;
@@ -150,7 +165,7 @@ export class AgentTasks {
     return store.transaction(() => {
       const state = store.machines.stateOf(machineId);
       // The answer to an earlier report was lost and the agent sent it again.
-      if (state === 'booting') return { task: 'reboot' } as const;
+      if (state === 'booting') return this.#rebootIntoDisk(machineId);
       if (state !== 'deploying') return this.#hold(machineId);
       const image = this.#profile(machineId)?.image ?? null;
       if (outcome.result === 'failed') {
@@ -168,7 +183,8 @@ export class AgentTasks {
         message: `image written and verified: ${formatBytes(outcome.bytes)} in ${outcome.seconds} s${rate === null ? '' : ` (${rate} MB/s)`}, config drive added; rebooting into its disk`,
         data: { bytes: outcome.bytes, seconds: outcome.seconds, sha256: outcome.sha256 },
       });
-      return { task: 'reboot' } as const;
+      this.options.diskBoot?.queue(machineId, operationId);
+      return this.#rebootIntoDisk(machineId);
     });
   }
 
@@ -204,6 +220,12 @@ export class AgentTasks {
     const machine = this.options.store.machines.get(machineId);
     const full: TemplateVariables = { ...variables, mac: machine?.nics[0]?.mac ?? '', machineId, machine };
     return configDrive(profile.metadataNames.map((name) => [name, Buffer.from(profile.metadata(name, full) ?? '')] as const));
+  }
+
+  /** Reboot, once the BMC's one-time disk boot (when there is one) is set or has failed. */
+  #rebootIntoDisk(machineId: string): AgentTask {
+    if (this.options.diskBoot?.pending(machineId)) return { task: 'wait', seconds: DISK_BOOT_WAIT_SECONDS };
+    return { task: 'reboot' };
   }
 
   #deployTask(machineId: string, operationId: string, urls: MachineUrls): AgentTask {

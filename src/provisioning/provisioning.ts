@@ -9,7 +9,7 @@ import {
   readSystemControl,
   resetPlan,
   resetSystem,
-  setOneTimePxe,
+  setOneTimeBoot,
   type ControlOptions,
   type PowerAction,
   type SystemControl,
@@ -64,9 +64,9 @@ export interface ProvisioningDependencies {
   control?: Partial<ControlOptions>;
 }
 
-type Step = 'boot-override' | 'power';
+type Step = 'boot-override' | 'power' | 'disk-override';
 
-const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_000 };
+const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_000, 'disk-override': 300_000 };
 
 /**
  * The provisioning state machine (docs/contracts.md, Lifecycle states): `provision` moves a ready machine to
@@ -226,6 +226,30 @@ export class Provisioning implements JobHandler {
     };
   }
 
+  /**
+   * After the agent wrote a machine's disk: a one-time disk boot through its BMC (AgentTasks'
+   * DiskBoot), so the agent's reboot boots the new OS whatever the boot order; the PXE answer
+   * is local boot either way. Queued in the caller's transaction; false without a BMC.
+   */
+  queueDiskBoot(machineId: string, operationId: string): boolean {
+    const bmc = this.deps.store.bmcs.ofMachine(machineId);
+    if (!bmc || bmc.ip === null) return false;
+    const { created } = this.deps.store.jobs.enqueue({
+      kind: OPERATION,
+      machineId,
+      step: 'disk-override',
+      input: { action: 'provision', operationId, power: 'cycle' },
+    });
+    // After the caller's transaction commits: the engine leases what is committed.
+    if (created) setImmediate(() => this.deps.engine.wake());
+    return created;
+  }
+
+  /** Whether a queued disk boot is still under way (set, or failed, it no longer is). */
+  diskBootPending(machineId: string): boolean {
+    return this.deps.store.jobs.active(OPERATION, machineId)?.step === 'disk-override';
+  }
+
   timeoutMs(step: string): number {
     return TIMEOUT_MS[step as Step] ?? 300_000;
   }
@@ -244,7 +268,7 @@ export class Provisioning implements JobHandler {
     switch (job.step as Step) {
       case 'boot-override': {
         const result = await this.#session(job, bmc, signal, async (client, root) =>
-          setOneTimePxe(client, await this.#control(client, root, machineId), { ...control, signal }),
+          setOneTimeBoot(client, await this.#control(client, root, machineId), 'Pxe', { ...control, signal }),
         );
         return {
           next: 'power',
@@ -321,6 +345,24 @@ export class Provisioning implements JobHandler {
           },
         };
       }
+      case 'disk-override': {
+        const result = await this.#session(job, bmc, signal, async (client, root) =>
+          setOneTimeBoot(client, await this.#control(client, root, machineId), 'Hdd', { ...control, signal }),
+        );
+        return {
+          next: null,
+          commit: () =>
+            store.machines.appendEvents([
+              {
+                machineId,
+                type: 'boot.disk',
+                operationId: input.operationId,
+                data: { job: job.id, requests: result.requests },
+                message: `one-time disk boot set on ${result.resource} and read back: the agent's reboot boots the new OS`,
+              },
+            ]),
+        };
+      }
       default:
         throw this.#fail(job, `unknown operation step ${job.step}`);
     }
@@ -363,6 +405,19 @@ export class Provisioning implements JobHandler {
     const input = job.input as unknown as OperationInput;
     const machineId = job.machineId!;
     return new StepFailure(reason, retryable, () => {
+      if (job.step === 'disk-override') {
+        // The image is written and verified: a BMC that will not boot the disk once does not undo that.
+        this.deps.store.machines.appendEvents([
+          {
+            machineId,
+            type: 'boot.disk.failed',
+            operationId: input.operationId,
+            data: { job: job.id },
+            message: `the BMC did not set the one-time disk boot (${reason}); the agent reboots anyway, and the machine's PXE gets the local-boot answer`,
+          },
+        ]);
+        return;
+      }
       const event = {
         type: `${input.action}.failed`,
         message: `${input.action} ${job.step}: ${reason}`,

@@ -113,21 +113,27 @@ export interface OverrideResult {
   requests: string[];
 }
 
+/** What a one-time boot override sends the machine to: the network (provisioning), or its disk (after a deploy). */
+export type BootTarget = 'Pxe' | 'Hdd';
+const TARGET_NAMES: Record<BootTarget, string> = { Pxe: 'PXE', Hdd: 'disk' };
+
 /**
- * Sets a one-time PXE boot (Target Pxe, Enabled Once) and reads it back
+ * Sets a one-time boot (Target Pxe or Hdd, Enabled Once) and reads it back
  * (docs/redfish.md §8). `mode` is sent only when the system has the
  * property, lists the value (when it lists any), and either differs or belongs to a
  * vendor that reverts an omitted mode (Supermicro, AMI); never to HPE, which refuses it.
  */
-export async function setOneTimePxe(
+export async function setOneTimeBoot(
   client: RedfishClient,
   control: SystemControl,
+  bootTarget: BootTarget,
   options: Partial<ControlOptions> & { mode?: 'UEFI' | 'Legacy'; signal?: AbortSignal } = {},
 ): Promise<OverrideResult> {
   const settings = { ...CONTROL_DEFAULTS, ...options };
   const { boot, vendor } = control;
-  if (boot.targets !== null && !boot.targets.includes('Pxe')) {
-    throw new BmcActionError(`the BMC does not offer Pxe as a boot override target (it offers ${boot.targets.join(', ')})`);
+  const name = TARGET_NAMES[bootTarget];
+  if (boot.targets !== null && !boot.targets.includes(bootTarget)) {
+    throw new BmcActionError(`the BMC does not offer ${bootTarget} as a boot override target (it offers ${boot.targets.join(', ')})`);
   }
   if (boot.enabledValues !== null && !boot.enabledValues.includes('Once')) {
     throw new BmcActionError(
@@ -145,7 +151,7 @@ export async function setOneTimePxe(
   const requests: string[] = [];
   const body = () => ({
     Boot: {
-      BootSourceOverrideTarget: 'Pxe',
+      BootSourceOverrideTarget: bootTarget,
       BootSourceOverrideEnabled: 'Once',
       ...(withMode ? { BootSourceOverrideMode: wantedMode } : {}),
     },
@@ -189,15 +195,15 @@ export async function setOneTimePxe(
     resource = control.settingsPath;
     reply = await patch(resource, await freshEtag(client, resource));
   }
-  if (!ok(reply)) throw new BmcActionError(`the BMC refused the one-time PXE boot override: ${reply.message}`);
+  if (!ok(reply)) throw new BmcActionError(`the BMC refused the one-time ${name} boot override: ${reply.message}`);
 
   const after = (await client.get(resource)).Boot as RedfishBody | undefined;
   const target = stringOrNull(after?.BootSourceOverrideTarget);
   const enabled = stringOrNull(after?.BootSourceOverrideEnabled);
   requests.push(`GET ${resource}: BootSourceOverrideTarget ${target ?? '(none)'}, BootSourceOverrideEnabled ${enabled ?? '(none)'}`);
-  if (target !== 'Pxe' || enabled !== 'Once') {
+  if (target !== bootTarget || enabled !== 'Once') {
     throw new BmcActionError(
-      `the BMC accepted the one-time PXE boot override but did not keep it: ${resource} reads back BootSourceOverrideTarget ${target ?? '(none)'}, BootSourceOverrideEnabled ${enabled ?? '(none)'}`,
+      `the BMC accepted the one-time ${name} boot override but did not keep it: ${resource} reads back BootSourceOverrideTarget ${target ?? '(none)'}, BootSourceOverrideEnabled ${enabled ?? '(none)'}`,
     );
   }
   return { resource, requests };

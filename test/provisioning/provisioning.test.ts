@@ -194,14 +194,14 @@ test('a BMC that does not keep the override fails provisioning with its read-bac
   assert.match(timedOut.stateReason!, /^timed out: preparing for more than 1 s .*; last event: power: power cycle: ForceRestart, now On$/);
 });
 
-test('deploy with a BMC: the same override and reset, then the agent; refused without an agent image; booting past its timeout is deploy_failed', async (t) => {
+test('deploy with a BMC: the same override and reset, then the agent, then a one-time disk boot before its reboot; refused without an agent image; booting past its timeout is deploy_failed', async (t) => {
   const image = Buffer.from('disk image bytes');
   const assetsDir = assets(t);
   writeFileSync(join(assetsDir, 'lab/disk.raw'), image);
   const config = {
     assetsDir,
     profiles: { disk: { image: { url: 'lab/disk.raw', sha256: createHash('sha256').update(image).digest('hex'), format: 'raw' } } },
-    provisioning: { timeouts: { booting: 1 } },
+    provisioning: { timeouts: { booting: 5 } },
   };
 
   await t.test('no agent image: refused, nothing sent', async (t) => {
@@ -247,16 +247,32 @@ test('deploy with a BMC: the same override and reset, then the agent; refused wi
   assert.deepEqual([deploy.task, deploy.device], ['deploy', '/dev/sda']);
   assert.equal((await post('/progress', { bytes: 0, mbps: 0 })).status, 204);
   const sha256 = createHash('sha256').update(image).digest('hex');
+  // Written: the BMC sets a one-time disk boot before the agent reboots, so the new OS boots whatever the boot order.
   assert.deepEqual(await (await post('/deploy', { result: 'written', bytes: image.length, sha256, seconds: 1 })).json(), {
-    task: 'reboot',
+    task: 'wait',
+    seconds: 5,
   });
   assert.equal((await machineOf(app, machine.id)).state, 'booting');
+  await waitFor(
+    'the reboot task',
+    async () => ((await (await fetch(`${agentUrl}/task`)).json()) as { task: string }).task === 'reboot',
+    15_000,
+  );
+  assert.deepEqual(
+    bmc.writes.slice(2).map((write) => [write.method, write.path, write.body]),
+    [['PATCH', SYSTEM, { Boot: { BootSourceOverrideTarget: 'Hdd', BootSourceOverrideEnabled: 'Once' } }]],
+  );
+  assert.match(
+    (await app.events(machine.id)).find((event) => event.type === 'boot.disk')?.message ?? '',
+    /^one-time disk boot set on \/redfish\/v1\/Systems\/437XR1238R2 and read back/,
+  );
 
-  // Its OS never reports `booted`: past booting's 1 s, deploy_failed with the last event as the reason.
+  // Its OS never reports `booted`: past booting's 5 s (the disk boot is set well before that),
+  // deploy_failed with the last event as the reason.
   await waitFor('deploy_failed', async () => (await machineOf(app, machine.id)).state === 'deploy_failed', 15_000);
   assert.match(
     (await machineOf(app, machine.id)).stateReason!,
-    /^timed out: booting for more than 1 s .*; last event: deploy\.written: image written and verified/,
+    /^timed out: booting for more than 5 s .*; last event: boot\.disk: one-time disk boot set on/,
   );
   assert.deepEqual(transitions(await app.events(machine.id)).slice(-3), ['ready→deploying', 'deploying→booting', 'booting→deploy_failed']);
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startMockup, type MockupOptions, type MockupWrite } from '../../lab/redfish-mockup.js';
 import { RedfishClient } from '../../src/redfish/client.js';
-import { BmcActionError, readSystemControl, resetPlan, resetSystem, setOneTimePxe } from '../../src/redfish/power.js';
+import { BmcActionError, readSystemControl, resetPlan, resetSystem, setOneTimeBoot } from '../../src/redfish/power.js';
 
 const FAST = { pollMs: 10, settleMs: 2000, postRetryMs: 10 };
 
@@ -35,7 +35,7 @@ test('DMTF (standard): PATCH Target+Enabled without Mode, read back; a running s
     [control.vendor, control.boot.target, control.boot.enabled, control.boot.mode, control.powerState, control.etag],
     ['generic', 'Hdd', 'Disabled', 'UEFI', 'On', null],
   );
-  const override = await setOneTimePxe(client, control, FAST);
+  const override = await setOneTimeBoot(client, control, 'Pxe', FAST);
   const reset = await resetSystem(client, control, 'cycle', FAST);
   assert.deepEqual(written(mockup.writes), [
     ['PATCH', system, { Boot: PXE_ONCE }, null],
@@ -76,7 +76,7 @@ test('HPE iLO 5: never sends BootSourceOverrideMode, sends If-Match from @odata.
     system,
   );
   assert.deepEqual([control.vendor, control.boot.mode, control.etag], ['hpe', 'UEFI', 'W/"1C210906"']);
-  await setOneTimePxe(client, control, { ...FAST, mode: 'UEFI' });
+  await setOneTimeBoot(client, control, 'Pxe', { ...FAST, mode: 'UEFI' });
   assert.deepEqual(written(mockup.writes), [
     ['PATCH', system, { Boot: PXE_ONCE }, 'W/"1C210906"'],
     ['PATCH', system, { Boot: PXE_ONCE }, 'W/"1C210906"'],
@@ -101,7 +101,7 @@ test('Supermicro X10: no Mode property, so none is sent (the X10 refuses a PATCH
     system,
   );
   assert.deepEqual([control.vendor, control.boot.hasMode, control.boot.targets?.includes('Pxe')], ['supermicro', false, true]);
-  await setOneTimePxe(client, control, FAST);
+  await setOneTimeBoot(client, control, 'Pxe', FAST);
   assert.deepEqual(written(mockup.writes), [['PATCH', system, { Boot: PXE_ONCE }, null]]);
 });
 
@@ -146,7 +146,7 @@ test("AMI MegaRAC (Gigabyte): the full request is refused on the System, so it g
     [control.vendor, control.etag, control.boot.mode, control.resetTypes],
     ['ami', '"1"', 'Legacy', ['GracefulShutdown', 'ForceRestart', 'ForceOff', 'On']],
   );
-  const override = await setOneTimePxe(client, control, FAST);
+  const override = await setOneTimeBoot(client, control, 'Pxe', FAST);
   const full = { Boot: { ...PXE_ONCE, BootSourceOverrideMode: 'Legacy' } };
   assert.deepEqual(written(mockup.writes), [
     ['PATCH', system, full, '"1"'],
@@ -183,7 +183,7 @@ test('iDRAC-style read-only Boot: the write goes to the @Redfish.Settings object
   mockup.state.merge(settings, { Boot: { BootSourceOverrideTarget: 'None', BootSourceOverrideEnabled: 'Disabled' } });
   const control = await readSystemControl(client, root, system);
   assert.equal(control.settingsPath, settings);
-  const override = await setOneTimePxe(client, control, FAST);
+  const override = await setOneTimeBoot(client, control, 'Pxe', FAST);
   assert.deepEqual(written(mockup.writes), [
     ['PATCH', system, { Boot: PXE_ONCE }, null],
     ['PATCH', settings, { Boot: PXE_ONCE }, null],
@@ -195,7 +195,7 @@ test('a 412 is retried with a fresh, strong ETag', async (t) => {
   const system = '/redfish/v1/Systems/437XR1238R2';
   const { mockup, client, control } = await bmc(t, { tree: 'dmtf-public-tower', etags: true }, system);
   mockup.state.merge(system, { Name: 'changed by someone else' }); // the ETag read is now stale
-  await setOneTimePxe(client, control, FAST);
+  await setOneTimeBoot(client, control, 'Pxe', FAST);
   assert.deepEqual(
     written(mockup.writes).map((write) => write[3]),
     ['"1"', '"2"'],
@@ -224,7 +224,7 @@ test('a BMC that answers 200 and keeps nothing, or refuses a reset, fails with w
     system,
   );
   await assert.rejects(
-    setOneTimePxe(client, control, FAST),
+    setOneTimeBoot(client, control, 'Pxe', FAST),
     (error: unknown) =>
       error instanceof BmcActionError &&
       /did not keep it: .* reads back BootSourceOverrideTarget Hdd, BootSourceOverrideEnabled Disabled/.test(error.message),
