@@ -66,6 +66,7 @@ test('the lifecycle table: every state reachable from where machines start, and 
     ['deploying', 'deploy_failed'],
     ['booting', 'deploy_failed'],
     ['cleaning', 'clean_failed'],
+    ['inspecting', 'inspect_failed'],
   ] as const) {
     assert.ok(state in TIMEOUTS, `${state} is timed`);
     assert.equal(TIMED_OUT_STATES[state], failed);

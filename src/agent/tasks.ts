@@ -8,7 +8,7 @@ import type { ServerTypes } from '../profiles/server-types.js';
 import type { Store } from '../store/index.js';
 import { configDrive } from './config-drive.js';
 import { type AgentDrive, type AgentInventory, inventorySummary } from './inventory.js';
-import { type ReportOutcome, recordAgentReport } from './reports.js';
+import { agentFacts, type ReportOutcome, recordAgentInspection, recordAgentReport } from './reports.js';
 import { chooseRootDevice, describeDrive } from './root-device.js';
 
 /** What the agent does next; the agent reads these flat objects with sed, so values never hold a quote. */
@@ -59,7 +59,7 @@ export interface AgentTaskOptions {
 /**
  * The agent's side of the lifecycle: each answer to an agent is decided here from the
  * machine's state and its operation's events, in one transaction with what the agent
- * reported. Discovered: read it. Deploying: read it (the disks of this boot), then write
+ * reported. Discovered, inspecting: read it. Deploying: read it (the disks of this boot), then write
  * the image to the disk the hints pick. Written: reboot into the disk. Cleaning: read it,
  * then wipe every disk it has. Held (ready without a BMC): wait, so a deploy needs nobody
  * at the machine.
@@ -77,7 +77,7 @@ export class AgentTasks {
     const { store } = this.options;
     return store.transaction(() => {
       const state = store.machines.stateOf(machineId);
-      if (state === 'discovered') return { task: 'inventory' } as const;
+      if (state === 'discovered' || state === 'inspecting') return { task: 'inventory' } as const;
       if (state === 'deploying') {
         const done = store.machines.operationEvents(operationId);
         if (done.includes('deploy.writing')) {
@@ -119,11 +119,11 @@ export class AgentTasks {
         if (outcome.mergedInto !== undefined) return { ...outcome, task: { task: 'poweroff' } };
         return { ...outcome, task: this.next(machineId, operationId, urls) };
       }
-      store.machines.putFacts(machineId, {
-        'agent.drives': inventory.drives,
-        'agent.nics': inventory.nics,
-        'agent.pci': inventory.pci,
-      });
+      if (store.machines.stateOf(machineId) === 'inspecting') {
+        const outcome = recordAgentInspection(store, this.options.serverTypes(), machineId, operationId, inventory);
+        return { ...outcome, task: this.next(machineId, operationId, urls) };
+      }
+      store.machines.putFacts(machineId, agentFacts(inventory));
       store.machines.appendEvents([
         {
           machineId,

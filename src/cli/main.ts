@@ -7,7 +7,7 @@ import { explainCommand } from './commands/explain.js';
 import { lsCommand } from './commands/ls.js';
 import { observationsCommand } from './commands/observations.js';
 import { onboardCommand } from './commands/onboard.js';
-import { deprovisionCommand, provisionCommand } from './commands/provision.js';
+import { deprovisionCommand, inspectCommand, provisionCommand } from './commands/provision.js';
 import { powerCommand } from './commands/power.js';
 import { labCommand } from './commands/lab.js';
 import { agentCommand } from './commands/agent.js';
@@ -34,6 +34,7 @@ function program(): Command {
     observationsCommand(),
     provisionCommand(),
     deprovisionCommand(),
+    inspectCommand(),
     powerCommand(),
     profilesCommand(),
     typesCommand(),

@@ -380,7 +380,7 @@ export const SETTINGS: readonly Setting[] = [
     },
     default: () => ({ ...PROVISIONING_TIMEOUTS }),
     description:
-      'seconds a machine may stay in each provisioning state before it is provision_failed (deploy_failed from deploying and booting, clean_failed from cleaning), with its last event as the reason',
+      'seconds a machine may stay in each provisioning state before it is provision_failed (deploy_failed from deploying and booting, clean_failed from cleaning, inspect_failed from inspecting), with its last event as the reason',
   },
   {
     path: 'provisioning.powerPollMs',

@@ -57,14 +57,20 @@ const ONBOARDING: readonly MachineState[] = ['enrolled', ...Object.values(ONBOAR
 
 /** Where a machine boots its installer (`preparing` too: a server that was on may reach PXE before its reset is recorded). */
 export const INSTALLING: readonly MachineState[] = ['preparing', 'netbooting', 'installing'];
-/** Where a machine PXE-boots metalbox's agent, which reads it (discovered), writes its disk (deploying) or wipes its disks (cleaning). */
-export const AGENT_BOOTS: readonly MachineState[] = ['discovered', 'deploying', 'cleaning'];
+/**
+ * Where a machine PXE-boots metalbox's agent, which reads it (discovered; inspecting, for
+ * `metalbox inspect`: onboarding's Redfish inspection never PXE-boots it), writes its disk
+ * (deploying) or wipes its disks (cleaning).
+ */
+export const AGENT_BOOTS: readonly MachineState[] = ['discovered', 'inspecting', 'deploying', 'cleaning'];
 /**
  * Where an agent that has read the machine, or failed its deploy, stays up asking for its
  * next task, when metalbox could not power the machine on again (no BMC): a deploy then
  * needs no one at the machine. Its requests are under the operation that booted it.
  */
 export const AGENT_HOLDS: readonly MachineState[] = ['ready', 'unclassified', 'deploy_failed', 'clean_failed'];
+/** Where a classification ends: a server type matched (or none is configured), or none did. */
+export const CLASSIFIED: readonly MachineState[] = ['ready', 'unclassified'];
 /** Where an image written by the agent boots from the disk, and its OS reports `booted` under the deploy's operation. */
 export const DISK_BOOTS: readonly MachineState[] = ['booting'];
 /** Where a machine acts under an operation whose token its requests carry: its installer's callback, its agent's reports, its first boot's. */
@@ -83,10 +89,13 @@ export const CLEANABLE: readonly MachineState[] = ['active', 'deploy_failed', 'c
 export const PROVISIONING: readonly MachineState[] = [...INSTALLING, 'deprovisioning'];
 /** Where a deploy fails from: the BMC's steps, the agent's report, or silence past the state's timeout. */
 export const DEPLOYING: readonly MachineState[] = ['deploying', 'booting'];
+/** Where `metalbox inspect` may start: the agent reads a machine that is not busy, to fill and check what Redfish said. */
+export const INSPECTABLE: readonly MachineState[] = [...CLASSIFIED, 'inspect_failed'];
 /** Where the BMC's steps of an agent operation fail from, and to which state. */
 export const AGENT_OPERATION_FAILURES: ReadonlyArray<{ from: readonly MachineState[]; to: MachineState }> = [
   { from: DEPLOYING, to: 'deploy_failed' },
   { from: ['cleaning'], to: 'clean_failed' },
+  { from: ['inspecting'], to: 'inspect_failed' },
 ];
 /** Onboarding again starts from enrolled, from anywhere not busy. */
 const REONBOARDABLE: readonly MachineState[] = MACHINE_STATES.filter((state) => !BUSY.includes(state));
@@ -104,6 +113,7 @@ export const TIMEOUTS = {
   deploying: 3600,
   booting: 1800,
   cleaning: 3600,
+  inspecting: 1800,
 } as const;
 export type TimedState = keyof typeof TIMEOUTS;
 /** Where each timed state fails to: an agent silent mid-deploy, or an OS that never reports from its disk, fail the deploy. */
@@ -115,6 +125,7 @@ export const TIMED_OUT_STATES: Record<TimedState, MachineState> = {
   deploying: 'deploy_failed',
   booting: 'deploy_failed',
   cleaning: 'clean_failed',
+  inspecting: 'inspect_failed',
 };
 /**
  * Seconds a machine PXE discovery made may wait for its agent's report before the record
@@ -171,6 +182,9 @@ export const MOVES: readonly Move[] = [
   { from: ['cleaning'], to: 'clean_failed', trigger: 'agent', when: 'the agent could not wipe a disk' },
   { from: ['cleaning'], to: 'clean_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
   { from: ['cleaning'], to: 'clean_failed', trigger: 'timeout', when: 'the agent was silent past provisioning.timeouts' },
+  { from: INSPECTABLE, to: 'inspecting', trigger: 'operator', when: 'metalbox inspect: the agent reads the machine' },
+  { from: ['inspecting'], to: 'inspect_failed', trigger: 'provisioning step', when: 'the BMC refused the boot override or the reset' },
+  { from: ['inspecting'], to: 'inspect_failed', trigger: 'timeout', when: 'the agent (or the BMC) was silent past provisioning.timeouts' },
 ];
 
 /** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC, discovered by PXE. */

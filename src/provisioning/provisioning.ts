@@ -20,6 +20,7 @@ import {
   AGENT_OPERATION_FAILURES,
   CLEANABLE,
   DEPROVISIONABLE,
+  INSPECTABLE,
   PROVISIONABLE,
   PROVISIONING,
   REPROVISIONABLE,
@@ -29,7 +30,7 @@ import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '
 /** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
 export const OPERATION = 'operation';
 
-export type OperationAction = 'provision' | 'deprovision' | 'clean' | 'power';
+export type OperationAction = 'provision' | 'deprovision' | 'clean' | 'inspect' | 'power';
 
 interface OperationInput {
   action: OperationAction;
@@ -142,7 +143,7 @@ export class Provisioning implements JobHandler {
    */
   #agentOperation(
     machine: MachineJson,
-    action: 'provision' | 'clean',
+    action: 'provision' | 'clean' | 'inspect',
     from: readonly MachineState[],
     to: MachineState,
     message: string,
@@ -169,6 +170,13 @@ export class Provisioning implements JobHandler {
     return { job: null, machine: store.machines.get(machine.id)!, operationId };
   }
 
+  /** The agent reads the machine (PXE-booted as for a deploy) to fill and check what its BMC said; then it is classified again. */
+  inspect(ref: MachineRef): ProvisionTicket {
+    const machine = this.deps.store.machines.resolve(ref);
+    return this.#agentOperation(machine, 'inspect', INSPECTABLE, 'inspecting', 'inspecting with the agent');
+  }
+
+  /** An installed machine is powered off; one the agent deployed is wiped by it first (cleaning). */
   deprovision(ref: MachineRef): ProvisionTicket {
     const machine = this.deps.store.machines.resolve(ref);
     if (CLEANABLE.includes(machine.state))
@@ -495,5 +503,6 @@ const UNCONFIRMED_ADVICE: Record<OperationAction, (machineId: string) => string>
   provision: (id) => `If the machine does not boot its installer within minutes, run: metalbox provision --retry ${id}`,
   deprovision: (id) => `Check it with metalbox power status ${id}; power it off with metalbox power off ${id}`,
   clean: (id) => `If the machine does not boot metalbox's agent within minutes, run: metalbox deprovision ${id}`,
+  inspect: (id) => `If the machine does not boot metalbox's agent within minutes, wait for inspect_failed and run: metalbox inspect ${id}`,
   power: (id) => `Check it with metalbox power status ${id}`,
 };

@@ -209,6 +209,32 @@ test('kill -9 of metalbox mid-deploy and mid-cleaning: the agent retries what wa
   assert.deepEqual(transitions(await events(fourth, id)).slice(-2), ['active→cleaning', 'cleaning→ready']);
 });
 
+test('metalbox inspect of a held machine: the agent is sent back to PXE, reads it again, and what changed is one event; classified again', async (t) => {
+  const { serve } = await deploying(t);
+  const { id, agentUrl: heldUrl } = await heldMachine(t, serve);
+  const started = await serve.fetch(`/api/v1/machines/${id}/inspect`, { method: 'POST' });
+  const ticket = (await started.json()) as { job: unknown; machine: MachineJson };
+  assert.deepEqual([started.status, ticket.job, ticket.machine.state], [202, null, 'inspecting']);
+  assert.equal((await call(MACHINE_HOST, `${heldUrl}/task`)).status, 403);
+  const agentUrl = await agentBoot(serve);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${agentUrl}/task`)), [200, { task: 'inventory' }]);
+  // The PERC's virtual disk (sdb) is gone since discovery: the facts without it.
+  const { facts } = JSON.parse(r650Facts(t)) as { facts: Record<string, unknown> };
+  const withoutSdb = Object.fromEntries(Object.entries(facts).filter(([path]) => !/\/sdb(\/|$)/.test(path)));
+  assert.deepEqual(await json(call(MACHINE_HOST, `${agentUrl}/facts`, JSON.stringify({ facts: withoutSdb }))), [
+    200,
+    { state: 'ready', task: 'wait', seconds: 15 },
+  ]);
+  const timeline = await events(serve, id);
+  assert.deepEqual(transitions(timeline).slice(-3), ['ready→inspecting', 'inspecting→classifying', 'classifying→ready']);
+  // No serial on the PERC's virtual disk: the count tells it (3 stored at discovery, 2 now).
+  assert.match(
+    timeline.find((event) => event.type === 'inspect.agent')?.message ?? '',
+    /; differs from the stored inventory: 3 disks \(stored\), 2 \(agent\)$/,
+  );
+  assert.equal((await machines(serve))[0]?.drives.length, 3, 'what was stored stays: a disk gone is reported, not forgotten');
+});
+
 test('cleaning that fails is clean_failed with the reason; deprovision again starts it over', async (t) => {
   const { serve } = await deploying(t);
   const { id } = await heldMachine(t, serve);

@@ -339,7 +339,16 @@ test('serve --print-config shows the effective config', async (t) => {
     unifi: { url: 'https://unifi.example', username: 'ro', password: '********' },
     onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },
     provisioning: {
-      timeouts: { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600, deploying: 3600, booting: 1800, cleaning: 3600 },
+      timeouts: {
+        preparing: 600,
+        netbooting: 900,
+        installing: 3600,
+        deprovisioning: 600,
+        deploying: 3600,
+        booting: 1800,
+        cleaning: 3600,
+        inspecting: 1800,
+      },
       powerPollMs: 2000,
     },
     redfish: { maxInFlight: 32, connectTimeoutMs: 15000, requestTimeoutMs: 60000 },

@@ -71,7 +71,16 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     unifi: undefined,
     onboarding: { concurrency: 100, attempts: 5, backoffMs: 5000 },
     provisioning: {
-      timeouts: { preparing: 600, netbooting: 900, installing: 3600, deprovisioning: 600, deploying: 3600, booting: 1800, cleaning: 3600 },
+      timeouts: {
+        preparing: 600,
+        netbooting: 900,
+        installing: 3600,
+        deprovisioning: 600,
+        deploying: 3600,
+        booting: 1800,
+        cleaning: 3600,
+        inspecting: 1800,
+      },
       powerPollMs: 2000,
     },
     redfish: { maxInFlight: 32, connectTimeoutMs: 15000, requestTimeoutMs: 60000 },

@@ -277,6 +277,45 @@ test('deploy with a BMC: the same override and reset, then the agent, then a one
   assert.deepEqual(transitions(await app.events(machine.id)).slice(-3), ['ready→deploying', 'deploying→booting', 'booting→deploy_failed']);
 });
 
+test('inspect with a BMC: override and reset, the agent reads the machine, the differences from Redfish are one event, then it powers off', async (t) => {
+  const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
+  const app = await startAppliance(t, {}, { METALBOX_POWER_POLL_MS: '100' }, { netboot: true, prepare: standInImage });
+  const machine = await onboarded(app, bmc, '02:00:00:00:00:83');
+  const nic = machine.nics[0]!.mac;
+  const started = await app.cli(['inspect', machine.id]);
+  assert.equal(started.code, 0, started.stderr);
+  assert.match(started.stdout, new RegExp(`^Inspecting machine ${machine.id} with the agent \\(operation op-[0-9a-f]{12}, job \\d+\\)`));
+  assert.equal((await jobDone(app, Number(/job (\d+)/.exec(started.stdout)![1]))).status, 'succeeded');
+  assert.deepEqual(
+    bmc.writes.map((write) => [write.method, write.body]),
+    [
+      ['PATCH', { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } }],
+      ['POST', { ResetType: 'ForceRestart' }],
+    ],
+  );
+  await claimAddress(app.serving, '127.0.0.1', nic);
+  const agentUrl = /mbx\.url=(\S+)/.exec(await (await fetch(`${app.serving.url}/boot.ipxe?mac=${nic}`)).text())?.[1];
+  assert.ok(agentUrl);
+  assert.deepEqual(await (await fetch(`${agentUrl}/task`)).json(), { task: 'inventory' });
+  // The R650's reading stands for the agent's here: another machine than the tower Redfish describes, so much differs.
+  const report = await fetch(`${agentUrl}/facts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: r650Facts(t) });
+  assert.deepEqual(await report.json(), { state: 'ready', task: 'poweroff' }, 'with a BMC, the agent powers off');
+  const inspected = (await app.events(machine.id)).find((event) => event.type === 'inspect.agent');
+  assert.match(inspected?.message ?? '', /differs from the BMC inventory: manufacturer "Contoso" \(BMC\), "Dell Inc\." \(agent\);/);
+  assert.match(inspected?.message ?? '', /filled .*NIC b0:26:28:aa:bb:c0/);
+  const after = await machineOf(app, machine.id);
+  assert.equal(after.system.manufacturer, 'Contoso', "the BMC's values stay; the agent's differences are reported");
+  assert.ok(
+    after.nics.some((known) => known.mac === 'b0:26:28:aa:bb:c0'),
+    'a NIC the BMC did not list is added',
+  );
+  assert.deepEqual(transitions(await app.events(machine.id)).slice(-3), [
+    'ready→inspecting',
+    'inspecting→classifying',
+    'classifying→ready',
+  ]);
+});
+
 test('a power step run again after a crash reads the power state and does not reset a second time', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-tower' });
   const store = Store.open(tempDir(t));

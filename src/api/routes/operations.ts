@@ -52,6 +52,11 @@ export function operationRoutes(app: FastifyInstance, provisioning: Provisioning
       ),
   });
 
+  app.post<{ Params: { ref: string } }>('/machines/:ref/inspect', {
+    schema: { params: machineRefParams, response: { 202: ticketSchema, ...errorResponses } },
+    handler: async (request, reply) => reply.code(202).send(provisioning.inspect(refFrom(request.params.ref))),
+  });
+
   app.post<{ Params: { ref: string } }>('/machines/:ref/deprovision', {
     schema: { params: machineRefParams, response: { 202: ticketSchema, ...errorResponses } },
     handler: async (request, reply) => reply.code(202).send(provisioning.deprovision(refFrom(request.params.ref))),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CLASSIFIED } from '../../lifecycle/lifecycle.js';
 import type { JobJson, MachineEventJson, MachineJson, MachineState } from '../../store/index.js';
 import type { ApiClient } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
@@ -13,12 +14,14 @@ interface Ticket {
   operationId: string;
 }
 
-/** Where each command's --wait ends: success, or failure. */
-const ENDS: Record<'provision' | 'deploy' | 'deprovision' | 'clean', { ok: MachineState; failed: MachineState }> = {
-  provision: { ok: 'provisioned', failed: 'provision_failed' },
-  deploy: { ok: 'active', failed: 'deploy_failed' },
-  deprovision: { ok: 'ready', failed: 'provision_failed' },
-  clean: { ok: 'ready', failed: 'clean_failed' },
+/** Where each command's --wait ends: success (any of), or failure. */
+const ENDS: Record<'provision' | 'deploy' | 'deprovision' | 'clean' | 'inspect', { ok: MachineState[]; failed: MachineState }> = {
+  provision: { ok: ['provisioned'], failed: 'provision_failed' },
+  deploy: { ok: ['active'], failed: 'deploy_failed' },
+  deprovision: { ok: ['ready'], failed: 'provision_failed' },
+  clean: { ok: ['ready'], failed: 'clean_failed' },
+  // Classified again after the agent's reading: either is an inspection done.
+  inspect: { ok: [...CLASSIFIED], failed: 'inspect_failed' },
 };
 
 export function provisionCommand(): Command {
@@ -43,6 +46,25 @@ export function provisionCommand(): Command {
           `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
         );
         await finish(client, ticket, deploy ? 'deploy' : 'provision', options.wait);
+      });
+    });
+}
+
+export function inspectCommand(): Command {
+  return clientCommand(
+    'inspect',
+    "PXE-boot a machine into metalbox's agent to fill and check what its BMC said (Redfish boot override and power)",
+  )
+    .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
+    .option('--wait', 'print each step as it happens; exit 0 when read and classified again, 1 when it failed')
+    .action(async (text: string, options: { server?: string; wait?: boolean }) => {
+      const ref = requireMachineRef(text);
+      await withClient(options, async (client) => {
+        const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/inspect`, {});
+        process.stdout.write(
+          `Inspecting machine ${ticket.machine.id} with the agent (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
+        );
+        await finish(client, ticket, 'inspect', options.wait);
       });
     });
 }
@@ -83,9 +105,10 @@ async function finish(client: ApiClient, ticket: Ticket, command: keyof typeof E
   const first = earlier.findIndex((event) => event.operationId === ticket.operationId);
   const shown = first < 0 ? [] : earlier.slice(first);
   for (const event of shown) process.stdout.write(eventLine(event));
-  const ended = (event: MachineEventJson) => event.fromState !== event.toState && (event.toState === ok || event.toState === failed);
+  const ended = (event: MachineEventJson) =>
+    event.fromState !== event.toState && event.toState !== null && (ok.includes(event.toState) || event.toState === failed);
   const end = shown.find(ended) ?? (await followEvents(client, machineId, earlier.at(-1)?.id ?? 0, ended));
   if (end === null) throw new CliError(EXIT.failed, 'the event stream ended before the machine did');
   if (end.toState === failed) throw new CliError(EXIT.failed, `${command} failed: machine ${machineId} is ${failed}: ${end.message}`);
-  process.stdout.write(`Machine ${machineId} is ${ok}.\n`);
+  process.stdout.write(`Machine ${machineId} is ${end.toState}.\n`);
 }
