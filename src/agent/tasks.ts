@@ -59,10 +59,10 @@ export interface AgentTaskOptions {
 /**
  * The agent's side of the lifecycle: each answer to an agent is decided here from the
  * machine's state and its operation's events, in one transaction with what the agent
- * reported. Discovered, inspecting: read it. Deploying: read it (the disks of this boot), then write
- * the image to the disk the hints pick. Written: reboot into the disk. Cleaning: read it,
- * then wipe every disk it has. Held (ready without a BMC): wait, so a deploy needs nobody
- * at the machine.
+ * reported. Discovered, inspecting: read it. Deploying: read it (the disks of this boot),
+ * then write the image to the disk the hints pick. Written: reboot into the disk (after
+ * the BMC's one-time disk boot). Cleaning: read it, then wipe every disk it has. Held
+ * (ready without a BMC): wait, so a deploy needs nobody at the machine.
  *
  * A disk is written at most once a deploy: the agent says it starts writing before its
  * first byte (deploy.writing, committed before the answer); an agent that asks for its
@@ -109,7 +109,7 @@ export class AgentTasks {
     });
   }
 
-  /** What the agent read: discovery's inventory (and merge), or a deploy's view of the disks; then the next task. */
+  /** What the agent read: discovery's inventory (and merge), an inspection, or the disks of a deploy's or a cleaning's boot; then the next task. */
   report(machineId: string, operationId: string, inventory: AgentInventory, urls: MachineUrls): ReportOutcome & { task: AgentTask } {
     const { store } = this.options;
     return store.transaction(() => {

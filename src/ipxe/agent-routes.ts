@@ -8,6 +8,7 @@ import type { MachineTrust } from '../netboot/machine-trust.js';
 import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
 import { TemplateError } from '../profiles/template.js';
 import { withoutControlCharacters } from '../lib/text.js';
+import { admitMachine } from './admission.js';
 import { sendBody } from './http-files.js';
 
 export interface AgentRoutesOptions {
@@ -112,19 +113,7 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
   });
 
   /** The machine's operation, when the request may act for it; else the 403 is sent and null returned. */
-  const admit = (request: AgentRequest, reply: FastifyReply): string | null => {
-    const { machineId, token } = request.params;
-    const admission = options.trust.admit('agent', machineId, token, request.ip);
-    if (admission.admitted) return admission.operationId;
-    options.complaints.warn(
-      `agent-refused|${request.ip}`,
-      { machineId, from: request.ip, reason: admission.reason },
-      'agent request refused',
-    );
-    // One answer for every refusal: which check failed is for the log, not for a prober.
-    void text(reply, 403, 'agent request refused: no operation under way, wrong token, or not sent from this machine\n');
-    return null;
-  };
+  const admit = (request: AgentRequest, reply: FastifyReply) => admitMachine(options.trust, options.complaints, 'agent', request, reply);
 
   /** The machine's URLs under the admitted token, as the machine reaches metalbox. */
   const urls = (request: AgentRequest): MachineUrls => {

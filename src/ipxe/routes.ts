@@ -6,6 +6,7 @@ import type { BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
+import { admitMachine } from './admission.js';
 import { openConfined, sendBody } from './http-files.js';
 import type { Profile } from '../profiles/profiles.js';
 import { TemplateError } from '../profiles/template.js';
@@ -105,22 +106,13 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       request: FastifyRequest<{ Params: { machineId: string; token: string }; Querystring: Record<string, string> }>,
       reply: FastifyReply,
     ) => {
-      const { machineId, token } = request.params;
-      // Only a machine that is installing takes callbacks, only with its current
-      // operation's token and only from its own address: a wrong token, one of another
-      // machine, one replayed after the installation ended, or a right one sent from
-      // another host is refused alike, and changes nothing.
-      const admission = options.trust.admit('callback', machineId, token, request.ip);
-      if (!admission.admitted) {
-        options.complaints.warn(
-          `callback-refused|${request.ip}`,
-          { machineId, from: request.ip, reason: admission.reason },
-          'installer callback refused',
-        );
-        // One answer for every refusal: which check failed is for the log, not for a prober.
-        return textReply(reply, 403, 'callback refused: not installing, wrong token, or not sent from this machine\n');
-      }
-      const { operationId } = admission;
+      const { machineId } = request.params;
+      // Only a machine that is installing (or first booting its disk) takes callbacks, only
+      // with its current operation's token and only from its own address: a wrong token, one
+      // of another machine, one replayed after the installation ended, or a right one sent
+      // from another host is refused alike, and changes nothing.
+      const operationId = admitMachine(options.trust, options.complaints, 'callback', request, reply);
+      if (operationId === null) return reply;
       const fields = callbackFields(request.query, request.body);
       if (typeof fields === 'string') return textReply(reply, 400, `${fields}\n`);
       const { event, ...data } = fields;
@@ -178,15 +170,7 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
     },
     async (request: FastifyRequest<{ Params: { machineId: string; token: string; name: string } }>, reply) => {
       const { machineId, token, name } = request.params;
-      const admission = options.trust.admit('metadata', machineId, token, request.ip);
-      if (!admission.admitted) {
-        options.complaints.warn(
-          `metadata-refused|${request.ip}`,
-          { machineId, from: request.ip, reason: admission.reason },
-          'metadata request refused',
-        );
-        return textReply(reply, 403, 'metadata refused: no operation under way, wrong token, or not sent from this machine\n');
-      }
+      if (admitMachine(options.trust, options.complaints, 'metadata', request, reply) === null) return reply;
       const machine = options.machine(machineId);
       const profile = machine?.profile == null ? undefined : options.profiles.get(machine.profile);
       if (machine === null || profile === undefined || !profile.metadataNames.includes(name))
