@@ -3,7 +3,7 @@ import { MetalboxError } from '../lib/errors.js';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ImageFormat, type Profile, type ProfileImage, profileKind } from '../profiles/profiles.js';
-import type { TemplateVariables } from '../profiles/template.js';
+import { type MachineUrls, machineVariables } from '../profiles/template.js';
 import type { ServerTypes } from '../profiles/server-types.js';
 import type { Store } from '../store/index.js';
 import { configDrive } from './config-drive.js';
@@ -15,7 +15,7 @@ import { chooseRootDevice, describeDrive } from './root-device.js';
 export type AgentTask =
   | { task: 'inventory' }
   | { task: 'deploy'; image: string; sha256: string; format: ImageFormat; device: string }
-  /** Disks by kernel name, space-separated (the agent's shell splits them). */
+  /** Disks as /dev paths, space-separated (the agent's shell splits them). */
   | { task: 'wipe'; devices: string }
   | { task: 'wait'; seconds: number }
   | { task: 'reboot' }
@@ -43,9 +43,6 @@ const DISK_BOOT_WAIT_SECONDS = 5;
 
 /** How long a holding agent waits between two questions. */
 const HOLD_SECONDS = 15;
-
-/** The URLs of one machine under one operation, with its token (the agent routes build them from the admitted request). */
-export type MachineUrls = Pick<TemplateVariables, 'serverUrl' | 'callbackUrl' | 'agentUrl' | 'metadataUrl'>;
 
 export interface AgentTaskOptions {
   store: Store;
@@ -78,9 +75,10 @@ export class AgentTasks {
     return store.transaction(() => {
       const state = store.machines.stateOf(machineId);
       if (state === 'discovered' || state === 'inspecting') return { task: 'inventory' } as const;
-      if (state === 'deploying') {
+      if (state === 'booting') return this.#rebootIntoDisk(machineId);
+      if (state === 'deploying' || state === 'cleaning') {
         const done = store.machines.operationEvents(operationId);
-        if (done.includes('deploy.writing')) {
+        if (state === 'deploying' && done.includes('deploy.writing')) {
           this.#fail(
             machineId,
             operationId,
@@ -89,13 +87,10 @@ export class AgentTasks {
           );
           return this.#hold(machineId);
         }
+        // Read first: the disks of this boot (kernel names hold for one boot only).
         if (!done.includes('agent.facts')) return { task: 'inventory' } as const;
-        return this.#deployTask(machineId, operationId, urls);
-      }
-      if (state === 'booting') return this.#rebootIntoDisk(machineId);
-      if (state === 'cleaning') {
-        // Read first: the disks of this boot. A wipe asked again (the agent restarted) is done again: never skipped.
-        if (!store.machines.operationEvents(operationId).includes('agent.facts')) return { task: 'inventory' } as const;
+        if (state === 'deploying') return this.#deployTask(machineId, operationId, urls);
+        // A wipe asked again (the agent restarted) is done again: never skipped.
         const drives = (store.machines.facts(machineId)['agent.drives'] ?? []) as AgentDrive[];
         return {
           task: 'wipe',
@@ -113,13 +108,14 @@ export class AgentTasks {
   report(machineId: string, operationId: string, inventory: AgentInventory, urls: MachineUrls): ReportOutcome & { task: AgentTask } {
     const { store } = this.options;
     return store.transaction(() => {
-      if (store.machines.stateOf(machineId) === 'discovered') {
+      const state = store.machines.stateOf(machineId);
+      if (state === 'discovered') {
         const outcome = recordAgentReport(store, this.options.serverTypes(), machineId, operationId, inventory);
         // Merged into a machine with a BMC: metalbox can power it on again when it needs it.
         if (outcome.mergedInto !== undefined) return { ...outcome, task: { task: 'poweroff' } };
         return { ...outcome, task: this.next(machineId, operationId, urls) };
       }
-      if (store.machines.stateOf(machineId) === 'inspecting') {
+      if (state === 'inspecting') {
         const outcome = recordAgentInspection(store, this.options.serverTypes(), machineId, operationId, inventory);
         return { ...outcome, task: this.next(machineId, operationId, urls) };
       }
@@ -217,8 +213,7 @@ export class AgentTasks {
   configDrive(machineId: string, variables: MachineUrls): Buffer {
     const profile = this.#profile(machineId);
     if (profile === null) throw new MetalboxError('E_CONFLICT', `machine ${machineId} has no profile`);
-    const machine = this.options.store.machines.get(machineId);
-    const full: TemplateVariables = { ...variables, mac: machine?.nics[0]?.mac ?? '', machineId, machine };
+    const full = machineVariables(this.options.store.machines.get(machineId)!, variables);
     return configDrive(profile.metadataNames.map((name) => [name, Buffer.from(profile.metadata(name, full) ?? '')] as const));
   }
 

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust, TokenScope } from '../netboot/machine-trust.js';
+import { textReply } from './http-files.js';
 
 /** What each door is called in the log, and the one answer a refused request gets. */
 const DOORS: Record<TokenScope, { logged: string; answer: string }> = {
@@ -36,6 +37,6 @@ export function admitMachine(
   if (admission.admitted) return admission.operationId;
   const door = DOORS[scope];
   complaints.warn(`${scope}-refused|${request.ip}`, { machineId, from: request.ip, reason: admission.reason }, door.logged);
-  void reply.code(403).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(`${door.answer}\n`);
+  void textReply(reply, 403, `${door.answer}\n`);
   return null;
 }

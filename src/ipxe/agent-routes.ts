@@ -1,15 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LoadedAgentImage } from '../agent/image.js';
 import { type Facts, parseFacts } from '../agent/inventory.js';
-import type { AgentTask, AgentTasks, CleanOutcome, DeployOutcome, MachineUrls } from '../agent/tasks.js';
+import type { AgentTask, AgentTasks, CleanOutcome, DeployOutcome } from '../agent/tasks.js';
 import { isMetalboxError } from '../lib/errors.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
-import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
-import { TemplateError } from '../profiles/template.js';
+import { machineUrls } from '../netboot/callback-tokens.js';
+import { type MachineUrls, TemplateError } from '../profiles/template.js';
 import { withoutControlCharacters } from '../lib/text.js';
 import { admitMachine } from './admission.js';
-import { sendBody } from './http-files.js';
+import { sendBody, textReply } from './http-files.js';
 
 export interface AgentRoutesOptions {
   /** The agent image served from memory; without one its files are 404. */
@@ -106,7 +106,7 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
     },
     handler: async (request: FastifyRequest<{ Params: { key: string; file: string } }>, reply) => {
       const bytes = options.image?.files.get(`/agent/${request.params.key}/${request.params.file}`);
-      if (bytes === undefined) return text(reply, 404, 'no such agent file (metalbox agent build makes the image)\n');
+      if (bytes === undefined) return textReply(reply, 404, 'no such agent file (metalbox agent build makes the image)\n');
       sendBody(request, reply, { size: bytes.length, read: ({ start, end }) => bytes.subarray(start, end + 1) });
       return reply;
     },
@@ -116,16 +116,8 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
   const admit = (request: AgentRequest, reply: FastifyReply) => admitMachine(options.trust, options.complaints, 'agent', request, reply);
 
   /** The machine's URLs under the admitted token, as the machine reaches metalbox. */
-  const urls = (request: AgentRequest): MachineUrls => {
-    const { machineId, token } = request.params;
-    const serverUrl = options.serverUrl(request.headers.host);
-    return {
-      serverUrl,
-      callbackUrl: callbackUrl(serverUrl, machineId, token),
-      agentUrl: agentUrl(serverUrl, machineId, token),
-      metadataUrl: metadataUrl(serverUrl, machineId, token),
-    };
-  };
+  const urls = (request: AgentRequest): MachineUrls =>
+    machineUrls(options.serverUrl(request.headers.host), request.params.machineId, request.params.token);
 
   app.get('/agent/v1/:machineId/:token/task', { schema: { params: AGENT_PARAMS } }, async (request: AgentRequest, reply) => {
     const operationId = admit(request, reply);
@@ -173,7 +165,7 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
         return { state, ...(mergedInto ? { mergedInto } : {}), ...task };
       } catch (error) {
         if (!isMetalboxError(error, 'E_NIC_CONFLICT') && !isMetalboxError(error, 'E_CONFLICT')) throw error;
-        return text(reply, 409, `${error.message}\n`);
+        return textReply(reply, 409, `${error.message}\n`);
       }
     },
   );
@@ -199,7 +191,7 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
         options.tasks.progress(request.params.machineId, operationId, request.body.bytes, request.body.mbps);
       } catch (error) {
         if (!isMetalboxError(error, 'E_CONFLICT')) throw error;
-        return text(reply, 409, `${error.message}\n`);
+        return textReply(reply, 409, `${error.message}\n`);
       }
       return reply.code(204).send();
     },
@@ -238,10 +230,7 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
       return reply.header('content-type', 'application/octet-stream').header('cache-control', 'no-store').send(image);
     } catch (error) {
       if (!isMetalboxError(error, 'E_CONFLICT') && !isMetalboxError(error, 'E_DEPLOY') && !(error instanceof TemplateError)) throw error;
-      return text(reply, 409, `${error.message}\n`);
+      return textReply(reply, 409, `${error.message}\n`);
     }
   });
 }
-
-const text = (reply: FastifyReply, code: number, body: string) =>
-  reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(body);

@@ -5,7 +5,7 @@ import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineJson } from '../store/index.js';
 import type { BootAnswer, BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
-import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
+import { machineUrls } from '../netboot/callback-tokens.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from '../profiles/profiles.js';
 import { TemplateError } from '../profiles/template.js';
@@ -193,15 +193,7 @@ export class BootScripts {
     }
     try {
       const machine = !profile.readsMachine ? null : this.options.machine(machineId);
-      const script = profile.script({
-        mac,
-        serverUrl,
-        callbackUrl: token === null ? null : callbackUrl(serverUrl, machineId, token),
-        agentUrl: token === null ? null : agentUrl(serverUrl, machineId, token),
-        metadataUrl: token === null ? null : metadataUrl(serverUrl, machineId, token),
-        machineId,
-        machine,
-      });
+      const script = profile.script({ mac, ...machineUrls(serverUrl, machineId, token), machineId, machine });
       note(`iPXE script: ${decision.kind === 'agent' ? 'agent' : 'install'} profile ${profile.name}`, { profile: profile.name });
       return { status: 200, text: script };
     } catch (error) {

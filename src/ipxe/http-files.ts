@@ -89,3 +89,7 @@ export async function openConfined(root: string, name: string): Promise<{ handle
     return null;
   }
 }
+
+/** A plain-text answer that no cache keeps: refusals, errors and small acknowledgements to booting machines and agents. */
+export const textReply = (reply: FastifyReply, code: number, text: string) =>
+  reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);

@@ -7,10 +7,10 @@ import type { BootEventRecorder } from '../netboot/boot-events.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { admitMachine } from './admission.js';
-import { openConfined, sendBody } from './http-files.js';
+import { openConfined, sendBody, textReply } from './http-files.js';
 import type { Profile } from '../profiles/profiles.js';
-import { TemplateError } from '../profiles/template.js';
-import { agentUrl, callbackUrl, metadataUrl } from '../netboot/callback-tokens.js';
+import { machineVariables, TemplateError } from '../profiles/template.js';
+import { machineUrls } from '../netboot/callback-tokens.js';
 import { withoutControlCharacters } from '../lib/text.js';
 
 export interface NetbootHttpOptions {
@@ -39,9 +39,6 @@ const CALLBACK_ADVANCES: Record<string, { from: readonly MachineState[]; to: Mac
   booted: { from: sourcesOf('active', 'callback'), to: 'active' },
 };
 const MAX_CALLBACK_FIELDS = 32;
-
-const textReply = (reply: FastifyReply, code: number, text: string) =>
-  reply.code(code).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(text);
 
 /**
  * The HTTP side of netboot after the script (BootScripts): the files a machine boots, and
@@ -175,17 +172,9 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       const profile = machine?.profile == null ? undefined : options.profiles.get(machine.profile);
       if (machine === null || profile === undefined || !profile.metadataNames.includes(name))
         return textReply(reply, 404, `no metadata file ${name} for this machine\n`);
-      const serverUrl = options.serverUrl(request.headers.host);
       try {
-        const text = profile.metadata(name, {
-          mac: machine.nics[0]?.mac ?? '',
-          serverUrl,
-          callbackUrl: callbackUrl(serverUrl, machineId, token),
-          agentUrl: agentUrl(serverUrl, machineId, token),
-          metadataUrl: metadataUrl(serverUrl, machineId, token),
-          machineId,
-          machine,
-        });
+        const urls = machineUrls(options.serverUrl(request.headers.host), machineId, token);
+        const text = profile.metadata(name, machineVariables(machine, urls));
         return textReply(reply, 200, text ?? '');
       } catch (error) {
         if (!(error instanceof TemplateError)) throw error;

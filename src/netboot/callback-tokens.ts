@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { ensureSecretFile } from '../lib/secret-file.js';
+import type { MachineUrls } from '../profiles/template.js';
 
 export const CALLBACK_KEY_FILE = 'callback-key';
 /** Tokens remembered; past it the memo starts over (a storm re-fetches a fleet's scripts, each needing its token). */
@@ -57,6 +58,17 @@ export function agentUrl(serverUrl: string, machineId: string, token: string): s
 /** The base of a machine's metadata files: NoCloud's `s=` and the config drive add meta-data, user-data… to it. */
 export function metadataUrl(serverUrl: string, machineId: string, token: string): string {
   return `${serverUrl}/metadata/${machineId}/${token}/`;
+}
+
+/** The callback, agent and metadata URLs of a machine under an operation's token; all null without one. */
+export function machineUrls(serverUrl: string, machineId: string, token: string | null): MachineUrls {
+  if (token === null) return { serverUrl, callbackUrl: null, agentUrl: null, metadataUrl: null };
+  return {
+    serverUrl,
+    callbackUrl: callbackUrl(serverUrl, machineId, token),
+    agentUrl: agentUrl(serverUrl, machineId, token),
+    metadataUrl: metadataUrl(serverUrl, machineId, token),
+  };
 }
 
 /** A request URL as it may be logged: a callback's, an agent's or a metadata token replaced (it is a credential for the operation). */

@@ -20,6 +20,14 @@ export interface TemplateVariables {
   machine: MachineJson | null;
 }
 
+/** A machine's URLs under one operation's token (netboot/callback-tokens.ts machineUrls makes them). */
+export type MachineUrls = Pick<TemplateVariables, 'serverUrl' | 'callbackUrl' | 'agentUrl' | 'metadataUrl'>;
+
+/** The variables of a known machine's files (metadata, the config drive): its URLs, first NIC, id and record. */
+export function machineVariables(machine: MachineJson, urls: MachineUrls): TemplateVariables {
+  return { ...urls, mac: machine.nics[0]?.mac ?? '', machineId: machine.id, machine };
+}
+
 export class TemplateError extends Error {}
 
 type Part = string | { name: string; path: string[] };

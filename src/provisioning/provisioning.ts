@@ -154,20 +154,8 @@ export class Provisioning implements JobHandler {
       throw new MetalboxError('E_CONFLICT', `${message}: that needs metalbox's agent; run metalbox agent build first`);
     const bmc = store.bmcs.ofMachine(machine.id);
     if (bmc && bmc.ip !== null) return this.#start(machine, action, 'cycle', from, to, 'boot-override', message, profile);
-    const operationId = newOperationId();
-    store.machines.startOperation(
-      machine.id,
-      operationId,
-      from,
-      to,
-      {
-        type: action,
-        message: `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on, or reboot it, into PXE)`,
-        data: { job: null, profile: profile ?? null },
-      },
-      profile,
-    );
-    return { job: null, machine: store.machines.get(machine.id)!, operationId };
+    const unaided = `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on, or reboot it, into PXE)`;
+    return this.#start(machine, action, 'cycle', from, to, null, unaided, profile);
   }
 
   /** The agent reads the machine (PXE-booted as for a deploy) to fill and check what its BMC said; then it is classified again. */
@@ -444,30 +432,37 @@ export class Provisioning implements JobHandler {
     power: PowerAction,
     from: readonly MachineState[],
     to: MachineState,
-    step: Step,
+    /** The job's first step; null: no job, the machine is moved and the operation begun (no BMC to ask). */
+    step: Step | null,
     message: string,
     profile?: string,
-  ): OperationTicket {
+  ): ProvisionTicket {
     const { store } = this.deps;
     const operationId = newOperationId();
     const job = store.transaction(() => {
-      const { job, created } = store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input: { action, operationId, power } });
-      if (!created)
+      const queued =
+        step === null ? null : store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input: { action, operationId, power } });
+      if (queued !== null && !queued.created)
         throw new MetalboxError(
           'E_CONFLICT',
-          `machine ${machine.id} has an operation under way (job ${job.id}, ${job.input.action}): wait for it to end`,
+          `machine ${machine.id} has an operation under way (job ${queued.job.id}, ${queued.job.input.action}): wait for it to end`,
         );
+      const job = queued?.job ?? null;
       store.machines.startOperation(
         machine.id,
         operationId,
         from,
         to,
-        { type: action, message: `${message} (job ${job.id})`, data: { job: job.id, profile: profile ?? null } },
+        {
+          type: action,
+          message: job === null ? message : `${message} (job ${job.id})`,
+          data: { job: job?.id ?? null, profile: profile ?? null },
+        },
         profile,
       );
       return job;
     });
-    this.deps.engine.wake();
+    if (job !== null) this.deps.engine.wake();
     return { job, machine: store.machines.get(machine.id)!, operationId };
   }
 

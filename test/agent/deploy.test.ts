@@ -59,6 +59,14 @@ async function agentBoot(serve: Serving): Promise<string> {
   return agentUrl;
 }
 
+/** A held machine provisioned with the image profile, its agent booted again: the deploy's agent URL. */
+async function deployStarted(t: Parameters<typeof tempDir>[0], rootDevice: Record<string, unknown> = {}, imageBytes?: number) {
+  const started = await deploying(t, rootDevice, imageBytes);
+  const { id } = await heldMachine(t, started.serve);
+  await provision(started.serve, id, { profile: 'tiny' });
+  return { ...started, id, agentUrl: await agentBoot(started.serve) };
+}
+
 const events = async (serve: Serving, id: string) =>
   (await (await serve.fetch(`/api/v1/machines/${id}/events?limit=1000`)).json()) as MachineEventJson[];
 
@@ -168,10 +176,7 @@ test('deploy without a BMC: the held agent is sent back to PXE, reads the disks,
 });
 
 test('kill -9 of metalbox mid-deploy and mid-cleaning: the agent retries what was not answered, and ends active, then ready; the disk is written once', async (t) => {
-  const { serve, restart } = await deploying(t);
-  const { id } = await heldMachine(t, serve);
-  await provision(serve, id, { profile: 'tiny' });
-  const agentUrl = await agentBoot(serve);
+  const { serve, restart, id, agentUrl } = await deployStarted(t);
   await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
   assert.equal((await call(MACHINE_HOST, `${agentUrl}/progress`, '{"bytes":0,"mbps":0}')).status, 204);
   // The machine's DHCP address is written to the database once a second: past that, it outlives the process.
@@ -236,11 +241,8 @@ test('metalbox inspect of a held machine: the agent is sent back to PXE, reads i
 });
 
 test('cleaning that fails is clean_failed with the reason; deprovision again starts it over', async (t) => {
-  const { serve } = await deploying(t);
-  const { id } = await heldMachine(t, serve);
   // Straight from a failed deploy: its disk may hold part of an image.
-  await provision(serve, id, { profile: 'tiny' });
-  const agentUrl = await agentBoot(serve);
+  const { serve, id, agentUrl } = await deployStarted(t);
   await call(MACHINE_HOST, `${agentUrl}/deploy`, '{"result":"failed","reason":"image: not found, or no answer"}');
   assert.equal((await machines(serve))[0]?.state, 'deploy_failed');
 
@@ -265,10 +267,7 @@ test('cleaning that fails is clean_failed with the reason; deprovision again sta
 
 test('a deploy fails, and never writes a disk twice: no disk fits the hints; another checksum; the agent asks again after it began writing', async (t) => {
   await t.test('no disk fits: the reason names every disk the agent saw', async (t) => {
-    const { serve } = await deploying(t, { minSizeGiB: 8000 });
-    const { id } = await heldMachine(t, serve);
-    await provision(serve, id, { profile: 'tiny' });
-    const agentUrl = await agentBoot(serve);
+    const { serve, agentUrl } = await deployStarted(t, { minSizeGiB: 8000 });
     // Failed, and held again: no BMC, so the agent waits for the operator's next deploy.
     assert.deepEqual(await json(call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t))), [
       200,
@@ -288,19 +287,13 @@ test('a deploy fails, and never writes a disk twice: no disk fits the hints; ano
 
   await t.test('a raw image larger than the smallest disk goes to the next one: decided before writing', async (t) => {
     // 300 GB: more than sda's 223.6 GiB (240 GB), less than nvme0n1's 1490.4 GiB.
-    const { serve } = await deploying(t, {}, 300e9);
-    const { id } = await heldMachine(t, serve);
-    await provision(serve, id, { profile: 'tiny' });
-    const agentUrl = await agentBoot(serve);
+    const { agentUrl } = await deployStarted(t, {}, 300e9);
     const [status, task] = await json(call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t)));
     assert.deepEqual([status, task.task, task.device], [200, 'deploy', '/dev/nvme0n1']);
   });
 
   await t.test('another checksum than the profile names: deploy_failed', async (t) => {
-    const { serve } = await deploying(t);
-    const { id } = await heldMachine(t, serve);
-    await provision(serve, id, { profile: 'tiny' });
-    const agentUrl = await agentBoot(serve);
+    const { serve, agentUrl } = await deployStarted(t);
     await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
     await call(MACHINE_HOST, `${agentUrl}/progress`, '{"bytes":0,"mbps":0}');
     const other = 'f'.repeat(64);
@@ -314,10 +307,7 @@ test('a deploy fails, and never writes a disk twice: no disk fits the hints; ano
   });
 
   await t.test('asked for its task after it began writing: failed, not written again; provision again starts over', async (t) => {
-    const { serve } = await deploying(t);
-    const { id } = await heldMachine(t, serve);
-    await provision(serve, id, { profile: 'tiny' });
-    const agentUrl = await agentBoot(serve);
+    const { serve, id, agentUrl } = await deployStarted(t);
     await call(MACHINE_HOST, `${agentUrl}/facts`, r650Facts(t));
     await call(MACHINE_HOST, `${agentUrl}/progress`, '{"bytes":0,"mbps":0}');
     assert.deepEqual(await json(call(MACHINE_HOST, `${agentUrl}/task`)), [200, { task: 'wait', seconds: 15 }]);
@@ -332,10 +322,7 @@ test('a deploy fails, and never writes a disk twice: no disk fits the hints; ano
   });
 
   await t.test('bad bodies are refused and change nothing', async (t) => {
-    const { serve } = await deploying(t);
-    const { id } = await heldMachine(t, serve);
-    await provision(serve, id, { profile: 'tiny' });
-    const agentUrl = await agentBoot(serve);
+    const { serve, agentUrl } = await deployStarted(t);
     for (const body of [
       '{"result":"written","bytes":1,"sha256":"nothex","seconds":1}',
       `{"result":"written","bytes":-1,"sha256":"${'a'.repeat(64)}","seconds":1}`,
