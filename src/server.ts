@@ -15,6 +15,7 @@ import { MachineTrust } from './netboot/machine-trust.js';
 import { LogLimiter } from './lib/log-limiter.js';
 import { netbootRoutes } from './ipxe/routes.js';
 import { BootScripts } from './ipxe/boot-script.js';
+import { FileChunkCache } from './ipxe/file-chunks.js';
 import { ClientAddresses } from './netboot/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
 import { mtuOfAddress } from './lib/net.js';
@@ -235,7 +236,18 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     const dhcp = config.dhcp.proxy && advertise !== undefined ? proxyDhcpServer(advertise) : undefined;
 
     // Each service counts for itself; absent ones (netboot off) show as null.
-    const services = { tftp, dhcp, snooping, bootEvents, clientAddresses: addresses, bootDecisions: decisions, onboarding: engine, sweep };
+    const fileChunks = new FileChunkCache(config.http.fileCacheMiB * 2 ** 20);
+    const services = {
+      tftp,
+      dhcp,
+      snooping,
+      fileChunks,
+      bootEvents,
+      clientAddresses: addresses,
+      bootDecisions: decisions,
+      onboarding: engine,
+      sweep,
+    };
     const api = buildApi({
       store,
       token,
@@ -262,6 +274,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         appendEvents: (events) => store.machines.appendEvents(events),
         binaries: binaryBytes,
         assetsDir: config.assetsDir,
+        fileChunks,
         machine: (machineId) => store.machines.get(machineId),
         serverUrl,
       }),

@@ -144,6 +144,14 @@ export const SETTINGS: readonly Setting[] = [
     description: 'directory whose files are served under /assets/ (kernels and initrds a profile names by relative path)',
   },
   {
+    path: 'http.fileCacheMiB',
+    env: 'METALBOX_HTTP_FILE_CACHE_MIB',
+    schema: { type: 'integer', minimum: 0, maximum: 1048576 },
+    default: () => 256,
+    description:
+      'memory for the most recently sent 1 MiB chunks of files under /assets/, shared by every download (an image a rack deploys at once is read once); 0 keeps none',
+  },
+  {
     path: 'boot.unknown',
     flag: '--boot-unknown <mode>',
     env: 'METALBOX_BOOT_UNKNOWN',
@@ -431,7 +439,7 @@ export interface Config {
   dataDir: string;
   listen: string;
   advertise?: string;
-  http: { port: number };
+  http: { port: number; fileCacheMiB: number };
   api: { maxEventStreams: number };
   dhcp: { proxy: boolean; port: number; pxePort: number };
   tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number };

@@ -2,6 +2,7 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ChunkedFile } from './file-chunks.js';
 
 /** A byte range of a body, both ends included. */
 export interface ByteRange {
@@ -64,7 +65,7 @@ export function sendBody(request: FastifyRequest, reply: FastifyReply, body: Bod
  * backslashes or NUL, anything whose real path (symlinks resolved) leaves the root, and
  * anything not a regular file. The caller closes the handle.
  */
-export async function openConfined(root: string, name: string): Promise<{ handle: FileHandle; size: number; modified: Date } | null> {
+export async function openConfined(root: string, name: string): Promise<(ChunkedFile & { modified: Date }) | null> {
   if (
     name === '' ||
     name.includes('\0') ||
@@ -83,7 +84,7 @@ export async function openConfined(root: string, name: string): Promise<{ handle
       await handle.close();
       return null;
     }
-    return { handle, size: stat.size, modified: stat.mtime };
+    return { handle, size: stat.size, modified: stat.mtime, identity: `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}` };
   } catch {
     await handle?.close();
     return null;

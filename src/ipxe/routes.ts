@@ -8,6 +8,7 @@ import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { admitMachine } from './admission.js';
 import { openConfined, sendBody, textReply } from './http-files.js';
+import type { FileChunkCache } from './file-chunks.js';
 import type { Profile } from '../profiles/profiles.js';
 import { machineVariables, TemplateError } from '../profiles/template.js';
 import { machineUrls } from '../netboot/callback-tokens.js';
@@ -26,6 +27,8 @@ export interface NetbootHttpOptions {
   /** iPXE binaries by name, served from memory under /ipxe/ (UEFI HTTP boot fetches them there). */
   binaries: ReadonlyMap<string, Buffer>;
   assetsDir?: string | undefined;
+  /** The chunks of files under assetsDir that downloads share. */
+  fileChunks: FileChunkCache;
   /** A machine's record, for its profile's metadata files. */
   machine: (machineId: string) => MachineJson | null;
   /** metalbox's URL as the machine reaches it (from the request's Host when no address is advertised). */
@@ -76,9 +79,9 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
         const range = sendBody(request, reply, {
           size: file.size,
           modified: file.modified,
-          read: ({ start, end }) => {
+          read: (range) => {
             streaming = true;
-            return file.handle.createReadStream({ start, end, autoClose: true });
+            return options.fileChunks.stream(file, range);
           },
         });
         if (range?.start === 0) recordFile(request, 'assets', name, file.size);
