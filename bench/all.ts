@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_JS } from './kit.js';
 
-const WORKLOADS = ['dhcp', 'tftp', 'http', 'storm', 'onboarding', 'footprint'];
+const WORKLOADS = ['dhcp', 'tftp', 'http', 'image', 'storm', 'onboarding', 'footprint'];
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((name) => !WORKLOADS.includes(name));
 if (unknown.length > 0) {

@@ -13,19 +13,19 @@ import {
   BENCH_JS,
   BENCH_PROFILE,
   benchAssets,
-  cpuSeconds,
   fixed,
   launch,
   listening,
   NS,
   PEER_IP,
   peerVersions,
-  PEERS,
   Report,
   runIn,
   SERVER_IP,
   SMOKE,
   startMetalbox,
+  startNginx,
+  treeCpuSeconds,
   versionOf,
   workload,
   type Cell,
@@ -61,31 +61,6 @@ export function parseWrk(output: string): WrkResult {
     bytesPerSecond: quantity(/Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/),
     errors: (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + Number(non2xx?.[1] ?? 0),
   };
-}
-
-function startNginx(dir: string, root: string, workers: number | 'auto'): Proc {
-  const prefix = join(dir, `nginx-${workers}`);
-  const config = join(dir, `nginx-${workers}.conf`);
-  writeFileSync(
-    config,
-    `
-user root;
-worker_processes ${workers};
-daemon off;
-pid ${prefix}.pid;
-error_log ${prefix}.error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  default_type application/octet-stream;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server { listen ${PEER_IP}:80; root ${root}; }
-}
-`,
-  );
-  return launch(NS.peer, `nginx-${workers}`, dir, join(PEERS, 'usr/sbin/nginx'), ['-e', `${prefix}.error.log`, '-c', config]);
 }
 
 async function main(): Promise<void> {
@@ -185,9 +160,9 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
             `${server.url}${testCase.path(server.name)}`,
           ];
           commands.add(`wrk ${args.join(' ').replace(dir, 'DIR')}`);
-          const cpuBefore = cpuSeconds(proc.pid);
+          const cpuBefore = treeCpuSeconds(proc.pid);
           const run = await runIn(NS.load, 'wrk', args, { timeoutMs: (SECONDS + 30) * 1000 });
-          const serverCpu = server.name.startsWith('nginx') ? Number.NaN : cpuSeconds(proc.pid) - cpuBefore;
+          const serverCpu = treeCpuSeconds(proc.pid) - cpuBefore;
           if (!server.keep) await proc.stop();
           const result = parseWrk(run.stdout);
           if (Number.isNaN(result.requestsPerSecond))
@@ -234,7 +209,7 @@ request = function() return wrk.format("GET", "/boot.ipxe?mac=" .. macs[math.ran
       const measure = index === 0 ? (result: WrkResult) => result.requestsPerSecond : (result: WrkResult) => result.bytesPerSecond;
       return `${testCase.name}: metalbox ${fixed(ratio(testCase.name, measure, 'nginx (1 worker)'), 2)}× nginx with 1 worker, ${fixed(ratio(testCase.name, measure, 'nginx (auto workers)'), 2)}× with one per core (best rounds, ${index === 0 ? 'requests/s' : 'MB/s'})`;
     });
-    report.note(`${ratios.join('; ')}. nginx's CPU is not sampled (its workers are child processes). Servers and wrk share the 2 cores.`);
+    report.note(`${ratios.join('; ')}. nginx's CPU is its master's and workers'. Servers and wrk share the 2 cores.`);
     report.write({ ...peerVersions(), wrk: versionOf('wrk', ['-v']).split(' ').slice(0, 2).join(' ') });
   });
 }

@@ -10,7 +10,7 @@
  * same load generator; only ratios measured in one run mean anything on a shared 2-core VM.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -65,6 +65,26 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU seconds of a process and of its children (nginx's master and its workers), or NaN once it is gone. */
+export function treeCpuSeconds(pid: number): number {
+  let children: number[] = [];
+  try {
+    children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return Number.NaN;
+  }
+  return children.reduce((sum, child) => sum + treeCpuSeconds(child), cpuSeconds(pid));
+}
+
+/** Compiles one of bench/clients' C load generators with Debian's gcc into the run's dir. */
+export function compileClient(dir: string, name: string): string {
+  const binary = join(dir, name);
+  sh('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, join(ROOT, 'bench/clients', `${name}.c`)]);
+  return binary;
 }
 
 /** Resident memory now and at its peak, in MiB. */
@@ -201,6 +221,32 @@ export async function startMetalbox(
   return { ...proc, dataDir, startMs: Date.now() - started };
 }
 
+/** nginx serving `root` with sendfile, 1 worker or one per core, in the peer namespace on port 80. */
+export function startNginx(dir: string, root: string, workers: number | 'auto'): Proc {
+  const prefix = join(dir, `nginx-${workers}`);
+  const config = join(dir, `nginx-${workers}.conf`);
+  writeFileSync(
+    config,
+    `
+user root;
+worker_processes ${workers};
+daemon off;
+pid ${prefix}.pid;
+error_log ${prefix}.error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  default_type application/octet-stream;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server { listen ${PEER_IP}:80; root ${root}; }
+}
+`,
+  );
+  return launch(NS.peer, `nginx-${workers}`, dir, join(PEERS, 'usr/sbin/nginx'), ['-e', `${prefix}.error.log`, '-c', config]);
+}
+
 /** Sizes of the installer files: about those of Debian's netboot kernel and a small initrd. */
 export const ASSET_BYTES = { 'bench/vmlinuz': 14 * 2 ** 20, 'bench/initrd.img': 30 * 2 ** 20 } as const;
 
@@ -297,7 +343,10 @@ function metalboxVersion(): string {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   let commit = '';
   try {
-    commit = ` (${execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()})`;
+    const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    // A run of code that is not committed says so: its figures belong to no commit.
+    const changed = git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/RESULTS.md') !== '';
+    commit = ` (${git('rev-parse', '--short', 'HEAD')}${changed ? ' with uncommitted changes' : ''})`;
   } catch {
     // not a checkout
   }
