@@ -3,14 +3,16 @@
  * without a BMC, read by the agent, deployed with an OS image, booted from its own disk,
  * and wiped when released. On one machine:
  *
- *   ns mbd-sw:  br0 ── tap0: the QEMU VM (SeaBIOS + iPXE ROM, or OVMF), two blank virtio disks
+ *   ns mbd-sw:  br0 ── tap0: the QEMU VM (SeaBIOS + iPXE ROM, or OVMF), two blank virtio disks;
+ *                      the switch's LLDP frames go out of tap0 every second (lab/lldp.ts)
  *     ├── veth ── ns mbd-prov  10.77.0.1   metalbox serve --boot-unknown discover
  *     ├── veth ── ns mbd-dhcp  10.77.0.2   dnsmasq, the site's DHCP server
  *     └── veth ── host mbd-host 10.77.0.254 the lab's own API calls, as the operator's CLI
  *
- * The VM PXE-boots, metalbox makes it a record and boots its agent, which reads it; the
- * server type classifies it (profile lab-os, an image lab/disk-image.ts builds from Debian
- * packages), and it is ready, its agent waiting. Then, as an operator would: provision (the
+ * The VM PXE-boots, metalbox makes it a record and boots its agent, which reads it and
+ * hears which switch port it is cabled to; the server type classifies it (profile lab-os,
+ * an image lab/disk-image.ts builds from Debian packages), and it is ready, its agent
+ * waiting. Then, as an operator would: provision (the
  * agent is sent back to PXE, writes the image and the config drive, reboots; the OS boots
  * from the disk, reads its config drive and reports booted: active), and deprovision (the
  * VM powered on into PXE boots the agent, which wipes both disks: ready). The timeline
@@ -22,10 +24,12 @@ import { cpSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeF
 import { basename, join } from 'node:path';
 import YAML from 'yaml';
 import { buildAgentImage } from '../src/agent/build.js';
+import type { AgentNic } from '../src/agent/inventory.js';
 import { readApiToken } from '../src/api/token.js';
 import { stateChangeText } from '../src/lifecycle/lifecycle.js';
 import { type MachineEventJson, type MachineJson, type MachineState, prepareDataDir } from '../src/store/index.js';
 import { buildLabDiskImage } from './disk-image.js';
+import { lldpFrame, startLldpSpeaker } from './lldp.js';
 import { type Firmware, qemuArgs, ROOT } from './guest.js';
 import {
   addHostLink,
@@ -46,6 +50,9 @@ const HOST_LINK = 'mbd-host';
 const SERVER = '10.77.0.1';
 const SERVER_URL = `http://${SERVER}:8080`;
 const VM = { name: 'server', mac: '52:54:00:77:00:01', tap: 'tap0' };
+/** The switch port the VM is cabled to, as its LLDP frames describe it. */
+const SWITCH_PORT = { chassisId: 'metalbox-lab', portId: VM.tap, portDescription: 'server (lab VM)', systemName: 'lab-switch' };
+const SWITCH_PORT_MAC = '02:00:00:77:00:fe';
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 /** Each phase's deadline under software emulation, generous: a stuck lab says where it stuck. */
 const DEADLINES = { serve: 30_000, discover: 300_000, deploy: 480_000, powerOff: 60_000, clean: 300_000 };
@@ -104,6 +111,7 @@ export async function deployLabRun(options: { firmware: Firmware; dir: string })
       [VM.tap],
     );
     addHostLink(HOST_LINK, NS.sw, '10.77.0.254/24');
+    children.push(startLldpSpeaker(NS.sw, VM.tap, lldpFrame(SWITCH_PORT_MAC, SWITCH_PORT), openSync(join(run, 'lldp.log'), 'a')));
     const start = (ns: string, log: string, command: string, args: string[]) => {
       const output = openSync(join(run, log), 'a');
       const child = spawn('ip', ['netns', 'exec', ns, command, ...args], { stdio: ['ignore', output, output] });
@@ -167,6 +175,12 @@ export async function deployLabRun(options: { firmware: Firmware; dir: string })
       timeline = new Timeline(api, machine.id, print);
       const found = await timeline.until(DEADLINES.discover, ended(['ready', 'unclassified']), run);
       if (found?.toState !== 'ready') return finish(false, `discovery ended ${found?.toState ?? 'nowhere'}`, run);
+      const facts = await api.get<{ 'agent.nics'?: AgentNic[] }>(`/api/v1/machines/${machine.id}/facts`);
+      const heard = facts['agent.nics']?.find((nic) => nic.mac === VM.mac)?.lldp;
+      const expected = { chassisId: SWITCH_PORT.chassisId, portId: SWITCH_PORT.portId, systemName: SWITCH_PORT.systemName };
+      if (heard?.chassisId !== expected.chassisId || heard.portId !== expected.portId || heard.systemName !== expected.systemName)
+        return finish(false, `the agent heard ${JSON.stringify(heard ?? null)} over LLDP, not ${JSON.stringify(expected)}`, run);
+      say(`  its port ${VM.mac} is cabled to ${heard.systemName} port ${heard.portId} (LLDP, chassis ${heard.chassisId})`);
     }
     const id = machine.id;
 

@@ -184,7 +184,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
-      agentProfile: agentImage === null ? undefined : agentProfile(agentImage),
+      agentProfile: agentImage === null ? undefined : agentProfile(agentImage, { lldpSeconds: config.agent.lldpSeconds }),
       discover:
         config.boot.unknown === 'discover' ? (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered) : undefined,
       serverUrl,

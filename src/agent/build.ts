@@ -84,6 +84,8 @@ export const AGENT_TOOLS = [
   { package: 'fdisk', path: 'sbin/sfdisk' },
   // raw.zst images: busybox unpacks gzip and xz, not zstd.
   { package: 'zstd', path: 'usr/bin/zstd' },
+  // The switch port of each NIC: busybox cannot read raw frames, tcpdump catches one LLDP frame.
+  { package: 'tcpdump', path: 'usr/bin/tcpdump' },
 ] as const;
 
 /** The packages the tools' libraries and the dynamic loader come from: the build names any library none of them holds. */
@@ -98,6 +100,14 @@ export const AGENT_LIBRARY_PACKAGES = [
   'zlib1g',
   'liblzma5',
   'liblz4-1',
+  'libpcap0.8',
+  'libssl3',
+  'libdbus-1-3',
+  'libsystemd0',
+  'libcap2',
+  'libgcrypt20',
+  'libgpg-error0',
+  'libzstd1',
 ] as const;
 
 /** Where the loader looks first (Debian's ld.so searches it with no ld.so.cache). */
@@ -109,7 +119,7 @@ export function agentCacheDir(dataDir: string): string {
 }
 
 /** Bumped when the image's layout changes without its inputs changing. */
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 3;
 /** Every file in the image has this mtime: reproducible bytes need a fixed one. */
 const MTIME = 0;
 const KERNEL_META_PACKAGE = 'linux-image-amd64';
@@ -226,6 +236,8 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
       entries.push({ path, kind: 'file', mode, data });
     };
     for (const name of ['dev', 'proc', 'sys', 'run', 'tmp', 'etc']) directory(name);
+    // tcpdump -Z root looks its user up (glibc reads /etc/passwd with no nsswitch.conf).
+    file('etc/passwd', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'));
     file('bin/busybox', readFileSync(busybox), 0o755);
     entries.push({ path: 'bin/sh', kind: 'symlink', target: 'busybox' });
     for (const [path, data] of sources) file(path, data, 0o755);

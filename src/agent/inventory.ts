@@ -1,6 +1,7 @@
 import type { DriveJson, InventoryInput, MachineJson, NicJson, SystemJson } from '../store/index.js';
 import { cleanText, withoutControlCharacters } from '../lib/text.js';
 import { normalizeMac } from '../lib/mac.js';
+import { decodeLldpFrame, type LldpFault, type LldpNeighbour } from './lldp.js';
 
 /**
  * The agent's facts: what `metalbox-agent collect` read from /sys and /proc, by path
@@ -26,6 +27,10 @@ export interface AgentDrive extends DriveJson {
 export interface AgentNic extends NicJson {
   driver: string | null;
   pciAddress: string | null;
+  /** The switch port at the other end, from the LLDP frame the agent heard on this port; null when none came within its wait. */
+  lldp: LldpNeighbour | null;
+  /** Why the frame the agent heard gives no neighbour (absent when it gave one, or none came). */
+  lldpFault?: LldpFault;
 }
 
 export interface PciDevice {
@@ -148,6 +153,8 @@ export function parseFacts(facts: Facts): AgentInventory {
     const speed = integer(`sys/class/net/${name}/speed`);
     const operstate = text(`sys/class/net/${name}/operstate`);
     const pciAddresses = target.match(PCI_ADDRESS);
+    const frame = facts[`run/lldp/${name}`];
+    const heard = typeof frame === 'string' ? decodeLldpFrame(frame) : null;
     nics.push({
       mac,
       name,
@@ -156,6 +163,8 @@ export function parseFacts(facts: Facts): AgentInventory {
       linkStatus: operstate === 'up' ? 'LinkUp' : operstate === 'down' || operstate === 'lowerlayerdown' ? 'LinkDown' : null,
       driver: basename(link(`sys/class/net/${name}/device/driver`)),
       pciAddress: pciAddresses?.at(-1) ?? null,
+      lldp: typeof heard === 'string' ? null : heard,
+      ...(typeof heard === 'string' ? { lldpFault: heard } : {}),
     });
   }
 

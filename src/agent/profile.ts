@@ -5,9 +5,10 @@ import type { LoadedAgentImage } from './image.js';
 /**
  * The agent's iPXE script: its kernel and initramfs from metalbox's memory, and on the
  * kernel command line the machine's agent URL (`mbx.url`, which holds its operation's
- * token) and both consoles, so a machine with only a serial console shows its progress.
+ * token), how long it listens for LLDP (`mbx.lldp`) and both consoles, so a machine with
+ * only a serial console shows its progress.
  */
-export function agentProfile(image: LoadedAgentImage): Profile {
+export function agentProfile(image: LoadedAgentImage, options: { lldpSeconds: number }): Profile {
   return {
     name: AGENT_PROFILE,
     assets: { kernel: null, initrds: [] },
@@ -21,7 +22,7 @@ export function agentProfile(image: LoadedAgentImage): Profile {
       return [
         '#!ipxe',
         `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots the metalbox agent`,
-        `kernel ${variables.serverUrl}${image.kernelPath} initrd=initrd.gz console=tty0 console=ttyS0,115200 quiet mbx.url=${variables.agentUrl} || goto failed`,
+        `kernel ${variables.serverUrl}${image.kernelPath} initrd=initrd.gz console=tty0 console=ttyS0,115200 quiet mbx.url=${variables.agentUrl} mbx.lldp=${options.lldpSeconds} || goto failed`,
         `initrd --name initrd.gz ${variables.serverUrl}${image.initrdPath} || goto failed`,
         'boot || goto failed',
         ':failed',

@@ -177,6 +177,14 @@ export const SETTINGS: readonly Setting[] = [
     description: 'machines found by PXE that may wait for their agent at once; past it an unknown client is told to try later',
   },
   {
+    path: 'agent.lldpSeconds',
+    env: 'METALBOX_AGENT_LLDP_SECONDS',
+    schema: { type: 'integer', minimum: 0, maximum: 300 },
+    default: () => 30,
+    description:
+      "how long the agent listens on each linked port for its switch's LLDP frame before it sends the inventory (switches send one every 30 s by default); 0 listens not at all",
+  },
+  {
     path: 'boot.localBoot',
     flag: '--local-boot <mode>',
     env: 'METALBOX_LOCAL_BOOT',
@@ -453,6 +461,7 @@ export interface Config {
     localBoot: 'exit' | 'sanboot' | '404';
     addressTrust: 'dhcp' | 'first-use';
   };
+  agent: { lldpSeconds: number };
   profiles: Record<string, ProfileConfig>;
   serverTypes: ServerTypeConfig[];
   bmc: { subnets: string[]; sweepRate: number; credentials: DefaultCredentialConfig[] };

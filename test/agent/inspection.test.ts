@@ -67,9 +67,17 @@ function fromAgent(): AgentInventory {
     memory: { totalGiB: 251.3, dimms: null },
     drives: [disk('sda', '203528FB1234'), disk('nvme0n1', 'PHAB1234002T1P6BGN')],
     nics: [
-      { mac: 'b0:26:28:aa:bb:c0', name: 'eno1', speedMbps: 1000, linkStatus: 'LinkUp', driver: 'tg3', pciAddress: null },
-      { mac: 'b0:26:28:aa:bb:c1', name: 'eno2', speedMbps: null, linkStatus: 'LinkDown', driver: 'tg3', pciAddress: null },
-      { mac: '0c:42:a1:11:22:33', name: 'ens1f0', speedMbps: 25000, linkStatus: 'LinkUp', driver: 'mlx5_core', pciAddress: null },
+      { mac: 'b0:26:28:aa:bb:c0', name: 'eno1', speedMbps: 1000, linkStatus: 'LinkUp', driver: 'tg3', pciAddress: null, lldp: null },
+      { mac: 'b0:26:28:aa:bb:c1', name: 'eno2', speedMbps: null, linkStatus: 'LinkDown', driver: 'tg3', pciAddress: null, lldp: null },
+      {
+        mac: '0c:42:a1:11:22:33',
+        name: 'ens1f0',
+        speedMbps: 25000,
+        linkStatus: 'LinkUp',
+        driver: 'mlx5_core',
+        pciAddress: null,
+        lldp: null,
+      },
     ],
     pci: [],
   };

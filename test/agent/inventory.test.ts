@@ -97,6 +97,17 @@ test('a PowerEdge R650 tree: DMI, CPUs, memory, disks with stable paths, ports, 
         linkStatus: 'LinkUp',
         driver: 'bnxt_en',
         pciAddress: '0000:04:00.0',
+        lldp: {
+          chassisId: '00:1c:73:aa:bb:cc',
+          chassisIdSubtype: 'mac',
+          portId: 'Ethernet7',
+          portIdSubtype: 'interface-name',
+          portDescription: 'rack12-u07',
+          systemName: 'leaf-r12a',
+          systemDescription: 'Arista EOS',
+          managementAddresses: ['10.0.12.2'],
+          vlan: 200,
+        },
       },
       {
         mac: 'b0:26:28:aa:bb:c1',
@@ -105,6 +116,8 @@ test('a PowerEdge R650 tree: DMI, CPUs, memory, disks with stable paths, ports, 
         linkStatus: 'LinkDown',
         driver: 'bnxt_en',
         pciAddress: '0000:04:00.1',
+        // Down: no listener, no frame.
+        lldp: null,
       },
       {
         mac: '0c:42:a1:11:22:33',
@@ -113,6 +126,18 @@ test('a PowerEdge R650 tree: DMI, CPUs, memory, disks with stable paths, ports, 
         linkStatus: 'LinkUp',
         driver: 'mlx5_core',
         pciAddress: '0000:98:00.0',
+        // The tag skipped; the BEL byte gone from the name; no VLAN TLV, so no VLAN (the tag's is not the port's).
+        lldp: {
+          chassisId: 'SSI1234ABCD',
+          chassisIdSubtype: 'local',
+          portId: '00:de:fb:11:22:40',
+          portIdSubtype: 'mac',
+          portDescription: null,
+          systemName: 'core-sw',
+          systemDescription: null,
+          managementAddresses: [],
+          vlan: null,
+        },
       },
     ],
     pci: [
@@ -138,7 +163,15 @@ test('a Firecracker VM captured by the agent (no DMI, a virtio disk and port; lo
     [['vda', 536870912 * 512, 'virtio', 'pci-0000:00:02.0', true]],
   );
   assert.deepEqual(inventory.nics, [
-    { mac: '02:fc:00:00:00:01', name: 'eth0', speedMbps: null, linkStatus: 'LinkUp', driver: 'virtio_net', pciAddress: '0000:00:03.0' },
+    {
+      mac: '02:fc:00:00:00:01',
+      name: 'eth0',
+      speedMbps: null,
+      linkStatus: 'LinkUp',
+      driver: 'virtio_net',
+      pciAddress: '0000:00:03.0',
+      lldp: null,
+    },
   ]);
   assert.equal(inventory.pci.length, 6);
 });
@@ -199,7 +232,15 @@ test('the lab VM captured by the agent in QEMU (SeaBIOS, two virtio disks, an em
     ],
   );
   assert.deepEqual(inventory.nics, [
-    { mac: '52:54:00:12:34:56', name: 'eth0', speedMbps: null, linkStatus: 'LinkUp', driver: 'virtio_net', pciAddress: '0000:00:03.0' },
+    {
+      mac: '52:54:00:12:34:56',
+      name: 'eth0',
+      speedMbps: null,
+      linkStatus: 'LinkUp',
+      driver: 'virtio_net',
+      pciAddress: '0000:00:03.0',
+      lldp: null,
+    },
   ]);
   assert.deepEqual(
     inventory.pci.filter((device) => device.driver !== null).map((device) => [device.address, device.driver]),

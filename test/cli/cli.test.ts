@@ -184,6 +184,15 @@ test('ls, show and events on a populated inventory', async (t) => {
         discard: true,
       },
     ],
+    'agent.nics': [
+      {
+        mac: 'b4:7a:f1:00:11:22',
+        name: 'ens1f0',
+        driver: 'ice',
+        lldp: { chassisId: '00:1c:73:aa:bb:cc', portId: 'Ethernet7', systemName: 'leaf-r12a', vlan: 200 },
+      },
+      { mac: 'b4:7a:f1:00:11:23', name: 'ens1f1', driver: 'ice', lldp: null, lldpFault: 'tlv-overruns-frame' },
+    ],
   });
   const failed = store.machines.enroll({ bmcMac: '3c:ec:ef:00:00:02', bmcIp: '192.0.2.6', ipSource: 'explicit' });
   moveTo(store, failed.id, 'auth_failed', { reason: 'Redfish answered 401 to the session login for user admin', message: 'login refused' });
@@ -271,6 +280,7 @@ test('ls, show and events on a populated inventory', async (t) => {
     /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/,
     /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
     /Disks as its agent saw them \(1\)\n\s+DEVICE\s+BY-PATH\s+CAPACITY\s+MEDIA\s+SERIAL\s+DISCARD\n\s+nvme0n1\s+pci-0000:31:00\.0-nvme-1\s+960 GB\s+SSD\s+S6EXNA0T100001\s+yes/,
+    /Ports as its agent saw them \(2\)\n\s+NAME\s+MAC\s+DRIVER\s+SWITCH\s+PORT\s+VLAN\n\s+ens1f0\s+b4:7a:f1:00:11:22\s+ice\s+leaf-r12a\s+Ethernet7\s+200\n\s+ens1f1\s+b4:7a:f1:00:11:23\s+ice\s+\(bad LLDP frame: tlv-overruns-frame\)\s+-\s+-\n/,
     /state\s+classifying → ready\s+no server type matched yet/,
   ])
     assert.match(show.stdout, fragment);
@@ -333,6 +343,7 @@ test('serve --print-config shows the effective config', async (t) => {
     boot: { unknown: 'ignore', maxDiscovered: 1000, localBoot: 'exit', addressTrust: 'dhcp' },
     profiles: {},
     serverTypes: [],
+    agent: { lldpSeconds: 30 },
     bmc: { subnets: ['10.9.0.0/24'], sweepRate: 50, credentials: [{ macPrefix: '94:40:c9', username: 'admin', password: '********' }] },
     snooping: { maxObservations: 50000, maxAgeDays: 30, writesPerSecond: 1000 },
     discovery: { leaseFiles: [] },

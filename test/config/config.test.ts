@@ -65,6 +65,7 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     boot: { unknown: 'discover', discoveryProfile: 'from-flag', maxDiscovered: 1000, localBoot: '404', addressTrust: 'dhcp' }, // file, flag, env, default
     profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only
     serverTypes: [],
+    agent: { lldpSeconds: 30 },
     bmc: { subnets: [], sweepRate: 200, credentials: [] }, // defaults
     snooping: { maxObservations: 50000, maxAgeDays: 30, writesPerSecond: 1000 },
     discovery: { leaseFiles: [] },

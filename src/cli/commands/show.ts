@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AgentDrive } from '../../agent/inventory.js';
+import type { AgentDrive, AgentNic } from '../../agent/inventory.js';
 import type { MachineEventJson, MachineJson } from '../../store/index.js';
 import { formatAge, formatBytes, orDash, renderData, renderTable } from '../output.js';
 import { eventColumns } from './events.js';
@@ -86,6 +86,24 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
         { header: 'MEDIA', value: (d) => orDash(d.mediaType) },
         { header: 'SERIAL', value: (d) => orDash(d.serial) },
         { header: 'DISCARD', value: (d) => (d.discard ? 'yes' : 'no') },
+      ]),
+    );
+  }
+  // The agent's view of the ports: the driver, and the switch port each is cabled to (LLDP).
+  const agentNics = Array.isArray(facts['agent.nics']) ? (facts['agent.nics'] as AgentNic[]) : [];
+  if (agentNics.length > 0) {
+    text += `\nPorts as its agent saw them (${agentNics.length})\n`;
+    text += indent(
+      renderTable(agentNics, [
+        { header: 'NAME', value: (n) => orDash(n.name) },
+        { header: 'MAC', value: (n) => n.mac },
+        { header: 'DRIVER', value: (n) => orDash(n.driver) },
+        {
+          header: 'SWITCH',
+          value: (n) => (n.lldp ? (n.lldp.systemName ?? n.lldp.chassisId) : n.lldpFault ? `(bad LLDP frame: ${n.lldpFault})` : '-'),
+        },
+        { header: 'PORT', value: (n) => orDash(n.lldp?.portId ?? null) },
+        { header: 'VLAN', value: (n) => orDash(n.lldp?.vlan ?? null) },
       ]),
     );
   }
