@@ -343,7 +343,8 @@ function metalboxVersion(): string {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   let commit = '';
   try {
-    const git = (...args: string[]) => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     // A run of code that is not committed says so: its figures belong to no commit.
     const changed = git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/RESULTS.md') !== '';
     commit = ` (${git('rev-parse', '--short', 'HEAD')}${changed ? ' with uncommitted changes' : ''})`;
