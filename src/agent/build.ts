@@ -86,6 +86,9 @@ export const AGENT_TOOLS = [
   { package: 'zstd', path: 'usr/bin/zstd' },
   // The switch port of each NIC: busybox cannot read raw frames, tcpdump catches one LLDP frame.
   { package: 'tcpdump', path: 'usr/bin/tcpdump' },
+  // Secure erase (deprovision --secure): NVMe Format NVM, and ATA SECURITY ERASE UNIT.
+  { package: 'nvme-cli', path: 'usr/sbin/nvme' },
+  { package: 'hdparm', path: 'sbin/hdparm' },
 ] as const;
 
 /** The packages the tools' libraries and the dynamic loader come from: the build names any library none of them holds. */
@@ -108,6 +111,8 @@ export const AGENT_LIBRARY_PACKAGES = [
   'libgcrypt20',
   'libgpg-error0',
   'libzstd1',
+  'libnvme1',
+  'libjson-c5',
 ] as const;
 
 /** Where the loader looks first (Debian's ld.so searches it with no ld.so.cache). */

@@ -11,12 +11,15 @@ import { type AgentDrive, type AgentInventory, inventorySummary } from './invent
 import { agentFacts, type ReportOutcome, recordAgentInspection, recordAgentReport } from './reports.js';
 import { chooseRootDevice, describeDrive } from './root-device.js';
 
+/** The event that marks a cleaning as secure (deprovision --secure): its wipe has each disk erase itself first. */
+export const SECURE_CLEANING = 'clean.secure';
+
 /** What the agent does next; the agent reads these flat objects with sed, so values never hold a quote. */
 export type AgentTask =
   | { task: 'inventory' }
   | { task: 'deploy'; image: string; sha256: string; format: ImageFormat; device: string }
-  /** Disks as /dev paths, space-separated (the agent's shell splits them). */
-  | { task: 'wipe'; devices: string }
+  /** Disks as /dev paths, space-separated (the agent's shell splits them); secure: each disk erased by itself first, where it can. */
+  | { task: 'wipe'; devices: string; secure: boolean }
   | { task: 'wait'; seconds: number }
   | { task: 'reboot' }
   | { task: 'poweroff' };
@@ -24,8 +27,10 @@ export type AgentTask =
 /** What the agent reports at the end of a deploy. */
 export type DeployOutcome = { result: 'written'; bytes: number; sha256: string; seconds: number } | { result: 'failed'; reason: string };
 
-/** What the agent reports at the end of a wipe. */
-export type CleanOutcome = { result: 'wiped'; disks: Array<{ device: string; discarded: boolean }> } | { result: 'failed'; reason: string };
+/** What the agent reports at the end of a wipe; `secure`, after a secure wipe, says how the disk erased itself or why it could not. */
+export type CleanOutcome =
+  | { result: 'wiped'; disks: Array<{ device: string; discarded: boolean; secure?: string }> }
+  | { result: 'failed'; reason: string };
 
 /**
  * The BMC's one-time disk boot after a deploy (provisioning's, given by server.ts), so the
@@ -98,6 +103,7 @@ export class AgentTasks {
             .filter((drive) => !drive.removable)
             .map((drive) => `/dev/${drive.device}`)
             .join(' '),
+          secure: done.includes(SECURE_CLEANING),
         };
       }
       return this.#hold(machineId);
@@ -198,7 +204,10 @@ export class AgentTasks {
         });
         return this.#hold(machineId);
       }
-      const disks = outcome.disks.map((disk) => `${disk.device.replace(/^\/dev\//, '')}${disk.discarded ? ' (discarded)' : ''}`);
+      const disks = outcome.disks.map((disk) => {
+        const how = [disk.secure?.replace(/^unsupported:/, 'no secure erase: '), disk.discarded ? 'discarded' : null].filter(Boolean);
+        return `${disk.device.replace(/^\/dev\//, '')}${how.length > 0 ? ` (${how.join(', ')})` : ''}`;
+      });
       store.machines.transitionIf(machineId, ['cleaning'], 'ready', null, {
         type: 'clean.wiped',
         operationId,

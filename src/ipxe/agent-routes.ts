@@ -73,7 +73,12 @@ const CLEAN_OUTCOME = {
             type: 'object',
             required: ['device', 'discarded'],
             additionalProperties: false,
-            properties: { device: { type: 'string', pattern: '^/dev/[a-z0-9]{1,32}$' }, discarded: { type: 'boolean' } },
+            properties: {
+              device: { type: 'string', pattern: '^/dev/[a-z0-9]{1,32}$' },
+              discarded: { type: 'boolean' },
+              // What the disk's own erase did (wipe --secure): how, or unsupported:why.
+              secure: { type: 'string', pattern: '^(nvme-format|ata-enhanced-erase|ata-erase|unsupported:[a-z-]{1,40})$' },
+            },
           },
         },
       },

@@ -26,6 +26,7 @@ import {
   REPROVISIONABLE,
 } from '../lifecycle/lifecycle.js';
 import { StepFailure, type JobEngine, type JobHandler, type StepSuccess } from '../jobs/engine.js';
+import { SECURE_CLEANING } from '../agent/tasks.js';
 
 /** Provision, deprovision and power actions share one job kind: one disruptive operation per machine at a time. */
 export const OPERATION = 'operation';
@@ -148,14 +149,16 @@ export class Provisioning implements JobHandler {
     to: MachineState,
     message: string,
     profile?: string,
+    /** An event type that marks the operation (SECURE_CLEANING), written with its start. */
+    mark?: string,
   ): ProvisionTicket {
     const { store } = this.deps;
     if (!this.deps.agentImage)
       throw new MetalboxError('E_CONFLICT', `${message}: that needs metalbox's agent; run metalbox agent build first`);
     const bmc = store.bmcs.ofMachine(machine.id);
-    if (bmc && bmc.ip !== null) return this.#start(machine, action, 'cycle', from, to, 'boot-override', message, profile);
+    if (bmc && bmc.ip !== null) return this.#start(machine, action, 'cycle', from, to, 'boot-override', message, profile, mark);
     const unaided = `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on, or reboot it, into PXE)`;
-    return this.#start(machine, action, 'cycle', from, to, null, unaided, profile);
+    return this.#start(machine, action, 'cycle', from, to, null, unaided, profile, mark);
   }
 
   /** The agent reads the machine (PXE-booted as for a deploy) to fill and check what its BMC said; then it is classified again. */
@@ -164,11 +167,33 @@ export class Provisioning implements JobHandler {
     return this.#agentOperation(machine, 'inspect', INSPECTABLE, 'inspecting', 'inspecting with the agent');
   }
 
-  /** An installed machine is powered off; one the agent deployed is wiped by it first (cleaning). */
-  deprovision(ref: MachineRef): ProvisionTicket {
+  /**
+   * An installed machine is powered off; one the agent deployed is wiped by it first
+   * (cleaning). `secure`: each disk erases itself first where it can (NVMe format, ATA
+   * secure erase), marked in the transaction that starts the cleaning, so a restart never
+   * loses it.
+   */
+  deprovision(ref: MachineRef, options: { secure?: boolean } = {}): ProvisionTicket {
     const machine = this.deps.store.machines.resolve(ref);
-    if (CLEANABLE.includes(machine.state))
-      return this.#agentOperation(machine, 'clean', CLEANABLE, 'cleaning', 'cleaning: the agent wipes its disks');
+    if (CLEANABLE.includes(machine.state)) {
+      const message = options.secure
+        ? 'cleaning: the agent has each disk erase itself (NVMe format, ATA secure erase, where the disk can), then wipes them'
+        : 'cleaning: the agent wipes its disks';
+      return this.#agentOperation(
+        machine,
+        'clean',
+        CLEANABLE,
+        'cleaning',
+        message,
+        undefined,
+        options.secure ? SECURE_CLEANING : undefined,
+      );
+    }
+    if (options.secure)
+      throw new MetalboxError(
+        'E_CONFLICT',
+        `machine ${machine.id} is ${machine.state}: --secure erases disks with the agent, which cleans only machines it deployed (${CLEANABLE.join(', ')})`,
+      );
     this.#requireBmc(machine);
     return this.#start(machine, 'deprovision', 'off', DEPROVISIONABLE, 'deprovisioning', 'power', 'deprovisioning: powering off');
   }
@@ -436,6 +461,7 @@ export class Provisioning implements JobHandler {
     step: Step | null,
     message: string,
     profile?: string,
+    mark?: string,
   ): ProvisionTicket {
     const { store } = this.deps;
     const operationId = newOperationId();
@@ -460,6 +486,8 @@ export class Provisioning implements JobHandler {
         },
         profile,
       );
+      if (mark !== undefined)
+        store.machines.appendEvents([{ machineId: machine.id, type: mark, operationId, message: `operation marked ${mark}` }]);
       return job;
     });
     if (job !== null) this.deps.engine.wake();

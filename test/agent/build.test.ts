@@ -49,8 +49,15 @@ test('the agent image: Debian kernel and busybox-static, the drivers and the age
         `${tool.package} is in the manifest`,
       );
       // Without a library or the loader, the chroot's exec fails before the tool prints anything.
-      const version = execFileSync('chroot', [root, `/${tool.path}`, '--version'], { encoding: 'utf8' });
-      const expected = { zstd: /Zstandard/, fdisk: /sfdisk from util-linux/, tcpdump: /tcpdump version 4\.\d+.*\nlibpcap version 1\./ };
+      // hdparm knows only -V.
+      const version = execFileSync('chroot', [root, `/${tool.path}`, tool.package === 'hdparm' ? '-V' : '--version'], { encoding: 'utf8' });
+      const expected = {
+        zstd: /Zstandard/,
+        fdisk: /sfdisk from util-linux/,
+        tcpdump: /tcpdump version 4\.\d+.*\nlibpcap version 1\./,
+        'nvme-cli': /nvme version 2\./,
+        hdparm: /hdparm v9\./,
+      };
       assert.match(version, expected[tool.package], tool.path);
     }
   });

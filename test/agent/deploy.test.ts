@@ -154,7 +154,7 @@ test('deploy without a BMC: the held agent is sent back to PXE, reads the disks,
   const cleanUrl = await agentBoot(serve);
   assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/task`)), [200, { task: 'inventory' }]);
   // Every disk it has (none is removable in the R650's tree), in the order the agent reported them.
-  const wipe = { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb' };
+  const wipe = { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb', secure: false };
   assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/facts`, r650Facts(t))), [200, { state: 'cleaning', ...wipe }]);
   assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/task`)), [200, wipe], 'asked again (restarted): wiped again, never skipped');
   const wiped = {
@@ -208,7 +208,10 @@ test('kill -9 of metalbox mid-deploy and mid-cleaning: the agent retries what wa
   const fourth = await restart();
   // Its answer lost, the agent asks for its task again: the wipe, again, never skipped.
   const restarted = cleanUrl.replace(third.url, fourth.url);
-  assert.deepEqual(await json(call(MACHINE_HOST, `${restarted}/task`)), [200, { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb' }]);
+  assert.deepEqual(await json(call(MACHINE_HOST, `${restarted}/task`)), [
+    200,
+    { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb', secure: false },
+  ]);
   const wiped = JSON.stringify({ result: 'wiped', disks: [{ device: '/dev/sda', discarded: true }] });
   assert.deepEqual(await json(call(MACHINE_HOST, `${restarted}/clean`, wiped)), [200, { task: 'wait', seconds: 15 }]);
   assert.deepEqual(transitions(await events(fourth, id)).slice(-2), ['active→cleaning', 'cleaning→ready']);
@@ -262,6 +265,47 @@ test('cleaning that fails is clean_failed with the reason; deprovision again sta
     (await call(MACHINE_HOST, `${again}/clean`, '{"result":"wiped","disks":[{"device":"sda; rm -rf /","discarded":true}]}')).status,
     400,
     'a device that is not a kernel name is refused',
+  );
+});
+
+test('deprovision --secure: the wipe task has the disks erase themselves, what each did is in the event; refused where the agent does not clean', async (t) => {
+  const { serve, id, agentUrl } = await deployStarted(t);
+  const secure = { method: 'POST', body: JSON.stringify({ secure: true }), headers: { 'content-type': 'application/json' } };
+  const refused = await serve.fetch(`/api/v1/machines/${id}/deprovision`, secure);
+  assert.equal(refused.status, 409, 'deploying: not a machine the agent cleans');
+  assert.match(((await refused.json()) as { message: string }).message, /--secure erases disks with the agent/);
+  assert.equal((await machines(serve))[0]?.state, 'deploying', 'nothing changed');
+
+  await call(MACHINE_HOST, `${agentUrl}/deploy`, '{"result":"failed","reason":"image: not found, or no answer"}');
+  assert.equal((await serve.fetch(`/api/v1/machines/${id}/deprovision`, secure)).status, 202);
+  const cleanUrl = await agentBoot(serve);
+  await call(MACHINE_HOST, `${cleanUrl}/facts`, r650Facts(t));
+  const wipe = { task: 'wipe', devices: '/dev/nvme0n1 /dev/sda /dev/sdb', secure: true };
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/task`)), [200, wipe]);
+  assert.equal(
+    (
+      await call(
+        MACHINE_HOST,
+        `${cleanUrl}/clean`,
+        '{"result":"wiped","disks":[{"device":"/dev/sda","discarded":true,"secure":"done; reboot"}]}',
+      )
+    ).status,
+    400,
+    'only the words the agent prints',
+  );
+  const wiped = {
+    result: 'wiped',
+    disks: [
+      { device: '/dev/nvme0n1', discarded: true, secure: 'nvme-format' },
+      { device: '/dev/sda', discarded: true, secure: 'ata-enhanced-erase' },
+      { device: '/dev/sdb', discarded: false, secure: 'unsupported:no-ata-security' },
+    ],
+  };
+  assert.deepEqual(await json(call(MACHINE_HOST, `${cleanUrl}/clean`, JSON.stringify(wiped))), [200, { task: 'wait', seconds: 15 }]);
+  assert.equal((await machines(serve))[0]?.state, 'ready');
+  assert.equal(
+    (await events(serve, id)).find((event) => event.type === 'clean.wiped')?.message,
+    "disks wiped: nvme0n1 (nvme-format, discarded), sda (ata-enhanced-erase, discarded), sdb (no secure erase: no-ata-security); partition tables, signatures and each partition's start zeroed",
   );
 });
 

@@ -57,9 +57,14 @@ export function operationRoutes(app: FastifyInstance, provisioning: Provisioning
     handler: async (request, reply) => reply.code(202).send(provisioning.inspect(refFrom(request.params.ref))),
   });
 
-  app.post<{ Params: { ref: string } }>('/machines/:ref/deprovision', {
-    schema: { params: machineRefParams, response: { 202: ticketSchema, ...errorResponses } },
-    handler: async (request, reply) => reply.code(202).send(provisioning.deprovision(refFrom(request.params.ref))),
+  app.post<{ Params: { ref: string }; Body: { secure?: boolean } | null }>('/machines/:ref/deprovision', {
+    schema: {
+      params: machineRefParams,
+      body: { type: ['object', 'null'], additionalProperties: false, properties: { secure: { type: 'boolean' } } },
+      response: { 202: ticketSchema, ...errorResponses },
+    },
+    handler: async (request, reply) =>
+      reply.code(202).send(provisioning.deprovision(refFrom(request.params.ref), { secure: request.body?.secure === true })),
   });
 
   app.post<{ Params: { ref: string }; Body: { action: 'on' | 'off' | 'cycle' | 'status' } }>('/machines/:ref/power', {

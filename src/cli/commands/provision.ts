@@ -75,14 +75,21 @@ export function deprovisionCommand(): Command {
     'power a provisioned machine off and make it ready again; a deployed one is wiped by the agent first (cleaning)',
   )
     .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
+    .option(
+      '--secure',
+      'a deployed machine: each disk erases itself before the wipe where it can (NVMe format, ATA secure erase; a large disk can take hours: raise provisioning.timeouts.cleaning)',
+    )
     .option('--wait', 'print each step as it happens; exit 0 when ready, 1 when it failed')
-    .action(async (text: string, options: { server?: string; wait?: boolean }) => {
+    .action(async (text: string, options: { server?: string; wait?: boolean; secure?: boolean }) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
-        const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/deprovision`, {});
+        const { body: ticket } = await client.post<Ticket>(
+          `/api/v1/machines/${refPath(ref)}/deprovision`,
+          options.secure ? { secure: true } : {},
+        );
         const clean = ticket.machine.state === 'cleaning';
         process.stdout.write(
-          `${clean ? 'Cleaning' : 'Deprovisioning'} machine ${ticket.machine.id} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
+          `${clean ? `Cleaning${options.secure ? ' securely' : ''}` : 'Deprovisioning'} machine ${ticket.machine.id} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
         );
         await finish(client, ticket, clean ? 'clean' : 'deprovision', options.wait);
       });
