@@ -124,7 +124,7 @@ export function agentCacheDir(dataDir: string): string {
 }
 
 /** Bumped when the image's layout changes without its inputs changing. */
-const LAYOUT_VERSION = 3;
+const LAYOUT_VERSION = 4;
 /** Every file in the image has this mtime: reproducible bytes need a fixed one. */
 const MTIME = 0;
 const KERNEL_META_PACKAGE = 'linux-image-amd64';
@@ -198,6 +198,8 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     unpack(kernelDeb, kernelRoot, [
       './boot/vmlinuz-*',
       './lib/modules/*/kernel/drivers/*',
+      // t10-pi, which nvme-core needs (block integrity).
+      './lib/modules/*/kernel/block/*',
       './lib/modules/*/kernel/fs/*',
       './lib/modules/*/kernel/lib/*',
       './lib/modules/*/kernel/crypto/*',
@@ -221,6 +223,15 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     execFileSync(busybox, ['depmod', '-b', kernelRoot, release]);
     const dependencies = parseModulesDep(readFileSync(join(modulesDir, 'modules.dep'), 'utf8'));
     const chosen = moduleClosure(dependencies, AGENT_MODULES);
+    // busybox's depmod leaves out, silently, a dependency whose module was not unpacked:
+    // the driver would then fail to load on the machine (nvme-core without t10-pi did).
+    const builtin = new Set(readFileSync(join(modulesDir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map(moduleName));
+    const present = new Set([...chosen.map(moduleName), ...builtin]);
+    for (const module of chosen) {
+      const missing = modinfoDepends(readFileSync(join(modulesDir, module))).filter((name) => !present.has(moduleName(name)));
+      if (missing.length > 0)
+        throw new MetalboxError('E_AGENT_BUILD', `${module} depends on ${missing.join(', ')}, which the image would lack`);
+    }
     log(`${chosen.length} kernel modules for ${AGENT_MODULES.length} drivers`);
 
     const entries: ArchiveEntry[] = [];
@@ -355,6 +366,23 @@ export function parseModulesDep(text: string): Map<string, string[]> {
     );
   }
   return dependencies;
+}
+
+/**
+ * The modules a module needs as the kernel's build recorded them: the `depends=` entry of
+ * its .modinfo section (NUL-separated key=value strings), comma-separated names.
+ */
+export function modinfoDepends(module: Buffer): string[] {
+  const key = Buffer.from('\0depends=');
+  const at = module.indexOf(key);
+  if (at < 0) return [];
+  const start = at + key.length;
+  const end = module.indexOf(0, start);
+  return module
+    .subarray(start, end < 0 ? module.length : end)
+    .toString('latin1')
+    .split(',')
+    .filter(Boolean);
 }
 
 /** "kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko" → "e1000e"; dashes and underscores are one to modprobe. */

@@ -4,7 +4,7 @@ import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { AGENT_MODULES, AGENT_TOOLS, buildAgentImage, moduleClosure, parseModulesDep } from '../../src/agent/build.js';
+import { AGENT_MODULES, AGENT_TOOLS, buildAgentImage, modinfoDepends, moduleClosure, parseModulesDep } from '../../src/agent/build.js';
 import { elfLinking } from '../../src/agent/elf.js';
 import { tempDir } from '../helpers.js';
 
@@ -37,6 +37,7 @@ test('the agent image: Debian kernel and busybox-static, the drivers and the age
     for (const name of AGENT_MODULES) assert.ok(image.manifest.modules.includes(name), `${name} is in the image`);
     assert.ok(listed.has(`${modules}/kernel/drivers/net/virtio_net.ko`));
     assert.ok(listed.has(`${modules}/kernel/drivers/nvme/host/nvme-core.ko`), "nvme's dependency came along");
+    assert.ok(listed.has(`${modules}/kernel/block/t10-pi.ko`), "and nvme-core's own (block integrity), outside drivers/");
   });
 
   await t.test('the tools busybox lacks run inside the image with only its own libraries (chroot into it)', (t) => {
@@ -112,4 +113,11 @@ test('module closure: the modules named and what they need, once each; names the
     'kernel/drivers/nvme/host/nvme-core.ko',
     'kernel/net/core/failover.ko',
   ]);
+});
+
+test("modinfo's depends: the names the kernel's build recorded, none when the entry is absent or empty", () => {
+  const modinfo = (entries: string) => Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.from(`\0${entries}\0`, 'latin1')]);
+  assert.deepEqual(modinfoDepends(modinfo('license=GPL\0depends=t10-pi,crc64-rocksoft\0intree=Y')), ['t10-pi', 'crc64-rocksoft']);
+  assert.deepEqual(modinfoDepends(modinfo('license=GPL\0depends=\0intree=Y')), []);
+  assert.deepEqual(modinfoDepends(modinfo('license=GPL\0intree=Y')), []);
 });
