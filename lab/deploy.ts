@@ -3,7 +3,7 @@
  * without a BMC, read by the agent, deployed with an OS image, booted from its own disk,
  * and wiped when released. On one machine:
  *
- *   ns mbd-sw:  br0 ── tap0: the QEMU VM (SeaBIOS + iPXE ROM, or OVMF), two blank virtio disks;
+ *   ns mbd-sw:  br0 ── tap0: the QEMU VM (SeaBIOS + iPXE ROM, or OVMF), two blank disks (virtio, NVMe);
  *                      the switch's LLDP frames go out of tap0 every second (lab/lldp.ts)
  *     ├── veth ── ns mbd-prov  10.77.0.1   metalbox serve --boot-unknown discover
  *     ├── veth ── ns mbd-dhcp  10.77.0.2   dnsmasq, the site's DHCP server
@@ -12,10 +12,10 @@
  * The VM PXE-boots, metalbox makes it a record and boots its agent, which reads it and
  * hears which switch port it is cabled to; the server type classifies it (profile lab-os,
  * an image lab/disk-image.ts builds from Debian packages), and it is ready, its agent
- * waiting. Then, as an operator would: provision (the
- * agent is sent back to PXE, writes the image and the config drive, reboots; the OS boots
- * from the disk, reads its config drive and reports booted: active), and deprovision (the
- * VM powered on into PXE boots the agent, which wipes both disks: ready). The timeline
+ * waiting. Then, as an operator would: provision (the agent is sent back to PXE, writes the
+ * image and the config drive, reboots; the OS boots from the disk, reads its config drive
+ * and reports booted: active), and deprovision --secure (the VM powered on into PXE boots
+ * the agent; the NVMe disk formats itself, then both disks are wiped: ready). The timeline
  * prints each step with its seconds. A second run on the same data dir finds the machine
  * ready and deploys it again.
  */
@@ -148,7 +148,8 @@ export async function deployLabRun(options: { firmware: Firmware; dir: string })
           '-drive',
           `file=${path},format=raw,if=none,id=disk${index}`,
           '-device',
-          `virtio-blk-pci,drive=disk${index}${networkFirst ? `,bootindex=${index + 2}` : ''}`,
+          // The second disk is NVMe: QEMU's controller has Format NVM, which the secure cleaning uses.
+          `${index === 0 ? 'virtio-blk-pci' : `nvme,serial=MBXLAB${index}`},drive=disk${index}${networkFirst ? `,bootindex=${index + 2}` : ''}`,
         ]),
       ]);
 
@@ -194,12 +195,18 @@ export async function deployLabRun(options: { firmware: Firmware; dir: string })
     await until('the lab OS to power off', DEADLINES.powerOff, () => vm.exitCode !== null || vm.signalCode !== null, run);
 
     // 3. Release: cleaning. No BMC: the lab powers the VM on into PXE, as its operator would.
-    say(`metalbox deprovision ${id}   (a deployed machine is wiped by the agent)`);
-    await api.post(`/api/v1/machines/${id}/deprovision`, {});
+    say(`metalbox deprovision --secure ${id}   (a deployed machine is wiped by the agent; the NVMe disk formats itself first)`);
+    await api.post(`/api/v1/machines/${id}/deprovision`, { secure: true });
     say('  (no BMC: the server is powered on into PXE, as an operator would)');
     vm = powerOn('released', true);
     const cleaned = await timeline.until(DEADLINES.clean, ended(['ready', 'clean_failed']), run);
     if (cleaned?.toState !== 'ready') return finish(false, `the cleaning ended ${cleaned?.toState ?? 'nowhere'}`, run);
+    const wiped = (await api.get<MachineEventJson[]>(`/api/v1/machines/${id}/events`)).find(
+      (event) => event.type === 'clean.wiped' && event.operationId === cleaned.operationId,
+    );
+    if (!/nvme0n1 \(nvme-format/.test(wiped?.message ?? ''))
+      return finish(false, `the NVMe disk did not format itself: ${wiped?.message ?? 'no clean.wiped event'}`, run);
+    say('  nvme0n1 formatted itself (Format NVM, user data erase); vda has no secure erase and was wiped the ordinary way');
     const dirty = disks.filter((path) => !readFileSync(path).every((byte) => byte === 0));
     if (dirty.length > 0) return finish(false, `not wiped: ${dirty.join(', ')}`, run);
     say(`  ${disks.map((path) => basename(path)).join(' and ')}: every byte zero (both disks are smaller than the ends the wipe zeroes)`);

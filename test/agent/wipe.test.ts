@@ -93,13 +93,19 @@ esac
   return { path: `${bin}:${process.env.PATH}`, calls: () => readFileSync(log, 'utf8').replaceAll(`${dirname(log)}`, 'BIN') };
 }
 
-test('wipe --secure: an NVMe disk is formatted and an ATA disk secure-erased by themselves, then wiped; a virtio disk only wiped', (t) => {
+/** 200 MiB files full of 0xaa named as the kernel names disks (the agent picks the erase by the name), in one folder. */
+function fileDisks(t: Parameters<typeof tempDir>[0], names: string[]): { dir: string; disks: string[] } {
   const dir = tempDir(t);
-  const disks = ['nvme0n1', 'sda', 'vda'].map((name) => {
+  const disks = names.map((name) => {
     const disk = join(dir, name);
     writeFileSync(disk, Buffer.alloc(200 * MIB, 0xaa));
     return disk;
   });
+  return { dir, disks };
+}
+
+test('wipe --secure: an NVMe disk is formatted and an ATA disk secure-erased by themselves, then wiped; a virtio disk only wiped', (t) => {
+  const { dir, disks } = fileDisks(t, ['nvme0n1', 'sda', 'vda']);
   // OACS 0x17: bit 1, Format NVM, is set.
   const tools = secureEraseTools(t, { oacs: '0x17', ata: 'erasable' });
   const result = spawnSync('busybox', ['sh', AGENT, 'wipe', '--secure', ...disks], { encoding: 'utf8', env: { PATH: tools.path } });
@@ -125,12 +131,7 @@ test('wipe --secure: an NVMe disk is formatted and an ATA disk secure-erased by 
 });
 
 test('wipe --secure: a controller without Format NVM, a frozen drive and one without ATA security are wiped the ordinary way, and say why', (t) => {
-  const dir = tempDir(t);
-  const disks = ['nvme0n1', 'sda'].map((name) => {
-    const disk = join(dir, name);
-    writeFileSync(disk, Buffer.alloc(200 * MIB, 0xaa));
-    return disk;
-  });
+  const { disks } = fileDisks(t, ['nvme0n1', 'sda']);
   const frozen = secureEraseTools(t, { oacs: '0x5', ata: 'frozen' });
   const result = spawnSync('busybox', ['sh', AGENT, 'wipe', '--secure', ...disks], { encoding: 'utf8', env: { PATH: frozen.path } });
   assert.equal(result.status, 0, result.stderr);
@@ -144,12 +145,7 @@ test('wipe --secure: a controller without Format NVM, a frozen drive and one wit
 });
 
 test('wipe --secure: a format the controller offers but fails stops the wipe with its status; without --secure the tools are never called', (t) => {
-  const dir = tempDir(t);
-  const disks = ['nvme0n1', 'sda'].map((name) => {
-    const disk = join(dir, name);
-    writeFileSync(disk, Buffer.alloc(200 * MIB, 0xaa));
-    return disk;
-  });
+  const { disks } = fileDisks(t, ['nvme0n1', 'sda']);
   const failing = secureEraseTools(t, { oacs: '0x17', ata: 'erasable', formatFails: true });
   const result = spawnSync('busybox', ['sh', AGENT, 'wipe', '--secure', ...disks], { encoding: 'utf8', env: { PATH: failing.path } });
   assert.equal(result.status, 1);

@@ -98,6 +98,8 @@ for (const firmware of ['bios', 'uefi'] as const) {
     // The OS that reported came from the disk: it read the config drive the agent appended there, made for this machine.
     const id = /metalbox provision (m-\w+)/.exec(first.stdout)?.[1];
     assert.match(first.stdout, new RegExp(`the OS on its disk read its config drive \\(instance-id=${id} on /dev/vda2\\)`));
+    assert.match(first.stdout, /its port 52:54:00:77:00:01 is cabled to lab-switch port tap0 \(LLDP, chassis metalbox-lab\)/);
+    assert.match(first.stdout, /nvme0n1 formatted itself/);
     assert.match(first.stdout, /disk0\.img and disk1\.img: every byte zero/);
     const serial = readFileSync(join(dir, 'deploy/run/server.serial.log'), 'latin1');
     assert.match(serial, /METALBOX-AGENT-REFUSED: rebooting/, 'the held agent was refused when the deploy began, and rebooted');
