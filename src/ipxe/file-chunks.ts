@@ -1,6 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { ByteRange } from './http-files.js';
 
 /** Size of the aligned pieces files are read and shared in. */
 export const CHUNK_BYTES = 1 << 20;
@@ -62,11 +61,11 @@ export class FileChunkCache {
   }
 
   /**
-   * The bytes of `range` of the file, chunk by chunk, one chunk ahead of the socket at most.
+   * The bytes of `range` of the file (both ends included), piece by piece, one piece ahead of the socket at most.
    * Closes the file's handle when it ends or is destroyed; a file that shrank while being
    * sent ends the stream with an error (the client sees a short body, never another file's bytes).
    */
-  stream(file: ChunkedFile, range: ByteRange): Readable {
+  stream(file: ChunkedFile, range: { start: number; end: number }): Readable {
     let position = range.start;
     // The chunk being sent, kept by this download until its last piece is out.
     let current: { index: number; chunk: Promise<Buffer> } | null = null;
