@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import {
   compileClient,
   fixed,
+  GENERATOR_LIMIT,
   lastJsonLine,
   listening,
   memoryMiB,
@@ -43,7 +44,6 @@ const WINDOW_SECONDS = SMOKE ? 2 : 20;
 const ROUNDS = SMOKE ? 1 : 2;
 /** Whole-image runs: every agent to the end of the image (N=100 only: 400 × 2 GiB is minutes per server). */
 const WHOLE_AGENTS = SMOKE ? 10 : 100;
-const GENERATOR_LIMIT = 0.8;
 
 interface PullResult {
   bytes: number;

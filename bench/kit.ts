@@ -57,17 +57,22 @@ export function destroyNetwork(): void {
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /** User + system CPU seconds a process has used (threads included), or NaN once it is gone. */
-export function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number, withReapedChildren = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    // utime and stime; cutime and cstime: children it has waited for.
+    const ticks = Number(fields[11]) + Number(fields[12]) + (withReapedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+    return ticks / CLOCK_TICKS;
   } catch {
     return Number.NaN;
   }
 }
 
-/** CPU seconds of a process and of its children (nginx's master and its workers), or NaN once it is gone. */
+/**
+ * CPU seconds of a process and of every child it has had: those running (nginx's workers)
+ * and those it has waited for (tftpd-hpa's process per transfer); NaN once it is gone.
+ */
 export function treeCpuSeconds(pid: number): number {
   let children: number[] = [];
   try {
@@ -77,8 +82,11 @@ export function treeCpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
-  return children.reduce((sum, child) => sum + treeCpuSeconds(child), cpuSeconds(pid));
+  return children.reduce((sum, child) => sum + treeCpuSeconds(child), cpuSeconds(pid, true));
 }
+
+/** A load generator above this share of a core may be what limits a step: such a row is marked, and no ratio uses it. */
+export const GENERATOR_LIMIT = 0.8;
 
 /** Compiles one of bench/clients' C load generators with Debian's gcc into the run's dir. */
 export function compileClient(dir: string, name: string): string {
