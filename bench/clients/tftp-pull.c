@@ -6,7 +6,8 @@
  * a transfer is known by the socket its packets arrive on), RFC 2348 blksize and, with
  * WINDOWSIZE above 1, RFC 7440 windowsize; an ACK per block in lock-step, per window
  * otherwise, and one ACK of the last good block per gap; the last packet sent again after
- * TIMEOUT_MS (default 1000) of silence, RETRIES times (default 5). Every block is compared
+ * TIMEOUT_MS (default 1000) of silence, RETRIES times (default 5); "unknown transfer ID"
+ * to a stray TID. The same rules as the storm's Node client (bench/clients/tftp.ts). Every block is compared
  * with the same bytes of EXPECTED, the file as the server has it, so a copy that differs
  * anywhere fails. Compiled, it costs the server it measures far less CPU than a load
  * generator in Node would (issue: the generator must never be the limit).
@@ -111,9 +112,22 @@ static long oack_option(const unsigned char *packet, ssize_t length, const char 
 
 static void receive(struct transfer *t, const unsigned char *packet, ssize_t length, uint16_t from_port) {
   if (length < 4) return;
-  if (t->server_port == 0) t->server_port = from_port;
-  if (from_port != t->server_port) return; /* another TID: not this transfer's */
   int opcode = packet[0] << 8 | packet[1];
+  /* The server's TID is the port of the packet that answers the request: an OACK, an ERROR
+   * or DATA block 1. Anything from another port (the server's answer to a retransmitted
+   * request, as a second transfer) gets "unknown transfer ID", as RFC 1350 has a host
+   * answer a stray TID, so that transfer ends instead of resending to us until it times out. */
+  int answers_request = opcode == OACK || opcode == ERROR || (opcode == DATA && packet[2] == 0 && packet[3] == 1);
+  if (t->server_port == 0 && answers_request) t->server_port = from_port;
+  if (from_port != t->server_port) {
+    if (opcode != ERROR) {
+      static const unsigned char unknown_tid[] = {0, ERROR, 0, 5, 'u', 'n', 'k', 'n', 'o', 'w', 'n', ' ', 'T', 'I', 'D', 0};
+      struct sockaddr_in to = server;
+      to.sin_port = from_port;
+      sendto(t->fd, unknown_tid, sizeof unknown_tid, 0, (struct sockaddr *)&to, sizeof to);
+    }
+    return;
+  }
   if (opcode == ERROR) {
     finish(t, FAILED, SERVER_ERROR);
   } else if (opcode == OACK) {
