@@ -50,7 +50,7 @@ export class FileChunkCache {
   #heldBytes = 0;
   #hits = 0;
   #misses = 0;
-  /** What this turn may still write, and the pieces waiting for the next turn, oldest first. */
+  /** What may be written before the next paced turn (each resets it), and the pieces waiting for that turn, oldest first. */
   #turnBytesLeft = TURN_BYTES;
   readonly #waiting: Array<() => void> = [];
   #turnScheduled = false;
