@@ -61,11 +61,13 @@ interface PullResult {
 interface Server {
   name: string;
   start: () => Promise<Proc>;
-  url: string;
+  host: string;
+  port: number;
   path: string;
-  /** A small answer (metalbox's /healthz, a 3-byte file for nginx): how long a new connection waits while the image flows. */
-  probe: string;
 }
+
+/** A small answer (metalbox's /healthz, a 3-byte file of that name for nginx): how long a new connection waits while the image flows. */
+const PROBE_PATH = '/healthz';
 
 /** The slowest of three requests on new connections, made one after the other, in ms. */
 async function probeMs(url: string): Promise<number> {
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
     const assets = join(dir, 'assets');
     const image = join(assets, 'images/deploy.raw');
     mkdirSync(join(assets, 'images'), { recursive: true });
-    writeFileSync(join(assets, 'healthz'), 'ok\n');
+    writeFileSync(join(assets, PROBE_PATH.slice(1)), 'ok\n');
     await writeImage(image);
     // Both servers read the image from the page cache: warmed once, before any step.
     for await (const _chunk of createReadStream(image, { highWaterMark: 2 ** 24 }));
@@ -100,9 +102,9 @@ async function main(): Promise<void> {
     const metalbox = (fileCacheMiB: number): Server => ({
       name: fileCacheMiB === 0 ? 'metalbox (fileCacheMiB 0)' : 'metalbox',
       start: () => startMetalbox(dir, { config: { http: { fileCacheMiB } }, args: ['--no-dhcp-proxy', '--no-tftp'] }),
-      url: SERVER_IP,
+      host: SERVER_IP,
+      port: 8080,
       path: '/assets/images/deploy.raw',
-      probe: '/healthz',
     });
     const nginx = (workers: 1 | 'auto'): Server => ({
       name: `nginx (${workers === 1 ? '1 worker' : 'auto workers'})`,
@@ -111,9 +113,9 @@ async function main(): Promise<void> {
         await listening(NS.peer, proc, { tcp: [80] });
         return proc;
       },
-      url: PEER_IP,
+      host: PEER_IP,
+      port: 80,
       path: '/images/deploy.raw',
-      probe: '/healthz',
     });
     const servers = [metalbox(256), nginx(1), metalbox(0), nginx('auto')];
 
@@ -122,13 +124,12 @@ async function main(): Promise<void> {
     const best = new Map<string, { mbPerSecond: number; cpuPerGb: number }>();
     const step = async (server: Server, agents: number, seconds: number, round: number | 'whole') => {
       const proc = await server.start();
-      const port = server.url === SERVER_IP ? '8080' : '80';
-      const args = [server.url, port, server.path, String(agents), String(seconds)];
+      const args = [server.host, String(server.port), server.path, String(agents), String(seconds)];
       commands.add(`http-pull ${args.join(' ')}`);
       const cpuBefore = treeCpuSeconds(proc.pid);
       const pulling = runIn(NS.load, pull, args, { timeoutMs: (seconds + 60) * 1000 });
       await new Promise((resolve) => setTimeout(resolve, (Math.min(seconds, WINDOW_SECONDS) * 1000) / 2));
-      const probe = await probeMs(`http://${server.url}:${port}${server.probe}`);
+      const probe = await probeMs(`http://${server.host}:${server.port}${PROBE_PATH}`);
       const run = await pulling;
       const serverCpu = treeCpuSeconds(proc.pid) - cpuBefore;
       const peakMiB = server.name.startsWith('metalbox') ? memoryMiB(proc.pid).peak : Number.NaN;

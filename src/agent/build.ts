@@ -225,10 +225,12 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     const chosen = moduleClosure(dependencies, AGENT_MODULES);
     // busybox's depmod leaves out, silently, a dependency whose module was not unpacked:
     // the driver would then fail to load on the machine (nvme-core without t10-pi did).
-    const builtin = new Set(readFileSync(join(modulesDir, 'modules.builtin'), 'utf8').split('\n').filter(Boolean).map(moduleName));
+    const builtinList = readFileSync(join(modulesDir, 'modules.builtin'));
+    const builtin = new Set(builtinList.toString('utf8').split('\n').filter(Boolean).map(moduleName));
     const present = new Set([...chosen.map(moduleName), ...builtin]);
-    for (const module of chosen) {
-      const missing = modinfoDepends(readFileSync(join(modulesDir, module))).filter((name) => !present.has(moduleName(name)));
+    const moduleBytes = new Map(chosen.map((module) => [module, readFileSync(join(modulesDir, module))]));
+    for (const [module, bytes] of moduleBytes) {
+      const missing = modinfoDepends(bytes).filter((name) => !present.has(moduleName(name)));
       if (missing.length > 0)
         throw new MetalboxError('E_AGENT_BUILD', `${module} depends on ${missing.join(', ')}, which the image would lack`);
     }
@@ -259,7 +261,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     for (const [path, data] of sources) file(path, data, 0o755);
     for (const [path, data] of toolFiles(toolsRoot)) file(path, data, 0o755);
     const moduleRoot = `lib/modules/${release}`;
-    for (const module of chosen) file(`${moduleRoot}/${module}`, readFileSync(join(modulesDir, module)));
+    for (const [module, bytes] of moduleBytes) file(`${moduleRoot}/${module}`, bytes);
     // Only the chosen modules' lines: busybox modprobe reads both files.
     file(
       `${moduleRoot}/modules.dep`,
@@ -271,7 +273,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
       .filter((line) => names.has(line.split(' ').at(-1) ?? ''))
       .sort();
     file(`${moduleRoot}/modules.alias`, Buffer.from(`${aliases.join('\n')}\n`));
-    file(`${moduleRoot}/modules.builtin`, readFileSync(join(modulesDir, 'modules.builtin')));
+    file(`${moduleRoot}/modules.builtin`, builtinList);
 
     const initrd = gzipSync(newcArchive(entries, MTIME), { level: 9 });
     const [vmlinuz] = readdirSync(join(kernelRoot, 'boot')).filter((name) => name.startsWith('vmlinuz-'));
