@@ -188,9 +188,12 @@ export class TftpServer {
           maxRetries: this.options.maxRetries,
         },
         (bytes) => socket.send(bytes, client.port, client.address),
-        (outcome) => {
+        (outcome, farewell) => {
           if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
-          socket.close();
+          // dgram resolves a send's address on the next tick and drops what a socket closed
+          // before then still had to send: the farewell leaves first.
+          if (farewell) socket.send(farewell, client.port, client.address, () => socket.close());
+          else socket.close();
           this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
           // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
           const probe = outcome.result === 'aborted' && outcome.afterOack;

@@ -33,7 +33,7 @@ export class ReadTransfer {
   readonly #file: Buffer;
   readonly #settings: TransferSettings;
   readonly #send: (datagram: Buffer) => void;
-  readonly #done: (outcome: TransferOutcome) => void;
+  readonly #done: (outcome: TransferOutcome, farewell?: Buffer) => void;
   readonly #totalBlocks: number;
   /** First block not yet acknowledged; 0 while the OACK is outstanding. */
   #base: number;
@@ -44,7 +44,16 @@ export class ReadTransfer {
   /** Windows (or OACKs) sent so far: an ACK read after the timer fired sends one more. */
   #transmissions = 0;
 
-  constructor(file: Buffer, settings: TransferSettings, send: (datagram: Buffer) => void, done: (outcome: TransferOutcome) => void) {
+  /**
+   * `done` gets the datagram that ends the transfer, if one must still be sent (the error
+   * for a protocol violation): the caller sends it before it closes the socket.
+   */
+  constructor(
+    file: Buffer,
+    settings: TransferSettings,
+    send: (datagram: Buffer) => void,
+    done: (outcome: TransferOutcome, farewell?: Buffer) => void,
+  ) {
     this.#file = file;
     this.#settings = settings;
     this.#send = send;
@@ -73,8 +82,10 @@ export class ReadTransfer {
       return;
     }
     if (packet.opcode !== Opcode.ACK) {
-      this.#send(encodeError(ErrorCode.ILLEGAL_OPERATION, 'expected an ACK'));
-      this.#finish({ result: 'protocol-error', reason: `opcode ${packet.opcode} during a read` });
+      this.#finish(
+        { result: 'protocol-error', reason: `opcode ${packet.opcode} during a read` },
+        encodeError(ErrorCode.ILLEGAL_OPERATION, 'expected an ACK'),
+      );
       return;
     }
     const acked = this.#absolute(packet.block);
@@ -141,10 +152,10 @@ export class ReadTransfer {
     this.#transmit();
   }
 
-  #finish(outcome: TransferOutcome): void {
+  #finish(outcome: TransferOutcome, farewell?: Buffer): void {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#timer);
-    this.#done(outcome);
+    this.#done(outcome, farewell);
   }
 }

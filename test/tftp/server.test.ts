@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { decodeTftp, encodeAck, encodeRequest, Opcode } from '../../src/tftp/codec.js';
+import { decodeTftp, encodeAck, encodeData, encodeRequest, Opcode } from '../../src/tftp/codec.js';
 import { startServe, tempDir } from '../helpers.js';
 import { sendRaw, tftpGet } from './client.js';
 
@@ -218,4 +218,27 @@ test('a retransmitted RRQ is absorbed, before or after the first ACK; another re
   assert.deepEqual(stats.tftp.outcomes, { cancelled: 1 });
   assert.equal(stats.tftp.retransmittedRequests, 2);
   assert.equal(stats.tftp.active, 1);
+});
+
+test('a client that sends DATA during a read gets error 4 from the transfer before its socket closes', async (t) => {
+  const serve = await serveWithTftp(t);
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  t.after(() => socket.close());
+  const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
+  socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  socket.send(encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428']])), serve.tftpPort, '127.0.0.1');
+  await wait(200);
+  assert.equal(arrived[0]?.packet.opcode, Opcode.OACK);
+  const transfer = arrived[0]!.port;
+  arrived.length = 0;
+  // A write's DATA on a read transfer's TID. The error used to be sent and the socket
+  // closed in the same tick, and dgram dropped the unsent error.
+  socket.send(encodeData(1, Buffer.from('not a read')), transfer, '127.0.0.1');
+  await wait(200);
+  assert.deepEqual(arrived, [{ port: transfer, packet: { opcode: Opcode.ERROR, code: 4, message: 'expected an ACK' } }]);
+  const stats = (await (await serve.fetch('/api/v1/stats')).json()) as { tftp: { outcomes: Record<string, number> } };
+  assert.equal(stats.tftp.outcomes['protocol-error'], 1);
 });
