@@ -225,7 +225,12 @@ export async function startMetalbox(
     'warn',
     ...(options.args ?? []),
   ]);
-  await listening(NS.server, proc, { tcp: [8080] });
+  // Up means every socket the run uses is bound: HTTP is bound first and ProxyDHCP last,
+  // and a storm started on the HTTP port alone had its first clients' DISCOVERs refused
+  // (ICMP port unreachable) and retried 4 s later.
+  const args = options.args ?? [];
+  const udp = [...(args.includes('--no-dhcp-proxy') ? [] : [67, 4011]), ...(args.includes('--no-tftp') ? [] : [69])];
+  await listening(NS.server, proc, { tcp: [8080], udp });
   return { ...proc, dataDir, startMs: Date.now() - started };
 }
 
