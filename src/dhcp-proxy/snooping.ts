@@ -5,7 +5,8 @@ import { clientArchitectures, clientMac, hostname, MessageType, messageType, req
 const TYPE_NAMES = new Map<number, string>(Object.entries(MessageType).map(([name, code]) => [code, name]));
 
 export interface SnoopingOptions extends BatcherOptions<ObservationJson> {
-  now?: () => Date;
+  /** The clock, in milliseconds since the epoch. */
+  now?: () => number;
   /** Observations stored, shown beside the drops in its stats. */
   stored?: () => number;
 }
@@ -16,13 +17,22 @@ export interface SnoopingOptions extends BatcherOptions<ObservationJson> {
  * only updates a map; a timer writes the map to the store in one transaction.
  */
 export class SnoopRecorder extends Batcher<ObservationJson> {
-  readonly #now: () => Date;
+  readonly #now: () => number;
   readonly #stored: () => number;
 
   constructor(options: SnoopingOptions) {
     super(options);
-    this.#now = options.now ?? (() => new Date());
+    this.#now = options.now ?? Date.now;
     this.#stored = options.stored ?? (() => 0);
+  }
+
+  /** The last timestamp made and its millisecond: at 10,000 packets a second most share one, and formatting a Date is a microsecond. */
+  #stamp = { ms: Number.NaN, iso: '' };
+
+  #timestamp(): string {
+    const ms = this.#now();
+    if (ms !== this.#stamp.ms) this.#stamp = { ms, iso: new Date(ms).toISOString() };
+    return this.#stamp.iso;
   }
 
   override stats(): { dropped: number; observations: number } {
@@ -37,7 +47,7 @@ export class SnoopRecorder extends Batcher<ObservationJson> {
     if (mac === null || type === null) return null;
     const messageTypeName = TYPE_NAMES.get(type) ?? String(type);
     const ip = requestedIp(packet) ?? (packet.ciaddr === '0.0.0.0' ? null : packet.ciaddr);
-    const at = this.#now().toISOString();
+    const at = this.#timestamp();
     this.add(
       mac,
       `${messageTypeName}|${ip ?? ''}`,

@@ -138,7 +138,10 @@ test('malformed packets are rejected with a reason', async (t) => {
 test('encoding refuses what cannot be put on the wire', () => {
   const packet: DhcpPacket = { ...decodePacket(edk2Discover) };
   assert.throws(() => encodePacket({ ...packet, file: 'x'.repeat(128) }), /file is longer than 127 bytes/);
-  assert.throws(() => encodePacket({ ...packet, siaddr: '10.0.0.256' }), /not an IPv4 address/);
+  for (const address of ['10.0.0.256', '10.0.0', '10.0.0.1.2', '10..0.1', '10.0.0.1 ', '1000.0.0.1', '10.0.0.-1', '', '.10.0.0'])
+    assert.throws(() => encodePacket({ ...packet, siaddr: address }), /not an IPv4 address/, JSON.stringify(address));
+  // Written at offset 20 (siaddr), leading zeros read as decimal.
+  assert.deepEqual([...encodePacket({ ...packet, siaddr: '255.0.010.9' }).subarray(20, 24)], [255, 0, 10, 9]);
   assert.throws(() => encodeSubOptions([[1, Buffer.alloc(256)]]), /longer than 255/);
   assert.equal(encodeSubOptions([[6, Buffer.from([8])]]).toString('hex'), '060108ff', 'the BIOS PXE discovery-control option');
   // 240 bytes of header and cookie + 3 for option 53 + End = 244: padded to the BOOTP minimum.

@@ -29,7 +29,7 @@ test('snooping records every client packet, batched, and the store merges repeat
       batches.push(batch);
       store.observations.record(batch);
     },
-    now: () => new Date(clock),
+    now: () => clock,
   });
   recorder.observe(decodePacket(bmcRequest()));
   clock += 1000;
