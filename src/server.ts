@@ -23,7 +23,7 @@ import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
 import { isMetalboxError, MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
-import { lockDataDir, prepareDataDir, Store } from './store/index.js';
+import { lockDataDir, prepareDataDir, Store, WalCheckpointer } from './store/index.js';
 import { BmcLocator } from './bmc-locator/locator.js';
 import { DhcpObservationResolver } from './bmc-locator/dhcp-observations.js';
 import { LeaseFileResolver } from './bmc-locator/leases.js';
@@ -68,6 +68,8 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
   try {
     const store = Store.open(config.dataDir);
     cleanups.push(() => store.close());
+    const checkpointer = WalCheckpointer.start(store.db, store.path, logger.child({ component: 'store' }));
+    cleanups.push(() => checkpointer.stop());
     store.health.onChange = (failure) => {
       if (failure)
         logger.error(
@@ -238,6 +240,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     // Each service counts for itself; absent ones (netboot off) show as null.
     const fileChunks = new FileChunkCache(config.http.fileCacheMiB * 2 ** 20);
     const services = {
+      walCheckpoints: checkpointer,
       tftp,
       dhcp,
       snooping,

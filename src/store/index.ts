@@ -18,6 +18,7 @@ export { CredentialStore, SECRET_KEY_FILE, type Credential } from './credentials
 export type { BootEntry, EnrollInput, EventInput, InventoryInput, MachineEventInput, MachineFilter } from './machines.js';
 export { prepareDataDir, lockDataDir } from './data-dir.js';
 export { StoreHealth, storageProblemOf, type StorageFailure } from './health.js';
+export { WalCheckpointer, type CheckpointStats } from './checkpointer.js';
 export { MACHINE_STATES, type MachineState } from '../lifecycle/lifecycle.js';
 export type * from './types.js';
 
