@@ -31,7 +31,7 @@ import {
 } from './kit.js';
 
 const CLIENTS = SMOKE ? 200 : 10_000;
-const SPREAD_S = SMOKE ? 5 : 60;
+const SPREAD_S = SMOKE ? 5 : Number(process.env.BENCH_STORM_SPREAD_S ?? 60);
 const ONBOARDINGS = SMOKE ? 10 : 200;
 /** BENCH_STORM_RUNS=alone|onboarding: one of the two runs (to profile or re-measure it alone). */
 const RUNS = { alone: [false], onboarding: [true] }[process.env.BENCH_STORM_RUNS ?? ''] ?? [false, true];

@@ -53,14 +53,17 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
   let tries = 0;
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
+    let finished = false;
     const finish = (ok: boolean, error?: string) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       socket.close();
       resolve({ ok, bytes, ms: performance.now() - started, sha256: hash.digest('hex'), retransmits, ...(error ? { error } : {}) });
     };
-    const send = (packet: Buffer) => {
+    const send = (packet: Buffer, sent?: () => void) => {
       lastSent = packet;
-      socket.send(packet, serverPort ?? spec.port, spec.server);
+      socket.send(packet, serverPort ?? spec.port, spec.server, sent);
     };
     const arm = () => {
       clearTimeout(timer);
@@ -73,8 +76,9 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
       }, spec.timeoutMs);
     };
     socket.on('error', (error) => finish(false, error.message));
+    let lastBlockIn = false;
     socket.on('message', (datagram, from) => {
-      if (from.address !== spec.server) return;
+      if (from.address !== spec.server || lastBlockIn) return;
       let packet: TftpPacket;
       try {
         packet = decodeTftp(datagram);
@@ -117,12 +121,22 @@ export function transfer(spec: TransferSpec): Promise<TransferResult> {
       expected = (expected + 1) & 0xffff;
       sinceAck++;
       tries = 0;
-      const last = packet.data.length < blksize;
-      if (last || sinceAck >= windowsize) {
+      if (packet.data.length < blksize) {
+        // The last block. The socket closes once the final ACK has left: dgram resolves a
+        // send's address on the next tick and drops what a socket closed before then still
+        // had to send. (It did: every transfer of the storm's ended without its final ACK,
+        // the server resent its last window to the closed port for its whole retry budget,
+        // and a client that bound that port next had its RRQ taken for a retransmission of
+        // the old transfer's and waited 1 s: the storm's 1 s p99.)
+        lastBlockIn = true;
+        clearTimeout(timer);
+        send(encodeAck(packet.block), () => finish(true));
+        return;
+      }
+      if (sinceAck >= windowsize) {
         sinceAck = 0;
         send(encodeAck(packet.block));
       }
-      if (last) return finish(true);
       arm();
     });
     socket.bind(0, spec.bind, () => {
