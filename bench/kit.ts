@@ -229,8 +229,9 @@ export async function startMetalbox(
   // and a storm started on the HTTP port alone had its first clients' DISCOVERs refused
   // (ICMP port unreachable) and retried 4 s later.
   const args = options.args ?? [];
-  const udp = [...(args.includes('--no-dhcp-proxy') ? [] : [67, 4011]), ...(args.includes('--no-tftp') ? [] : [69])];
-  await listening(NS.server, proc, { tcp: [8080], udp });
+  const port = (flag: string, otherwise: number) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : otherwise);
+  const udp = [...(args.includes('--no-dhcp-proxy') ? [] : [67, 4011]), ...(args.includes('--no-tftp') ? [] : [port('--tftp-port', 69)])];
+  await listening(NS.server, proc, { tcp: [port('--http-port', 8080)], udp });
   return { ...proc, dataDir, startMs: Date.now() - started };
 }
 

@@ -36,8 +36,11 @@ import {
 const FILE = 'ipxe.efi';
 const COUNTS = SMOKE ? [1, 20] : [1, 50, 500, 2000];
 const WINDOWS = [1, 8];
-const SERVERS = ['metalbox', 'dnsmasq', 'tftpd-hpa', 'atftpd'] as const;
-type Server = (typeof SERVERS)[number];
+/** metalbox twice: transfers on its main thread (the default), and on two transfer threads (--tftp-threads 2). */
+const PEER_SERVERS = ['dnsmasq', 'tftpd-hpa', 'atftpd'] as const;
+const SERVERS = ['metalbox', 'metalbox 2 threads', ...PEER_SERVERS] as const;
+/** The second metalbox's ports, beside the first's in the server namespace. */
+const THREADED = { tftp: 6969, http: 8081 };
 
 interface LoadResult {
   count: number;
@@ -52,7 +55,7 @@ interface LoadResult {
   cpuSeconds: number;
 }
 
-function startPeer(server: Exclude<Server, 'metalbox'>, dir: string, root: string): Proc {
+function startPeer(server: (typeof PEER_SERVERS)[number], dir: string, root: string): Proc {
   switch (server) {
     case 'dnsmasq':
       return launch(NS.peer, server, dir, 'dnsmasq', [
@@ -106,13 +109,28 @@ async function main(): Promise<void> {
     const bytes = readFileSync(join(root, FILE));
     const pull = compileClient(dir, 'tftp-pull');
     const metalbox = await startMetalbox(dir, { config: { ipxeDir: IPXE_DIR }, args: ['--no-dhcp-proxy', '--tftp-max-transfers', '5000'] });
-    await listening(NS.server, metalbox, { udp: [69] });
+    const threadedDir = join(dir, 'threaded');
+    mkdirSync(threadedDir);
+    const threaded = await startMetalbox(threadedDir, {
+      config: { ipxeDir: IPXE_DIR },
+      args: [
+        '--no-dhcp-proxy',
+        '--tftp-max-transfers',
+        '5000',
+        '--tftp-threads',
+        '2',
+        '--tftp-port',
+        String(THREADED.tftp),
+        '--http-port',
+        String(THREADED.http),
+      ],
+    });
 
     const rows: Cell[][] = [];
     const rates = new Map<string, number>();
-    const loadArgs = (server: string, count: number, windowsize: number) => [
+    const loadArgs = (server: string, count: number, windowsize: number, port = 69) => [
       server,
-      '69',
+      String(port),
       FILE,
       String(count),
       '1428',
@@ -121,18 +139,23 @@ async function main(): Promise<void> {
     ];
     // Untimed: a JIT-compiled server is what a storm meets (the C peers need no warming).
     await runIn(NS.load, pull, loadArgs(SERVER_IP, 20, 8), { timeoutMs: 60_000 });
+    await runIn(NS.load, pull, loadArgs(SERVER_IP, 20, 8, THREADED.tftp), { timeoutMs: 60_000 });
     for (const count of COUNTS) {
       for (const windowsize of WINDOWS) {
         for (const server of SERVERS) {
-          const proc = server === 'metalbox' ? metalbox : startPeer(server, dir, root);
-          if (server !== 'metalbox') await listening(NS.peer, proc, { udp: [69] });
+          const proc = server === 'metalbox' ? metalbox : server === 'metalbox 2 threads' ? threaded : startPeer(server, dir, root);
+          const ours = proc === metalbox || proc === threaded;
+          if (!ours) await listening(NS.peer, proc, { udp: [69] });
           const cpuBefore = treeCpuSeconds(proc.pid);
-          const run = await runIn(NS.load, pull, loadArgs(server === 'metalbox' ? SERVER_IP : PEER_IP, count, windowsize), {
-            timeoutMs: 600_000,
-          });
+          const run = await runIn(
+            NS.load,
+            pull,
+            loadArgs(ours ? SERVER_IP : PEER_IP, count, windowsize, proc === threaded ? THREADED.tftp : 69),
+            { timeoutMs: 600_000 },
+          );
           // tftpd-hpa serves each transfer in a child it never waits for: that CPU is nowhere to read.
           const serverCpu = server === 'tftpd-hpa' ? Number.NaN : treeCpuSeconds(proc.pid) - cpuBefore;
-          if (server !== 'metalbox') await proc.stop();
+          if (!ours) await proc.stop();
           const result = lastJsonLine<LoadResult>(run.stdout, `the load generator (exit ${run.code}, ${run.stderr.slice(-500)})`);
           const mbps = result.bytes / result.seconds / 1e6;
           const generatorShare = result.cpuSeconds / result.seconds;
@@ -159,11 +182,13 @@ async function main(): Promise<void> {
       }
     }
     await metalbox.stop();
+    await threaded.stop();
 
     const report = new Report(`TFTP storm: N concurrent downloads of ${FILE} (${bytes.length} bytes), blksize 1428`, [
       'npm run bench:tftp',
       `tftp-pull IP 69 ${FILE} N 1428 1|8 DIR/${FILE}   (gcc -O2 bench/clients/tftp-pull.c, from ns ${NS.load})`,
       `metalbox serve --listen ${SERVER_IP} --no-dhcp-proxy --tftp-max-transfers 5000 --log-level warn`,
+      `metalbox serve --listen ${SERVER_IP} --no-dhcp-proxy --tftp-max-transfers 5000 --tftp-threads 2 --tftp-port ${THREADED.tftp} --http-port ${THREADED.http} --log-level warn   (metalbox 2 threads)`,
       `dnsmasq --port=0 --bind-interfaces --listen-address=${PEER_IP} --enable-tftp --tftp-root=DIR --tftp-max=5000`,
       `in.tftpd --listen --foreground --address ${PEER_IP}:69 --user root --secure DIR`,
       `atftpd --daemon --no-fork --bind-address ${PEER_IP} --port 69 --maxthread 5000 --user root --group root --logfile - DIR`,
@@ -189,9 +214,10 @@ async function main(): Promise<void> {
     for (const count of COUNTS) {
       for (const windowsize of WINDOWS) {
         const own = rates.get(`metalbox|${count}|${windowsize}`) ?? 0;
-        const best = Math.max(...SERVERS.slice(1).map((server) => rates.get(`${server}|${count}|${windowsize}`) ?? 0));
+        const threads = rates.get(`metalbox 2 threads|${count}|${windowsize}`) ?? 0;
+        const best = Math.max(...PEER_SERVERS.map((server) => rates.get(`${server}|${count}|${windowsize}`) ?? 0));
         verdicts.push(
-          `N=${count} ${windowsize === 1 ? 'lock-step' : `window ${windowsize}`}: metalbox ${fixed(own / best, 2)}× the best peer`,
+          `N=${count} ${windowsize === 1 ? 'lock-step' : `window ${windowsize}`}: metalbox ${fixed(own / best, 2)}× the best peer, with 2 threads ${fixed(threads / best, 2)}× (${fixed(threads / own, 2)}× one thread)`,
         );
       }
     }

@@ -198,7 +198,14 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       const maxBlksize = Math.min(config.tftp.maxBlksize, mtu === null ? Infinity : mtu - 32);
       return new TftpServer(
         binaryBytes,
-        { address: config.listen, port: config.tftp.port, maxBlksize, ...TFTP_DEFAULTS, maxTransfers: config.tftp.maxTransfers },
+        {
+          address: config.listen,
+          port: config.tftp.port,
+          maxBlksize,
+          ...TFTP_DEFAULTS,
+          maxTransfers: config.tftp.maxTransfers,
+          threads: config.tftp.threads,
+        },
         logger.child({ component: 'tftp' }),
         ({ client, file, outcome }) => {
           if (outcome.result === 'complete')

@@ -120,6 +120,14 @@ export const SETTINGS: readonly Setting[] = [
     description: 'concurrent TFTP transfers; past it clients are told to retry',
   },
   {
+    path: 'tftp.threads',
+    flag: '--tftp-threads <n>',
+    env: 'METALBOX_TFTP_THREADS',
+    schema: { type: 'integer', minimum: 0, maximum: 64 },
+    default: () => 0,
+    description: 'worker threads that carry TFTP transfers, one core each at most (0: the main thread carries them)',
+  },
+  {
     path: 'ipxeDir',
     flag: '--ipxe-dir <dir>',
     env: 'METALBOX_IPXE_DIR',
@@ -450,7 +458,7 @@ export interface Config {
   http: { port: number; fileCacheMiB: number };
   api: { maxEventStreams: number };
   dhcp: { proxy: boolean; port: number; pxePort: number };
-  tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number };
+  tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number; threads: number };
   ipxeDir?: string;
   netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
   assetsDir?: string;

@@ -13,7 +13,9 @@ import {
   type TftpDecodeFailure,
   type TftpPacket,
 } from './codec.js';
-import { ReadTransfer, type TransferOutcome } from './transfer.js';
+import type { TransferOutcome } from './transfer.js';
+import type { CancelReason } from './transfer-socket.js';
+import { TransferThreads } from './transfer-threads.js';
 
 export interface TftpServerOptions {
   address: string;
@@ -26,9 +28,11 @@ export interface TftpServerOptions {
   /** Retransmission timeout when the client names none (RFC 2349 timeout option). */
   timeoutMs: number;
   maxRetries: number;
+  /** Worker threads that carry the transfers (TransferThreads); 0 keeps them on the main thread. */
+  threads: number;
 }
 
-export const TFTP_DEFAULTS = { maxWindowsize: 64, maxTransfers: 4096, timeoutMs: 1000, maxRetries: 5 } as const;
+export const TFTP_DEFAULTS = { maxWindowsize: 64, maxTransfers: 4096, timeoutMs: 1000, maxRetries: 5, threads: 0 } as const;
 
 export type RequestRefusal = TftpDecodeFailure | 'not-a-request' | 'write-request' | 'bad-name' | 'not-found' | 'busy';
 
@@ -39,8 +43,7 @@ export interface TransferReport {
 }
 
 interface ActiveTransfer {
-  transfer: ReadTransfer;
-  socket: Socket;
+  cancel: (reason: CancelReason) => void;
   /** The RRQ as it arrived, to tell the client's retransmission of it from a new request. */
   request: Buffer;
 }
@@ -48,7 +51,8 @@ interface ActiveTransfer {
 /**
  * A read-only TFTP server over files held in memory. Each transfer gets a socket of its
  * own (a new TID, RFC 1350), so one slow client never delays another and datagrams from
- * anyone else on that port get "unknown transfer ID".
+ * anyone else on that port get "unknown transfer ID"; the transfers run on the main thread
+ * or on transfer threads (TransferThreads), and every decision is made here either way.
  *
  * One transfer per client address and port. A firmware whose answer is late sends its RRQ
  * again; a second transfer for it would send a second OACK from another TID, which the
@@ -63,6 +67,7 @@ interface ActiveTransfer {
  */
 export class TftpServer {
   #socket: Socket | undefined;
+  #threads: TransferThreads | undefined;
   readonly #transfers = new Map<string, ActiveTransfer>();
   /** What clients cause (refused names, failed transfers) is logged at most once per client and kind a minute. */
   readonly #complaints: LogLimiter;
@@ -95,6 +100,7 @@ export class TftpServer {
       outcomes: Object.fromEntries(this.outcomes),
       refused: Object.fromEntries(this.refused),
       retransmittedRequests: this.retransmittedRequests,
+      ...(this.#threads ? { threads: this.#threads.stats() } : {}),
     };
   }
 
@@ -109,10 +115,19 @@ export class TftpServer {
     socket.on('error', (error) => this.log.error({ err: error }, 'TFTP socket error'));
     socket.on('message', (datagram, client) => this.#request(datagram, client));
     this.#socket = socket;
+    this.#threads = new TransferThreads(this.files, {
+      address: this.options.address,
+      threads: this.options.threads,
+      onSocketError: (error) => this.#complaints.warn(`socket|${error.code}`, { err: error }, 'tftp transfer socket error'),
+      onThreadFailed: (error) =>
+        this.log.error({ err: error }, 'a TFTP transfer thread failed: its transfers ended, their clients will ask again'),
+    });
   }
 
   async stop(): Promise<void> {
-    for (const { transfer } of [...this.#transfers.values()]) transfer.cancel('shutdown');
+    for (const { cancel } of [...this.#transfers.values()]) cancel('shutdown');
+    await this.#threads?.stop();
+    this.#threads = undefined;
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -142,7 +157,7 @@ export class TftpServer {
         this.retransmittedRequests++;
         return;
       }
-      previous.transfer.cancel('superseded');
+      previous.cancel('superseded');
     }
     const name = confineName(packet.filename);
     if ('refused' in name) {
@@ -174,43 +189,32 @@ export class TftpServer {
       maxWindowsize: this.options.maxWindowsize,
       fileSize: file.length,
     });
-    const socket = this.#transferSocket();
-    const entry: ActiveTransfer = {
-      socket,
-      request: datagram,
-      transfer: new ReadTransfer(
-        file,
-        {
+    const entry: ActiveTransfer = { request: datagram, cancel: () => {} };
+    this.#transfers.set(peer, entry);
+    entry.cancel = this.#threads!.start(
+      name.path,
+      {
+        client: { address: client.address, port: client.port },
+        settings: {
           blksize: negotiated.blksize,
           windowsize: negotiated.windowsize,
           oack: negotiated.accepted,
           timeoutMs: negotiated.timeout === null ? this.options.timeoutMs : negotiated.timeout * 1000,
           maxRetries: this.options.maxRetries,
         },
-        (bytes) => socket.send(bytes, client.port, client.address),
-        (outcome, farewell) => {
-          if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
-          // dgram resolves a send's address on the next tick and drops what a socket closed
-          // before then still had to send: the farewell leaves first.
-          if (farewell) socket.send(farewell, client.port, client.address, () => socket.close());
-          else socket.close();
-          this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
-          // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
-          const probe = outcome.result === 'aborted' && outcome.afterOack;
-          const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
-          if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe)
-            this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
-          else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
-          this.onTransfer({ client: client.address, file: name.path, outcome });
-        },
-      ),
-    };
-    socket.on('message', (reply, from) => {
-      if (from.address === client.address && from.port === client.port) entry.transfer.receive(reply);
-      else socket.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer ID'), from.port, from.address);
-    });
-    this.#transfers.set(peer, entry);
-    socket.bind(0, this.options.address, () => entry.transfer.start());
+      },
+      (outcome) => {
+        if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
+        this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
+        // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
+        const probe = outcome.result === 'aborted' && outcome.afterOack;
+        const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
+        if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe)
+          this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
+        else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
+        this.onTransfer({ client: client.address, file: name.path, outcome });
+      },
+    );
   }
 
   /** Answers a request with an error from a fresh TID, as RFC 1350 has the server do. */

@@ -16,8 +16,8 @@ export type TransferOutcome =
   | { result: 'aborted'; code: number; message: string; afterOack: boolean }
   | { result: 'timeout'; retransmits: number }
   | { result: 'protocol-error'; reason: string }
-  /** Ended by the server: it is stopping, or the same client port asked anew. */
-  | { result: 'cancelled'; reason: 'shutdown' | 'superseded' };
+  /** Ended by the server: it is stopping, the same client port asked anew, or the thread carrying it failed. */
+  | { result: 'cancelled'; reason: 'shutdown' | 'superseded' | 'thread-stopped' };
 
 /**
  * One read transfer from the server's side, without sockets: it sends through `send`,
@@ -100,7 +100,7 @@ export class ReadTransfer {
   }
 
   /** Stops the transfer without a word to the client. */
-  cancel(reason: 'shutdown' | 'superseded'): void {
+  cancel(reason: 'shutdown' | 'superseded' | 'thread-stopped'): void {
     this.#finish({ result: 'cancelled', reason });
   }
 

@@ -14,67 +14,71 @@ const run = promisify(execFile);
 const IPXE_EFI = readFileSync(resolve('assets/ipxe/ipxe.efi'));
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-async function serveWithTftp(t: Parameters<typeof tempDir>[0]) {
-  const serve = await startServe(t, ['--data-dir', tempDir(t), '--no-dhcp-proxy']);
+async function serveWithTftp(t: Parameters<typeof tempDir>[0], args: string[] = []) {
+  const serve = await startServe(t, ['--data-dir', tempDir(t), '--no-dhcp-proxy', ...args]);
   assert.ok(serve.tftpPort > 0, serve.log());
   return serve;
 }
 
-test('ipxe.efi over TFTP is byte-identical to the file, with the packaged clients and windowsize', async (t) => {
-  const serve = await serveWithTftp(t);
-  const dir = tempDir(t);
-  const port = String(serve.tftpPort);
+for (const threads of [0, 2])
+  test(`ipxe.efi over TFTP is byte-identical to the file, with the packaged clients and windowsize (${threads ? `${threads} transfer threads` : 'transfers on the main thread'})`, async (t) => {
+    const serve = await serveWithTftp(t, ['--tftp-threads', String(threads)]);
+    const dir = tempDir(t);
+    const port = String(serve.tftpPort);
 
-  // tftp-hpa: plain RFC 1350, 512-byte lock-step.
-  await run('tftp', ['-m', 'binary', '127.0.0.1', port, '-c', 'get', 'ipxe.efi', join(dir, 'hpa.efi')]);
-  assert.equal(sha256(readFileSync(join(dir, 'hpa.efi'))), sha256(IPXE_EFI), 'tftp-hpa');
+    // tftp-hpa: plain RFC 1350, 512-byte lock-step.
+    await run('tftp', ['-m', 'binary', '127.0.0.1', port, '-c', 'get', 'ipxe.efi', join(dir, 'hpa.efi')]);
+    assert.equal(sha256(readFileSync(join(dir, 'hpa.efi'))), sha256(IPXE_EFI), 'tftp-hpa');
 
-  // atftp with blksize and tsize (RFC 2348, 2349).
-  await run('atftp', [
-    '--option',
-    'blksize 1428',
-    '--option',
-    'tsize 0',
-    '-g',
-    '-r',
-    'ipxe.efi',
-    '-l',
-    join(dir, 'atftp.efi'),
-    '127.0.0.1',
-    port,
-  ]);
-  assert.equal(sha256(readFileSync(join(dir, 'atftp.efi'))), sha256(IPXE_EFI), 'atftp');
+    // atftp with blksize and tsize (RFC 2348, 2349).
+    await run('atftp', [
+      '--option',
+      'blksize 1428',
+      '--option',
+      'tsize 0',
+      '-g',
+      '-r',
+      'ipxe.efi',
+      '-l',
+      join(dir, 'atftp.efi'),
+      '127.0.0.1',
+      port,
+    ]);
+    assert.equal(sha256(readFileSync(join(dir, 'atftp.efi'))), sha256(IPXE_EFI), 'atftp');
 
-  // curl with --tftp-blksize.
-  await run('curl', ['-sS', '--tftp-blksize', '1428', '-o', join(dir, 'curl.efi'), `tftp://127.0.0.1:${port}/ipxe.efi`]);
-  assert.equal(sha256(readFileSync(join(dir, 'curl.efi'))), sha256(IPXE_EFI), 'curl');
+    // curl with --tftp-blksize.
+    await run('curl', ['-sS', '--tftp-blksize', '1428', '-o', join(dir, 'curl.efi'), `tftp://127.0.0.1:${port}/ipxe.efi`]);
+    assert.equal(sha256(readFileSync(join(dir, 'curl.efi'))), sha256(IPXE_EFI), 'curl');
 
-  // RFC 7440 windowsize, which none of the packaged clients speaks.
-  const windowed = await tftpGet(
-    serve.tftpPort,
-    'ipxe.efi',
-    new Map([
-      ['blksize', '1428'],
-      ['tsize', '0'],
-      ['windowsize', '8'],
-    ]),
-  );
-  assert.deepEqual(
-    [...windowed.oack!],
-    [
-      ['blksize', '1428'],
-      ['tsize', String(IPXE_EFI.length)],
-      ['windowsize', '8'],
-    ],
-  );
-  assert.equal(sha256(windowed.data!), sha256(IPXE_EFI));
-  // 850,528 / 1,428 = 595.6 → 596 DATA blocks + the OACK.
-  assert.equal(windowed.datagrams, 597);
+    // RFC 7440 windowsize, which none of the packaged clients speaks.
+    const windowed = await tftpGet(
+      serve.tftpPort,
+      'ipxe.efi',
+      new Map([
+        ['blksize', '1428'],
+        ['tsize', '0'],
+        ['windowsize', '8'],
+      ]),
+    );
+    assert.deepEqual(
+      [...windowed.oack!],
+      [
+        ['blksize', '1428'],
+        ['tsize', String(IPXE_EFI.length)],
+        ['windowsize', '8'],
+      ],
+    );
+    assert.equal(sha256(windowed.data!), sha256(IPXE_EFI));
+    // 850,528 / 1,428 = 595.6 → 596 DATA blocks + the OACK.
+    assert.equal(windowed.datagrams, 597);
 
-  const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as { tftp: { outcomes: Record<string, number>; active: number } };
-  assert.deepEqual(stats.tftp.outcomes, { complete: 4 });
-  assert.equal(stats.tftp.active, 0);
-});
+    const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as {
+      tftp: { outcomes: Record<string, number>; active: number; threads: { threads: number; active: number[]; failed: number } };
+    };
+    assert.deepEqual(stats.tftp.outcomes, { complete: 4 });
+    assert.equal(stats.tftp.active, 0);
+    assert.deepEqual(stats.tftp.threads, { threads, active: Array(threads).fill(0), failed: 0 });
+  });
 
 test("EDK2's tsize probe then the real download: normal, and not logged as a failure", async (t) => {
   const serve = await serveWithTftp(t);
@@ -151,94 +155,96 @@ test('hostile names are refused with a TFTP error, counted, and logged once a mi
   });
 });
 
-test('a retransmitted RRQ is absorbed, before or after the first ACK; another request from the same port ends the transfer it had', async (t) => {
-  const serve = await serveWithTftp(t);
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  t.after(() => socket.close());
-  const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
-  socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
-  const send = (bytes: Buffer, port = serve.tftpPort) => socket.send(bytes, port, '127.0.0.1');
-  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const fromPort = (port: number) => arrived.filter((datagram) => datagram.port === port);
-  const windowed = encodeRequest(
-    Opcode.RRQ,
-    'ipxe.efi',
-    new Map([
-      ['blksize', '1428'],
-      ['windowsize', '4'],
-    ]),
-  );
+for (const threads of [0, 2])
+  test(`a retransmitted RRQ is absorbed, before or after the first ACK; another request from the same port ends the transfer it had (${threads} transfer threads)`, async (t) => {
+    const serve = await serveWithTftp(t, ['--tftp-threads', String(threads)]);
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    t.after(() => socket.close());
+    const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
+    socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
+    const send = (bytes: Buffer, port = serve.tftpPort) => socket.send(bytes, port, '127.0.0.1');
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const fromPort = (port: number) => arrived.filter((datagram) => datagram.port === port);
+    const windowed = encodeRequest(
+      Opcode.RRQ,
+      'ipxe.efi',
+      new Map([
+        ['blksize', '1428'],
+        ['windowsize', '4'],
+      ]),
+    );
 
-  // A firmware whose answer is late sends the same RRQ again: one transfer, one OACK.
-  send(windowed);
-  await wait(50);
-  send(windowed);
-  await wait(300);
-  assert.deepEqual(
-    arrived.map((datagram) => datagram.packet.opcode),
-    [Opcode.OACK],
-  );
-  const first = arrived[0]!.port;
+    // A firmware whose answer is late sends the same RRQ again: one transfer, one OACK.
+    send(windowed);
+    await wait(50);
+    send(windowed);
+    await wait(300);
+    assert.deepEqual(
+      arrived.map((datagram) => datagram.packet.opcode),
+      [Opcode.OACK],
+    );
+    const first = arrived[0]!.port;
 
-  // The client acknowledges it: blocks 1–4 (one window) come from that TID.
-  send(encodeAck(0), first);
-  await wait(200);
-  assert.deepEqual(
-    fromPort(first).map(({ packet }) => (packet.opcode === Opcode.DATA ? packet.block : -1)),
-    [-1, 1, 2, 3, 4],
-  );
+    // The client acknowledges it: blocks 1–4 (one window) come from that TID.
+    send(encodeAck(0), first);
+    await wait(200);
+    assert.deepEqual(
+      fromPort(first).map(({ packet }) => (packet.opcode === Opcode.DATA ? packet.block : -1)),
+      [-1, 1, 2, 3, 4],
+    );
 
-  // A copy of the RRQ read after the client's first ACK (they arrive on different sockets):
-  // still a retransmission. No new TID answers, and the transfer goes on: ACK 4 → blocks 5–8.
-  arrived.length = 0;
-  send(windowed);
-  send(encodeAck(4), first);
-  await wait(300);
-  assert.deepEqual(
-    arrived.map(({ port, packet }) => [port, packet.opcode === Opcode.DATA ? packet.block : -1]),
-    [5, 6, 7, 8].map((block) => [first, block]),
-  );
+    // A copy of the RRQ read after the client's first ACK (they arrive on different sockets):
+    // still a retransmission. No new TID answers, and the transfer goes on: ACK 4 → blocks 5–8.
+    arrived.length = 0;
+    send(windowed);
+    send(encodeAck(4), first);
+    await wait(300);
+    assert.deepEqual(
+      arrived.map(({ port, packet }) => [port, packet.opcode === Opcode.DATA ? packet.block : -1]),
+      [5, 6, 7, 8].map((block) => [first, block]),
+    );
 
-  // Another file from that port: the client started over. A new TID answers, and the old
-  // one stays silent past its 1 s retransmission timeout.
-  arrived.length = 0;
-  send(encodeRequest(Opcode.RRQ, 'undionly.kpxe'));
-  await wait(1300);
-  assert.deepEqual(fromPort(first), [], 'the old transfer stopped');
-  const second = arrived.filter((datagram) => datagram.port !== first);
-  assert.ok(
-    second.length > 0 && second[0]!.packet.opcode === Opcode.DATA && second[0]!.packet.block === 1,
-    'undionly.kpxe block 1 from a new TID',
-  );
+    // Another file from that port: the client started over. A new TID answers, and the old
+    // one stays silent past its 1 s retransmission timeout.
+    arrived.length = 0;
+    send(encodeRequest(Opcode.RRQ, 'undionly.kpxe'));
+    await wait(1300);
+    assert.deepEqual(fromPort(first), [], 'the old transfer stopped');
+    const second = arrived.filter((datagram) => datagram.port !== first);
+    assert.ok(
+      second.length > 0 && second[0]!.packet.opcode === Opcode.DATA && second[0]!.packet.block === 1,
+      'undionly.kpxe block 1 from a new TID',
+    );
 
-  const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as {
-    tftp: { outcomes: Record<string, number>; active: number; retransmittedRequests: number };
-  };
-  assert.deepEqual(stats.tftp.outcomes, { cancelled: 1 });
-  assert.equal(stats.tftp.retransmittedRequests, 2);
-  assert.equal(stats.tftp.active, 1);
-});
+    const stats = (await (await serve.fetch(`/api/v1/stats`)).json()) as {
+      tftp: { outcomes: Record<string, number>; active: number; retransmittedRequests: number };
+    };
+    assert.deepEqual(stats.tftp.outcomes, { cancelled: 1 });
+    assert.equal(stats.tftp.retransmittedRequests, 2);
+    assert.equal(stats.tftp.active, 1);
+  });
 
-test('a client that sends DATA during a read gets error 4 from the transfer before its socket closes', async (t) => {
-  const serve = await serveWithTftp(t);
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  t.after(() => socket.close());
-  const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
-  socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
-  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+for (const threads of [0, 2])
+  test(`a client that sends DATA during a read gets error 4 from the transfer before its socket closes (${threads} transfer threads)`, async (t) => {
+    const serve = await serveWithTftp(t, ['--tftp-threads', String(threads)]);
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    t.after(() => socket.close());
+    const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
+    socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  socket.send(encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428']])), serve.tftpPort, '127.0.0.1');
-  await wait(200);
-  assert.equal(arrived[0]?.packet.opcode, Opcode.OACK);
-  const transfer = arrived[0]!.port;
-  arrived.length = 0;
-  // A write's DATA on a read transfer's TID. The error used to be sent and the socket
-  // closed in the same tick, and dgram dropped the unsent error.
-  socket.send(encodeData(1, Buffer.from('not a read')), transfer, '127.0.0.1');
-  await wait(200);
-  assert.deepEqual(arrived, [{ port: transfer, packet: { opcode: Opcode.ERROR, code: 4, message: 'expected an ACK' } }]);
-  const stats = (await (await serve.fetch('/api/v1/stats')).json()) as { tftp: { outcomes: Record<string, number> } };
-  assert.equal(stats.tftp.outcomes['protocol-error'], 1);
-});
+    socket.send(encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428']])), serve.tftpPort, '127.0.0.1');
+    await wait(200);
+    assert.equal(arrived[0]?.packet.opcode, Opcode.OACK);
+    const transfer = arrived[0]!.port;
+    arrived.length = 0;
+    // A write's DATA on a read transfer's TID. The error used to be sent and the socket
+    // closed in the same tick, and dgram dropped the unsent error.
+    socket.send(encodeData(1, Buffer.from('not a read')), transfer, '127.0.0.1');
+    await wait(200);
+    assert.deepEqual(arrived, [{ port: transfer, packet: { opcode: Opcode.ERROR, code: 4, message: 'expected an ACK' } }]);
+    const stats = (await (await serve.fetch('/api/v1/stats')).json()) as { tftp: { outcomes: Record<string, number> } };
+    assert.equal(stats.tftp.outcomes['protocol-error'], 1);
+  });
