@@ -224,6 +224,8 @@ export async function startMetalbox(
     '--log-level',
     'warn',
     ...(options.args ?? []),
+    // BENCH_SERVER_ARGS="--tftp-threads 2": serve flags for every metalbox of the run (to try one before making it a row of its own).
+    ...(process.env.BENCH_SERVER_ARGS?.split(' ').filter(Boolean) ?? []),
   ]);
   // Up means every socket the run uses is bound: HTTP is bound first and ProxyDHCP last,
   // and a storm started on the HTTP port alone had its first clients' DISCOVERs refused
