@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../lib/log.js';
 import { LogLimiter } from '../lib/log-limiter.js';
+import { stopWorker } from '../lib/worker.js';
 import type { CheckpointReply, CheckpointRequest } from './checkpoint-worker.js';
 import type { SqliteDatabase } from './database.js';
 
@@ -81,13 +82,7 @@ export class WalCheckpointer {
     this.#stopping = true;
     clearInterval(this.#timer);
     this.#restoreAutomatic();
-    if (this.#stats.running) {
-      const exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
-      this.#worker.postMessage({ kind: 'stop' } satisfies CheckpointRequest);
-      const stuck = setTimeout(() => void this.#worker.terminate(), 5000);
-      await exited;
-      clearTimeout(stuck);
-    }
+    if (this.#stats.running) await stopWorker(this.#worker, { kind: 'stop' } satisfies CheckpointRequest);
     this.#stats.running = false;
   }
 

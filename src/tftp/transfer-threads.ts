@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { stopWorker } from '../lib/worker.js';
 import type { TransferOutcome } from './transfer.js';
 import { runTransfer, type CancelReason, type TransferStart } from './transfer-socket.js';
 import type { ThreadData, ThreadReply, ThreadRequest } from './transfer-worker.js';
@@ -81,15 +82,7 @@ export class TransferThreads {
   /** Ends every thread's transfers (cancelled: shutdown) and waits for the threads to exit. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    await Promise.all(
-      this.#threads.map(async (thread) => {
-        const exited = new Promise<void>((resolve) => thread.worker.once('exit', () => resolve()));
-        thread.worker.postMessage({ kind: 'stop' } satisfies ThreadRequest);
-        const stuck = setTimeout(() => void thread.worker.terminate(), 5000);
-        await exited;
-        clearTimeout(stuck);
-      }),
-    );
+    await Promise.all(this.#threads.map((thread) => stopWorker(thread.worker, { kind: 'stop' } satisfies ThreadRequest)));
     this.#threads.length = 0;
   }
 
