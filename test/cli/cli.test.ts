@@ -337,7 +337,7 @@ test('serve --print-config shows the effective config', async (t) => {
     advertise: '192.0.2.7',
     http: { port: 8003, fileCacheMiB: 256 },
     dhcp: { proxy: false, port: 67, pxePort: 4011 },
-    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096 },
+    tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096, threads: 0 },
     netboot: { uefiBinary: 'snponly.efi' },
     api: { maxEventStreams: 100 },
     boot: { unknown: 'ignore', maxDiscovered: 1000, localBoot: 'exit', addressTrust: 'dhcp' },
