@@ -19,15 +19,14 @@ export interface SnoopingOptions extends BatcherOptions<ObservationJson> {
 export class SnoopRecorder extends Batcher<ObservationJson> {
   readonly #now: () => number;
   readonly #stored: () => number;
+  /** The last timestamp made and its millisecond: at 10,000 packets a second most share one, and formatting a Date is a microsecond. */
+  #stamp = { ms: Number.NaN, iso: '' };
 
   constructor(options: SnoopingOptions) {
     super(options);
     this.#now = options.now ?? Date.now;
     this.#stored = options.stored ?? (() => 0);
   }
-
-  /** The last timestamp made and its millisecond: at 10,000 packets a second most share one, and formatting a Date is a microsecond. */
-  #stamp = { ms: Number.NaN, iso: '' };
 
   #timestamp(): string {
     const ms = this.#now();

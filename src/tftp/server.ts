@@ -13,8 +13,7 @@ import {
   type TftpDecodeFailure,
   type TftpPacket,
 } from './codec.js';
-import type { TransferOutcome } from './transfer.js';
-import type { CancelReason } from './transfer-socket.js';
+import type { CancelReason, TransferOutcome } from './transfer.js';
 import { TransferThreads } from './transfer-threads.js';
 
 export interface TftpServerOptions {
@@ -189,32 +188,35 @@ export class TftpServer {
       maxWindowsize: this.options.maxWindowsize,
       fileSize: file.length,
     });
-    const entry: ActiveTransfer = { request: datagram, cancel: () => {} };
-    this.#transfers.set(peer, entry);
-    entry.cancel = this.#threads!.start(
-      name.path,
-      {
-        client: { address: client.address, port: client.port },
-        settings: {
-          blksize: negotiated.blksize,
-          windowsize: negotiated.windowsize,
-          oack: negotiated.accepted,
-          timeoutMs: negotiated.timeout === null ? this.options.timeoutMs : negotiated.timeout * 1000,
-          maxRetries: this.options.maxRetries,
+    // The outcome never comes in this call (a transfer ends on a later turn), so `entry` is set by then.
+    const entry: ActiveTransfer = {
+      request: datagram,
+      cancel: this.#threads!.start(
+        name.path,
+        {
+          client: { address: client.address, port: client.port },
+          settings: {
+            blksize: negotiated.blksize,
+            windowsize: negotiated.windowsize,
+            oack: negotiated.accepted,
+            timeoutMs: negotiated.timeout === null ? this.options.timeoutMs : negotiated.timeout * 1000,
+            maxRetries: this.options.maxRetries,
+          },
         },
-      },
-      (outcome) => {
-        if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
-        this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
-        // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
-        const probe = outcome.result === 'aborted' && outcome.afterOack;
-        const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
-        if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe)
-          this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
-        else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
-        this.onTransfer({ client: client.address, file: name.path, outcome });
-      },
-    );
+        (outcome) => {
+          if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
+          this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
+          // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
+          const probe = outcome.result === 'aborted' && outcome.afterOack;
+          const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
+          if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe)
+            this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
+          else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
+          this.onTransfer({ client: client.address, file: name.path, outcome });
+        },
+      ),
+    };
+    this.#transfers.set(peer, entry);
   }
 
   /** Answers a request with an error from a fresh TID, as RFC 1350 has the server do. */

@@ -1,14 +1,12 @@
 import { createSocket } from 'node:dgram';
 import { encodeError, ErrorCode } from './codec.js';
-import { ReadTransfer, type TransferOutcome, type TransferSettings } from './transfer.js';
+import { ReadTransfer, type CancelReason, type TransferOutcome, type TransferSettings } from './transfer.js';
 
 /** What a transfer needs besides its file: the client's TID and what was negotiated. */
 export interface TransferStart {
   client: { address: string; port: number };
   settings: TransferSettings;
 }
-
-export type CancelReason = Extract<TransferOutcome, { result: 'cancelled' }>['reason'];
 
 /**
  * Runs one read transfer on a socket of its own, bound to `address` on a port the kernel

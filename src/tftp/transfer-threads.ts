@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { stopWorker } from '../lib/worker.js';
-import type { TransferOutcome } from './transfer.js';
-import { runTransfer, type CancelReason, type TransferStart } from './transfer-socket.js';
+import type { CancelReason, TransferOutcome } from './transfer.js';
+import { runTransfer, type TransferStart } from './transfer-socket.js';
 import type { ThreadData, ThreadReply, ThreadRequest } from './transfer-worker.js';
 
 interface Thread {

@@ -4,8 +4,8 @@
  * each outcome back. It never reads port 69 and never touches the store.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { TransferOutcome } from './transfer.js';
-import { runTransfer, type CancelReason, type TransferStart } from './transfer-socket.js';
+import type { CancelReason, TransferOutcome } from './transfer.js';
+import { runTransfer, type TransferStart } from './transfer-socket.js';
 
 export type ThreadRequest =
   | { kind: 'start'; id: number; file: string; start: TransferStart }

@@ -17,7 +17,9 @@ export type TransferOutcome =
   | { result: 'timeout'; retransmits: number }
   | { result: 'protocol-error'; reason: string }
   /** Ended by the server: it is stopping, the same client port asked anew, or the thread carrying it failed. */
-  | { result: 'cancelled'; reason: 'shutdown' | 'superseded' | 'thread-stopped' };
+  | { result: 'cancelled'; reason: CancelReason };
+
+export type CancelReason = 'shutdown' | 'superseded' | 'thread-stopped';
 
 /**
  * One read transfer from the server's side, without sockets: it sends through `send`,
@@ -100,7 +102,7 @@ export class ReadTransfer {
   }
 
   /** Stops the transfer without a word to the client. */
-  cancel(reason: 'shutdown' | 'superseded' | 'thread-stopped'): void {
+  cancel(reason: CancelReason): void {
     this.#finish({ result: 'cancelled', reason });
   }
 

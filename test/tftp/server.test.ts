@@ -155,16 +155,25 @@ test('hostile names are refused with a TFTP error, counted, and logged once a mi
   });
 });
 
+/** A client socket that records every datagram it gets, decoded, with the port it came from. */
+async function rawClient(t: Parameters<typeof tempDir>[0]) {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  t.after(() => socket.close());
+  const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
+  socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
+  const send = (bytes: Buffer, port: number) => socket.send(bytes, port, '127.0.0.1');
+  return { arrived, send };
+}
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 for (const threads of [0, 2])
   test(`a retransmitted RRQ is absorbed, before or after the first ACK; another request from the same port ends the transfer it had (${threads} transfer threads)`, async (t) => {
     const serve = await serveWithTftp(t, ['--tftp-threads', String(threads)]);
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    t.after(() => socket.close());
-    const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
-    socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
-    const send = (bytes: Buffer, port = serve.tftpPort) => socket.send(bytes, port, '127.0.0.1');
-    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const client = await rawClient(t);
+    const { arrived } = client;
+    const send = (bytes: Buffer, port = serve.tftpPort) => client.send(bytes, port);
     const fromPort = (port: number) => arrived.filter((datagram) => datagram.port === port);
     const windowed = encodeRequest(
       Opcode.RRQ,
@@ -228,21 +237,16 @@ for (const threads of [0, 2])
 for (const threads of [0, 2])
   test(`a client that sends DATA during a read gets error 4 from the transfer before its socket closes (${threads} transfer threads)`, async (t) => {
     const serve = await serveWithTftp(t, ['--tftp-threads', String(threads)]);
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    t.after(() => socket.close());
-    const arrived: Array<{ port: number; packet: ReturnType<typeof decodeTftp> }> = [];
-    socket.on('message', (message, from) => arrived.push({ port: from.port, packet: decodeTftp(message) }));
-    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const { arrived, send } = await rawClient(t);
 
-    socket.send(encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428']])), serve.tftpPort, '127.0.0.1');
+    send(encodeRequest(Opcode.RRQ, 'ipxe.efi', new Map([['blksize', '1428']])), serve.tftpPort);
     await wait(200);
     assert.equal(arrived[0]?.packet.opcode, Opcode.OACK);
     const transfer = arrived[0]!.port;
     arrived.length = 0;
     // A write's DATA on a read transfer's TID. The error used to be sent and the socket
     // closed in the same tick, and dgram dropped the unsent error.
-    socket.send(encodeData(1, Buffer.from('not a read')), transfer, '127.0.0.1');
+    send(encodeData(1, Buffer.from('not a read')), transfer);
     await wait(200);
     assert.deepEqual(arrived, [{ port: transfer, packet: { opcode: Opcode.ERROR, code: 4, message: 'expected an ACK' } }]);
     const stats = (await (await serve.fetch('/api/v1/stats')).json()) as { tftp: { outcomes: Record<string, number> } };
