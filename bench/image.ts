@@ -62,7 +62,10 @@ interface Server {
   name: string;
   start: () => Promise<Proc>;
   host: string;
-  port: number;
+  /** Where the agents download from. */
+  ports: number[];
+  /** Where the new request of each step goes (metalbox's HTTP port). */
+  probePort: number;
   path: string;
 }
 
@@ -99,11 +102,17 @@ async function main(): Promise<void> {
     // Both servers read the image from the page cache: warmed once, before any step.
     for await (const _chunk of createReadStream(image, { highWaterMark: 2 ** 24 }));
 
-    const metalbox = (fileCacheMiB: number): Server => ({
-      name: fileCacheMiB === 0 ? 'metalbox (fileCacheMiB 0)' : 'metalbox',
-      start: () => startMetalbox(dir, { config: { http: { fileCacheMiB } }, args: ['--no-dhcp-proxy', '--no-tftp'] }),
+    const metalbox = (fileCacheMiB: number, fileThreads = 0): Server => ({
+      name: fileThreads > 0 ? `metalbox (${fileThreads} file threads)` : fileCacheMiB === 0 ? 'metalbox (fileCacheMiB 0)' : 'metalbox',
+      start: () =>
+        startMetalbox(dir, {
+          config: { http: { fileCacheMiB } },
+          args: ['--no-dhcp-proxy', '--no-tftp', ...(fileThreads > 0 ? ['--file-threads', String(fileThreads)] : [])],
+        }),
       host: SERVER_IP,
-      port: 8080,
+      // The file threads' ports, agents spread over them in turn as metalbox names them to machines.
+      ports: fileThreads > 0 ? Array.from({ length: fileThreads }, (_, index) => 8081 + index) : [8080],
+      probePort: 8080,
       path: '/assets/images/deploy.raw',
     });
     const nginx = (workers: 1 | 'auto'): Server => ({
@@ -114,22 +123,23 @@ async function main(): Promise<void> {
         return proc;
       },
       host: PEER_IP,
-      port: 80,
+      ports: [80],
+      probePort: 80,
       path: '/images/deploy.raw',
     });
-    const servers = [metalbox(256), nginx(1), metalbox(0), nginx('auto')];
+    const servers = [metalbox(256), nginx(1), metalbox(256, 2), metalbox(0), nginx('auto')];
 
     const rows: Cell[][] = [];
     const commands = new Set<string>();
     const best = new Map<string, { mbPerSecond: number; cpuPerGb: number }>();
     const step = async (server: Server, agents: number, seconds: number, round: number | 'whole') => {
       const proc = await server.start();
-      const args = [server.host, String(server.port), server.path, String(agents), String(seconds)];
+      const args = [server.host, server.ports.join(','), server.path, String(agents), String(seconds)];
       commands.add(`http-pull ${args.join(' ')}`);
       const cpuBefore = treeCpuSeconds(proc.pid);
       const pulling = runIn(NS.load, pull, args, { timeoutMs: (seconds + 60) * 1000 });
       await new Promise((resolve) => setTimeout(resolve, (Math.min(seconds, WINDOW_SECONDS) * 1000) / 2));
-      const probe = await probeMs(`http://${server.host}:${server.port}${PROBE_PATH}`);
+      const probe = await probeMs(`http://${server.host}:${server.probePort}${PROBE_PATH}`);
       const run = await pulling;
       const serverCpu = treeCpuSeconds(proc.pid) - cpuBefore;
       const peakMiB = server.name.startsWith('metalbox') ? memoryMiB(proc.pid).peak : Number.NaN;
@@ -175,9 +185,9 @@ async function main(): Promise<void> {
       [
         'npm run bench:image',
         ...commands,
-        `metalbox serve --listen ${SERVER_IP} --no-dhcp-proxy --no-tftp --log-level warn --assets-dir DIR (config http.fileCacheMiB 256, the default, or 0)`,
+        `metalbox serve --listen ${SERVER_IP} --no-dhcp-proxy --no-tftp --log-level warn --assets-dir DIR [--file-threads 2] (config http.fileCacheMiB 256, the default, or 0)`,
         'nginx -c FILE: worker_processes 1 | auto, access_log off, sendfile on, tcp_nopush on, root DIR',
-        `gcc -O2 bench/clients/http-pull.c (HOST PORT PATH AGENTS SECONDS; bodies dropped with recv MSG_TRUNC)`,
+        `gcc -O2 bench/clients/http-pull.c (HOST PORT[,PORT] PATH AGENTS SECONDS; bodies dropped with recv MSG_TRUNC; with two ports, agents alternate)`,
         'curl -sf -o /dev/null -w %{time_total} http://SERVER/healthz   (three times, half-way through each step)',
       ],
     );
@@ -207,7 +217,13 @@ async function main(): Promise<void> {
           ? `${fixed(ours.mbPerSecond / theirs.mbPerSecond, 2)}× ${peer}'s MB/s at ${fixed(ours.cpuPerGb / theirs.cpuPerGb, 2)}× its CPU per GB`
           : `no measured pair with ${peer}`;
       };
-      return `${agents} agents: metalbox ${ratio('nginx (1 worker)')}; ${ratio('nginx (auto workers)')}; ${ratio('metalbox (fileCacheMiB 0)')}`;
+      const threads = of('metalbox (2 file threads)');
+      const nginxOne = of('nginx (1 worker)');
+      const withThreads =
+        threads && nginxOne && ours
+          ? `with 2 file threads ${fixed(threads.mbPerSecond / nginxOne.mbPerSecond, 2)}× nginx (1 worker) at ${fixed(threads.cpuPerGb / nginxOne.cpuPerGb, 2)}× its CPU per GB (${fixed(threads.mbPerSecond / ours.mbPerSecond, 2)}× metalbox on its HTTP port)`
+          : 'no measured pair with 2 file threads';
+      return `${agents} agents: metalbox ${ratio('nginx (1 worker)')}; ${ratio('nginx (auto workers)')}; ${ratio('metalbox (fileCacheMiB 0)')}; ${withThreads}`;
     });
     report.note(`Best measured rounds of the windows. ${notes.join('. ')}. Servers and the generator share the 2 cores.`);
     report.write({ ...peerVersions(), gcc: versionOf('gcc', ['--version']) });

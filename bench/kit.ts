@@ -233,7 +233,9 @@ export async function startMetalbox(
   const args = options.args ?? [];
   const port = (flag: string, otherwise: number) => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : otherwise);
   const udp = [...(args.includes('--no-dhcp-proxy') ? [] : [67, 4011]), ...(args.includes('--no-tftp') ? [] : [port('--tftp-port', 69)])];
-  await listening(NS.server, proc, { tcp: [port('--http-port', 8080)], udp });
+  const http = port('--http-port', 8080);
+  const fileThreads = Array.from({ length: port('--file-threads', 0) }, (_, index) => http + 1 + index);
+  await listening(NS.server, proc, { tcp: [http, ...fileThreads], udp });
   return { ...proc, dataDir, startMs: Date.now() - started };
 }
 

@@ -13,9 +13,10 @@ import { BootEventRecorder, type BootMilestone } from './netboot/boot-events.js'
 import { CallbackTokens } from './netboot/callback-tokens.js';
 import { MachineTrust } from './netboot/machine-trust.js';
 import { LogLimiter } from './lib/log-limiter.js';
-import { netbootRoutes } from './ipxe/routes.js';
+import { bootFileRecorder, netbootRoutes } from './ipxe/routes.js';
 import { BootScripts } from './ipxe/boot-script.js';
 import { FileChunkCache } from './ipxe/file-chunks.js';
+import { FileThreads } from './ipxe/file-threads.js';
 import { ClientAddresses } from './netboot/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
 import { mtuOfAddress } from './lib/net.js';
@@ -178,6 +179,25 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     cleanups.push(timeouts.start());
 
     const httpLog = logger.child({ component: 'http' });
+    // The chunk budget is split evenly between the HTTP port and the file threads.
+    const fileThreadCount = config.assetsDir === undefined ? 0 : config.http.fileThreads;
+    const chunkBytes = Math.floor((config.http.fileCacheMiB * 2 ** 20) / (fileThreadCount + 1));
+    const recordAssetSent = bootFileRecorder({ decisions, addresses, profiles, events: bootEvents });
+    const fileThreads =
+      config.assetsDir === undefined || fileThreadCount === 0
+        ? undefined
+        : await FileThreads.start({
+            threads: fileThreadCount,
+            address: config.listen,
+            firstPort: config.http.port === 0 ? 0 : listener.port + 1,
+            assetsDir: config.assetsDir,
+            cacheBytes: chunkBytes,
+            sent: (clientIp, name, size) => recordAssetSent(clientIp, 'assets', name, size),
+            onThreadFailed: (error) =>
+              httpLog.error({ err: error }, 'a file thread failed: its machines are given the HTTP port from now on'),
+          });
+    if (fileThreads) cleanups.push(() => fileThreads.stop());
+    const filesUrl = (serverUrl: string) => fileThreads?.filesUrl(serverUrl) ?? serverUrl;
     const httpComplaints = new LogLimiter(httpLog);
     const serverUrl = (host: string | undefined) =>
       publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url);
@@ -194,6 +214,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       discover:
         config.boot.unknown === 'discover' ? (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered) : undefined,
       serverUrl,
+      filesUrl,
       log: httpLog,
     });
 
@@ -249,13 +270,14 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     const dhcp = config.dhcp.proxy && advertise !== undefined ? proxyDhcpServer(advertise) : undefined;
 
     // Each service counts for itself; absent ones (netboot off) show as null.
-    const fileChunks = new FileChunkCache(config.http.fileCacheMiB * 2 ** 20);
+    const fileChunks = new FileChunkCache(chunkBytes);
     const services = {
       walCheckpoints: checkpointer,
       tftp,
       dhcp,
       snooping,
       fileChunks,
+      fileThreads,
       bootEvents,
       clientAddresses: addresses,
       bootDecisions: decisions,
@@ -291,6 +313,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         fileChunks,
         machine: (machineId) => store.machines.get(machineId),
         serverUrl,
+        filesUrl,
       }),
     );
     api.register(async (scope) =>
@@ -309,6 +332,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
           },
         }),
         serverUrl,
+        filesUrl,
       }),
     );
     await api.ready();
@@ -333,6 +357,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         tokenFile: join(config.dataDir, TOKEN_FILE),
         proxyDhcp: dhcp ? { advertise, ...dhcp.ports } : 'off',
         tftp: tftp ? { port: tftp.port, files: [...binaries.values()].map((binary) => binary.path) } : 'off',
+        ...(fileThreads && { fileThreads: fileThreads.stats().ports }),
       },
       `metalbox ${VERSION} serving on ${url}`,
     );

@@ -1,11 +1,13 @@
 /*
- * http-pull HOST PORT PATH CONNECTIONS SECONDS
+ * http-pull HOST PORT[,PORT...] PATH CONNECTIONS SECONDS
  *
  * CONNECTIONS simulated agents, each downloading PATH once over its own TCP connection, all
  * at the same moment, in one process on one epoll loop. The bodies are discarded in the
  * kernel (recv with MSG_TRUNC drops TCP data without copying it to user space, tcp(7)), so
  * the generator costs far less CPU per byte than the server it measures: a wrk or curl
- * would copy every byte and, on a small machine, become the limit itself.
+ * would copy every byte and, on a small machine, become the limit itself. With several
+ * ports, agent i downloads from the (i mod n)th: metalbox's file threads each serve a port
+ * of their own, and metalbox names them to machines in turn.
  *
  * Stops when every download has finished or after SECONDS, whichever comes first, and
  * prints one JSON line: bytes received, seconds, finished downloads, failures, downloads
@@ -67,15 +69,22 @@ static int parse_headers(struct agent *agent) {
 
 int main(int argc, char **argv) {
   if (argc != 6) {
-    fprintf(stderr, "usage: http-pull HOST PORT PATH CONNECTIONS SECONDS\n");
+    fprintf(stderr, "usage: http-pull HOST PORT[,PORT...] PATH CONNECTIONS SECONDS\n");
     return 2;
   }
   const char *host = argv[1], *path = argv[3];
-  int port = atoi(argv[2]), count = atoi(argv[4]);
+  int count = atoi(argv[4]);
   double seconds = atof(argv[5]);
-  struct sockaddr_in server = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  if (count <= 0 || inet_pton(AF_INET, host, &server.sin_addr) != 1) {
-    fprintf(stderr, "http-pull: bad host or connection count\n");
+  struct sockaddr_in server = {.sin_family = AF_INET};
+  uint16_t ports[64];
+  int port_count = 0, bad_port = 0;
+  for (char *port = strtok(argv[2], ","); port != NULL; port = strtok(NULL, ",")) {
+    int value = atoi(port);
+    if (value <= 0 || value > 65535 || port_count == 64) bad_port = 1;
+    else ports[port_count++] = (uint16_t)value;
+  }
+  if (count <= 0 || port_count == 0 || bad_port || inet_pton(AF_INET, host, &server.sin_addr) != 1) {
+    fprintf(stderr, "http-pull: bad host, port or connection count\n");
     return 2;
   }
   char request[1024];
@@ -85,6 +94,7 @@ int main(int argc, char **argv) {
   int epoll = epoll_create1(0);
   double started = now();
   for (int i = 0; i < count; i++) {
+    server.sin_port = htons(ports[i % port_count]);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&server, sizeof server) != 0 || write(fd, request, (size_t)request_len) != request_len) {
       perror("http-pull: connect");

@@ -247,7 +247,7 @@ export class AgentTasks {
     }
     return {
       task: 'deploy',
-      image: image.url(urls.serverUrl),
+      image: image.url(urls.filesUrl),
       sha256: image.sha256,
       format: image.format,
       device: `/dev/${choice.drive.device}`,

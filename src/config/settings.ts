@@ -157,7 +157,16 @@ export const SETTINGS: readonly Setting[] = [
     schema: { type: 'integer', minimum: 0, maximum: 1048576 },
     default: () => 256,
     description:
-      'memory for the most recently sent 1 MiB chunks of files under /assets/, shared by every download (an image a rack deploys at once is read once); 0 keeps none',
+      'memory for the most recently sent 1 MiB chunks of files under /assets/, shared by every download (an image a rack deploys at once is read once), split evenly between the HTTP port and the file threads; 0 keeps none',
+  },
+  {
+    path: 'http.fileThreads',
+    flag: '--file-threads <n>',
+    env: 'METALBOX_HTTP_FILE_THREADS',
+    schema: { type: 'integer', minimum: 0, maximum: 64 },
+    default: () => 0,
+    description:
+      'worker threads that serve /assets/, each on its own port after http.port (http.port + 1, + 2, …), machines spread over them in turn; 0: the HTTP port serves every file',
   },
   {
     path: 'boot.unknown',
@@ -455,7 +464,7 @@ export interface Config {
   dataDir: string;
   listen: string;
   advertise?: string;
-  http: { port: number; fileCacheMiB: number };
+  http: { port: number; fileCacheMiB: number; fileThreads: number };
   api: { maxEventStreams: number };
   dhcp: { proxy: boolean; port: number; pxePort: number };
   tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number; threads: number };

@@ -20,6 +20,8 @@ export interface AgentRoutesOptions {
   tasks: AgentTasks;
   /** metalbox's URL as the machine reaches it (from the request's Host when no address is advertised). */
   serverUrl: (host: string | undefined) => string;
+  /** The base of a machine's /assets/ URLs given serverUrl (a file thread's port); serverUrl when absent. */
+  filesUrl?: ((serverUrl: string) => string) | undefined;
 }
 
 /** Facts of one machine: a few hundred paths; a file's text up to 64 KiB (the agent's own bound). */
@@ -121,8 +123,10 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
   const admit = (request: AgentRequest, reply: FastifyReply) => admitMachine(options.trust, options.complaints, 'agent', request, reply);
 
   /** The machine's URLs under the admitted token, as the machine reaches metalbox. */
-  const urls = (request: AgentRequest): MachineUrls =>
-    machineUrls(options.serverUrl(request.headers.host), request.params.machineId, request.params.token);
+  const urls = (request: AgentRequest): MachineUrls => {
+    const serverUrl = options.serverUrl(request.headers.host);
+    return machineUrls(serverUrl, request.params.machineId, request.params.token, options.filesUrl?.(serverUrl));
+  };
 
   app.get('/agent/v1/:machineId/:token/task', { schema: { params: AGENT_PARAMS } }, async (request: AgentRequest, reply) => {
     const operationId = admit(request, reply);

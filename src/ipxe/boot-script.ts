@@ -26,6 +26,8 @@ export interface BootScriptOptions {
   discover?: ((mac: string, from: string) => { machineId: string } | null) | undefined;
   /** http://advertise:port, the base of every URL a script names, given the request's Host header. */
   serverUrl: (host: string | undefined) => string;
+  /** The base of a machine's /assets/ URLs given serverUrl (a file thread's port); serverUrl when absent. */
+  filesUrl?: ((serverUrl: string) => string) | undefined;
   log: Logger;
   /** Warnings about clients, at most one per client and kind per minute. */
   complaints: LogLimiter;
@@ -193,7 +195,8 @@ export class BootScripts {
     }
     try {
       const machine = !profile.readsMachine ? null : this.options.machine(machineId);
-      const script = profile.script({ mac, ...machineUrls(serverUrl, machineId, token), machineId, machine });
+      const urls = machineUrls(serverUrl, machineId, token, this.options.filesUrl?.(serverUrl));
+      const script = profile.script({ mac, ...urls, machineId, machine });
       note(`iPXE script: ${decision.kind === 'agent' ? 'agent' : 'install'} profile ${profile.name}`, { profile: profile.name });
       return { status: 200, text: script };
     } catch (error) {

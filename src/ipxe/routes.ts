@@ -7,7 +7,8 @@ import type { BootEventRecorder } from '../netboot/boot-events.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { admitMachine } from './admission.js';
-import { openConfined, sendBody, textReply } from './http-files.js';
+import { sendBody, textReply } from './http-files.js';
+import { assetsRoute } from './assets-route.js';
 import type { FileChunkCache } from './file-chunks.js';
 import type { Profile } from '../profiles/profiles.js';
 import { machineVariables, TemplateError } from '../profiles/template.js';
@@ -33,6 +34,8 @@ export interface NetbootHttpOptions {
   machine: (machineId: string) => MachineJson | null;
   /** metalbox's URL as the machine reaches it (from the request's Host when no address is advertised). */
   serverUrl: (host: string | undefined) => string;
+  /** The base of a machine's /assets/ URLs given serverUrl (a file thread's port); serverUrl when absent. */
+  filesUrl?: ((serverUrl: string) => string) | undefined;
 }
 
 /** What an installer may report (`installed` and `failed` end the installation), and an OS the agent wrote (`booted`: active). */
@@ -48,7 +51,7 @@ const MAX_CALLBACK_FIELDS = 32;
  * the installer's callback. Nothing here awaits the network.
  */
 export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions): void {
-  const { decisions, events, addresses } = options;
+  const recordFile = bootFileRecorder(options);
 
   app.route({
     method: ['GET', 'HEAD'],
@@ -58,38 +61,15 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       const bytes = options.binaries.get(request.params.name);
       if (bytes === undefined) return textReply(reply, 404, `no iPXE binary ${request.params.name}\n`);
       const range = sendBody(request, reply, { size: bytes.length, read: ({ start, end }) => bytes.subarray(start, end + 1) });
-      if (range?.start === 0) recordFile(request, 'ipxe', request.params.name, bytes.length);
+      if (range?.start === 0) recordFile(request.ip, 'ipxe', request.params.name, bytes.length);
       return reply;
     },
   });
 
-  app.route({
-    method: ['GET', 'HEAD'],
-    url: '/assets/*',
-    schema: { params: { type: 'object', properties: { '*': { type: 'string', maxLength: 1024 } } } },
-    handler: async (request: FastifyRequest<{ Params: { '*': string } }>, reply) => {
-      const name = request.params['*'];
-      const file = options.assetsDir === undefined ? null : await openConfined(options.assetsDir, name);
-      if (file === null) {
-        request.log.debug({ name, from: request.ip }, 'assets: not found or outside --assets-dir');
-        return textReply(reply, 404, 'not found\n');
-      }
-      let streaming = false;
-      try {
-        const range = sendBody(request, reply, {
-          size: file.size,
-          modified: file.modified,
-          read: (range) => {
-            streaming = true;
-            return options.fileChunks.stream(file, range);
-          },
-        });
-        if (range?.start === 0) recordFile(request, 'assets', name, file.size);
-      } finally {
-        if (!streaming) await file.handle.close();
-      }
-      return reply;
-    },
+  assetsRoute(app, {
+    assetsDir: options.assetsDir,
+    fileChunks: options.fileChunks,
+    sent: (clientIp, name, size) => recordFile(clientIp, 'assets', name, size),
   });
 
   /** The installer's callback: GET with a query, or POST with a form or JSON body. */
@@ -176,7 +156,8 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       if (machine === null || profile === undefined || !profile.metadataNames.includes(name))
         return textReply(reply, 404, `no metadata file ${name} for this machine\n`);
       try {
-        const urls = machineUrls(options.serverUrl(request.headers.host), machineId, token);
+        const serverUrl = options.serverUrl(request.headers.host);
+        const urls = machineUrls(serverUrl, machineId, token, options.filesUrl?.(serverUrl));
         const text = profile.metadata(name, machineVariables(machine, urls));
         return textReply(reply, 200, text ?? '');
       } catch (error) {
@@ -185,10 +166,23 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
       }
     },
   );
+}
 
-  /** A kernel, initrd or other file sent in full or from its start, as an event of the machine that fetched it. */
-  function recordFile(request: FastifyRequest, source: 'assets' | 'ipxe', name: string, size: number): void {
-    const answer = machineOf(request);
+/** What makes a kernel, initrd or other file sent in full or from its start an event of the machine that fetched it. */
+export type BootFileRecorder = (clientIp: string, source: 'assets' | 'ipxe', name: string, size: number) => void;
+
+/** The boot event of a file sent over HTTP, on whichever thread sent it; for the machine behind the client's address, as DHCP and script traffic taught it. */
+export function bootFileRecorder(options: Pick<NetbootHttpOptions, 'decisions' | 'addresses' | 'profiles' | 'events'>): BootFileRecorder {
+  const machineOf = (clientIp: string): { machineId: string; profile: string | null } | null => {
+    const mac = options.addresses.macOf(clientIp);
+    if (mac === undefined) return null;
+    const decision = options.decisions.decide(mac);
+    if (decision.kind === 'install') return { machineId: decision.machineId, profile: decision.profile };
+    if (decision.kind === 'local') return { machineId: decision.machineId, profile: null };
+    return null;
+  };
+  return (clientIp, source, name, size) => {
+    const answer = machineOf(clientIp);
     if (answer === null) return;
     const assets = source === 'assets' && answer.profile !== null ? options.profiles.get(answer.profile)?.assets : undefined;
     const [milestone, what] =
@@ -197,18 +191,8 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
         : assets?.initrds.includes(name)
           ? (['boot.initrd', 'initrd'] as const)
           : (['boot.asset', source === 'ipxe' ? 'iPXE binary' : 'file'] as const);
-    events.record(answer.machineId, milestone, `HTTP sent ${what} ${name}`, { bytes: size, to: request.ip });
-  }
-
-  /** The machine behind a request's source address, as the DHCP and script traffic taught it. */
-  function machineOf(request: FastifyRequest): { machineId: string; profile: string | null } | null {
-    const mac = addresses.macOf(request.ip);
-    if (mac === undefined) return null;
-    const decision = decisions.decide(mac);
-    if (decision.kind === 'install') return { machineId: decision.machineId, profile: decision.profile };
-    if (decision.kind === 'local') return { machineId: decision.machineId, profile: null };
-    return null;
-  }
+    options.events.record(answer.machineId, milestone, `HTTP sent ${what} ${name}`, { bytes: size, to: clientIp });
+  };
 }
 
 /** The callback's fields from the query and the body; a string says what is wrong. */

@@ -60,11 +60,15 @@ export function metadataUrl(serverUrl: string, machineId: string, token: string)
   return `${serverUrl}/metadata/${machineId}/${token}/`;
 }
 
-/** The callback, agent and metadata URLs of a machine under an operation's token; all null without one. */
-export function machineUrls(serverUrl: string, machineId: string, token: string | null): MachineUrls {
-  if (token === null) return { serverUrl, callbackUrl: null, agentUrl: null, metadataUrl: null };
+/**
+ * The callback, agent and metadata URLs of a machine under an operation's token (all null
+ * without one), and the base of its /assets/ URLs (serverUrl unless a file thread serves them).
+ */
+export function machineUrls(serverUrl: string, machineId: string, token: string | null, filesUrl = serverUrl): MachineUrls {
+  if (token === null) return { serverUrl, filesUrl, callbackUrl: null, agentUrl: null, metadataUrl: null };
   return {
     serverUrl,
+    filesUrl,
     callbackUrl: callbackUrl(serverUrl, machineId, token),
     agentUrl: agentUrl(serverUrl, machineId, token),
     metadataUrl: metadataUrl(serverUrl, machineId, token),

@@ -52,10 +52,10 @@ export interface RootDeviceHints {
   pick?: 'smallest' | 'largest' | 'first';
 }
 
-/** An image profile's image, checked: its URL for a machine given metalbox's URL, and the asset it is when served from --assets-dir. */
+/** An image profile's image, checked: its URL for a machine given the base of its /assets/ URLs, and the asset it is when served from --assets-dir. */
 export interface ProfileImage {
   asset: string | null;
-  url(serverUrl: string): string;
+  url(filesUrl: string): string;
   sha256: string;
   format: ImageFormat;
   rootDevice: RootDeviceHints;
@@ -206,7 +206,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
     readsMachine: readsMachine(config),
     script(variables) {
       const line = [
-        kernel.url(variables.serverUrl),
+        kernel.url(variables.filesUrl),
         ...(namesOwnInitrds ? [] : names.map((initrd) => `initrd=${initrd}`)),
         cmdline.render(variables),
       ]
@@ -216,7 +216,7 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
         '#!ipxe',
         `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
         `kernel ${line} || goto failed`,
-        ...initrds.map((initrd, index) => `initrd --name ${names[index]} ${initrd.url(variables.serverUrl)} || goto failed`),
+        ...initrds.map((initrd, index) => `initrd --name ${names[index]} ${initrd.url(variables.filesUrl)} || goto failed`),
         'boot || goto failed',
         ':failed',
         `echo metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
@@ -232,7 +232,8 @@ interface BootFile {
   asset: string | null;
   /** The file's name, the last segment of its path or URL (what iPXE names the image by). */
   basename: string;
-  url(serverUrl: string): string;
+  /** Its URL given the base of the machine's /assets/ URLs (a URL served elsewhere is itself). */
+  url(filesUrl: string): string;
 }
 
 function bootFile(profile: string, what: string, reference: string, options: ProfileOptions): BootFile {
@@ -270,7 +271,7 @@ function bootFile(profile: string, what: string, reference: string, options: Pro
   const basename = segments.at(-1)!;
   if (!/^[\w.+-]+$/.test(basename))
     throw new MetalboxError('E_CONFIG', `profile ${profile}: ${what} ${reference} must end in a file name of letters, digits and ._+-`);
-  return { asset: reference, basename, url: (serverUrl) => `${serverUrl}/assets/${encoded}` };
+  return { asset: reference, basename, url: (filesUrl) => `${filesUrl}/assets/${encoded}` };
 }
 
 function templateNames(config: ProfileConfig): string[] {

@@ -9,6 +9,8 @@ import { withoutControlCharacters } from '../lib/text.js';
 export interface TemplateVariables {
   mac: string;
   serverUrl: string;
+  /** The base of this machine's /assets/ URLs: serverUrl, or one of the file threads' ports (http.fileThreads). */
+  filesUrl: string;
   callbackUrl: string | null;
   /** The agent's base URL for this machine and operation (its token inside), for profiles that boot an agent. */
   agentUrl: string | null;
@@ -21,7 +23,7 @@ export interface TemplateVariables {
 }
 
 /** A machine's URLs under one operation's token (netboot/callback-tokens.ts machineUrls makes them). */
-export type MachineUrls = Pick<TemplateVariables, 'serverUrl' | 'callbackUrl' | 'agentUrl' | 'metadataUrl'>;
+export type MachineUrls = Pick<TemplateVariables, 'serverUrl' | 'filesUrl' | 'callbackUrl' | 'agentUrl' | 'metadataUrl'>;
 
 /** The variables of a known machine's files (metadata, the config drive): its URLs, first NIC, id and record. */
 export function machineVariables(machine: MachineJson, urls: MachineUrls): TemplateVariables {
@@ -54,7 +56,7 @@ type Shape = null | { [key: string]: Shape } | [Shape];
 
 const TAG = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const NAME = /^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*$/;
-const TOP_LEVEL = new Set(['mac', 'serverUrl', 'callbackUrl', 'agentUrl', 'metadataUrl', 'machine']);
+const TOP_LEVEL = new Set(['mac', 'serverUrl', 'filesUrl', 'callbackUrl', 'agentUrl', 'metadataUrl', 'machine']);
 
 export class Template {
   readonly #parts: Part[] = [];

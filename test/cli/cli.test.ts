@@ -335,7 +335,7 @@ test('serve --print-config shows the effective config', async (t) => {
     dataDir: join(dir, 'd'),
     listen: '192.0.2.7',
     advertise: '192.0.2.7',
-    http: { port: 8003, fileCacheMiB: 256 },
+    http: { port: 8003, fileCacheMiB: 256, fileThreads: 0 },
     dhcp: { proxy: false, port: 67, pxePort: 4011 },
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096, threads: 0 },
     netboot: { uefiBinary: 'snponly.efi' },

@@ -55,7 +55,7 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     dataDir: '/from/file', // file only
     listen: '192.0.2.2', // env beats file
     advertise: undefined, // nowhere
-    http: { port: 8003, fileCacheMiB: 256 }, // port: flag beats env and file
+    http: { port: 8003, fileCacheMiB: 256, fileThreads: 0 }, // port: flag beats env and file
     api: { maxEventStreams: 100 },
     dhcp: { proxy: false, port: 67, pxePort: 4011 }, // proxy: flag --no-dhcp-proxy
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096, threads: 0 }, // defaults

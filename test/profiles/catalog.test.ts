@@ -31,6 +31,7 @@ test('profiles and server types applied through the API win over the config by n
     catalog.profiles.get('lab')!.script({
       mac: 'aa:bb:cc:dd:ee:ff',
       serverUrl: 'http://m:8080',
+      filesUrl: 'http://m:8080',
       callbackUrl: null,
       agentUrl: null,
       metadataUrl: null,

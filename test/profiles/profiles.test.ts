@@ -39,6 +39,8 @@ function machine(): MachineJson {
 const variables = (): TemplateVariables => ({
   mac: 'b4:7a:f1:00:11:22',
   serverUrl: 'http://10.77.0.1:8080',
+  // A file thread's port: files under /assets/ are named there, everything else on serverUrl.
+  filesUrl: 'http://10.77.0.1:8081',
   callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok',
   agentUrl: 'http://10.77.0.1:8080/agent/v1/m-0000000000ab/tok',
   metadataUrl: 'http://10.77.0.1:8080/metadata/m-0000000000ab/tok/',
@@ -117,8 +119,8 @@ test('a kernel profile becomes a script with named initrds, asset URLs and a fal
     [
       '#!ipxe',
       'echo metalbox: m-0000000000ab (b4:7a:f1:00:11:22) boots profile debian',
-      'kernel http://10.77.0.1:8080/assets/debian/linux initrd=initrd.gz initrd=fw.cpio console=ttyS0 done=http://10.77.0.1:8080/callback/m-0000000000ab/tok || goto failed',
-      'initrd --name initrd.gz http://10.77.0.1:8080/assets/debian/initrd.gz || goto failed',
+      'kernel http://10.77.0.1:8081/assets/debian/linux initrd=initrd.gz initrd=fw.cpio console=ttyS0 done=http://10.77.0.1:8080/callback/m-0000000000ab/tok || goto failed',
+      'initrd --name initrd.gz http://10.77.0.1:8081/assets/debian/initrd.gz || goto failed',
       'initrd --name fw.cpio http://mirror.example/fw.cpio || goto failed',
       'boot || goto failed',
       ':failed',
