@@ -2,7 +2,8 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildApi } from './api/app.js';
 import { HttpListener } from './api/listener.js';
-import { ensureApiToken, TOKEN_FILE } from './api/token.js';
+import { ensureApiToken, ensureMetricsToken, TOKEN_FILE } from './api/token.js';
+import { Metrics, OperationDurations } from './api/metrics.js';
 import { PROVISIONING_TIMEOUTS, type Config } from './config/settings.js';
 import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
 import { ProxyDhcpServer } from './dhcp-proxy/server.js';
@@ -276,6 +277,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       tftp,
       dhcp,
       snooping,
+      bootScripts: scripts,
       fileChunks,
       fileThreads,
       bootEvents,
@@ -284,6 +286,23 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       onboarding: engine,
       sweep,
     };
+    const durations = new OperationDurations();
+    cleanups.push(store.machines.onChange((machineId) => durations.changed(machineId, store.machines.stateOf(machineId))));
+    const metrics = new Metrics({
+      dhcp,
+      tftp,
+      scripts,
+      fileChunks,
+      fileThreads,
+      snooping,
+      bootEvents,
+      machinesByState: () => store.machines.countByState(),
+      jobs: store.jobs,
+      engine,
+      storage: store.health,
+      durations,
+    });
+    cleanups.push(() => metrics.stop());
     const api = buildApi({
       store,
       token,
@@ -296,6 +315,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       maxEventStreams: config.api.maxEventStreams,
       listener,
       stats: () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service?.stats() ?? null])),
+      metrics: { families: () => metrics.families(), token: ensureMetricsToken(config.dataDir) },
       ahead: (request, response) => scripts.handle(request, response),
     });
     cleanups.push(() => api.close());

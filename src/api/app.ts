@@ -22,6 +22,7 @@ import { onboardingRoutes } from './routes/onboardings.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
 import type { ServerTypes } from '../profiles/server-types.js';
 import { errorSchema, eventSchema, jobSchema, machineSchema } from './schemas.js';
+import { EXPOSITION_CONTENT_TYPE, renderExposition, type MetricFamily } from '../lib/prometheus.js';
 
 export interface ApiOptions {
   store: Store;
@@ -38,6 +39,8 @@ export interface ApiOptions {
   serverTypes?: ServerTypes;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
   stats?: () => Record<string, unknown>;
+  /** GET /metrics: the families read at each scrape, and the token that may read them besides the API token. */
+  metrics?: { families: () => MetricFamily[]; token: string } | undefined;
   /** Event streams (events --follow) open at once; past it 429. */
   maxEventStreams?: number;
   /** With a listener: answers the requests it knows ahead of fastify's router (true: answered); the boot storm's script path. */
@@ -138,6 +141,16 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       });
     },
   });
+
+  const { metrics } = options;
+  if (metrics) {
+    app.register(async (scope) => {
+      requireToken(scope, options.token, metrics.token);
+      scope.get('/metrics', async (_request, reply) =>
+        reply.header('content-type', EXPOSITION_CONTENT_TYPE).send(renderExposition(metrics.families())),
+      );
+    });
+  }
 
   app.register(
     async (api) => {

@@ -63,7 +63,14 @@ const QUERY_KEYS: Record<keyof BootScriptQuery, RegExp> = {
  * strictly as the route schemas check theirs.
  */
 export class BootScripts {
+  /** Scripts answered, by HTTP status. */
+  readonly answered = new Map<number, number>();
+
   constructor(private readonly options: BootScriptOptions) {}
+
+  stats(): { answered: Record<number, number> } {
+    return { answered: Object.fromEntries(this.answered) };
+  }
 
   /** Answers GET and HEAD of /boot.ipxe; false, untouched, for every other request. */
   handle(request: IncomingMessage, response: ServerResponse): boolean {
@@ -84,6 +91,7 @@ export class BootScripts {
       this.options.complaints.error('failed', { err: error, url: url.slice(0, 256) }, 'boot.ipxe: request failed');
       answer = { status: 500, text: 'internal error\n' };
     }
+    this.answered.set(answer.status, (this.answered.get(answer.status) ?? 0) + 1);
     response.writeHead(answer.status, {
       'content-type': 'text/plain; charset=utf-8',
       'cache-control': 'no-store',

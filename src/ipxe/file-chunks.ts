@@ -20,6 +20,10 @@ export interface FileChunkStats {
   hits: number;
   misses: number;
   heldBytes: number;
+  /** Downloads begun from byte 0 (ranges further in are parts of one). */
+  downloads: number;
+  /** Bytes handed to downloads' sockets. */
+  bytesSent: number;
 }
 
 interface Entry {
@@ -50,6 +54,8 @@ export class FileChunkCache {
   #heldBytes = 0;
   #hits = 0;
   #misses = 0;
+  #bytesSent = 0;
+  #downloads = 0;
   /** What may be written before the next paced turn (each resets it), and the pieces waiting for that turn, oldest first. */
   #turnBytesLeft = TURN_BYTES;
   readonly #waiting: Array<() => void> = [];
@@ -66,6 +72,7 @@ export class FileChunkCache {
    * sent ends the stream with an error (the client sees a short body, never another file's bytes).
    */
   stream(file: ChunkedFile, range: { start: number; end: number }): Readable {
+    if (range.start === 0) this.#downloads++;
     let position = range.start;
     // The chunk being sent, kept by this download until its last piece is out.
     let current: { index: number; chunk: Promise<Buffer> } | null = null;
@@ -86,6 +93,7 @@ export class FileChunkCache {
               const end = Math.min(chunk.length, range.end + 1 - base, position - base + PIECE_BYTES);
               const piece = chunk.subarray(position - base, end);
               position = base + end;
+              this.#bytesSent += piece.length;
               readable.push(piece);
             },
             (error: Error) => readable.destroy(error),
@@ -103,7 +111,7 @@ export class FileChunkCache {
   }
 
   stats(): FileChunkStats {
-    return { hits: this.#hits, misses: this.#misses, heldBytes: this.#heldBytes };
+    return { hits: this.#hits, misses: this.#misses, heldBytes: this.#heldBytes, downloads: this.#downloads, bytesSent: this.#bytesSent };
   }
 
   #chunk(file: ChunkedFile, index: number): Promise<Buffer> {

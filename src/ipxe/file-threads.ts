@@ -7,6 +7,8 @@ interface Thread {
   port: number;
   /** Downloads from byte 0 it began (what becomes a boot event). */
   sent: number;
+  /** Bytes it handed to sockets, as it last reported (once a second). */
+  bytesSent: number;
 }
 
 export interface FileThreadStats {
@@ -15,6 +17,8 @@ export interface FileThreadStats {
   ports: number[];
   /** Downloads from byte 0 each thread began. */
   sent: number[];
+  /** Bytes each thread handed to sockets, reported once a second. */
+  bytesSent: number[];
   /** Threads that failed; machines given their port since are given the main port. */
   failed: number;
 }
@@ -75,8 +79,9 @@ export class FileThreads {
         cacheBytes: options.cacheBytes,
       };
       const worker = new Worker(script, { workerData: data });
-      const thread: Thread = { worker, port: 0, sent: 0 };
+      const thread: Thread = { worker, port: 0, sent: 0, bytesSent: 0 };
       worker.on('message', (reply: FileThreadReply) => {
+        if (reply.kind === 'bytes') thread.bytesSent = reply.bytesSent;
         if (reply.kind !== 'sent') return;
         thread.sent++;
         options.sent(reply.clientIp, reply.name, reply.size);
@@ -110,6 +115,7 @@ export class FileThreads {
       threads: this.#threads.length,
       ports: this.#threads.map((thread) => thread.port),
       sent: this.#threads.map((thread) => thread.sent),
+      bytesSent: this.#threads.map((thread) => thread.bytesSent),
       failed: this.#failed,
     };
   }

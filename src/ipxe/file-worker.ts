@@ -17,18 +17,33 @@ export interface FileThreadData {
 
 export type FileThreadRequest = { kind: 'stop' };
 
-export type FileThreadReply = { kind: 'listening'; port: number } | { kind: 'sent'; clientIp: string; name: string; size: number };
+export type FileThreadReply =
+  | { kind: 'listening'; port: number }
+  | { kind: 'sent'; clientIp: string; name: string; size: number }
+  | { kind: 'bytes'; bytesSent: number };
 
 const parent = parentPort!;
 const { address, port, assetsDir, cacheBytes } = workerData as FileThreadData;
 const app = Fastify({ logger: false });
+const fileChunks = new FileChunkCache(cacheBytes);
 assetsRoute(app, {
   assetsDir,
-  fileChunks: new FileChunkCache(cacheBytes),
+  fileChunks,
   sent: (clientIp, name, size) => parent.postMessage({ kind: 'sent', clientIp, name, size } satisfies FileThreadReply),
 });
+// The bytes it sent, for the main thread's metrics: once a second while they grow.
+let reported = 0;
+const reporting = setInterval(() => {
+  const { bytesSent } = fileChunks.stats();
+  if (bytesSent === reported) return;
+  reported = bytesSent;
+  parent.postMessage({ kind: 'bytes', bytesSent } satisfies FileThreadReply);
+}, 1000);
+reporting.unref();
 parent.on('message', (request: FileThreadRequest) => {
-  if (request.kind === 'stop') void app.close().then(() => parent.close());
+  if (request.kind !== 'stop') return;
+  clearInterval(reporting);
+  void app.close().then(() => parent.close());
 });
 // A port it cannot bind throws here: the thread's 'error', which fails serve's start-up.
 await app.listen({ host: address, port });

@@ -73,6 +73,7 @@ export class JobEngine {
   readonly #running = new Map<number, { controller: AbortController; done: Promise<void> }>();
   #timer: NodeJS.Timeout | null = null;
   #renewTimer: NodeJS.Timeout | null = null;
+  #leasesLost = 0;
   #stopping = false;
 
   constructor(
@@ -103,8 +104,8 @@ export class JobEngine {
   }
 
   /** For GET /api/v1/stats. */
-  stats(): { running: number } {
-    return { running: this.running };
+  stats(): { running: number; leasesLost: number } {
+    return { running: this.running, leasesLost: this.#leasesLost };
   }
 
   /** Looks for due jobs now (called after a job is queued, so it starts without waiting for the poll). */
@@ -182,6 +183,7 @@ export class JobEngine {
       }
     } catch (error) {
       if (isMetalboxError(error, 'E_LEASE_LOST')) {
+        this.#leasesLost++;
         this.log.warn({ job: job.id }, 'job lease lost; its step is left to the new owner');
         return;
       }

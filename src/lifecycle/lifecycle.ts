@@ -187,6 +187,30 @@ export const MOVES: readonly Move[] = [
   { from: ['inspecting'], to: 'inspect_failed', trigger: 'timeout', when: 'the agent (or the BMC) was silent past provisioning.timeouts' },
 ];
 
+/**
+ * The operations whose durations the metrics measure: one starts when a machine enters a
+ * `starts` state from outside `during`, goes on while it stays within `during`, and ends
+ * when it reaches an `ok` or a `failed` state; any other state abandons it.
+ */
+export const OPERATION_SPANS: ReadonlyArray<{
+  operation: 'onboarding' | 'install' | 'deploy' | 'clean';
+  starts: readonly MachineState[];
+  during: readonly MachineState[];
+  ok: readonly MachineState[];
+  failed: readonly MachineState[];
+}> = [
+  {
+    operation: 'onboarding',
+    starts: ['enrolled'],
+    during: ONBOARDING,
+    ok: CLASSIFIED,
+    failed: ['bmc_unreachable', 'auth_failed', 'inspect_failed'],
+  },
+  { operation: 'install', starts: ['preparing'], during: INSTALLING, ok: ['provisioned'], failed: ['provision_failed'] },
+  { operation: 'deploy', starts: ['deploying'], during: DEPLOYING, ok: ['active'], failed: ['deploy_failed'] },
+  { operation: 'clean', starts: ['cleaning'], during: ['cleaning'], ok: ['ready'], failed: ['clean_failed'] },
+];
+
 /** States a new machine starts in: enrolled by onboarding, inspecting when found as another system of a BMC, discovered by PXE. */
 export const INITIAL_STATES: readonly MachineState[] = ['enrolled', 'inspecting', 'discovered'];
 

@@ -35,6 +35,7 @@ export interface StorageFailure {
  */
 export class StoreHealth {
   #failure: StorageFailure | null = null;
+  #writeErrors = 0;
   #probe: NodeJS.Timeout | undefined;
 
   /** Told when the database stops and starts being writable (one log line each, not one per failed write). */
@@ -48,6 +49,11 @@ export class StoreHealth {
 
   get failure(): StorageFailure | null {
     return this.#failure;
+  }
+
+  /** Writes that failed for the storage's sake (full disk, I/O error, read-only), since start. */
+  get writeErrors(): number {
+    return this.#writeErrors;
   }
 
   /** Runs a write; a storage failure is recorded and rethrown as E_STORAGE with the operator's message. */
@@ -70,6 +76,7 @@ export class StoreHealth {
     if (error instanceof MetalboxError) return error;
     const problem = storageProblemOf(error);
     if (problem === null) return error;
+    this.#writeErrors++;
     if (this.#failure === null) {
       this.#failure = { problem, path: this.path, since: new Date().toISOString(), detail: (error as Error).message };
       this.onChange(this.#failure);

@@ -97,6 +97,18 @@ export class JobStore {
     return row ? toJobJson(row) : null;
   }
 
+  /** Jobs waiting and jobs leased, for the metrics (finished ones are history). */
+  pending(): { queued: number; running: number } {
+    const rows = this.#db
+      .prepare<[], { status: 'queued' | 'running'; n: number }>(
+        `SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status`,
+      )
+      .all();
+    const counts = { queued: 0, running: 0 };
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
+  }
+
   /** The queued or running job of this kind for the machine, if any. */
   active(kind: string, machineId: string): JobJson | null {
     const row = this.#active.get(kind, machineId);

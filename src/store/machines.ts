@@ -147,6 +147,12 @@ export class MachineStore {
     );
   }
 
+  /** How many machines are in each state (read from the state index). */
+  countByState(): Partial<Record<MachineState, number>> {
+    const rows = this.#db.prepare<[], { state: MachineState; n: number }>('SELECT state, COUNT(*) AS n FROM machines GROUP BY state').all();
+    return Object.fromEntries(rows.map((row) => [row.state, row.n]));
+  }
+
   /** Calls `listener` with the machine's id after every committed change to a machine. */
   onChange(listener: (machineId: string) => void): () => void {
     this.#listeners.add(listener);

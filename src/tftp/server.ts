@@ -72,6 +72,8 @@ export class TftpServer {
   readonly #complaints: LogLimiter;
   readonly refused = new Map<RequestRefusal, number>();
   readonly outcomes = new Map<TransferOutcome['result'], number>();
+  /** Bytes of the files whole transfers delivered. */
+  bytesSent = 0;
   /** RRQs absorbed as retransmissions of a request already being answered. */
   retransmittedRequests = 0;
 
@@ -99,6 +101,7 @@ export class TftpServer {
       outcomes: Object.fromEntries(this.outcomes),
       refused: Object.fromEntries(this.refused),
       retransmittedRequests: this.retransmittedRequests,
+      bytesSent: this.bytesSent,
       ...(this.#threads ? { threads: this.#threads.stats() } : {}),
     };
   }
@@ -206,6 +209,7 @@ export class TftpServer {
         (outcome) => {
           if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
           this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
+          if (outcome.result === 'complete') this.bytesSent += this.files.get(name.path)?.length ?? 0;
           // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
           const probe = outcome.result === 'aborted' && outcome.afterOack;
           const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };

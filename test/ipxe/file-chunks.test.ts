@@ -35,7 +35,8 @@ test('a file is sent whole and by ranges across chunk boundaries, and its handle
   const last = await opened(dir, 'image.raw');
   assert.deepEqual(await buffer(cache.stream(last, { start: SIZE - 1, end: SIZE - 1 })), bytes.subarray(SIZE - 1));
   // Three chunks read once; the range then found all three held, the last byte the third.
-  assert.deepEqual(cache.stats(), { hits: 4, misses: 3, heldBytes: SIZE });
+  // One download from byte 0; sent: the file, the range (a chunk and 20 bytes) and one byte.
+  assert.deepEqual(cache.stats(), { hits: 4, misses: 3, heldBytes: SIZE, downloads: 1, bytesSent: SIZE + CHUNK_BYTES + 20 + 1 });
 });
 
 test('downloads at the same moment share each chunk read, and a budget holds only the newest chunks', async (t) => {
@@ -48,7 +49,11 @@ test('downloads at the same moment share each chunk read, and a budget holds onl
     [1, 2].map(async () => buffer(shared.stream(await opened(dir, 'image.raw'), { start: 0, end: SIZE - 1 }))),
   );
   for (const got of both) assert.deepEqual(got, bytes);
-  assert.deepEqual(shared.stats(), { hits: 3, misses: 3, heldBytes: SIZE }, 'each of the 3 chunks read once for two downloads');
+  assert.deepEqual(
+    shared.stats(),
+    { hits: 3, misses: 3, heldBytes: SIZE, downloads: 2, bytesSent: 2 * SIZE },
+    'each of the 3 chunks read once for two downloads',
+  );
 
   // A budget of one chunk: one after the other, the second download finds the first chunk
   // gone (the third pushed it out) and reads all three again; one chunk stays held.
@@ -56,12 +61,12 @@ test('downloads at the same moment share each chunk read, and a budget holds onl
   for (let round = 0; round < 2; round++) {
     assert.deepEqual(await buffer(small.stream(await opened(dir, 'image.raw'), { start: 0, end: SIZE - 1 })), bytes);
   }
-  assert.deepEqual(small.stats(), { hits: 0, misses: 6, heldBytes: CHUNK_BYTES / 2 });
+  assert.deepEqual(small.stats(), { hits: 0, misses: 6, heldBytes: CHUNK_BYTES / 2, downloads: 2, bytesSent: 2 * SIZE });
 
   // Budget 0 keeps nothing, and still sends every byte.
   const none = new FileChunkCache(0);
   assert.deepEqual(await buffer(none.stream(await opened(dir, 'image.raw'), { start: 0, end: SIZE - 1 })), bytes);
-  assert.deepEqual(none.stats(), { hits: 0, misses: 3, heldBytes: 0 });
+  assert.deepEqual(none.stats(), { hits: 0, misses: 3, heldBytes: 0, downloads: 1, bytesSent: SIZE });
 });
 
 test('a file rewritten under the same name is sent as it is now, never from the old chunks', async (t) => {

@@ -55,7 +55,17 @@ test('machines are given the threads in turn, each serves the files byte-identic
     ['127.0.0.1', 'image.raw', IMAGE.length],
     ['127.0.0.1', 'image.raw', IMAGE.length],
   ]);
-  assert.deepEqual(threads.stats(), { threads: 2, ports: [first, second], sent: [1, 1], failed: 0 });
+  // The bytes come once a second: the first thread sent the image, the second the image and its last 5 bytes.
+  const deadline = Date.now() + 5000;
+  while (threads.stats().bytesSent[1] !== IMAGE.length + 5 && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(threads.stats(), {
+    threads: 2,
+    ports: [first, second],
+    sent: [1, 1],
+    bytesSent: [IMAGE.length, IMAGE.length + 5],
+    failed: 0,
+  });
 });
 
 test('a thread that fails is dropped, and machines are given the HTTP port again', async (t) => {
@@ -72,7 +82,7 @@ test('a thread that fails is dropped, and machines are given the HTTP port again
   while (failures.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.match(failures[0]!.message, /exited with 3/);
   assert.equal(threads.filesUrl('http://10.77.0.1:8080'), 'http://10.77.0.1:8080');
-  assert.deepEqual(threads.stats(), { threads: 0, ports: [], sent: [], failed: 1 });
+  assert.deepEqual(threads.stats(), { threads: 0, ports: [], sent: [], bytesSent: [], failed: 1 });
 });
 
 test('a port that cannot be bound fails the start with the port and the setting named', async (t) => {
