@@ -42,6 +42,7 @@ export const machineSchema = {
     nics: { type: 'array', items: closedObject({ mac: { type: 'string' }, name: str, speedMbps: int, linkStatus: str }) },
     serverType: str,
     profile: str,
+    maintenance: { type: 'boolean' },
     warnings: { type: 'array', items: { type: 'string' } },
     createdAt: { type: 'string' },
     updatedAt: { type: 'string' },

@@ -8,6 +8,7 @@ import { lsCommand } from './commands/ls.js';
 import { observationsCommand } from './commands/observations.js';
 import { onboardCommand } from './commands/onboard.js';
 import { deprovisionCommand, inspectCommand, provisionCommand } from './commands/provision.js';
+import { maintenanceCommand } from './commands/maintenance.js';
 import { powerCommand } from './commands/power.js';
 import { labCommand } from './commands/lab.js';
 import { agentCommand } from './commands/agent.js';
@@ -36,6 +37,7 @@ function program(): Command {
     deprovisionCommand(),
     inspectCommand(),
     powerCommand(),
+    maintenanceCommand(),
     profilesCommand(),
     typesCommand(),
     agentCommand(),

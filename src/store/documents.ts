@@ -33,7 +33,8 @@ const MACHINE_DOCUMENT = `json_object(
                  FROM (SELECT * FROM drives d WHERE d.machine_id = m.id ORDER BY d.id) d),
     'nics', (SELECT json_group_array(json_object('mac', n.mac, 'name', n.name, 'speedMbps', n.speed_mbps, 'linkStatus', n.link_status))
                FROM (SELECT * FROM nics n WHERE n.machine_id = m.id ORDER BY n.id) n),
-    'serverType', m.server_type, 'profile', m.profile, 'warnings', json(m.warnings), 'createdAt', m.created_at, 'updatedAt', m.updated_at)`;
+    'serverType', m.server_type, 'profile', m.profile,
+    'maintenance', json(CASE m.maintenance WHEN 1 THEN 'true' ELSE 'false' END), 'warnings', json(m.warnings), 'createdAt', m.created_at, 'updatedAt', m.updated_at)`;
 
 /** Writes the documents of the machines `where` selects (over machines m, bmcs b). */
 const write = (where: string) =>

@@ -271,6 +271,24 @@ export class MachineStore {
     return appended;
   }
 
+  /** Puts the machine in maintenance or takes it out, with the event, in one transaction; unchanged (and no event) when it already is. */
+  setMaintenance(machineId: string, on: boolean, event: EventInput): MachineEventJson | null {
+    const appended = this.#db
+      .transaction(() => {
+        const current = this.#db
+          .prepare<[string], { state: MachineState; maintenance: number }>('SELECT state, maintenance FROM machines WHERE id = ?')
+          .get(machineId);
+        if (!current) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
+        if ((current.maintenance === 1) === on) return null;
+        const now = new Date().toISOString();
+        this.#db.prepare('UPDATE machines SET maintenance = ?, updated_at = ? WHERE id = ?').run(on ? 1 : 0, now, machineId);
+        return this.#append(machineId, now, current.state, current.state, event);
+      })
+      .immediate();
+    if (appended) this.#notify(machineId);
+    return appended;
+  }
+
   /** Sets the profile the machine installs with (null: none), and appends the event, in one transaction. */
   setProfile(machineId: string, profile: string | null, event: EventInput): MachineEventJson {
     const appended = this.#db

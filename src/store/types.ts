@@ -14,6 +14,8 @@ export interface MachineJson {
   nics: NicJson[];
   serverType: string | null;
   profile: string | null;
+  /** In maintenance: metalbox gives its NICs no boot answer at all (DHCP, TFTP, script) until it is taken out. */
+  maintenance: boolean;
   /** What the operator should look at though the machine works (ls shows the first, show all). */
   warnings: string[];
   createdAt: string;

@@ -27,6 +27,7 @@ function fromBmc(): MachineJson {
     nics: [{ mac: 'b0:26:28:aa:bb:c0', name: 'NIC.Embedded.1-1-1', speedMbps: 1000, linkStatus: 'LinkUp' }],
     serverType: null,
     profile: null,
+    maintenance: false,
     warnings: [],
     createdAt: '2026-12-06T00:00:00.000Z',
     updatedAt: '2026-12-06T00:00:00.000Z',

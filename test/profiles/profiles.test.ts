@@ -30,6 +30,7 @@ function machine(): MachineJson {
     nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
     serverType: null,
     profile: 'debian',
+    maintenance: false,
     warnings: [],
     createdAt: '2026-11-21T00:00:00.000Z',
     updatedAt: '2026-11-21T00:00:00.000Z',

@@ -68,6 +68,7 @@ test('an inspected machine reads back as the machine JSON of the contract', (t) 
     ],
     serverType: null,
     profile: null,
+    maintenance: false,
     warnings: [],
     createdAt: enrolled.createdAt,
     updatedAt: machine.updatedAt,

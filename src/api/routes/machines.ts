@@ -44,6 +44,25 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
     handler: async (request) => store.machines.resolve(refFrom(request.params.ref)),
   });
 
+  app.post<{ Params: { ref: string }; Body: { on: boolean } }>('/machines/:ref/maintenance', {
+    schema: {
+      params: machineRefParams,
+      body: { type: 'object', additionalProperties: false, required: ['on'], properties: { on: { type: 'boolean' } } },
+      response: { 200: { $ref: 'machine#' }, ...errorResponses },
+    },
+    // In maintenance a machine gets no boot answer at all (boot-decisions.ts): an operator at
+    // the machine, or one that must not be reinstalled by accident, is left alone.
+    handler: async (request) => {
+      const { id } = store.machines.resolve(refFrom(request.params.ref));
+      const on = request.body.on;
+      store.machines.setMaintenance(id, on, {
+        type: 'maintenance',
+        message: on ? 'maintenance on: no boot answers until it is taken out' : 'maintenance off: boot answers again',
+      });
+      return store.machines.get(id);
+    },
+  });
+
   app.get<{ Params: { ref: string } }>('/machines/:ref/facts', {
     schema: { params: machineRefParams, response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses } },
     handler: async (request) => store.machines.facts(store.machines.resolve(refFrom(request.params.ref)).id),

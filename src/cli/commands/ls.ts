@@ -78,7 +78,8 @@ const memory = (m: MachineJson) => (m.memory.totalGiB === null ? '-' : `${m.memo
 
 const TABLE: Column<MachineJson>[] = [
   { header: 'BMC MAC', value: (m) => orDash(m.bmc?.mac) },
-  { header: 'STATE', value: (m) => m.state },
+  // A machine in maintenance gets no boot answer whatever its state: said where the state is read.
+  { header: 'STATE', value: (m) => (m.maintenance ? `${m.state} (maintenance)` : m.state) },
   { header: 'POWER', value: (m) => orDash(m.power) },
   { header: 'BMC IP', value: (m) => orDash(m.bmc?.ip) },
   { header: 'MODEL', value: (m) => orDash(truncate(model(m), 32)) },

@@ -30,6 +30,7 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
   const lines: Array<[string, string]> = [
     ['Machine', m.id],
     ['State', `${m.state}${m.stateReason ? ` (${m.stateReason})` : ''}`],
+    ...(m.maintenance ? [['Maintenance', 'on: no boot answers until metalbox maintenance off'] as [string, string]] : []),
     ...m.warnings.map((warning, index): [string, string] => [index === 0 ? 'Warning' : '', warning]),
     ['Power', orDash(m.power)],
     ['Type', `${orDash(m.serverType)}    Profile: ${orDash(m.profile)}`],
