@@ -49,8 +49,12 @@ export class ApiClient {
     return this.#call<T>('POST', path, {}, json);
   }
 
+  async delete<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
+    return (await this.#call<T>('DELETE', path, query, undefined)).body;
+  }
+
   async #call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     query: Record<string, string | number | undefined>,
     json: unknown,
@@ -100,7 +104,7 @@ export class ApiClient {
 
   /** Sends the request; a server that cannot be reached or answers an error status becomes a CliError. */
   async #open(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     path: string,
     query: Record<string, string | number | undefined>,
     json: unknown,

@@ -8,6 +8,7 @@ import { lsCommand } from './commands/ls.js';
 import { observationsCommand } from './commands/observations.js';
 import { onboardCommand } from './commands/onboard.js';
 import { deprovisionCommand, inspectCommand, provisionCommand } from './commands/provision.js';
+import { deleteCommand } from './commands/delete.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { powerCommand } from './commands/power.js';
 import { labCommand } from './commands/lab.js';
@@ -38,6 +39,7 @@ function program(): Command {
     inspectCommand(),
     powerCommand(),
     maintenanceCommand(),
+    deleteCommand(),
     profilesCommand(),
     typesCommand(),
     agentCommand(),

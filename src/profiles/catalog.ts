@@ -40,12 +40,15 @@ export class Catalog {
   readonly serverTypes: ServerTypes;
   readonly #profileSpecs = new Map<string, ProfileView>();
   #typeSpecs: ServerTypeView[] = [];
+  /** The config file's, which an API entry of the same name hides until it is deleted. */
+  readonly #config: { profiles: Record<string, ProfileConfig>; serverTypes: ServerTypeConfig[] };
 
   constructor(
     private readonly store: CatalogStore,
     config: { profiles: Record<string, ProfileConfig>; serverTypes: ServerTypeConfig[] },
     private readonly options: ProfileOptions,
   ) {
+    this.#config = config;
     for (const [name, spec] of Object.entries(config.profiles)) this.#profileSpecs.set(name, { name, source: 'config', spec });
     for (const entry of store.profiles<ProfileConfig>())
       this.#profileSpecs.set(entry.name, { name: entry.name, source: 'api', spec: entry.spec });
@@ -116,6 +119,49 @@ export class Catalog {
     this.store.saveServerTypes(specs.map((spec) => ({ name: spec.name, spec })));
     this.#typeSpecs = next;
     return { applied: specs.map((spec) => spec.name) };
+  }
+
+  /**
+   * Deletes a profile applied through the API: the config file's of the same name, if any,
+   * is in force again (`restored`). Refused while a machine, a server type or discovery
+   * names a profile that would then be gone; a config file's profile is removed there.
+   */
+  deleteProfile(name: string): { deleted: string; restored: 'config' | null } {
+    const view = this.profile(name);
+    if (view.source === 'config')
+      throw new MetalboxError('E_CONFLICT', `profile ${name} comes from the config file: remove it there and restart`);
+    const fromConfig = this.#config.profiles[name];
+    if (fromConfig === undefined) {
+      const users = [
+        ...this.store.machinesWithProfile(name).map((id) => `machine ${id}`),
+        ...this.#typeSpecs.filter((entry) => entry.spec.profile === name).map((entry) => `server type ${entry.name}`),
+        ...(this.options.discoveryProfile === name ? ['boot.discoveryProfile'] : []),
+      ];
+      if (users.length > 0) throw new MetalboxError('E_CONFLICT', `profile ${name} is in use by ${users.join(', ')}: change those first`);
+    }
+    this.store.deleteProfile(name);
+    if (fromConfig === undefined) this.#profileSpecs.delete(name);
+    else this.#profileSpecs.set(name, { name, source: 'config', spec: fromConfig });
+    this.#compileProfiles();
+    return { deleted: name, restored: fromConfig === undefined ? null : 'config' };
+  }
+
+  /** Deletes a server type applied through the API (the config file's of the same name is in force again). Machines keep the type they were given until they are classified again. */
+  deleteServerType(name: string): { deleted: string; restored: 'config' | null } {
+    const view = this.serverType(name);
+    if (view.source === 'config')
+      throw new MetalboxError('E_CONFLICT', `server type ${name} comes from the config file: remove it there and restart`);
+    const fromConfig = this.#config.serverTypes.find((spec) => spec.name === name);
+    const next = fromConfig
+      ? this.#typeSpecs.map((entry) => (entry.name === name ? { name, source: 'config' as const, spec: fromConfig } : entry))
+      : this.#typeSpecs.filter((entry) => entry.name !== name);
+    this.serverTypes.replace(
+      next.map((entry) => entry.spec),
+      new Set(this.profiles.keys()),
+    );
+    this.store.deleteServerType(name);
+    this.#typeSpecs = next;
+    return { deleted: name, restored: fromConfig === undefined ? null : 'config' };
   }
 
   /** Classifies every machine with the types in force, reporting ties and machines no type matches. */

@@ -31,6 +31,23 @@ export class CatalogStore {
     this.#save('server_types', entries);
   }
 
+  /** Removes a profile applied through the API; whether there was one. */
+  deleteProfile(name: string): boolean {
+    return this.db.prepare("DELETE FROM profiles WHERE name = ? AND source = 'api'").run(name).changes > 0;
+  }
+
+  deleteServerType(name: string): boolean {
+    return this.db.prepare("DELETE FROM server_types WHERE name = ? AND source = 'api'").run(name).changes > 0;
+  }
+
+  /** Machines whose own profile is `name` (at most `limit` of them, for the refusal's message). */
+  machinesWithProfile(name: string, limit = 5): string[] {
+    return this.db
+      .prepare<[string, number], string>('SELECT id FROM machines WHERE profile = ? ORDER BY id LIMIT ?')
+      .pluck()
+      .all(name, limit);
+  }
+
   #list<T>(table: 'profiles' | 'server_types'): Array<CatalogEntry<T>> {
     return this.db
       .prepare<[], { name: string; spec: string; updated_at: string }>(

@@ -2,7 +2,7 @@ import { MetalboxError } from '../lib/errors.js';
 import { newMachineId, newOperationId, type MachineRef } from '../lib/machine-ref.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { SqliteDatabase } from './database.js';
-import { canMove, INITIAL_STATES, type MachineState } from '../lifecycle/lifecycle.js';
+import { BUSY, canMove, INITIAL_STATES, TRANSIENT_STATES, type MachineState } from '../lifecycle/lifecycle.js';
 import type { DriveJson, MachineEventJson, MachineJson, NicJson, SystemJson } from './types.js';
 
 /** Rows per read when a whole list is wanted. */
@@ -670,6 +670,46 @@ export class MachineStore {
       .immediate();
     for (const id of expired) this.#notify(id);
     return expired;
+  }
+
+  /**
+   * Forgets a machine (metalbox delete): its row, NICs, drives, facts, jobs and events, and
+   * its BMC with that BMC's credentials when no other machine shares them, in one
+   * transaction. A machine in use or under an operation (BUSY, or a transient state) is
+   * refused with E_CONFLICT unless forced; forced, its jobs are dropped with it (a step
+   * already sent to its BMC still runs there). Its NICs' MACs may be onboarded again after.
+   */
+  delete(machineId: string, options: { force: boolean }): MachineJson {
+    const deleted = this.#db
+      .transaction(() => {
+        const machine = this.get(machineId);
+        if (machine === null) throw new MetalboxError('E_NOT_FOUND', `no machine with id ${machineId}`);
+        if (!options.force && (BUSY.includes(machine.state) || (TRANSIENT_STATES as readonly MachineState[]).includes(machine.state)))
+          throw new MetalboxError(
+            'E_CONFLICT',
+            `machine ${machineId} is ${machine.state}: in use or under an operation; --force deletes it anyway (its jobs with it; the machine itself is not touched)`,
+          );
+        const { bmcId } = this.#db
+          .prepare<[string], { bmcId: number | null }>('SELECT bmc_id AS bmcId FROM machines WHERE id = ?')
+          .get(machineId)!;
+        this.#db.prepare('INSERT INTO machine_deletions (machine_id) VALUES (?)').run(machineId);
+        this.#db.prepare('DELETE FROM events WHERE machine_id = ?').run(machineId);
+        this.#db.prepare('DELETE FROM jobs WHERE machine_id = ?').run(machineId);
+        this.#db.prepare('DELETE FROM machines WHERE id = ?').run(machineId);
+        this.#db.prepare('DELETE FROM machine_deletions WHERE machine_id = ?').run(machineId);
+        if (bmcId !== null && this.#db.prepare('SELECT 1 FROM machines WHERE bmc_id = ?').get(bmcId) === undefined) {
+          const { credentialId } = this.#db
+            .prepare<[number], { credentialId: number | null }>('SELECT credential_id AS credentialId FROM bmcs WHERE id = ?')
+            .get(bmcId)!;
+          this.#db.prepare('DELETE FROM bmcs WHERE id = ?').run(bmcId);
+          if (credentialId !== null && this.#db.prepare('SELECT 1 FROM bmcs WHERE credential_id = ?').get(credentialId) === undefined)
+            this.#db.prepare('DELETE FROM credentials WHERE id = ?').run(credentialId);
+        }
+        return machine;
+      })
+      .immediate();
+    this.#notify(machineId);
+    return deleted;
   }
 
   /** Deletes a discovered machine inside the caller's transaction: its events first (the append-only trigger lets a discovered machine's go, and only while the machine is there), its rows after by cascade. */

@@ -295,6 +295,16 @@ export const MIGRATIONS: readonly string[] = [
     WHEN (SELECT state FROM machines WHERE id = OLD.machine_id) IS NOT 'discovered'
     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
   `,
+  // 8: metalbox delete. A machine's events go with it, and only inside the deletion's own
+  // transaction: it names the machine in machine_deletions first and removes the row last.
+  `
+  CREATE TABLE machine_deletions (machine_id TEXT PRIMARY KEY) STRICT;
+  DROP TRIGGER events_are_append_only_delete;
+  CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
+    WHEN (SELECT state FROM machines WHERE id = OLD.machine_id) IS NOT 'discovered'
+     AND NOT EXISTS (SELECT 1 FROM machine_deletions WHERE machine_id = OLD.machine_id)
+    BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -222,6 +222,7 @@ test('ls, show and events on a populated inventory', async (t) => {
     'nics',
     'serverType',
     'profile',
+    'maintenance',
     'warnings',
     'createdAt',
     'updatedAt',

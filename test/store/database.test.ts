@@ -20,6 +20,7 @@ const TABLES = [
   'facts',
   'health_probe',
   'jobs',
+  'machine_deletions',
   'machine_documents',
   'machines',
   'nics',

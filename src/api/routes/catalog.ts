@@ -44,6 +44,23 @@ export function catalogRoutes(app: FastifyInstance, catalog: Catalog, store: Sto
     handler: async (request) => catalog.applyProfiles(request.body.profiles),
   });
 
+  const deletion = {
+    200: {
+      type: 'object',
+      required: ['deleted', 'restored'],
+      properties: { deleted: { type: 'string' }, restored: { type: ['string', 'null'] } },
+    },
+    ...errorResponses,
+  };
+  app.delete<{ Params: { name: string } }>('/profiles/:name', {
+    schema: { params: nameParams, response: deletion },
+    handler: async (request) => catalog.deleteProfile(request.params.name),
+  });
+  app.delete<{ Params: { name: string } }>('/server-types/:name', {
+    schema: { params: nameParams, response: deletion },
+    handler: async (request) => catalog.deleteServerType(request.params.name),
+  });
+
   app.get('/server-types', {
     schema: { response: { 200: { type: 'array', items: typeView } } },
     handler: async () => catalog.listServerTypes(),

@@ -44,6 +44,28 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
     handler: async (request) => store.machines.resolve(refFrom(request.params.ref)),
   });
 
+  app.delete<{ Params: { ref: string }; Querystring: { force: boolean } }>('/machines/:ref', {
+    schema: {
+      params: machineRefParams,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { force: { type: 'boolean', default: false } },
+      },
+      response: { 200: { $ref: 'machine#' }, ...errorResponses },
+    },
+    // The machine as it was. Its timeline goes with it, so the log keeps one line of what was forgotten.
+    handler: async (request) => {
+      const { id } = store.machines.resolve(refFrom(request.params.ref));
+      const machine = store.machines.delete(id, { force: request.query.force });
+      request.log.info(
+        { machineId: id, state: machine.state, bmc: machine.bmc?.mac ?? null, serial: machine.system.serial, force: request.query.force },
+        'machine deleted',
+      );
+      return machine;
+    },
+  });
+
   app.post<{ Params: { ref: string }; Body: { on: boolean } }>('/machines/:ref/maintenance', {
     schema: {
       params: machineRefParams,

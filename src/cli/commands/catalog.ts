@@ -52,7 +52,25 @@ export function profilesCommand(): Command {
         });
       }),
   );
+  profiles.addCommand(deleteEntry('profile', 'profiles'));
   return profiles;
+}
+
+/** `profiles delete <name>` and `types delete <name>`: what the API applied goes; the config file's of that name is in force again. */
+function deleteEntry(what: 'profile' | 'server type', path: 'profiles' | 'server-types'): Command {
+  return clientCommand('delete', `delete a ${what} applied through the API (the config file's of that name, if any, is in force again)`)
+    .argument('<name>')
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+    .action(async (name: string, options: { server?: string; output: 'text' | 'json' | 'yaml' }) => {
+      await withClient(options, async (client) => {
+        const result = await client.delete<{ deleted: string; restored: 'config' | null }>(`/api/v1/${path}/${encodeURIComponent(name)}`);
+        process.stdout.write(
+          options.output !== 'text'
+            ? renderData(result, options.output)
+            : `Deleted ${what} ${result.deleted}${result.restored ? "; the config file's is in force again" : ''}.\n`,
+        );
+      });
+    });
 }
 
 /** `metalbox types ls|show|apply -f FILE|check`. */
@@ -135,6 +153,7 @@ export function typesCommand(): Command {
         });
       }),
   );
+  types.addCommand(deleteEntry('server type', 'server-types'));
   return types;
 }
 
