@@ -316,6 +316,12 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       listener,
       stats: () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service?.stats() ?? null])),
       metrics: { families: () => metrics.families(), token: ensureMetricsToken(config.dataDir) },
+      boot: {
+        unknown: config.boot.unknown,
+        proxyDhcp: dhcp !== undefined,
+        tftp: tftp !== undefined,
+        uefiBinary: config.netboot.uefiBinary,
+      },
       ahead: (request, response) => scripts.handle(request, response),
     });
     cleanups.push(() => api.close());

@@ -22,6 +22,7 @@ import { onboardingRoutes } from './routes/onboardings.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
 import type { ServerTypes } from '../profiles/server-types.js';
 import { errorSchema, eventSchema, jobSchema, machineSchema } from './schemas.js';
+import type { BootSettings } from './explain-boot.js';
 import { EXPOSITION_CONTENT_TYPE, renderExposition, type MetricFamily } from '../lib/prometheus.js';
 
 export interface ApiOptions {
@@ -37,6 +38,8 @@ export interface ApiOptions {
   provisioning?: Provisioning;
   /** The server types, for GET /machines/:ref/explain. */
   serverTypes?: ServerTypes;
+  /** serve's boot settings, for GET /api/v1/boot-verdict/:ref ("why did it not boot"). */
+  boot?: BootSettings;
   /** Counters of the services (drops by reason, answers), for GET /api/v1/stats. */
   stats?: () => Record<string, unknown>;
   /** GET /metrics: the families read at each scrape, and the token that may read them besides the API token. */
@@ -155,7 +158,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   app.register(
     async (api) => {
       requireToken(api, options.token);
-      machineRoutes(api, options.store, { serverTypes: options.serverTypes, maxEventStreams: options.maxEventStreams });
+      machineRoutes(api, options.store, { serverTypes: options.serverTypes, maxEventStreams: options.maxEventStreams, boot: options.boot });
       observationRoutes(api, options.store);
       if (options.onboarding) onboardingRoutes(api, options.onboarding, options.store.jobs);
       if (options.provisioning) operationRoutes(api, options.provisioning, options.store.jobs);

@@ -25,7 +25,10 @@ function program(): Command {
   const root = new Command('metalbox')
     .description('bare-metal provisioning appliance: ProxyDHCP, TFTP, iPXE, Redfish onboarding, inventory')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // A command that has its own options and subcommands (explain, explain boot) leaves the
+    // options after a subcommand to it; commander needs this on every level above it too.
+    .enablePositionalOptions();
   for (const command of [
     serveCommand(),
     onboardCommand(),

@@ -6,9 +6,12 @@ import { parseMachineRef } from '../../lib/machine-ref.js';
 import { MACHINE_STATES, type MachineFilter, type MachineState, type Store } from '../../store/index.js';
 import type { ServerTypes } from '../../profiles/server-types.js';
 import { errorResponses, machineRefParams } from '../schemas.js';
+import { explainBoot, type BootSettings } from '../explain-boot.js';
 
 export interface MachineRouteOptions {
   serverTypes?: ServerTypes | undefined;
+  /** serve's boot settings, for GET /boot-verdict/:ref; without them the route is absent. */
+  boot?: BootSettings | undefined;
   /** Event streams open at once; past it 429 (each polls the store four times a second). */
   maxEventStreams?: number | undefined;
 }
@@ -159,6 +162,15 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
       raw.on('close', end);
     },
   });
+
+  const { boot } = options;
+  if (boot) {
+    // By machine or by MAC: a MAC the inventory does not know has a verdict too (not in the inventory).
+    app.get<{ Params: { ref: string } }>('/boot-verdict/:ref', {
+      schema: { params: machineRefParams, response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses } },
+      handler: async (request) => explainBoot(store, boot, refFrom(request.params.ref)),
+    });
+  }
 
   app.get<{ Params: { ref: string } }>('/machines/:ref/explain', {
     schema: {
