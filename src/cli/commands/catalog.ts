@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import YAML from 'yaml';
 import type { ProfileView, ServerTypeView, TypeCheck } from '../../profiles/catalog.js';
 import { CliError, EXIT } from '../errors.js';
-import { orDash, renderData, renderTable } from '../output.js';
+import { orDash, renderData, renderTable, yaml } from '../output.js';
 import { clientCommand, outputOption, withClient } from './shared.js';
 
 /** `metalbox profiles ls|show|apply -f FILE`. */
@@ -161,7 +160,7 @@ export function typesCommand(): Command {
 function readSpecFile(path: string, key: 'profiles' | 'serverTypes'): Record<string, unknown> {
   let parsed: unknown;
   try {
-    parsed = YAML.parse(readFileSync(path, 'utf8'), { uniqueKeys: true, maxAliasCount: 100 });
+    parsed = yaml().parse(readFileSync(path, 'utf8'), { uniqueKeys: true, maxAliasCount: 100 });
   } catch (error) {
     throw new CliError(
       EXIT.usage,
