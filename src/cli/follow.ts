@@ -13,18 +13,20 @@ export function eventLine(event: MachineEventJson): string {
 }
 
 /**
- * Prints a machine's events after `after` as the server streams them, until `stop`
- * says so for an event (then returns that event) or the stream ends (null).
+ * Prints a machine's events after `after` as the server streams them (unless `print` is
+ * false: -o json|yaml prints the data alone), until `stop` says so for an event (then
+ * returns that event) or the stream ends (null).
  */
 export async function followEvents(
   client: ApiClient,
   machineRef: string,
   after: number,
   stop: (event: MachineEventJson) => boolean = () => false,
+  print = true,
 ): Promise<MachineEventJson | null> {
   let last: MachineEventJson | null = null;
   await client.stream<MachineEventJson>(`/api/v1/machines/${machineRef}/events/stream`, { after }, (event) => {
-    process.stdout.write(eventLine(event));
+    if (print) process.stdout.write(eventLine(event));
     if (!stop(event)) return false;
     last = event;
     return true;

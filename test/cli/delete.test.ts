@@ -95,7 +95,8 @@ test('profiles delete and types delete: only what the API applied; the config fi
   const serve = await startServe(t, ['--data-dir', dataDir, '--config', config]);
   const cli = (...args: string[]) => runCli([...args, '--server', serve.url], { METALBOX_DATA_DIR: dataDir });
   assert.equal((await cli('profiles', 'apply', '-f', applied)).code, 0);
-  assert.equal((await cli('types', 'apply', '-f', types)).code, 0);
+  const appliedTypes = await cli('types', 'apply', '-f', types, '-o', 'json');
+  assert.deepEqual(JSON.parse(appliedTypes.stdout), { applied: ['big'] });
 
   const base = await cli('profiles', 'delete', 'base');
   assert.equal(base.code, 0, base.stderr);

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { MachineJson } from '../../src/store/index.js';
 import { tempDir } from '../helpers.js';
 import { EXPECTED } from '../redfish/expected.js';
 import { selfSignedTls, startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
@@ -117,6 +118,15 @@ test('an unreachable BMC ends in bmc_unreachable after the retries; a MAC nobody
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /is bmc_unreachable: http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
   assert.match(refused.stdout, /connect try 1 failed: .*ECONNREFUSED; next try in 0 s/, 'retried once (METALBOX_ONBOARDING_ATTEMPTS=2)');
+  // -o json: the ticket; with --wait the machine as the onboarding left it, and no progress lines (stdout is one document).
+  const ticket = await app.cli([...app.onboardArgs('02:00:00:00:01:02', port), '-o', 'json']);
+  assert.equal(ticket.code, 0, ticket.stderr);
+  const { created, machine: enrolled } = JSON.parse(ticket.stdout) as { created: boolean; machine: MachineJson };
+  assert.deepEqual([created, enrolled.bmc?.mac], [true, '02:00:00:00:01:02']);
+  const waited = await app.cli([...app.onboardArgs('02:00:00:00:01:02', port), '--wait', '-o', 'json']);
+  assert.equal(waited.code, 1);
+  assert.equal((JSON.parse(waited.stdout) as MachineJson).state, 'bmc_unreachable');
+  assert.match(waited.stderr, /is bmc_unreachable/);
 
   const unknown = await app.cli(['onboard', '02:00:5e:10:20:30', '--username', 'admin', '--password-file', app.passwordFile, '--wait']);
   assert.equal(unknown.code, 1);

@@ -187,8 +187,11 @@ test('a BMC that does not keep the override fails provisioning with its read-bac
 
   // This one is powered on and then never PXE-boots: `preparing` lasts past its 1 s.
   const second = await onboarded(app, healthy, '02:00:00:00:00:72');
-  const waited = await app.cli(['provision', second.id, '--profile', 'lab', '--wait']);
+  const waited = await app.cli(['provision', second.id, '--profile', 'lab', '--wait', '-o', 'json']);
   assert.equal(waited.code, 1, waited.stdout + waited.stderr);
+  // -o json: the machine as the operation left it, alone on stdout (no progress lines); the failure on stderr.
+  assert.equal((JSON.parse(waited.stdout) as MachineJson).state, 'provision_failed');
+  assert.match(waited.stderr, /provision failed: .* is provision_failed/);
   const timedOut = await machineOf(app, second.id);
   assert.equal(timedOut.state, 'provision_failed');
   assert.match(timedOut.stateReason!, /^timed out: preparing for more than 1 s .*; last event: power: power cycle: ForceRestart, now On$/);

@@ -42,12 +42,14 @@ export function profilesCommand(): Command {
       'add or replace the profiles of a file (YAML or JSON, a `profiles:` map as in the config file); checked whole first',
     )
       .requiredOption('-f, --file <file>', 'the file')
-      .action(async (options: { server?: string; file: string }) => {
+      .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+      .action(async (options: { server?: string; file: string; output: 'text' | 'json' | 'yaml' }) => {
         const body = readSpecFile(options.file, 'profiles');
         await withClient(options, async (client) => {
           const { body: result } = await client.post<{ applied: string[]; warnings: string[] }>('/api/v1/profiles', body);
           for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
-          process.stdout.write(`Applied profile${result.applied.length === 1 ? '' : 's'} ${result.applied.join(', ')}.\n`);
+          if (options.output !== 'text') process.stdout.write(renderData(result, options.output));
+          else process.stdout.write(`Applied profile${result.applied.length === 1 ? '' : 's'} ${result.applied.join(', ')}.\n`);
         });
       }),
   );
@@ -118,12 +120,15 @@ export function typesCommand(): Command {
       'add or replace the server types of a file (YAML or JSON, a `serverTypes:` list as in the config file); checked whole first',
     )
       .requiredOption('-f, --file <file>', 'the file')
-      .action(async (options: { server?: string; file: string }) => {
+      .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+      .action(async (options: { server?: string; file: string; output: 'text' | 'json' | 'yaml' }) => {
         const body = readSpecFile(options.file, 'serverTypes');
         await withClient(options, async (client) => {
           const { body: result } = await client.post<{ applied: string[] }>('/api/v1/server-types', body);
           process.stdout.write(
-            `Applied server type${result.applied.length === 1 ? '' : 's'} ${result.applied.join(', ')}; machines take them when onboarded again.\n`,
+            options.output !== 'text'
+              ? renderData(result, options.output)
+              : `Applied server type${result.applied.length === 1 ? '' : 's'} ${result.applied.join(', ')}; machines take them when onboarded again.\n`,
           );
         });
       }),

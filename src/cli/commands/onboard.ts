@@ -6,9 +6,9 @@ import { normalizeMac } from '../../lib/mac.js';
 import type { JobJson, MachineEventJson, MachineJson } from '../../store/index.js';
 import type { ApiClient } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
-import { orDash } from '../output.js';
+import { orDash, renderData } from '../output.js';
 import { eventLine } from '../follow.js';
-import { clientCommand, refPath, requireMachineRef, withClient } from './shared.js';
+import { clientCommand, outputOption, refPath, requireMachineRef, withClient } from './shared.js';
 
 interface OnboardOptions {
   server?: string;
@@ -21,6 +21,7 @@ interface OnboardOptions {
   tlsFingerprint?: string;
   wait?: boolean;
   retry?: string;
+  output: 'text' | 'json' | 'yaml';
 }
 
 interface Ticket {
@@ -43,12 +44,19 @@ export function onboardCommand(): Command {
     .option('--tls-fingerprint <sha256>', 'accept only the certificate with this SHA-256 fingerprint')
     .option('--wait', 'show each step as it happens; exit 0 when ready, 1 when onboarding failed')
     .option('--retry <ref>', 'onboard a known machine again with its stored BMC settings (machine id or any MAC)')
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
     .action(async (macText: string | undefined, options: OnboardOptions) => {
       const body = requestBody(macText, options);
       await withClient(options, async (client) => {
         const { body: ticket } = await client.post<Ticket>('/api/v1/onboardings', body);
         const { job, machine } = ticket;
         const bmc = machine.bmc?.mac ?? '?';
+        if (options.output !== 'text') {
+          // JSON or YAML: the ticket, or with --wait the machine as the onboarding left it, and nothing else.
+          if (!options.wait) process.stdout.write(renderData(ticket, options.output));
+          else await follow(client, job.id, machine.id, options.output);
+          return;
+        }
         process.stdout.write(
           ticket.created
             ? `Onboarding BMC ${bmc} as machine ${machine.id} (job ${job.id}).\n`
@@ -58,7 +66,7 @@ export function onboardCommand(): Command {
           process.stdout.write(`Follow it with: metalbox events ${machine.id}\n`);
           return;
         }
-        await follow(client, job.id, machine.id);
+        await follow(client, job.id, machine.id, 'text');
       });
     });
 }
@@ -119,7 +127,10 @@ function readPassword(file: string | undefined): string | undefined {
 }
 
 /** Prints the machine's events from this job's start until the job ends; exit 1 when it failed. */
-async function follow(client: ApiClient, jobId: number, machineId: string): Promise<void> {
+async function follow(client: ApiClient, jobId: number, machineId: string, output: 'text' | 'json' | 'yaml'): Promise<void> {
+  const say = (text: string) => {
+    if (output === 'text') process.stdout.write(text);
+  };
   const earlier = await client.get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events`, { limit: 1000 });
   // From this job's first event (its "queued" line), so a second `onboard --wait` replays what happened so far.
   const first = earlier.find((event) => (event.data as { job?: unknown } | null)?.job === jobId);
@@ -128,20 +139,21 @@ async function follow(client: ApiClient, jobId: number, machineId: string): Prom
     const job = await client.get<JobJson>(`/api/v1/onboardings/${jobId}`);
     const events = await client.get<MachineEventJson[]>(`/api/v1/machines/${machineId}/events`, { after, limit: 1000 });
     for (const event of events) {
-      process.stdout.write(eventLine(event));
+      say(eventLine(event));
       // The inspection's line counts its notes (dead links, a BMC reporting another MAC): here they are in full.
       const notes = (event.data as { notes?: unknown } | null)?.notes;
-      if (event.type === 'inventory' && Array.isArray(notes)) for (const note of notes) process.stdout.write(`    note: ${String(note)}\n`);
+      if (event.type === 'inventory' && Array.isArray(notes)) for (const note of notes) say(`    note: ${String(note)}\n`);
       after = event.id;
     }
     if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') {
       const machine = await client.get<MachineJson>(`/api/v1/machines/${refPath({ kind: 'id', id: machineId })}`);
+      if (output !== 'text') process.stdout.write(renderData(machine, output));
       if (job.status !== 'succeeded')
         throw new CliError(
           EXIT.failed,
           `onboarding failed: machine ${machine.id} is ${machine.state}: ${orDash(machine.stateReason ?? job.lastError)}`,
         );
-      process.stdout.write(`Machine ${machine.id} is ${machine.state}.\n`);
+      say(`Machine ${machine.id} is ${machine.state}.\n`);
       return;
     }
     await sleep(POLL_MS);

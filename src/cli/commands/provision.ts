@@ -4,8 +4,8 @@ import type { JobJson, MachineEventJson, MachineJson, MachineState } from '../..
 import type { ApiClient } from '../client.js';
 import { CliError, EXIT } from '../errors.js';
 import { eventLine, followEvents } from '../follow.js';
-import { orDash } from '../output.js';
-import { clientCommand, refPath, requireMachineRef, withClient } from './shared.js';
+import { orDash, renderData } from '../output.js';
+import { clientCommand, outputOption, refPath, requireMachineRef, withClient } from './shared.js';
 
 interface Ticket {
   /** Null for a deploy to a machine without a BMC. */
@@ -36,16 +36,18 @@ export function provisionCommand(): Command {
       'start over a provisioning under way (preparing, netbooting or installing) with a new operation: boot override and power again',
     )
     .option('--wait', 'print each step as it happens; exit 0 when provisioned (active, for an image), 1 when it failed')
-    .action(async (text: string, options: { server?: string; profile?: string; retry?: boolean; wait?: boolean }) => {
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+    .action(async (text: string, options: { server?: string; profile?: string; retry?: boolean; wait?: boolean } & Output) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const body = { ...(options.profile ? { profile: options.profile } : {}), ...(options.retry ? { retry: true } : {}) };
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, body);
         const deploy = ticket.machine.state === 'deploying';
-        process.stdout.write(
+        say(
+          options,
           `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
         );
-        await finish(client, ticket, deploy ? 'deploy' : 'provision', options.wait);
+        await finish(client, ticket, deploy ? 'deploy' : 'provision', options);
       });
     });
 }
@@ -57,14 +59,13 @@ export function inspectCommand(): Command {
   )
     .argument('<ref>', 'machine id, BMC MAC or any NIC MAC')
     .option('--wait', 'print each step as it happens; exit 0 when read and classified again, 1 when it failed')
-    .action(async (text: string, options: { server?: string; wait?: boolean }) => {
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+    .action(async (text: string, options: { server?: string; wait?: boolean } & Output) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/inspect`, {});
-        process.stdout.write(
-          `Inspecting machine ${ticket.machine.id} with the agent (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
-        );
-        await finish(client, ticket, 'inspect', options.wait);
+        say(options, `Inspecting machine ${ticket.machine.id} with the agent (operation ${ticket.operationId}, ${jobText(ticket)}).\n`);
+        await finish(client, ticket, 'inspect', options);
       });
     });
 }
@@ -80,7 +81,8 @@ export function deprovisionCommand(): Command {
       'a deployed machine: each disk erases itself before the wipe where it can (NVMe format, ATA secure erase; a large disk can take hours: raise provisioning.timeouts.cleaning)',
     )
     .option('--wait', 'print each step as it happens; exit 0 when ready, 1 when it failed')
-    .action(async (text: string, options: { server?: string; wait?: boolean; secure?: boolean }) => {
+    .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
+    .action(async (text: string, options: { server?: string; wait?: boolean; secure?: boolean } & Output) => {
       const ref = requireMachineRef(text);
       await withClient(options, async (client) => {
         const { body: ticket } = await client.post<Ticket>(
@@ -88,10 +90,11 @@ export function deprovisionCommand(): Command {
           options.secure ? { secure: true } : {},
         );
         const clean = ticket.machine.state === 'cleaning';
-        process.stdout.write(
+        say(
+          options,
           `${clean ? `Cleaning${options.secure ? ' securely' : ''}` : 'Deprovisioning'} machine ${ticket.machine.id} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
         );
-        await finish(client, ticket, clean ? 'clean' : 'deprovision', options.wait);
+        await finish(client, ticket, clean ? 'clean' : 'deprovision', options);
       });
     });
 }
@@ -99,11 +102,16 @@ export function deprovisionCommand(): Command {
 const jobText = (ticket: Ticket) =>
   ticket.job === null ? 'no BMC: its agent takes it, or power the machine on into PXE' : `job ${ticket.job.id}`;
 
-/** Without --wait, says how to follow; with it, prints the operation's events until the machine ends in success or failure. */
-async function finish(client: ApiClient, ticket: Ticket, command: keyof typeof ENDS, wait: boolean | undefined): Promise<void> {
+/**
+ * Without --wait, says how to follow (or prints the ticket, for -o json|yaml); with it,
+ * prints the operation's events until the machine ends in success or failure (or, for
+ * -o json|yaml, only the machine as it ended).
+ */
+async function finish(client: ApiClient, ticket: Ticket, command: keyof typeof ENDS, options: { wait?: boolean } & Output): Promise<void> {
   const machineId = ticket.machine.id;
-  if (!wait) {
-    process.stdout.write(`Follow it with: metalbox events ${machineId} --follow\n`);
+  if (!options.wait) {
+    if (options.output === 'text') process.stdout.write(`Follow it with: metalbox events ${machineId} --follow\n`);
+    else process.stdout.write(renderData(ticket, options.output));
     return;
   }
   const { ok, failed } = ENDS[command];
@@ -111,11 +119,19 @@ async function finish(client: ApiClient, ticket: Ticket, command: keyof typeof E
   // From the operation's first event, so the lines printed are this operation's.
   const first = earlier.findIndex((event) => event.operationId === ticket.operationId);
   const shown = first < 0 ? [] : earlier.slice(first);
-  for (const event of shown) process.stdout.write(eventLine(event));
+  for (const event of shown) say(options, eventLine(event));
   const ended = (event: MachineEventJson) =>
     event.fromState !== event.toState && event.toState !== null && (ok.includes(event.toState) || event.toState === failed);
-  const end = shown.find(ended) ?? (await followEvents(client, machineId, earlier.at(-1)?.id ?? 0, ended));
+  const end = shown.find(ended) ?? (await followEvents(client, machineId, earlier.at(-1)?.id ?? 0, ended, options.output === 'text'));
   if (end === null) throw new CliError(EXIT.failed, 'the event stream ended before the machine did');
+  if (options.output !== 'text')
+    process.stdout.write(renderData(await client.get<MachineJson>(`/api/v1/machines/${machineId}`), options.output));
   if (end.toState === failed) throw new CliError(EXIT.failed, `${command} failed: machine ${machineId} is ${failed}: ${end.message}`);
-  process.stdout.write(`Machine ${machineId} is ${end.toState}.\n`);
+  say(options, `Machine ${machineId} is ${end.toState}.\n`);
 }
+
+type Output = { output: 'text' | 'json' | 'yaml' };
+/** Progress and summaries are text: -o json|yaml prints the data alone. */
+const say = (options: Output, text: string) => {
+  if (options.output === 'text') process.stdout.write(text);
+};
