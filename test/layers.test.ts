@@ -13,6 +13,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  */
 const LAYERS: readonly string[][] = [
   ['cli'],
+  ['doctor'],
   ['server.ts'],
   ['api'],
   ['onboarding', 'provisioning'],

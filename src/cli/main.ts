@@ -9,6 +9,7 @@ import { observationsCommand } from './commands/observations.js';
 import { onboardCommand } from './commands/onboard.js';
 import { deprovisionCommand, inspectCommand, provisionCommand } from './commands/provision.js';
 import { deleteCommand } from './commands/delete.js';
+import { doctorCommand } from './commands/doctor.js';
 import { installServiceCommand } from './commands/install-service.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { powerCommand } from './commands/power.js';
@@ -49,6 +50,7 @@ function program(): Command {
     agentCommand(),
     labCommand(),
     installServiceCommand(),
+    doctorCommand(),
   ])
     root.addCommand(command);
   // Commander exits 1 on usage errors; metalbox's contract is 2. Override on every level.
