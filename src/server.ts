@@ -4,6 +4,9 @@ import { buildApi } from './api/app.js';
 import { HttpListener } from './api/listener.js';
 import { ensureApiToken, ensureMetricsToken, TOKEN_FILE } from './api/token.js';
 import { Metrics, OperationDurations } from './api/metrics.js';
+import { explainBoot } from './api/explain-boot.js';
+import { uiRoutes } from './ui/routes.js';
+import { UiSessions } from './ui/sessions.js';
 import { PROVISIONING_TIMEOUTS, type Config } from './config/settings.js';
 import { ProxyDhcpHandler } from './dhcp-proxy/responder.js';
 import { ProxyDhcpServer } from './dhcp-proxy/server.js';
@@ -286,6 +289,12 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       onboarding: engine,
       sweep,
     };
+    const bootSettings = {
+      unknown: config.boot.unknown,
+      proxyDhcp: dhcp !== undefined,
+      tftp: tftp !== undefined,
+      uefiBinary: config.netboot.uefiBinary,
+    };
     const durations = new OperationDurations();
     cleanups.push(store.machines.onChange((machineId) => durations.changed(machineId, store.machines.stateOf(machineId))));
     const metrics = new Metrics({
@@ -316,15 +325,17 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       listener,
       stats: () => Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service?.stats() ?? null])),
       metrics: { families: () => metrics.families(), token: ensureMetricsToken(config.dataDir) },
-      boot: {
-        unknown: config.boot.unknown,
-        proxyDhcp: dhcp !== undefined,
-        tftp: tftp !== undefined,
-        uefiBinary: config.netboot.uefiBinary,
-      },
+      boot: bootSettings,
       ahead: (request, response) => scripts.handle(request, response),
     });
     cleanups.push(() => api.close());
+    uiRoutes(api, {
+      store,
+      sessions: new UiSessions(token),
+      provisioning,
+      onboarding,
+      verdict: (machineId) => explainBoot(store, bootSettings, { kind: 'id', id: machineId }),
+    });
     api.register(async (scope) =>
       netbootRoutes(scope, {
         decisions,

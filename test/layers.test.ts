@@ -15,7 +15,7 @@ const LAYERS: readonly string[][] = [
   ['cli'],
   ['doctor'],
   ['server.ts'],
-  ['api'],
+  ['api', 'ui'],
   ['onboarding', 'provisioning'],
   ['ipxe', 'dhcp-proxy', 'tftp', 'bmc-locator', 'bmc', 'jobs'],
   ['netboot', 'redfish', 'agent'],
