@@ -331,6 +331,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     cleanups.push(() => api.close());
     uiRoutes(api, {
       store,
+      catalog,
       sessions: new UiSessions(token),
       provisioning,
       onboarding,

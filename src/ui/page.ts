@@ -79,7 +79,7 @@ export function page(title: string, body: Html, session: { csrf: string } | null
 <a class="brand" href="/ui/">metalbox</a>
 ${
   session
-    ? html`<nav><a href="/ui/">Fleet</a></nav>
+    ? html`<nav><a href="/ui/">Fleet</a> · <a href="/ui/observations">Observations</a> · <a href="/ui/catalog">Profiles and types</a></nav>
 <form class="inline" method="post" action="/ui/logout"><input type="hidden" name="csrf" value="${session.csrf}"><button>Log out</button></form>`
     : raw('')
 }

@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FAILED_STATES, MACHINE_STATES, STABLE_STATES, type MachineState } from '../lifecycle/lifecycle.js';
 import { isMetalboxError } from '../lib/errors.js';
+import { normalizeMac } from '../lib/mac.js';
 import { parseMachineRef } from '../lib/machine-ref.js';
 import type { BootVerdict } from '../netboot/boot-verdict.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
+import type { Catalog } from '../profiles/catalog.js';
 import type { Provisioning } from '../provisioning/provisioning.js';
 import type { MachineEventJson, MachineJson, Store } from '../store/index.js';
 import { html, raw, type Html } from './html.js';
@@ -17,6 +19,8 @@ export interface UiOptions {
   onboarding?: Onboarding | undefined;
   /** The boot verdict of a machine ("why did it not boot"). */
   verdict?: ((machineId: string) => BootVerdict) | undefined;
+  /** The profiles and server types in force, for the catalog page. */
+  catalog?: Catalog | undefined;
 }
 
 const COOKIE = 'mbx_session';
@@ -121,6 +125,18 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
         }
       });
 
+      scope.get<{ Querystring: { mac?: string } }>(
+        '/ui/observations',
+        {
+          schema: { querystring: { type: 'object', additionalProperties: false, properties: { mac: { type: 'string', maxLength: 32 } } } },
+        },
+        async (request, reply) =>
+          reply.type('text/html; charset=utf-8').send(page('Observations', observationsPage(store, request.query.mac), sessionOf(request))),
+      );
+      scope.get('/ui/catalog', async (request, reply) =>
+        reply.type('text/html; charset=utf-8').send(page('Profiles and server types', catalogPage(options.catalog), sessionOf(request))),
+      );
+
       const machineParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } };
       scope.get<{ Params: { id: string }; Querystring: { done?: string } }>(
         '/ui/machines/:id',
@@ -157,6 +173,50 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
       );
     });
   });
+}
+
+/** What DHCP snooping saw, most recent first: how onboarding finds a BMC, and the first thing to look at when a machine does not boot. */
+function observationsPage(store: Store, mac: string | undefined): Html {
+  const normalized = mac === undefined || mac.trim() === '' ? undefined : normalizeMac(mac);
+  const rows = normalized === null ? [] : store.observations.list({ mac: normalized, limit: 200 });
+  return html`<h1>Observations</h1>
+<form class="filters" method="get" action="/ui/observations" role="search">
+<label for="mac">MAC</label> <input id="mac" name="mac" value="${mac ?? ''}" placeholder="any">
+<button>Show</button>
+</form>
+${normalized === null ? html`<p class="flash bad" role="alert">${mac} is not a MAC address.</p>` : raw('')}
+<div class="scroll"><table>
+<thead><tr><th>MAC</th><th>Message</th><th>Address</th><th>Vendor class</th><th class="num">Arch</th><th class="wide">Host name</th><th>Last seen</th><th class="num">Count</th></tr></thead>
+<tbody>${rows.map(
+    (seen) =>
+      html`<tr><td>${seen.mac}</td><td>${seen.messageType}</td><td>${seen.ip ?? '–'}</td><td>${seen.vendorClass ?? '–'}</td><td class="num">${seen.arch ?? '–'}</td><td class="wide">${seen.hostname ?? '–'}</td><td><time datetime="${seen.lastSeen}">${seen.lastSeen.replace('T', ' ').slice(0, 19)}</time></td><td class="num">${seen.count}</td></tr>`,
+  )}</tbody>
+</table></div>`;
+}
+
+/** The profiles and server types in force, and where each comes from (the config file or the API). */
+function catalogPage(catalog: Catalog | undefined): Html {
+  if (catalog === undefined) return html`<h1>Profiles and server types</h1><p>Not available here.</p>`;
+  return html`<h1>Profiles</h1>
+<div class="scroll"><table>
+<thead><tr><th>Name</th><th>Source</th><th>Boots</th></tr></thead>
+<tbody>${catalog
+    .listProfiles()
+    .map(
+      (view) =>
+        html`<tr><td>${view.name}</td><td>${view.source}</td><td>${view.spec.image ? `image ${view.spec.image.url}` : view.spec.script !== undefined ? 'iPXE script' : (view.spec.kernel ?? '–')}</td></tr>`,
+    )}</tbody>
+</table></div>
+<h1>Server types</h1>
+<div class="scroll"><table>
+<thead><tr><th>Name</th><th>Source</th><th>Matches</th><th>Profile</th></tr></thead>
+<tbody>${catalog.listServerTypes().map(
+    (view) =>
+      html`<tr><td>${view.name}</td><td>${view.source}</td><td>${Object.entries(view.spec.match ?? {})
+        .map(([fact, value]) => `${fact} ${String(value)}`)
+        .join(', ')}</td><td>${view.spec.profile ?? '–'}</td></tr>`,
+  )}</tbody>
+</table></div>`;
 }
 
 function act(action: Action, id: string, options: UiOptions): string {

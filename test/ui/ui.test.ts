@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { moveTo, seedMachine, startServe, tempDir } from '../helpers.js';
+import { claimAddress, moveTo, seedMachine, startServe, tempDir } from '../helpers.js';
 
 /** Debian's chromium (scripts/install-deps installs it); playwright-core drives it and downloads no browser. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,10 +36,13 @@ test('the console: login, the fleet live, a machine page and an action, escaped 
       ] as const
     ).map(([type, seconds, message]) => ({ machineId: installed, type, message, at: at(seconds) })),
   );
+  const booting = seedMachine(store, '94:40:c9:00:06:04', '52:54:00:77:06:04', { profile: 'lab', state: 'preparing' });
   // A BMC that reports markup as its serial: shown as text, never run.
   store.db.prepare('UPDATE machines SET serial = ? WHERE id = ?').run('<img src=x onerror=alert(1)>', ready);
   store.close();
-  const serve = await startServe(t, ['--data-dir', dataDir, '--no-dhcp-proxy', '--no-tftp']);
+  const config = join(dataDir, '..', 'metalbox.yaml');
+  writeFileSync(config, 'profiles:\n  lab: { kernel: http://mirror.example/vmlinuz }\n');
+  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config]);
   const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
   mkdirSync(ARTEFACTS, { recursive: true });
 
@@ -66,19 +69,31 @@ test('the console: login, the fleet live, a machine page and an action, escaped 
   assert.deepEqual([cookie?.name, cookie?.httpOnly, cookie?.sameSite], ['mbx_session', true, 'Strict']);
   assert.notEqual(cookie?.value, token, 'the browser keeps a session id, not the token');
 
-  // The fleet: three machines, counts by state, the failed one in red's class.
-  assert.equal(await page.locator('tbody tr').count(), 3);
-  assert.equal(await page.textContent('section[aria-label="machines by state"] p'), '3 machines');
+  // The fleet: four machines, counts by state, the failed one's state.
+  assert.equal(await page.locator('tbody tr').count(), 4);
+  assert.equal(await page.textContent('section[aria-label="machines by state"] p'), '4 machines');
   assert.match((await page.locator('tbody tr', { hasText: failed }).textContent()) ?? '', /bmc_unreachable/);
   await page.screenshot({ path: join(ARTEFACTS, 'fleet-1280.png'), fullPage: true });
 
-  // Live: a change made elsewhere (the API) shows without a reload.
+  // Live, without a reload: a booting machine's own PXE request moves it from preparing to
+  // netbooting (EDK2's request on the PXE port, as the lab's OVMF sends it), and the API
+  // sets another's maintenance flag.
+  const bootingRow = page.locator('tbody tr', { hasText: booting });
+  assert.equal(await bootingRow.locator('.state').textContent(), 'preparing');
+  await claimAddress(serve, '127.0.0.1', '52:54:00:77:06:04');
+  await bootingRow.locator('.state', { hasText: 'netbooting' }).waitFor({ timeout: 10_000 });
   await serve.fetch(`/api/v1/machines/${installed}/maintenance`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ on: true }),
   });
   await page.locator('tbody tr', { hasText: installed }).locator('text=maintenance').waitFor({ timeout: 10_000 });
+
+  // The other pages: observations and the catalog, from the header's links.
+  await page.click('nav a:has-text("Observations")');
+  assert.equal(await page.textContent('h1'), 'Observations');
+  await page.click('nav a:has-text("Profiles and types")');
+  assert.deepEqual(await page.locator('h1').allTextContents(), ['Profiles', 'Server types']);
 
   // Keyboard: Tab reaches a machine's link, Enter opens its page.
   await page.goto(`${serve.url}/ui/`);
