@@ -305,7 +305,7 @@ function fleetLive(store: Store, query: { q?: string; state?: MachineState | '';
 </section>
 <div class="scroll"><table>
 <caption class="wide">${shown.length < all.length ? `the first ${shown.length} of ${all.length}: filter to see the others` : ''}</caption>
-<thead><tr><th>Machine</th><th>${sortLink('state', 'State')}</th><th class="wide">${sortLink('type', 'Type')}</th><th class="wide">Power</th><th>${sortLink('model', 'Model')}</th><th class="num wide">${sortLink('cpus', 'CPUs')}</th><th class="num wide">${sortLink('memory', 'Memory')}</th><th class="wide">${sortLink('updated', 'Last change')}</th></tr></thead>
+<thead><tr><th>Machine</th><th>${sortLink('state', 'State')}</th><th class="wide">${sortLink('type', 'Type')}</th><th class="wide">Power</th><th>${sortLink('model', 'Model')}</th><th class="num wide">${sortLink('cpus', 'CPUs')}</th><th class="num wide">${sortLink('memory', 'Memory')}</th><th class="wide">${sortLink('updated', 'Last event')}</th></tr></thead>
 <tbody>${shown.map(
     (machine) => html`<tr>
 <td><a href="/ui/machines/${machine.id}">${machine.id}</a><br><small>${machine.bmc?.mac ?? machine.nics[0]?.mac ?? ''}</small></td>
@@ -315,10 +315,17 @@ function fleetLive(store: Store, query: { q?: string; state?: MachineState | '';
 <td>${[machine.system.manufacturer, machine.system.model].filter(Boolean).join(' ') || '–'}</td>
 <td class="num wide">${machine.cpu.cores ?? '–'}</td>
 <td class="num wide">${machine.memory.totalGiB === null ? '–' : `${machine.memory.totalGiB} GiB`}</td>
-<td class="wide"><time datetime="${machine.updatedAt}">${machine.updatedAt.replace('T', ' ').slice(0, 19)}</time></td>
+<td class="wide">${lastEvent(store, machine)}</td>
 </tr>`,
   )}</tbody>
 </table></div>`;
+}
+
+/** A row's last event: its time and message (one indexed read per row shown). */
+function lastEvent(store: Store, machine: MachineJson): Html {
+  const [event] = store.machines.events(machine.id, { limit: 1 });
+  if (event === undefined) return html`–`;
+  return html`<time datetime="${event.at}">${event.at.replace('T', ' ').slice(0, 19)}</time><br><small>${event.message.slice(0, 80)}</small>`;
 }
 
 function machinePage(machine: MachineJson, store: Store, options: UiOptions, session: UiSession, done: string | undefined): Html {

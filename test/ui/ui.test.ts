@@ -72,7 +72,10 @@ test('the console: login, the fleet live, a machine page and an action, escaped 
   // The fleet: four machines, counts by state, the failed one's state.
   assert.equal(await page.locator('tbody tr').count(), 4);
   assert.equal(await page.textContent('section[aria-label="machines by state"] p'), '4 machines');
-  assert.match((await page.locator('tbody tr', { hasText: failed }).textContent()) ?? '', /bmc_unreachable/);
+  // Its state, and its last event (moveTo names each step's event after the state it enters).
+  const failedRow = page.locator('tbody tr', { hasText: failed });
+  assert.equal(await failedRow.locator('.state').textContent(), 'bmc_unreachable');
+  assert.equal(await failedRow.locator('td:last-child small').textContent(), 'bmc_unreachable');
   await page.screenshot({ path: join(ARTEFACTS, 'fleet-1280.png'), fullPage: true });
 
   // Live, without a reload: a booting machine's own PXE request moves it from preparing to
@@ -87,7 +90,10 @@ test('the console: login, the fleet live, a machine page and an action, escaped 
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ on: true }),
   });
-  await page.locator('tbody tr', { hasText: installed }).locator('text=maintenance').waitFor({ timeout: 10_000 });
+  await page
+    .locator('tbody tr', { hasText: installed })
+    .locator('td:nth-child(2) small', { hasText: /^maintenance$/ })
+    .waitFor({ timeout: 10_000 });
 
   // The other pages: observations and the catalog, from the header's links.
   await page.click('nav a:has-text("Observations")');
