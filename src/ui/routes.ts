@@ -103,10 +103,9 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
           q: { type: 'string', maxLength: 200 },
           state: { type: 'string', enum: ['', ...MACHINE_STATES] },
           sort: { type: 'string', enum: [...SORTS] },
-          done: { type: 'string', maxLength: 300 },
         },
       };
-      type FleetQuery = { q?: string; state?: MachineState | ''; sort?: Sort; done?: string };
+      type FleetQuery = { q?: string; state?: MachineState | ''; sort?: Sort };
       scope.get<{ Querystring: FleetQuery }>('/ui/', { schema: { querystring: fleetQuery } }, async (request, reply) =>
         reply.type('text/html; charset=utf-8').send(page('Fleet', fleetPage(store, request.query, sessionOf(request)), sessionOf(request))),
       );
@@ -116,12 +115,13 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
       scope.post<{ Body: { bmcMac?: string; ip?: string } }>('/ui/onboard', async (request, reply) => {
         const bmcMac = request.body?.bmcMac?.trim() ?? '';
         const ip = request.body?.ip?.trim();
-        if (options.onboarding === undefined) return back(reply, '/ui/', 'onboarding is not available here');
+        const session = sessionOf(request);
+        if (options.onboarding === undefined) return back(reply, session, '/ui/', 'onboarding is not available here');
         try {
           const ticket = options.onboarding.request({ bmcMac, ...(ip ? { ip } : {}) });
-          return back(reply, `/ui/machines/${ticket.machine.id}`, `onboarding BMC ${ticket.machine.bmc?.mac ?? bmcMac}`);
+          return back(reply, session, `/ui/machines/${ticket.machine.id}`, `onboarding BMC ${ticket.machine.bmc?.mac ?? bmcMac}`);
         } catch (error) {
-          return back(reply, '/ui/', messageOf(error));
+          return back(reply, session, '/ui/', messageOf(error));
         }
       });
 
@@ -138,20 +138,16 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
       );
 
       const machineParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } };
-      scope.get<{ Params: { id: string }; Querystring: { done?: string } }>(
-        '/ui/machines/:id',
-        { schema: { params: machineParams, querystring: { type: 'object', properties: { done: { type: 'string', maxLength: 300 } } } } },
-        async (request, reply) => {
-          const machine = machineOf(store, request.params.id);
-          if (machine === null)
-            return reply
-              .code(404)
-              .type('text/html; charset=utf-8')
-              .send(page('Not found', html`<p>No machine ${request.params.id}.</p>`, sessionOf(request)));
-          const body = machinePage(machine, store, options, sessionOf(request), request.query.done);
-          return reply.type('text/html; charset=utf-8').send(page(machine.id, body, sessionOf(request)));
-        },
-      );
+      scope.get<{ Params: { id: string } }>('/ui/machines/:id', { schema: { params: machineParams } }, async (request, reply) => {
+        const machine = machineOf(store, request.params.id);
+        if (machine === null)
+          return reply
+            .code(404)
+            .type('text/html; charset=utf-8')
+            .send(page('Not found', html`<p>No machine ${request.params.id}.</p>`, sessionOf(request)));
+        const body = machinePage(machine, store, options, sessionOf(request));
+        return reply.type('text/html; charset=utf-8').send(page(machine.id, body, sessionOf(request)));
+      });
       scope.get<{ Params: { id: string } }>('/ui/machines/:id/live', { schema: { params: machineParams } }, async (request, reply) => {
         const machine = machineOf(store, request.params.id);
         if (machine === null) return reply.code(404).send();
@@ -163,11 +159,12 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions): void {
         async (request, reply) => {
           const action = request.body?.action as Action;
           const here = `/ui/machines/${encodeURIComponent(request.params.id)}`;
-          if (!ACTIONS.includes(action)) return back(reply, here, 'unknown action');
+          const session = sessionOf(request);
+          if (!ACTIONS.includes(action)) return back(reply, session, here, 'unknown action');
           try {
-            return back(reply, action === 'delete' ? '/ui/' : here, act(action, request.params.id, options));
+            return back(reply, session, action === 'delete' ? '/ui/' : here, act(action, request.params.id, options));
           } catch (error) {
-            return back(reply, here, messageOf(error));
+            return back(reply, session, here, messageOf(error));
           }
         },
       );
@@ -265,8 +262,8 @@ ${problem ? html`<p class="flash bad" role="alert">${problem}</p>` : raw('')}
   );
 }
 
-function fleetPage(store: Store, query: { q?: string; state?: MachineState | ''; sort?: Sort; done?: string }, session: UiSession): Html {
-  return html`${query.done ? html`<p class="flash" role="status">${query.done}</p>` : raw('')}
+function fleetPage(store: Store, query: { q?: string; state?: MachineState | ''; sort?: Sort }, session: UiSession): Html {
+  return html`${flashOf(session)}
 <h1>Fleet</h1>
 <form class="filters" method="get" action="/ui/" role="search">
 <label for="q">Filter</label> <input id="q" name="q" value="${query.q ?? ''}" placeholder="serial, model, MAC, IP, profile…">
@@ -328,10 +325,10 @@ function lastEvent(store: Store, machine: MachineJson): Html {
   return html`<time datetime="${event.at}">${event.at.replace('T', ' ').slice(0, 19)}</time><br><small>${event.message.slice(0, 80)}</small>`;
 }
 
-function machinePage(machine: MachineJson, store: Store, options: UiOptions, session: UiSession, done: string | undefined): Html {
+function machinePage(machine: MachineJson, store: Store, options: UiOptions, session: UiSession): Html {
   const button = (action: Action, label: string) =>
     html`<form class="inline" method="post" action="/ui/machines/${machine.id}/actions"><input type="hidden" name="csrf" value="${session.csrf}"><input type="hidden" name="action" value="${action}"><button>${label}</button></form>`;
-  return html`${done ? html`<p class="flash" role="status">${done}</p>` : raw('')}
+  return html`${flashOf(session)}
 <h1>${machine.id}</h1>
 <div class="actions" aria-label="actions">
 ${machine.maintenance ? button('maintenance-off', 'Maintenance off') : button('maintenance-on', 'Maintenance on')}
@@ -456,12 +453,17 @@ function cookieOf(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** After a POST: back to a page with what happened (Post/Redirect/Get, so a reload repeats nothing). */
-function back(reply: FastifyReply, to: string, done: string): FastifyReply {
-  return reply
-    .code(303)
-    .header('location', `${to}?${new URLSearchParams({ done: done.slice(0, 300) })}`)
-    .send();
+/** After a POST: back to a page (Post/Redirect/Get, so a reload repeats nothing), which shows what happened once. */
+function back(reply: FastifyReply, session: UiSession, to: string, message: string): FastifyReply {
+  session.flash = message.slice(0, 300);
+  return reply.code(303).header('location', to).send();
+}
+
+/** The last action's message, once. */
+function flashOf(session: UiSession): Html {
+  const message = session.flash;
+  session.flash = undefined;
+  return message === undefined ? raw('') : html`<p class="flash" role="status">${message}</p>`;
 }
 
 function messageOf(error: unknown): string {

@@ -4,6 +4,8 @@ export interface UiSession {
   /** Sent with every form and fetch that changes something; a cross-site page cannot read it. */
   csrf: string;
   expires: number;
+  /** What the last action did, shown once on the page it redirected to (kept here, not in the URL, so no link can put words on the page). */
+  flash?: string | undefined;
 }
 
 /** How long a login lasts without use. */

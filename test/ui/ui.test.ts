@@ -124,6 +124,11 @@ test('the console: login, the fleet live, a machine page and an action, escaped 
   await page.screenshot({ path: join(ARTEFACTS, 'machine-1280.png'), fullPage: true });
   await page.click('button:has-text("Maintenance off")');
   assert.equal(await page.textContent('[role=status]'), 'out of maintenance');
+  await page.reload();
+  assert.equal(await page.locator('[role=status]').count(), 0, 'the message shows once, and a reload repeats nothing');
+  // Messages come from the session, never from the URL: a link cannot put words on the page.
+  await page.goto(`${serve.url}/ui/machines/${installed}?done=call+0800-FAKE`);
+  assert.equal(await page.locator('[role=status]').count(), 0);
   const machine = (await (await serve.fetch(`/api/v1/machines/${installed}`)).json()) as MachineJson;
   assert.equal(machine.maintenance, false);
 
