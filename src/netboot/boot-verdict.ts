@@ -321,7 +321,8 @@ function latestBoot(events: readonly MachineEventJson[]): MachineEventJson[] {
   return boot;
 }
 
-/** What a booted installer (its callback), the agent (its reports) or a deployed OS says back. */
-const reportsBack = (event: MachineEventJson) => /^(callback|agent\.|deploy\.|clean\.)/.test(event.type);
+/** The event types of what a booted installer (its callback), the agent (its reports) or a deployed OS says back. */
+export const REPORTS_BACK = /^(callback|agent\.|deploy\.|clean\.)/;
+const reportsBack = (event: MachineEventJson) => REPORTS_BACK.test(event.type);
 const sum = (observations: readonly ObservationJson[]) => observations.reduce((total, seen) => total + seen.count, 0);
 const minus = (iso: string, ms: number) => new Date(Date.parse(iso) - ms).toISOString();

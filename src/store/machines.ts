@@ -271,8 +271,12 @@ export class MachineStore {
     return appended;
   }
 
-  /** Puts the machine in maintenance or takes it out, with the event, in one transaction; unchanged (and no event) when it already is. */
-  setMaintenance(machineId: string, on: boolean, event: EventInput): MachineEventJson | null {
+  /** Puts the machine in maintenance or takes it out, with its event, in one transaction; unchanged (and no event) when it already is. */
+  setMaintenance(machineId: string, on: boolean): MachineEventJson | null {
+    const event = {
+      type: 'maintenance',
+      message: on ? 'maintenance on: no boot answers until it is taken out' : 'maintenance off: boot answers again',
+    };
     const appended = this.#db
       .transaction(() => {
         const current = this.#db

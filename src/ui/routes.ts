@@ -3,7 +3,7 @@ import { FAILED_STATES, MACHINE_STATES, STABLE_STATES, type MachineState } from 
 import { isMetalboxError } from '../lib/errors.js';
 import { normalizeMac } from '../lib/mac.js';
 import { parseMachineRef } from '../lib/machine-ref.js';
-import type { BootVerdict } from '../netboot/boot-verdict.js';
+import { REPORTS_BACK, type BootVerdict } from '../netboot/boot-verdict.js';
 import type { Onboarding } from '../onboarding/onboarding.js';
 import type { Catalog } from '../profiles/catalog.js';
 import type { Provisioning } from '../provisioning/provisioning.js';
@@ -227,10 +227,7 @@ function act(action: Action, id: string, options: UiOptions): string {
     case 'maintenance-on':
     case 'maintenance-off': {
       const on = action === 'maintenance-on';
-      store.machines.setMaintenance(id, on, {
-        type: 'maintenance',
-        message: on ? 'maintenance on: no boot answers until it is taken out' : 'maintenance off: boot answers again',
-      });
+      store.machines.setMaintenance(id, on);
       return on ? 'in maintenance: no boot answers' : 'out of maintenance';
     }
     case 'power-on':
@@ -374,7 +371,7 @@ const BOOT_STEPS: ReadonlyArray<[string, RegExp]> = [
   ['script', /^boot\.script$/],
   ['kernel', /^boot\.kernel$/],
   ['initrd', /^boot\.initrd$/],
-  ['callback', /^(callback|agent\.|deploy\.|clean\.)/],
+  ['callback', REPORTS_BACK],
 ];
 
 /** DHCP → TFTP → script → kernel → initrd → callback of the latest boot, each segment as long as the seconds to the next step. */

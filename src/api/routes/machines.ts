@@ -79,11 +79,7 @@ export function machineRoutes(app: FastifyInstance, store: Store, options: Machi
     // the machine, or one that must not be reinstalled by accident, is left alone.
     handler: async (request) => {
       const { id } = store.machines.resolve(refFrom(request.params.ref));
-      const on = request.body.on;
-      store.machines.setMaintenance(id, on, {
-        type: 'maintenance',
-        message: on ? 'maintenance on: no boot answers until it is taken out' : 'maintenance off: boot answers again',
-      });
+      store.machines.setMaintenance(id, request.body.on);
       return store.machines.get(id);
     },
   });
