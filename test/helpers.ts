@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathBetween } from '../src/lifecycle/lifecycle.js';
 import type { InventoryInput, MachineState, Store } from '../src/store/index.js';
@@ -202,4 +202,14 @@ export async function claimAddress(serve: Serving, from: string, mac: string): P
   } finally {
     socket.close();
   }
+}
+
+/** Whether user nobody can run the built CLI from where this checkout lives (a clone in a 0700 mktemp dir: no). */
+export function nobodyCanRunCli(): boolean {
+  let dir = CLI;
+  do {
+    dir = dirname(dir);
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+  } while (dir !== '/');
+  return true;
 }

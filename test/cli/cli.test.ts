@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { CLI, dl360Inventory, moveTo, runCli, startServe, tempDir } from '../helpers.js';
+import { CLI, dl360Inventory, moveTo, nobodyCanRunCli, runCli, startServe, tempDir } from '../helpers.js';
 
 test('serve on an empty data dir: healthz, empty inventory, exit codes, graceful stop', async (t) => {
   const dataDir = join(tempDir(t), 'data');
@@ -112,16 +112,6 @@ test('serve refuses bad input before anything starts', async (t) => {
   const badFlag = await runCli(['serve', '--log-level']);
   assert.equal(badFlag.code, 2, 'commander usage errors exit 2');
 });
-
-/** Whether user nobody can run the built CLI from where this checkout lives. */
-function nobodyCanRunCli(): boolean {
-  let dir = CLI;
-  do {
-    dir = dirname(dir);
-    if ((statSync(dir).mode & 0o001) === 0) return false;
-  } while (dir !== '/');
-  return true;
-}
 
 test('an unwritable data dir is refused (checked as an unprivileged user)', {
   skip:
