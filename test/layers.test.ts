@@ -18,7 +18,7 @@ const LAYERS: readonly string[][] = [
   ['api', 'ui'],
   ['onboarding', 'provisioning'],
   ['ipxe', 'dhcp-proxy', 'tftp', 'bmc-locator', 'bmc', 'jobs'],
-  ['netboot', 'redfish', 'agent'],
+  ['netboot', 'redfish', 'ipmi', 'agent'],
   ['config'],
   ['profiles'],
   ['store'],
