@@ -29,8 +29,16 @@ export const machineSchema = {
     bmc: {
       type: ['object', 'null'],
       additionalProperties: false,
-      required: ['mac', 'ip', 'model', 'firmware', 'redfishVersion', 'ipSource'],
-      properties: { mac: { type: 'string' }, ip: str, model: str, firmware: str, redfishVersion: str, ipSource: str },
+      required: ['mac', 'protocol', 'ip', 'model', 'firmware', 'redfishVersion', 'ipSource'],
+      properties: {
+        mac: { type: 'string' },
+        protocol: { type: 'string', enum: ['redfish', 'ipmi'] },
+        ip: str,
+        model: str,
+        firmware: str,
+        redfishVersion: str,
+        ipSource: str,
+      },
     },
     system: closedObject({ manufacturer: str, model: str, serial: str, uuid: str, sku: str, biosVersion: str, powerState: str }),
     cpu: closedObject({ count: int, cores: int, threads: int, model: str }),

@@ -2,6 +2,8 @@ import type { BmcLocator } from '../bmc-locator/locator.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
 import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
+import { IpmiError, type IpmiClient } from '../ipmi/client.js';
+import { formatCode } from '../ipmi/power.js';
 import { scrapeInventory, type SystemScrape } from '../redfish/inventory.js';
 import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import type { ServerTypes } from '../profiles/server-types.js';
@@ -13,9 +15,14 @@ import { classifyMachine } from '../profiles/classify.js';
 
 export const ONBOARDING = 'onboarding';
 
+/** How to talk to the BMC: Redfish, IPMI, or auto (Redfish when its service root answers, else IPMI). */
+export type OnboardingProtocol = 'redfish' | 'ipmi' | 'auto';
+
 /** What `metalbox onboard` asks for. Connection settings given here are kept for the BMC. */
 export interface OnboardingRequest {
   bmcMac: string;
+  /** Default: the protocol the BMC was onboarded with before, else Redfish. */
+  protocol?: OnboardingProtocol;
   ip?: string;
   port?: number;
   scheme?: 'https' | 'http';
@@ -90,6 +97,7 @@ export class Onboarding implements JobHandler {
       const credentialId =
         input.username === undefined ? undefined : store.credentials.save({ username: input.username, password: input.password! });
       store.bmcs.setConnection(bmc.id, {
+        protocol: input.protocol === 'auto' ? undefined : input.protocol,
         scheme: input.scheme,
         port: input.port,
         insecure: input.insecure,
@@ -101,7 +109,7 @@ export class Onboarding implements JobHandler {
         kind: ONBOARDING,
         machineId: primary.id,
         step: 'resolve',
-        input: input.ip ? { ip: input.ip } : {},
+        input: { ...(input.ip ? { ip: input.ip } : {}), ...(input.protocol ? { protocol: input.protocol } : {}) },
       });
       const message = `onboarding queued (job ${job.id})${input.ip ? ` with BMC address ${input.ip}` : ''}`;
       if (primary.state === 'enrolled')
@@ -117,7 +125,9 @@ export class Onboarding implements JobHandler {
   #differences(input: OnboardingRequest, bmc: BmcRecord, job: JobJson): Array<{ key: string; running: string; given: string }> {
     const credential = bmc.credentialId === null ? null : this.deps.store.credentials.read(bmc.credentialId);
     const ip = typeof job.input.ip === 'string' ? job.input.ip : bmc.ip;
+    const protocol = typeof job.input.protocol === 'string' ? job.input.protocol : bmc.protocol;
     const pairs: Array<[string, unknown, unknown]> = [
+      ['protocol', input.protocol, protocol],
       ['ip', input.ip, ip],
       ['port', input.port, bmc.port],
       ['scheme', input.scheme, bmc.scheme],
@@ -208,6 +218,20 @@ export class Onboarding implements JobHandler {
           );
       }
     }
+    if (error instanceof IpmiError) {
+      const code = error.code === null ? '' : ` (code ${formatCode(error.code)})`;
+      switch (error.failure) {
+        case 'auth':
+          // Not retried: a wrong password tried again locks the account on many BMCs.
+          return this.#fail(job, 'auth_failed', `IPMI: ${error.message}${code}`, false);
+        case 'unreachable':
+          return this.#fail(job, 'bmc_unreachable', `IPMI: ${error.message}`, true);
+        case 'missing-tool':
+          return this.#fail(job, 'bmc_unreachable', error.message, false);
+        default:
+          return this.#fail(job, step === 'connect' ? 'bmc_unreachable' : 'inspect_failed', `IPMI: ${error.message}${code}`, false);
+      }
+    }
     if (isMetalboxError(error)) return this.#fail(job, 'inspect_failed', error.message, false);
     return this.#fail(job, unreachable, (error as Error).message ?? String(error), true);
   }
@@ -261,6 +285,23 @@ export class Onboarding implements JobHandler {
   }
 
   async #connect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
+    const protocol = (typeof job.input.protocol === 'string' ? job.input.protocol : bmc.protocol) as OnboardingProtocol;
+    if (protocol === 'ipmi') return this.#connectIpmi(job, bmc, signal, null);
+    if (protocol === 'auto') {
+      try {
+        return await this.#connectRedfish(job, bmc, signal);
+      } catch (error) {
+        // No Redfish service there (nothing listens, or it is not Redfish): IPMI is tried. A
+        // Redfish service that refused the login or showed another certificate is not.
+        if (!(error instanceof RedfishError) || !['unreachable', 'timeout', 'http', 'bad-json'].includes(error.failure)) throw error;
+        // A port given with auto is asked over both: TCP for Redfish, UDP for IPMI.
+        return this.#connectIpmi(job, bmc, signal, error.message);
+      }
+    }
+    return this.#connectRedfish(job, bmc, signal);
+  }
+
+  async #connectRedfish(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
     const { store } = this.deps;
     const session = await this.#withSession(job, bmc, signal, async (client, root) => ({
       root,
@@ -276,6 +317,7 @@ export class Onboarding implements JobHandler {
     return {
       next: 'inspect',
       commit: () => {
+        store.bmcs.setConnection(bmc.id, { protocol: 'redfish' });
         store.bmcs.setService(bmc.id, service);
         // A certificate accepted without a CA (--insecure) is pinned at first contact.
         const pin = bmc.insecure && bmc.tlsFingerprint === null && fingerprint !== null;
@@ -290,7 +332,90 @@ export class Onboarding implements JobHandler {
     };
   }
 
+  /** An IPMI session opened (Get Device ID); `redfishNote` says why auto fell back to IPMI. */
+  async #connectIpmi(job: JobJson, bmc: BmcRecord, signal: AbortSignal, redfishNote: string | null): Promise<StepSuccess> {
+    const { store } = this.deps;
+    const { device, cipherSuite } = await this.#withIpmi(job, bmc, signal, async (client) => ({
+      device: await client.deviceId(),
+      cipherSuite: client.cipherSuite,
+    }));
+    const vendor = IPMI_VENDORS[device.manufacturerId] ?? `IANA ${device.manufacturerId}`;
+    return {
+      next: 'inspect',
+      commit: () => {
+        store.bmcs.setConnection(bmc.id, { protocol: 'ipmi' });
+        store.bmcs.setService(bmc.id, { vendor, redfishVersion: null, uuid: null });
+        const fallback = redfishNote === null ? '' : ` (no Redfish there: ${redfishNote})`;
+        store.machines.transition(job.machineId!, 'inspecting', null, {
+          type: 'connected',
+          message: `IPMI ${device.ipmiVersion} at ${bmc.ip}:${bmc.port ?? 623} (${vendor}, firmware ${device.firmware}, cipher suite ${cipherSuite})${fallback}`,
+          data: { protocol: 'ipmi', ...device, vendor, cipherSuite, redfish: redfishNote },
+        });
+      },
+    };
+  }
+
+  /**
+   * What IPMI tells of the machine: its identity from FRU 0, the system GUID, the power
+   * state and the BMC's MAC. No CPUs, memory, NICs or disks: the agent reads those
+   * (metalbox inspect), as Ironic's inspector does for IPMI-only machines.
+   */
+  async #inspectIpmi(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
+    const { store } = this.deps;
+    const read = await this.#withIpmi(job, bmc, signal, async (client) => ({
+      fru: await client.fru(),
+      uuid: await client.systemGuid(),
+      power: await client.powerState(),
+      mac: await client.mac(),
+      device: await client.deviceId(),
+    }));
+    const warnings =
+      read.mac !== null && read.mac !== bmc.mac
+        ? [`the BMC at ${bmc.ip} reports its MAC as ${read.mac}, not ${bmc.mac} as onboarded: check that this is the right BMC`]
+        : [];
+    const notes = ['IPMI gives no CPUs, memory, NICs or disks: run metalbox inspect to have the agent read them', ...warnings];
+    const system = {
+      manufacturer: read.fru.manufacturer,
+      model: read.fru.model,
+      serial: read.fru.serial,
+      uuid: read.uuid,
+      sku: read.fru.partNumber,
+      biosVersion: null,
+      powerState: read.power,
+    };
+    const machineId = store.machines.ofBmc(bmc.id)[0]?.id ?? job.machineId!;
+    return {
+      next: 'classify',
+      commit: () => {
+        const before = store.machines.get(machineId)!;
+        const known = before.nics.length > 0 || before.cpu.count !== null;
+        // What the agent read before stays: IPMI has nothing to replace it with.
+        const inventory = {
+          systemPath: null,
+          bmc: { model: null, firmware: read.device.firmware, redfishVersion: null, vendor: bmc.vendor },
+          power: read.power,
+          system,
+          cpu: known ? before.cpu : { count: null, cores: null, threads: null, model: null },
+          memory: known ? before.memory : { totalGiB: null, dimms: null },
+          drives: known ? before.drives : [],
+          nics: known ? before.nics : [],
+        };
+        store.machines.recordInventory(
+          machineId,
+          inventory,
+          { type: 'inventory', message: summarize(inventory, null, notes), data: { protocol: 'ipmi', notes } },
+          'classifying',
+        );
+        store.machines.setWarnings(machineId, warnings);
+        for (const warning of warnings)
+          store.machines.appendEvents([{ machineId, type: 'warning', message: warning, data: { job: job.id } }]);
+        store.machines.putFacts(machineId, { notes, ipmi: { ...read.device, bmcMac: read.mac } });
+      },
+    };
+  }
+
   async #inspect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
+    if (bmc.protocol === 'ipmi') return this.#inspectIpmi(job, bmc, signal);
     const { store } = this.deps;
     const { scrape, resources } = await this.#withSession(job, bmc, signal, async (client, root) => ({
       scrape: await scrapeInventory(client, root),
@@ -384,6 +509,18 @@ export class Onboarding implements JobHandler {
     };
   }
 
+  /** An IPMI client of the BMC (see BmcSessions); a missing address or credential fails the step. */
+  async #withIpmi<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: IpmiClient) => Promise<T>): Promise<T> {
+    try {
+      return await this.deps.sessions.ipmi(bmc, signal, work);
+    } catch (error) {
+      if (!(error instanceof BmcSessionError)) throw error;
+      throw error.reason === 'no-address'
+        ? this.#fail(job, 'bmc_unreachable', error.message, true)
+        : this.#fail(job, 'auth_failed', error.message, false);
+    }
+  }
+
   /** A Redfish session with the BMC (see BmcSessions); a missing address or credential fails the step. */
   async #withSession<T>(
     job: JobJson,
@@ -402,9 +539,27 @@ export class Onboarding implements JobHandler {
   }
 }
 
+/** IANA enterprise numbers of BMC makers, for the BMC's vendor (IPMI's Get Device ID gives the number only). */
+const IPMI_VENDORS: Record<number, string> = {
+  2: 'IBM',
+  9: 'Cisco',
+  11: 'HPE',
+  343: 'Intel',
+  674: 'Dell',
+  2011: 'Huawei',
+  4753: 'MontaVista (OpenIPMI)',
+  5771: 'Cisco',
+  7244: 'Quanta',
+  10368: 'Fujitsu',
+  10876: 'Supermicro',
+  19046: 'Lenovo',
+  20974: 'AMI',
+  49622: 'OpenBMC',
+};
+
 const BEGIN_MESSAGE: Record<Step, string> = {
   resolve: "looking for the BMC's address",
-  connect: 'logging in to Redfish',
+  connect: 'logging in to the BMC',
   inspect: 'reading the inventory',
   classify: 'matching server types',
 };

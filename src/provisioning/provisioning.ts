@@ -3,19 +3,12 @@ import { join } from 'node:path';
 import { type Profile, profileKind } from '../profiles/profiles.js';
 import { MetalboxError, isMetalboxError } from '../lib/errors.js';
 import { newOperationId, type MachineRef } from '../lib/machine-ref.js';
-import { RedfishError, type RedfishBody, type RedfishClient } from '../redfish/client.js';
-import {
-  BmcActionError,
-  readSystemControl,
-  resetPlan,
-  resetSystem,
-  setOneTimeBoot,
-  type ControlOptions,
-  type PowerAction,
-  type SystemControl,
-} from '../redfish/power.js';
-import type { BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
+import { RedfishError } from '../redfish/client.js';
+import { BmcActionError, type ControlOptions, type PowerAction } from '../redfish/power.js';
+import { IpmiError } from '../ipmi/client.js';
+import type { BmcProtocol, BmcRecord, JobJson, MachineJson, MachineState, Store } from '../store/index.js';
 import { BmcSessionError, type BmcSessions } from '../bmc/sessions.js';
+import type { MachineControl } from '../bmc/control.js';
 import {
   AGENT_OPERATION_FAILURES,
   CLEANABLE,
@@ -50,6 +43,8 @@ export type ProvisionTicket = Omit<OperationTicket, 'job'> & { job: JobJson | nu
 
 export interface PowerStatus {
   machineId: string;
+  /** What metalbox drives the BMC with. */
+  protocol: BmcProtocol;
   powerState: string | null;
   bootOverride: { target: string | null; enabled: string | null; mode: string | null };
   resetTypes: string[] | null;
@@ -230,21 +225,15 @@ export class Provisioning implements JobHandler {
     const { store } = this.deps;
     const machine = store.machines.resolve(ref);
     const bmc = this.#requireBmc(machine);
-    const control = await this.deps.sessions
-      .with(bmc, signal, (client, root) => this.#control(client, root, machine.id))
+    const status = await this.deps.sessions
+      .control(bmc, machine.id, signal, this.deps.control ?? {}, (control) => control.status())
       .catch((error: unknown) => {
-        if (error instanceof BmcSessionError || error instanceof RedfishError)
+        if (error instanceof BmcSessionError || error instanceof RedfishError || error instanceof IpmiError)
           throw new MetalboxError('E_BMC', `BMC ${bmc.mac}: ${error.message}`);
         throw error;
       });
-    store.machines.setPower(machine.id, control.powerState);
-    const { target, enabled, mode } = control.boot;
-    return {
-      machineId: machine.id,
-      powerState: control.powerState,
-      bootOverride: { target, enabled, mode },
-      resetTypes: control.resetTypes,
-    };
+    store.machines.setPower(machine.id, status.powerState);
+    return { machineId: machine.id, protocol: bmc.protocol, ...status };
   }
 
   /**
@@ -285,12 +274,9 @@ export class Provisioning implements JobHandler {
     const machineId = job.machineId!;
     const bmc = store.bmcs.ofMachine(machineId);
     if (!bmc) throw this.#fail(job, `machine ${machineId} has no BMC`);
-    const control = this.deps.control ?? {};
     switch (job.step as Step) {
       case 'boot-override': {
-        const result = await this.#session(job, bmc, signal, async (client, root) =>
-          setOneTimeBoot(client, await this.#control(client, root, machineId), 'Pxe', { ...control, signal }),
-        );
+        const result = await this.#session(job, bmc, signal, (control) => control.setOneTimeBoot('Pxe'));
         return {
           next: 'power',
           commit: () =>
@@ -306,13 +292,13 @@ export class Provisioning implements JobHandler {
         };
       }
       case 'power': {
-        const outcome = await this.#session(job, bmc, signal, async (client, root) => {
-          const system = await this.#control(client, root, machineId);
+        const outcome = await this.#session(job, bmc, signal, async (control) => {
+          const system = await control.status();
           // A try cut short after asking for a reset: the BMC may or may not have done it, and
           // asking again could reset a machine already booting its installer. At most once:
           // not asked again; the operator is told what to check (see the commit below).
           const interrupted = store.machines.operationEvents(input.operationId).includes('power.requested');
-          const plan = resetPlan(input.power, system.powerState, system.resetTypes);
+          const plan = control.plan(input.power, system);
           if (interrupted) {
             const confirmed = input.power === 'off' ? system.powerState === 'Off' : false;
             return {
@@ -333,7 +319,7 @@ export class Provisioning implements JobHandler {
               data: { job: job.id, resetTypes: plan },
             },
           ]);
-          const result = await resetSystem(client, system, input.power, { ...control, signal });
+          const result = await control.power(input.power, system);
           return { powerState: result.powerState, resetTypes: result.resetTypes, note: '', unconfirmed: false };
         });
         return {
@@ -367,9 +353,7 @@ export class Provisioning implements JobHandler {
         };
       }
       case 'disk-override': {
-        const result = await this.#session(job, bmc, signal, async (client, root) =>
-          setOneTimeBoot(client, await this.#control(client, root, machineId), 'Hdd', { ...control, signal }),
-        );
+        const result = await this.#session(job, bmc, signal, (control) => control.setOneTimeBoot('Hdd'));
         return {
           next: null,
           commit: () =>
@@ -408,6 +392,14 @@ export class Provisioning implements JobHandler {
     if (error instanceof BmcSessionError) return this.#fail(job, error.message, error.reason === 'no-address');
     if (error instanceof RedfishError) {
       const retryable = error.failure === 'unreachable' || error.failure === 'timeout';
+      return this.#fail(
+        job,
+        error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message,
+        retryable,
+      );
+    }
+    if (error instanceof IpmiError) {
+      const retryable = error.failure === 'unreachable';
       return this.#fail(
         job,
         error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message,
@@ -500,21 +492,9 @@ export class Provisioning implements JobHandler {
     return bmc;
   }
 
-  async #control(client: RedfishClient, root: RedfishBody, machineId: string): Promise<SystemControl> {
-    const path = this.deps.store.machines.systemPathOf(machineId);
-    if (path === null || path.startsWith('#'))
-      throw new MetalboxError('E_CONFLICT', `machine ${machineId} has no Redfish system recorded: onboard it again`);
-    return readSystemControl(client, root, path);
-  }
-
-  async #session<T>(
-    job: JobJson,
-    bmc: BmcRecord,
-    signal: AbortSignal,
-    work: (client: RedfishClient, root: RedfishBody) => Promise<T>,
-  ): Promise<T> {
+  async #session<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (control: MachineControl) => Promise<T>): Promise<T> {
     try {
-      return await this.deps.sessions.with(bmc, signal, work);
+      return await this.deps.sessions.control(bmc, job.machineId!, signal, this.deps.control ?? {}, work);
     } catch (error) {
       throw this.failure(job, error);
     }

@@ -1,10 +1,14 @@
 import { deflateRawSync } from 'node:zlib';
 import type { SqliteDatabase } from './database.js';
 
+/** How metalbox talks to a BMC: Redfish over HTTPS, or IPMI 2.0 over LAN (RMCP+). */
+export type BmcProtocol = 'redfish' | 'ipmi';
+
 /** How to reach a BMC and what it said about itself; never the password (see CredentialStore). */
 export interface BmcRecord {
   id: number;
   mac: string;
+  protocol: BmcProtocol;
   ip: string | null;
   ipSource: string | null;
   ipSeenAt: string | null;
@@ -20,6 +24,7 @@ export interface BmcRecord {
 }
 
 export interface BmcConnection {
+  protocol?: BmcProtocol;
   scheme?: 'https' | 'http';
   port?: number | null;
   insecure?: boolean;
@@ -30,6 +35,7 @@ export interface BmcConnection {
 interface BmcRow {
   id: number;
   mac: string;
+  protocol: BmcProtocol;
   ip: string | null;
   ip_source: string | null;
   ip_seen_at: string | null;
@@ -72,6 +78,7 @@ export class BmcStore {
   /** Changes how the BMC is reached; keys left out stay as they are. */
   setConnection(bmcId: number, connection: BmcConnection): void {
     const columns: Array<[string, unknown]> = [];
+    if (connection.protocol !== undefined) columns.push(['protocol', connection.protocol]);
     if (connection.scheme !== undefined) columns.push(['scheme', connection.scheme]);
     if (connection.port !== undefined) columns.push(['port', connection.port]);
     if (connection.insecure !== undefined) columns.push(['insecure', connection.insecure ? 1 : 0]);
@@ -83,7 +90,7 @@ export class BmcStore {
       .run(...columns.map(([, value]) => value), new Date().toISOString(), bmcId);
   }
 
-  /** What the service root says of the BMC. */
+  /** What the service root (Redfish) or Get Device ID (IPMI: its IPMI version in place of Redfish's) says of the BMC. */
   setService(bmcId: number, service: { vendor: string | null; redfishVersion: string | null; uuid: string | null }): void {
     this.#db
       .prepare('UPDATE bmcs SET vendor = ?, redfish_version = ?, service_uuid = ?, updated_at = ? WHERE id = ?')
@@ -109,6 +116,7 @@ function toRecord(row: BmcRow): BmcRecord {
   return {
     id: row.id,
     mac: row.mac,
+    protocol: row.protocol,
     ip: row.ip,
     ipSource: row.ip_source,
     ipSeenAt: row.ip_seen_at,

@@ -20,7 +20,7 @@ type SqliteDatabase = Database.Database;
 const MACHINE_DOCUMENT = `json_object(
     'id', m.id, 'state', m.state, 'stateReason', m.state_reason, 'power', m.power,
     'bmc', CASE WHEN b.mac IS NULL THEN NULL ELSE json_object(
-      'mac', b.mac, 'ip', b.ip, 'model', b.model, 'firmware', b.firmware,
+      'mac', b.mac, 'protocol', b.protocol, 'ip', b.ip, 'model', b.model, 'firmware', b.firmware,
       'redfishVersion', b.redfish_version, 'ipSource', b.ip_source) END,
     'system', json_object(
       'manufacturer', m.manufacturer, 'model', m.model, 'serial', m.serial, 'uuid', m.uuid,

@@ -305,6 +305,10 @@ export const MIGRATIONS: readonly string[] = [
      AND NOT EXISTS (SELECT 1 FROM machine_deletions WHERE machine_id = OLD.machine_id)
     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
   `,
+  // 9: BMCs driven over IPMI. What was onboarded before spoke Redfish.
+  `
+  ALTER TABLE bmcs ADD COLUMN protocol TEXT NOT NULL DEFAULT 'redfish' CHECK (protocol IN ('redfish', 'ipmi'));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -24,6 +24,8 @@ export interface MachineJson {
 
 export interface BmcJson {
   mac: string;
+  /** How metalbox drives it: redfish or ipmi. */
+  protocol: 'redfish' | 'ipmi';
   ip: string | null;
   model: string | null;
   firmware: string | null;

@@ -17,7 +17,15 @@ test('a stored machine document follows every write to its machine, BMC, NICs an
     { state: read().state, bmc: read().bmc, nics: read().nics, drives: read().drives },
     {
       state: 'enrolled',
-      bmc: { mac: '94:40:c9:00:00:01', ip: '192.0.2.5', model: null, firmware: null, redfishVersion: null, ipSource: 'explicit' },
+      bmc: {
+        mac: '94:40:c9:00:00:01',
+        protocol: 'redfish',
+        ip: '192.0.2.5',
+        model: null,
+        firmware: null,
+        redfishVersion: null,
+        ipSource: 'explicit',
+      },
       nics: [],
       drives: [],
     },

@@ -18,6 +18,7 @@ test('enroll creates a BMC and a machine once, whatever the MAC spelling', (t) =
   assert.equal(first.state, 'enrolled');
   assert.deepEqual(first.bmc, {
     mac: 'aa:bb:cc:00:00:01',
+    protocol: 'redfish',
     ip: '192.0.2.10',
     model: null,
     firmware: null,
@@ -47,7 +48,15 @@ test('an inspected machine reads back as the machine JSON of the contract', (t) 
     state: 'ready',
     stateReason: null,
     power: 'On',
-    bmc: { mac: '94:40:c9:00:00:01', ip: '192.0.2.5', model: 'iLO 5', firmware: '2.55', redfishVersion: '1.6.0', ipSource: 'dhcp-snoop' },
+    bmc: {
+      mac: '94:40:c9:00:00:01',
+      protocol: 'redfish',
+      ip: '192.0.2.5',
+      model: 'iLO 5',
+      firmware: '2.55',
+      redfishVersion: '1.6.0',
+      ipSource: 'dhcp-snoop',
+    },
     system: {
       manufacturer: 'HPE',
       model: 'ProLiant DL360 Gen10 Plus',

@@ -29,6 +29,7 @@ export function onboardingRoutes(app: FastifyInstance, onboarding: Onboarding, j
         properties: {
           bmcMac: { type: 'string', minLength: 1, maxLength: 64 },
           retry: { type: 'string', minLength: 1, maxLength: 64 },
+          protocol: { type: 'string', enum: ['redfish', 'ipmi', 'auto'] },
           ip: { type: 'string', format: 'ipv4' },
           port: { type: 'integer', minimum: 1, maximum: 65535 },
           scheme: { type: 'string', enum: ['https', 'http'] },

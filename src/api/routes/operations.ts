@@ -15,9 +15,10 @@ const ticketSchema = {
 const powerStatusSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['machineId', 'powerState', 'bootOverride', 'resetTypes'],
+  required: ['machineId', 'protocol', 'powerState', 'bootOverride', 'resetTypes'],
   properties: {
     machineId: { type: 'string' },
+    protocol: { type: 'string', enum: ['redfish', 'ipmi'] },
     powerState: { type: ['string', 'null'] },
     bootOverride: {
       type: 'object',

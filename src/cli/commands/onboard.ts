@@ -12,6 +12,7 @@ import { clientCommand, outputOption, refPath, requireMachineRef, withClient } f
 
 interface OnboardOptions {
   server?: string;
+  protocol?: 'redfish' | 'ipmi' | 'auto';
   ip?: string;
   port?: string;
   scheme?: 'https' | 'http';
@@ -33,10 +34,16 @@ interface Ticket {
 const POLL_MS = 500;
 
 export function onboardCommand(): Command {
-  return clientCommand('onboard', 'find a BMC by its MAC, read its hardware through Redfish and add the machine to the inventory')
+  return clientCommand('onboard', 'find a BMC by its MAC, read its hardware through Redfish or IPMI and add the machine to the inventory')
     .argument('[bmc-mac]', "the BMC's MAC address (any spelling)")
+    .addOption(
+      new Option(
+        '--protocol <protocol>',
+        'redfish, ipmi, or auto: Redfish when its service root answers, else IPMI (default: as stored, else redfish)',
+      ).choices(['redfish', 'ipmi', 'auto']),
+    )
     .option('--ip <ip>', "the BMC's address, when no resolver would find it")
-    .option('--port <n>', 'Redfish port (default: that of the scheme)')
+    .option('--port <n>', 'Redfish port (default: that of the scheme), or IPMI port (default 623)')
     .addOption(new Option('--scheme <scheme>', 'Redfish over https or http').choices(['https', 'http']))
     .option('--username <user>', 'BMC username (default: the stored one, or bmc.credentials by MAC prefix)')
     .option('--password-file <file>', 'file holding the BMC password (or set METALBOX_BMC_PASSWORD)')
@@ -73,7 +80,7 @@ export function onboardCommand(): Command {
 
 function requestBody(macText: string | undefined, options: OnboardOptions): Record<string, unknown> {
   if (options.retry !== undefined) {
-    const given = ['ip', 'port', 'scheme', 'username', 'passwordFile', 'insecure', 'tlsFingerprint'].filter(
+    const given = ['protocol', 'ip', 'port', 'scheme', 'username', 'passwordFile', 'insecure', 'tlsFingerprint'].filter(
       (key) => options[key as keyof OnboardOptions] !== undefined,
     );
     if (macText !== undefined || given.length > 0)
@@ -85,6 +92,7 @@ function requestBody(macText: string | undefined, options: OnboardOptions): Reco
   const bmcMac = normalizeMac(macText);
   if (bmcMac === null) throw new CliError(EXIT.usage, `not a MAC address: ${macText} (e.g. 94:40:c9:12:34:56)`);
   const body: Record<string, unknown> = { bmcMac };
+  if (options.protocol !== undefined) body.protocol = options.protocol;
   if (options.ip !== undefined) {
     if (!isIPv4(options.ip)) throw new CliError(EXIT.usage, `--ip must be an IPv4 address, got ${options.ip}`);
     body.ip = options.ip;

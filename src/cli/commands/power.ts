@@ -25,7 +25,7 @@ export function powerCommand(): Command {
               return;
             }
             process.stdout.write(
-              `Machine ${status.machineId}: power ${orDash(status.powerState)}; boot override ${orDash(target)} (${orDash(enabled)}${mode ? `, ${mode}` : ''}); reset types ${status.resetTypes?.join(', ') ?? 'not listed'}\n`,
+              `Machine ${status.machineId} (${status.protocol === 'ipmi' ? 'IPMI' : 'Redfish'}): power ${orDash(status.powerState)}; boot override ${orDash(target)} (${orDash(enabled)}${mode ? `, ${mode}` : ''}); ${status.protocol === 'ipmi' ? 'chassis commands' : 'reset types'} ${status.resetTypes?.join(', ') ?? 'not listed'}\n`,
             );
             return;
           }

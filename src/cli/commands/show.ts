@@ -34,9 +34,20 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
     ...m.warnings.map((warning, index): [string, string] => [index === 0 ? 'Warning' : '', warning]),
     ['Power', orDash(m.power)],
     ['Type', `${orDash(m.serverType)}    Profile: ${orDash(m.profile)}`],
-    ['BMC', m.bmc ? `${m.bmc.mac}  ${orDash(m.bmc.ip)}${m.bmc.ipSource ? ` (from ${m.bmc.ipSource})` : ''}` : '-'],
+    [
+      'BMC',
+      m.bmc
+        ? `${m.bmc.mac}  ${orDash(m.bmc.ip)}${m.bmc.ipSource ? ` (from ${m.bmc.ipSource})` : ''}  over ${PROTOCOL_NAMES[m.bmc.protocol]}`
+        : '-',
+    ],
   ];
-  if (m.bmc) lines.push(['', `${orDash(m.bmc.model)}, firmware ${orDash(m.bmc.firmware)}, Redfish ${orDash(m.bmc.redfishVersion)}`]);
+  if (m.bmc)
+    lines.push([
+      '',
+      m.bmc.protocol === 'ipmi'
+        ? `firmware ${orDash(m.bmc.firmware)}`
+        : `${orDash(m.bmc.model)}, firmware ${orDash(m.bmc.firmware)}, Redfish ${orDash(m.bmc.redfishVersion)}`,
+    ]);
   const s = m.system;
   lines.push(
     ['System', `${orDash([s.manufacturer, s.model].filter(Boolean).join(' '))}${s.sku ? `, SKU ${s.sku}` : ''}`],
@@ -116,3 +127,5 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, '  ');
 }
+
+const PROTOCOL_NAMES = { redfish: 'Redfish', ipmi: 'IPMI' } as const;
