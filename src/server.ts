@@ -215,8 +215,8 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
       agentProfile: agentImage === null ? undefined : agentProfile(agentImage, { lldpSeconds: config.agent.lldpSeconds }),
-      discover:
-        config.boot.unknown === 'discover' ? (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered) : undefined,
+      // Used when the boot decisions say discover: boot.unknown is discover, or a machine under inspection waits for its NICs.
+      discover: (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered),
       serverUrl,
       filesUrl,
       log: httpLog,

@@ -34,6 +34,8 @@ export function recordAgentReport(
       manufacturer: inventory.system.manufacturer,
     });
     if (same !== null && machines.stateOf(machineId) === 'discovered') {
+      // Asked before the merge: the NIC it brings makes the machine no longer wait.
+      const awaitedBefore = machines.awaitingNics(same.id).length > 0;
       const nics = machines.get(machineId)!.nics.map((nic) => nic.mac);
       machines.absorbDiscovered(
         machineId,
@@ -46,6 +48,11 @@ export function recordAgentReport(
         `NIC ${nics.join(', ')} joined on its agent's report (same ${same.by}), not its BMC's: check it is this machine's`,
       );
       machines.putFacts(same.id, extras);
+      // The machine was under inspection waiting for its NICs (IPMI gives none): this is that reading.
+      if (awaitedBefore && machines.stateOf(same.id) === 'inspecting') {
+        const outcome = recordAgentInspection(store, serverTypes, same.id, machines.operationOf(same.id)!, inventory);
+        return { ...outcome, mergedInto: same.id };
+      }
       return { machineId: same.id, state: machines.stateOf(same.id)!, mergedInto: same.id };
     }
     machines.recordInventory(

@@ -22,7 +22,7 @@ export interface BootScriptOptions {
   discoveryProfile?: string | undefined;
   /** metalbox's own agent, booted by machines PXE discovery found when no discoveryProfile is set. */
   agentProfile?: Profile | undefined;
-  /** Makes the record of an unknown NIC that asked for its script (boot.unknown: discover); null past boot.maxDiscovered. */
+  /** Makes the record of an unknown NIC that asked for its script (when the boot decisions say discover); null past boot.maxDiscovered. */
   discover?: ((mac: string, from: string) => { machineId: string } | null) | undefined;
   /** http://advertise:port, the base of every URL a script names, given the request's Host header. */
   serverUrl: (host: string | undefined) => string;

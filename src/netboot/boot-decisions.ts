@@ -15,7 +15,7 @@ export type BootAnswer =
   | { kind: 'agent'; machineId: string; state: MachineState; operationId: string | null }
   /** Boot from local disk (ready, provisioned, failures, and every other state). */
   | { kind: 'local'; machineId: string }
-  /** An unknown machine, when `boot.unknown: discover`. */
+  /** An unknown machine, when `boot.unknown: discover`, or while a machine under inspection waits for its NICs. */
   | { kind: 'discover' };
 
 export interface BootDecisionSettings {
@@ -29,6 +29,8 @@ const AGENT_BOOTS: ReadonlySet<MachineState> = new Set(AGENT_BOOT_STATES);
 export class BootDecisions {
   #byMac = new Map<string, BootEntry>();
   #macsOf = new Map<string, string[]>();
+  /** Machines under inspection whose NICs metalbox does not know (MachineStore.awaitingNics). */
+  #awaitingNics = new Set<string>();
 
   constructor(
     private readonly machines: MachineStore,
@@ -39,13 +41,20 @@ export class BootDecisions {
   start(): () => void {
     this.#byMac = new Map();
     this.#macsOf = new Map();
+    this.#awaitingNics = new Set(this.machines.awaitingNics());
     for (const entry of this.machines.bootEntries()) this.#add(entry);
     return this.machines.onChange((machineId) => this.#refresh(machineId));
   }
 
   decide(mac: string): BootAnswer {
     const entry = this.#byMac.get(mac);
-    if (entry === undefined) return this.settings.unknown === 'discover' ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
+    if (entry === undefined) {
+      // While a machine under inspection waits for its NICs, an unknown MAC may be one of
+      // them: it gets the agent, whose report names the machine (ironic-inspector opens its
+      // PXE filter to unknown MACs the same way, and only while it inspects).
+      const discover = this.settings.unknown === 'discover' || this.#awaitingNics.size > 0;
+      return discover ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
+    }
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
     if (INSTALLING.has(entry.state))
       return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
@@ -73,15 +82,17 @@ export class BootDecisions {
     return this.#byMac.size;
   }
 
-  /** For GET /api/v1/stats: NICs with a boot decision in memory. */
-  stats(): { nics: number } {
-    return { nics: this.size };
+  /** For GET /api/v1/stats: NICs with a boot decision in memory, and machines under inspection waiting for theirs. */
+  stats(): { nics: number; awaitingNics: number } {
+    return { nics: this.size, awaitingNics: this.#awaitingNics.size };
   }
 
   #refresh(machineId: string): void {
     for (const mac of this.#macsOf.get(machineId) ?? []) this.#byMac.delete(mac);
     this.#macsOf.delete(machineId);
     for (const entry of this.machines.bootEntries(machineId)) this.#add(entry);
+    if (this.machines.awaitingNics(machineId).length > 0) this.#awaitingNics.add(machineId);
+    else this.#awaitingNics.delete(machineId);
   }
 
   #add(entry: BootEntry): void {

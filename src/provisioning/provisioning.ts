@@ -84,6 +84,11 @@ export class Provisioning implements JobHandler {
   provision(ref: MachineRef, options: { profile?: string; retry?: boolean } = {}): ProvisionTicket {
     const { store } = this.deps;
     const machine = store.machines.resolve(ref);
+    if (machine.nics.length === 0)
+      throw new MetalboxError(
+        'E_CONFLICT',
+        `metalbox knows none of machine ${machine.id}'s NICs (its BMC lists none${machine.bmc?.protocol === 'ipmi' ? ': IPMI gives none' : ''}), so it could not tell its PXE requests from others': run metalbox inspect ${machine.id} first (the agent reads them)`,
+      );
     const profileName = options.profile ?? machine.profile;
     if (profileName === null) {
       throw new MetalboxError('E_BAD_REF', `machine ${machine.id} has no profile (no server type gave it one): give --profile`);

@@ -172,6 +172,23 @@ export class MachineStore {
     }));
   }
 
+  /**
+   * Machines under an agent inspection (metalbox inspect) that have no NIC metalbox knows:
+   * an IPMI-only machine, or a BMC that lists no network interfaces. Their PXE requests come
+   * from MACs nobody knows yet, so the boot decisions answer unknown MACs while any waits.
+   */
+  awaitingNics(machineId?: string): string[] {
+    return this.#db
+      .prepare<{ id: string | null }, string>(
+        `SELECT m.id FROM machines m
+          WHERE m.state = 'inspecting' AND (:id IS NULL OR m.id = :id)
+            AND NOT EXISTS (SELECT 1 FROM nics n WHERE n.machine_id = m.id)
+            AND EXISTS (SELECT 1 FROM events e WHERE e.operation_id = m.operation_id AND e.type = 'inspect')`,
+      )
+      .pluck()
+      .all({ id: machineId ?? null });
+  }
+
   /** Every machine matching the filter, in the order they were added. */
   list(filter: MachineFilter = {}): MachineJson[] {
     const machines: MachineJson[] = [];

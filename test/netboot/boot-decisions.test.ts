@@ -53,3 +53,30 @@ test('a new view loads what is already stored; discover mode answers unknown mac
   assert.equal(decisions.decide('b4:7a:f1:00:11:22').kind, 'local');
   assert.deepEqual(decisions.decide('02:00:00:00:00:99'), { kind: 'discover' });
 });
+
+test('unknown MACs get discovery while a machine under inspection waits for its NICs, and only then', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
+  const decisions = new BootDecisions(store.machines, { unknown: 'ignore' });
+  t.after(decisions.start());
+  const stranger = '02:00:00:00:00:99';
+
+  // Onboarding's own inspecting step (no inspect operation) opens nothing.
+  moveTo(store, id, 'inspecting');
+  assert.deepEqual(decisions.decide(stranger), { kind: 'ignore', reason: 'unknown' });
+
+  moveTo(store, id, 'ready');
+  store.machines.startOperation(id, 'op-000000000001', ['ready'], 'inspecting', { type: 'inspect', message: 'inspecting with the agent' });
+  assert.deepEqual(decisions.decide(stranger), { kind: 'discover' });
+  assert.deepEqual(decisions.stats(), { nics: 0, awaitingNics: 1 });
+  // A view made now loads it too.
+  const fresh = new BootDecisions(store.machines, { unknown: 'ignore' });
+  t.after(fresh.start());
+  assert.deepEqual(fresh.decide(stranger), { kind: 'discover' });
+
+  // Its NICs known, the window closes.
+  store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'the agent read it' });
+  assert.deepEqual(decisions.decide(stranger), { kind: 'ignore', reason: 'unknown' });
+  assert.deepEqual(decisions.stats(), { nics: 2, awaitingNics: 0 });
+});

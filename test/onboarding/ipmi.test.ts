@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { JobJson, MachineJson } from '../../src/store/index.js';
 import { waitFor } from '../../lab/kit.js';
-import { tempDir } from '../helpers.js';
+import { claimAddress, tempDir } from '../helpers.js';
+import { call, MACHINE_HOST, NIC, r650Facts, standInImage } from '../agent/kit.js';
 import { haveIpmi, type IpmiSim, startIpmiSim } from '../ipmi/ipmi-sim.js';
-import { type Appliance, QUICK_FAILURES, startAppliance } from './appliance.js';
+import { type Appliance, QUICK_FAILURES, startAppliance, transitions } from './appliance.js';
 
 /**
  * IPMI-only BMCs end to end: `metalbox serve`, the CLI, and OpenIPMI's ipmi_sim as the BMC
@@ -37,7 +38,7 @@ async function jobDone(app: Appliance, id: number): Promise<JobJson> {
   );
 }
 
-test('onboard --protocol ipmi: the machine is enrolled with what IPMI gives, then powered and PXE-booted over IPMI', {
+test('onboard --protocol ipmi: the machine is enrolled with what IPMI gives, then powered on and cycled over IPMI', {
   skip,
 }, async (t) => {
   const sim = await startIpmiSim(t, {
@@ -46,14 +47,7 @@ test('onboard --protocol ipmi: the machine is enrolled with what IPMI gives, the
     fru: FRU,
     power: 'off',
   });
-  const assetsDir = join(tempDir(t), 'assets');
-  mkdirSync(join(assetsDir, 'lab'), { recursive: true });
-  writeFileSync(join(assetsDir, 'lab/vmlinuz'), 'kernel');
-  const app = await startAppliance(
-    t,
-    { assetsDir, profiles: { lab: { kernel: 'lab/vmlinuz', cmdline: '' } } },
-    { METALBOX_POWER_POLL_MS: '100' },
-  );
+  const app = await startAppliance(t, {}, { METALBOX_POWER_POLL_MS: '100' });
   const file = passwordFile(t, sim.password);
   const onboarded = await app.cli([...ipmiArgs(app, sim, '52:54:00:0a:0b:0c', file), '--protocol', 'ipmi', '--wait']);
   assert.equal(onboarded.code, 0, onboarded.stdout + onboarded.stderr);
@@ -96,22 +90,16 @@ test('onboard --protocol ipmi: the machine is enrolled with what IPMI gives, the
   assert.equal((JSON.parse(on.stdout) as MachineJson).power, 'On');
   assert.equal(sim.power(), '1');
 
-  // Provisioning: a one-time PXE boot with the EFI flag (no PXE request seen yet: UEFI), then a power cycle.
-  const provision = await app.cli(['provision', machine.id, '--profile', 'lab', '-o', 'json']);
-  assert.equal(provision.code, 0, provision.stderr);
-  const ticket = JSON.parse(provision.stdout) as { job: JobJson; operationId: string };
-  assert.equal((await jobDone(app, ticket.job.id)).status, 'succeeded');
-  assert.equal(sim.boot(), 'pxe');
+  // A running machine restarted over IPMI is power cycled; what is asked is recorded before it is sent.
+  const cycle = await app.cli(['power', 'cycle', machine.id]);
+  assert.equal(cycle.code, 0, cycle.stderr);
   const log = sim.chassisLog();
-  assert.ok(log.indexOf('set boot pxe') < log.lastIndexOf('set power 0'), log.join('\n'));
-  const after = await app.events(machine.id);
-  assert.match(after.find((event) => event.type === 'boot.override')!.message, /one-time PXE boot set on IPMI boot flags and read back/);
-  // Powered on by the step before, so a cycle.
-  assert.deepEqual(after.find((event) => event.type === 'power.requested' && event.operationId === ticket.operationId)?.data, {
-    job: ticket.job.id,
-    resetTypes: ['power cycle'],
-  });
-  assert.equal((await app.machines())[0]!.state, 'preparing');
+  assert.ok(log.lastIndexOf('set power 0') > log.indexOf('set power 1'), log.join('\n'));
+  const requested = (await app.events(machine.id)).filter((event) => event.type === 'power.requested');
+  assert.deepEqual(
+    requested.map((event) => (event.data as { resetTypes: string[] }).resetTypes),
+    [['power on'], ['power cycle']],
+  );
 });
 
 test('onboard over IPMI with a wrong password is auth_failed at once, not tried again', { skip }, async (t) => {
@@ -148,4 +136,65 @@ test('onboard --protocol auto: no Redfish service on the port, so IPMI', { skip 
   assert.equal(machine.bmc?.protocol, 'ipmi');
   const connected = (await app.events(machine.id)).find((event) => event.type === 'connected')!;
   assert.match(connected.message, /^IPMI 2\.0 .* \(no Redfish there: /);
+});
+
+test('inspect of an IPMI-only machine: unknown MACs get the agent while it waits for its NICs, and its report fills the machine', {
+  skip,
+}, async (t) => {
+  // The R650 the agent's fixture describes, as its FRU names it: the report is matched by manufacturer and serial.
+  const sim = await startIpmiSim(t, { fru: { manufacturer: 'Dell Inc.', product: 'PowerEdge R650', serial: '7XQ2K93' }, power: 'off' });
+  const app = await startAppliance(t, {}, { METALBOX_POWER_POLL_MS: '100' }, { netboot: true, prepare: standInImage });
+  const onboarded = await app.cli([
+    ...ipmiArgs(app, sim, '52:54:00:0a:0b:0f', passwordFile(t, sim.password)),
+    '--protocol',
+    'ipmi',
+    '--wait',
+  ]);
+  assert.equal(onboarded.code, 0, onboarded.stdout + onboarded.stderr);
+  const [machine] = (await app.machines()) as [MachineJson];
+
+  // Before the inspection, an unknown MAC gets nothing (boot.unknown is ignore).
+  await claimAddress(app.serving, MACHINE_HOST, NIC);
+  assert.doesNotMatch((await call(MACHINE_HOST, `${app.serving.url}/boot.ipxe?mac=${NIC}`)).text, /mbx\.url=/);
+  const refused = await app.cli(['provision', machine.id, '--profile', 'anything']);
+  assert.equal(refused.code === 0, false);
+  assert.match(refused.stderr, /knows none of machine \S+'s NICs \(its BMC lists none: IPMI gives none\).*run metalbox inspect/);
+
+  const started = await app.cli(['inspect', machine.id]);
+  assert.equal(started.code, 0, started.stderr);
+  assert.equal((await jobDone(app, Number(/job (\d+)/.exec(started.stdout)![1]))).status, 'succeeded');
+  // A one-time PXE boot with the EFI flag (no PXE request seen from it yet: UEFI), then power on.
+  assert.equal(sim.boot(), 'pxe');
+  assert.equal(sim.power(), '1');
+  const inspecting = await app.events(machine.id);
+  assert.match(
+    inspecting.find((event) => event.type === 'boot.override')!.message,
+    /^one-time PXE boot set on IPMI boot flags and read back/,
+  );
+  assert.deepEqual((inspecting.find((event) => event.type === 'boot.override')!.data as { requests: string[] }).requests, [
+    'Set System Boot Options 5: pxe, next boot only, EFI',
+    // ipmi_sim behind a chassis_control program keeps the device only, not the flags.
+    'Get System Boot Options 5: pxe',
+  ]);
+
+  const script = await call(MACHINE_HOST, `${app.serving.url}/boot.ipxe?mac=${NIC}`);
+  const agentUrl = /mbx\.url=(\S+)/.exec(script.text)?.[1];
+  assert.ok(agentUrl, script.text);
+  assert.deepEqual(await (await fetch(`${agentUrl}/task`)).json(), { task: 'inventory' });
+  const report = await fetch(`${agentUrl}/facts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: r650Facts(t) });
+  assert.deepEqual(await report.json(), { state: 'ready', mergedInto: machine.id, task: 'poweroff' });
+
+  const [after, ...others] = (await app.machines()) as [MachineJson];
+  assert.equal(others.length, 0, 'the record discovery made is folded into the IPMI machine');
+  assert.equal(after.id, machine.id);
+  assert.ok(after.nics.some((nic) => nic.mac === NIC));
+  assert.equal(after.cpu.count, 2);
+  const events = await app.events(machine.id);
+  assert.match(events.find((event) => event.type === 'merged')!.message, /same serial 7XQ2K93/);
+  assert.ok(events.some((event) => event.type === 'inspect.agent'));
+  assert.deepEqual(transitions(events).slice(-3), ['ready→inspecting', 'inspecting→classifying', 'classifying→ready']);
+
+  // The window is closed: another unknown MAC gets nothing again.
+  await claimAddress(app.serving, '127.0.0.3', '52:54:00:99:99:99');
+  assert.doesNotMatch((await call('127.0.0.3', `${app.serving.url}/boot.ipxe?mac=52:54:00:99:99:99`)).text, /mbx\.url=/);
 });
