@@ -5,7 +5,13 @@
  * start, stop and reset a QEMU VM. It runs in its own network namespace, whose interface
  * has the BMC's MAC and took its address by DHCP, as a BMC fresh out of the box does.
  *
- * `node bmc.js --bmc-mac M --vm-mac M --firmware bios|uefi --tap T --switch-ns NS --dir D [--port 80]`
+ * `node bmc.js --bmc-mac M --vm-mac M --firmware bios|uefi --tap T --switch-ns NS --dir D [--port 80] [--protocol redfish|ipmi]`
+ *
+ * With `--protocol ipmi` the BMC speaks IPMI only: OpenIPMI's ipmi_sim answers on UDP 623,
+ * and the Redfish service listens on the namespace's loopback alone, as the hardware
+ * ipmi_sim's chassis program drives (lab/ipmi-sim.ts): power and boot device become the
+ * same reset and boot-override requests. The VM's SMBIOS and the BMC's FRU name the same
+ * maker and serial, as a server's do.
  *
  * Honoured like a real BMC: a one-time override (Enabled Once) is consumed by the next
  * power-on; PowerState follows the QEMU process (a guest that powers off is Off). The VM
@@ -13,10 +19,11 @@
  * local-boot answer is what keeps it out of the installer then.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { qemuArgs, type Firmware } from './guest.js';
+import { LAB_IDENTITY, qemuArgs, type Firmware } from './guest.js';
+import { IPMI_SIM, writeIpmiSim } from './ipmi-sim.js';
 import { startMockup, type MockupState } from './redfish-mockup.js';
 
 export const LAB_TREE = 'dmtf-public-rackmount1';
@@ -34,6 +41,7 @@ const { values } = parseArgs({
     'switch-ns': { type: 'string' },
     dir: { type: 'string' },
     port: { type: 'string', default: '80' },
+    protocol: { type: 'string', default: 'redfish' },
   },
 });
 for (const required of ['bmc-mac', 'vm-mac', 'tap', 'switch-ns', 'dir'] as const) {
@@ -41,6 +49,8 @@ for (const required of ['bmc-mac', 'vm-mac', 'tap', 'switch-ns', 'dir'] as const
 }
 const dir = values.dir!;
 const vm = { name: 'vm', firmware: values.firmware as Firmware, mac: values['vm-mac']!, tap: values.tap! };
+const ipmi = values.protocol === 'ipmi';
+
 let qemu: ChildProcess | null = null;
 
 const log = (message: string) => process.stdout.write(`${new Date().toISOString()} bmc: ${message}\n`);
@@ -54,9 +64,14 @@ function powerOn(state: MockupState): void {
     state.merge(LAB_SYSTEM, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' } });
   const output = openSync(join(dir, 'qemu.log'), 'a');
   log(`power on: starting the ${vm.firmware} VM (${pxe ? 'one-time PXE boot' : 'no boot override'})`);
-  const child = spawn('ip', ['netns', 'exec', values['switch-ns']!, 'qemu-system-x86_64', ...qemuArgs(vm, dir, { reboot: true })], {
-    stdio: ['ignore', output, output],
-  });
+  const smbios = ipmi ? { smbios: LAB_IDENTITY } : {};
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', values['switch-ns']!, 'qemu-system-x86_64', ...qemuArgs(vm, dir, { reboot: true, ...smbios })],
+    {
+      stdio: ['ignore', output, output],
+    },
+  );
   qemu = child;
   state.merge(LAB_SYSTEM, { PowerState: 'On' });
   child.once('exit', (code, signal) => {
@@ -79,7 +94,8 @@ async function powerOff(state: MockupState): Promise<void> {
 
 const mockup = await startMockup({
   tree: LAB_TREE,
-  host: '0.0.0.0',
+  // An IPMI-only BMC keeps its Redfish service to itself: ipmi_sim's chassis program talks to it.
+  host: ipmi ? '127.0.0.1' : '0.0.0.0',
   port: Number(values.port),
   macs: { [TREE_SYSTEM_NIC]: vm.mac, [TREE_MANAGER_NIC]: values['bmc-mac']! },
   reset: async (systemPath, type, state) => {
@@ -94,9 +110,55 @@ const mockup = await startMockup({
 });
 // Shipped powered off, with no override set.
 mockup.state.merge(LAB_SYSTEM, { PowerState: 'Off', Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' } });
+let ipmiSim: ChildProcess | null = null;
+if (ipmi) {
+  const simDir = join(dir, 'ipmi-sim');
+  const system = `${mockup.url}${LAB_SYSTEM}`;
+  const curl = `curl -s -u admin:password -H 'content-type: application/json'`;
+  const args = writeIpmiSim(simDir, {
+    address: '0.0.0.0',
+    port: 623,
+    username: 'admin',
+    password: 'password',
+    mac: values['bmc-mac']!,
+    guid: '00112233445566778899aabbccddeeff',
+    fru: LAB_IDENTITY,
+    chassis: `# Each chassis request becomes one to the lab BMC's own Redfish service.
+shift
+op=$1; shift
+if [ "$op" = get ]; then
+  body=$(${curl} ${system})
+  for name in "$@"; do
+    case $name in
+      power) case $body in *'"PowerState":"On"'*) echo power:1;; *) echo power:0;; esac;;
+      boot) case $body in *'"BootSourceOverrideTarget":"Pxe"'*) echo boot:pxe;; *) echo boot:default;; esac;;
+    esac
+  done
+  exit 0
+fi
+while [ $# -ge 2 ]; do
+  case $1 in
+    power) [ "$2" = 1 ] && type=On || type=ForceOff
+      ${curl} -X POST -d '{"ResetType":"'$type'"}' ${system}/Actions/ComputerSystem.Reset >/dev/null;;
+    reset) ${curl} -X POST -d '{"ResetType":"ForceRestart"}' ${system}/Actions/ComputerSystem.Reset >/dev/null;;
+    boot) [ "$2" = pxe ] && target=Pxe || target=Hdd
+      ${curl} -X PATCH -d '{"Boot":{"BootSourceOverrideTarget":"'$target'","BootSourceOverrideEnabled":"Once"}}' ${system} >/dev/null;;
+  esac
+  shift 2
+done
+`,
+  });
+  const output = openSync(join(dir, 'ipmi-sim.log'), 'a');
+  ipmiSim = spawn(IPMI_SIM, args, { stdio: ['ignore', output, output] });
+  // lab down stops it by this file should this process be killed outright.
+  writeFileSync(join(dir, 'ipmi-sim.pid'), String(ipmiSim.pid));
+  ipmiSim.once('exit', (code, signal) => log(`ipmi_sim stopped (${signal ?? `exit ${code}`})`));
+  log('ipmi_sim on UDP 623');
+}
 log(`listening ${mockup.url}`);
 
 const stop = async () => {
+  ipmiSim?.kill('SIGTERM');
   await powerOff(mockup.state);
   await mockup.close();
   process.exit(0);

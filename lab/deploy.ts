@@ -20,14 +20,13 @@
  * ready and deploys it again.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import YAML from 'yaml';
-import { buildAgentImage } from '../src/agent/build.js';
 import type { AgentNic } from '../src/agent/inventory.js';
 import { readApiToken } from '../src/api/token.js';
 import { stateChangeText } from '../src/lifecycle/lifecycle.js';
-import { type MachineEventJson, type MachineJson, type MachineState, prepareDataDir } from '../src/store/index.js';
+import type { MachineEventJson, MachineJson, MachineState } from '../src/store/index.js';
 import { buildLabDiskImage } from './disk-image.js';
 import { lldpFrame, startLldpSpeaker } from './lldp.js';
 import { type Firmware, qemuArgs, ROOT } from './guest.js';
@@ -35,6 +34,7 @@ import {
   addHostLink,
   createSegment,
   deleteNamespaces,
+  installAgentImage,
   LabApi,
   LabError,
   siteDhcpConfig,
@@ -77,9 +77,7 @@ export async function deployLabRun(options: { firmware: Firmware; dir: string })
     say(`metalbox lab --scenario deploy (${firmware}): building the agent, the OS image and the network in ${run}`);
     // The data dir outlives runs (a second run finds its machine); the agent image is cached for every lab.
     const dataDir = join(dir, 'data');
-    prepareDataDir(dataDir);
-    const agent = buildAgentImage(join(ROOT, '.cache/agent'));
-    cpSync(agent.dir, join(dataDir, 'agent', basename(agent.dir)), { recursive: true });
+    installAgentImage(dataDir, ROOT);
     const image = buildLabDiskImage(run, join(run, 'assets/images/lab-os.raw.zst'));
     const config = join(run, 'metalbox.yaml');
     writeFileSync(

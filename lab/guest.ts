@@ -28,6 +28,9 @@ const DISK_MODULES = [...NET_MODULES, 'virtio_blk', 'fat', 'vfat', 'nls_cp437', 
 
 export type Firmware = 'bios' | 'uefi';
 
+/** What the IPMI lab's VM (SMBIOS) and its BMC (FRU) both say: the agent's reading is matched to the machine by them. */
+export const LAB_IDENTITY = { manufacturer: 'Contoso', product: 'Lab VM', serial: 'MBX-LAB-0001' };
+
 export interface GuestVm {
   name: string;
   firmware: Firmware;
@@ -119,7 +122,11 @@ ${init}`,
  * PXE after them: with QEMU's boot order (bootindex) OVMF drops every device not listed and
  * never falls back from PXE to a virtio disk, even one listed after the NIC.
  */
-export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean; networkFirst?: boolean } = {}): string[] {
+export function qemuArgs(
+  vm: GuestVm,
+  dir: string,
+  options: { reboot?: boolean; networkFirst?: boolean; smbios?: { manufacturer: string; product: string; serial: string } } = {},
+): string[] {
   const bootindex = options.networkFirst === false ? '' : ',bootindex=1';
   const common = [
     '-name',
@@ -143,6 +150,10 @@ export function qemuArgs(vm: GuestVm, dir: string, options: { reboot?: boolean; 
     join(dir, `${vm.name}.pid`),
     '-netdev',
     `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
+    // SMBIOS type 1, what the agent reads from /sys/class/dmi (commas would end QEMU's value).
+    ...(options.smbios
+      ? ['-smbios', `type=1,manufacturer=${options.smbios.manufacturer},product=${options.smbios.product},serial=${options.smbios.serial}`]
+      : []),
   ];
   if (vm.firmware === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex}`];
   const vars = join(dir, `${vm.name}.OVMF_VARS_4M.fd`);

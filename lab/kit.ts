@@ -1,9 +1,10 @@
 /** Shared by the labs: commands, daemons and waiting, inside network namespaces the labs create. */
-import type { MachineEventJson } from '../src/store/index.js';
+import { buildAgentImage } from '../src/agent/build.js';
+import { type MachineEventJson, prepareDataDir } from '../src/store/index.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export function sh(command: string, args: string[], options: { input?: string } = {}): string {
@@ -271,4 +272,11 @@ export async function until(what: string, timeoutMs: number, probe: () => boolea
   await waitFor(what, probe, timeoutMs).catch((error: Error) => {
     throw new LabError(`${error.message.trim()}; logs in ${run}`);
   });
+}
+
+/** Builds metalbox's agent image (cached in .cache/agent for every lab) and puts it in `dataDir`, where serve finds it. */
+export function installAgentImage(dataDir: string, root: string): void {
+  prepareDataDir(dataDir);
+  const agent = buildAgentImage(join(root, '.cache/agent'));
+  cpSync(agent.dir, join(dataDir, 'agent', basename(agent.dir)), { recursive: true });
 }

@@ -26,6 +26,7 @@ import {
   createSegment,
   deleteNamespaces,
   inNs,
+  installAgentImage,
   LabApi,
   LabError,
   siteDhcpConfig,
@@ -47,10 +48,12 @@ const VM_MAC = '52:54:00:79:00:01';
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const BMC = join(ROOT, 'dist/lab/bmc.js');
 /** Each phase's deadline under software emulation, generous: a stuck lab says where it stuck. */
-const DEADLINES = { serve: 30_000, onboard: 60_000, provision: 240_000, localBoot: 120_000 };
+const DEADLINES = { serve: 30_000, onboard: 60_000, inspect: 240_000, provision: 240_000, localBoot: 120_000 };
 
 export interface LabOptions {
   firmware: Firmware;
+  /** What the simulated BMC speaks: Redfish (the default), or IPMI only (ipmi_sim), whose machine the agent then inspects. */
+  bmc?: 'redfish' | 'ipmi';
   /** Where the lab keeps its data dir, logs and state (default /var/lib/metalbox-lab, or METALBOX_LAB_DIR). */
   dir?: string;
 }
@@ -86,11 +89,17 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   const saveState = () => writeFileSync(stateFile, JSON.stringify(state, null, 2));
   saveState();
 
-  say(`metalbox lab (${options.firmware}): building the guest and the network in ${run}`);
+  const ipmi = options.bmc === 'ipmi';
+  const name = `${options.firmware}${ipmi ? ', IPMI' : ''}`;
+  say(`metalbox lab (${name}): building the guest and the network in ${run}`);
   copyFileSync(join(KERNEL_CACHE, 'vmlinuz'), join(run, 'assets/lab/vmlinuz'));
   buildInitramfs(run, join(run, 'assets/lab/initrd.gz'));
   const dataDir = join(dir, 'data');
   rmSync(dataDir, { recursive: true, force: true });
+  if (ipmi) {
+    // IPMI names no NICs: the agent reads them (metalbox inspect), so serve needs its image.
+    installAgentImage(dataDir, ROOT);
+  }
   const config = join(run, 'metalbox.yaml');
   writeFileSync(
     config,
@@ -150,6 +159,8 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     NS.sw,
     '--dir',
     run,
+    '--protocol',
+    ipmi ? 'ipmi' : 'redfish',
   ]);
   await until(
     'the simulated BMC',
@@ -160,14 +171,21 @@ export async function labUp(options: LabOptions): Promise<boolean> {
 
   const api = new LabApi(LAB_SERVER_URL, readApiToken(dataDir));
   const clock = (at: string) => `+${((Date.parse(at) - started) / 1000).toFixed(1).padStart(5)} s`;
-  say(`metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from DHCP snooping)`);
+  say(
+    ipmi
+      ? `metalbox onboard ${BMC_MAC} --protocol ipmi   (by MAC: its address comes from DHCP snooping)`
+      : `metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from DHCP snooping)`,
+  );
   await until(
     "the BMC's DHCP request in metalbox's observations",
     10_000,
     async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0,
     run,
   );
-  const onboarding = await api.post<{ machine: MachineJson }>('/api/v1/onboardings', { bmcMac: BMC_MAC, scheme: 'http', port: 80 });
+  const onboarding = await api.post<{ machine: MachineJson }>(
+    '/api/v1/onboardings',
+    ipmi ? { bmcMac: BMC_MAC, protocol: 'ipmi' } : { bmcMac: BMC_MAC, scheme: 'http', port: 80 },
+  );
   const machineId = onboarding.machine.id;
   const timeline = new Timeline(api, machineId, (event) =>
     say(`  ${clock(event.at)}  ${stateChangeText(event.fromState, event.toState).padEnd(28)}  ${event.message}`),
@@ -180,7 +198,21 @@ export async function labUp(options: LabOptions): Promise<boolean> {
       event.fromState !== event.toState,
     run,
   );
-  if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);
+  if (ipmi) {
+    // IPMI gave no NICs, so the server type (one NIC at least) does not match yet.
+    if (ready?.toState !== 'unclassified') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}, not unclassified`);
+    say(`metalbox inspect ${machineId}   (the agent reads what IPMI does not tell)`);
+    await api.post(`/api/v1/machines/${machineId}/inspect`, {});
+    const inspected = await timeline.until(
+      DEADLINES.inspect,
+      (event) =>
+        event.fromState !== event.toState &&
+        ['ready', 'unclassified', 'inspect_failed'].includes(event.toState ?? '') &&
+        event.fromState === 'classifying',
+      run,
+    );
+    if (inspected?.toState !== 'ready') return finish(false, `inspection ended ${inspected?.toState ?? 'nowhere'}`);
+  } else if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);
 
   say(`metalbox provision ${machineId}   (profile from its server type)`);
   await api.post(`/api/v1/machines/${machineId}/provision`, {});
@@ -201,8 +233,8 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(
       ok
-        ? `metalbox lab (${options.firmware}): onboarded, provisioned and back to local boot in ${seconds} s.`
-        : `metalbox lab (${options.firmware}): FAILED after ${seconds} s: ${problem}. Logs: ${run}`,
+        ? `metalbox lab (${name}): onboarded, ${ipmi ? 'inspected, ' : ''}provisioned and back to local boot in ${seconds} s.`
+        : `metalbox lab (${name}): FAILED after ${seconds} s: ${problem}. Logs: ${run}`,
     );
     say(`Explore: export METALBOX_SERVER=${LAB_SERVER_URL} METALBOX_DATA_DIR=${dataDir}`);
     say(`         metalbox ls; metalbox events ${machineId}; metalbox power status ${machineId}; then metalbox lab down`);
@@ -219,9 +251,11 @@ export async function labDown(options: { dir?: string } = {}): Promise<void> {
   // (its command line names the lab's directory): a pid may have been reused since.
   const run = join(dir, 'run');
   for (const pid of [...(state?.pids ?? [])].reverse()) await stopProcess(pid, run);
-  // A VM whose BMC was killed outright outlives it: QEMU wrote its pid file.
-  const vmPid = readPidFile(join(run, 'vm.pid'));
-  if (vmPid !== null) await stopProcess(vmPid, run);
+  // A VM (or ipmi_sim) whose BMC was killed outright outlives it: each has a pid file.
+  for (const file of ['vm.pid', 'ipmi-sim.pid']) {
+    const pid = readPidFile(join(run, file));
+    if (pid !== null) await stopProcess(pid, run);
+  }
   deleteNamespaces(Object.values(NS));
   spawnSync('ip', ['link', 'del', HOST_LINK], { stdio: 'ignore' });
   rmSync(stateFile, { force: true });

@@ -18,6 +18,14 @@ export function labCommand(): Command {
     .addOption(new Option('--firmware <firmware>', "the VM's firmware").choices(['bios', 'uefi']).default('bios'))
     .addOption(
       new Option(
+        '--bmc <protocol>',
+        'what the simulated BMC speaks: redfish, or ipmi (ipmi_sim; the machine is then inspected by the agent before it is provisioned)',
+      )
+        .choices(['redfish', 'ipmi'])
+        .default('redfish'),
+    )
+    .addOption(
+      new Option(
         '--scenario <scenario>',
         'bmc: onboarded by its BMC and provisioned with an installer; deploy: an unknown server without a BMC discovered by the agent, deployed with an OS image, booted from its disk, and wiped (run only)',
       )
@@ -25,23 +33,28 @@ export function labCommand(): Command {
         .default('bmc'),
     )
     .option('--dir <dir>', 'where the lab keeps its data, logs and state (default /var/lib/metalbox-lab, or METALBOX_LAB_DIR)')
-    .action(async (action: 'up' | 'run' | 'down', options: { firmware: 'bios' | 'uefi'; scenario: 'bmc' | 'deploy'; dir?: string }) => {
-      // dist/src/cli/commands → dist/lab
-      const lab = await import('../../../lab/lab.js');
-      const settings = { firmware: options.firmware, ...(options.dir ? { dir: options.dir } : {}) };
-      try {
-        if (options.scenario === 'deploy') {
-          if (action !== 'run') throw new CliError(EXIT.usage, 'the deploy scenario runs with metalbox lab run --scenario deploy');
-          const ok = await lab.deployLabRun({ firmware: options.firmware, dir: join(lab.labDir(settings), 'deploy') });
-          if (!ok) throw new CliError(EXIT.failed, 'the lab machine was not deployed, booted from its disk and wiped');
-          return;
+    .action(
+      async (
+        action: 'up' | 'run' | 'down',
+        options: { firmware: 'bios' | 'uefi'; bmc: 'redfish' | 'ipmi'; scenario: 'bmc' | 'deploy'; dir?: string },
+      ) => {
+        // dist/src/cli/commands → dist/lab
+        const lab = await import('../../../lab/lab.js');
+        const settings = { firmware: options.firmware, bmc: options.bmc, ...(options.dir ? { dir: options.dir } : {}) };
+        try {
+          if (options.scenario === 'deploy') {
+            if (action !== 'run') throw new CliError(EXIT.usage, 'the deploy scenario runs with metalbox lab run --scenario deploy');
+            const ok = await lab.deployLabRun({ firmware: options.firmware, dir: join(lab.labDir(settings), 'deploy') });
+            if (!ok) throw new CliError(EXIT.failed, 'the lab machine was not deployed, booted from its disk and wiped');
+            return;
+          }
+          if (action === 'down') return await lab.labDown(settings);
+          const ok = action === 'run' ? await lab.labRun(settings) : await lab.labUp(settings);
+          if (!ok) throw new CliError(EXIT.failed, 'the lab machine did not reach provisioned and local boot');
+        } catch (error) {
+          if (error instanceof lab.LabError) throw new CliError(EXIT.failed, error.message);
+          throw error;
         }
-        if (action === 'down') return await lab.labDown(settings);
-        const ok = action === 'run' ? await lab.labRun(settings) : await lab.labUp(settings);
-        if (!ok) throw new CliError(EXIT.failed, 'the lab machine did not reach provisioned and local boot');
-      } catch (error) {
-        if (error instanceof lab.LabError) throw new CliError(EXIT.failed, error.message);
-        throw error;
-      }
-    });
+      },
+    );
 }
