@@ -54,6 +54,8 @@ export interface MockupOptions {
   write?: (write: MockupWrite, state: MockupState) => MockupAnswer | undefined | Promise<MockupAnswer | undefined>;
   /** Resets handed to the lab (which starts and stops a VM); without it a reset only sets PowerState. */
   reset?: (systemPath: string, resetType: string, state: MockupState) => void | Promise<void>;
+  /** Virtual media inserted (the image's URL) or ejected (null), by action or PATCH: the lab attaches it to its VM. */
+  media?: (drivePath: string, image: string | null, state: MockupState) => void | Promise<void>;
 }
 
 export interface MockupWrite {
@@ -224,7 +226,7 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
   };
 
   /** The standard PATCH: the resource must exist, If-Match (when sent, or required by etags) must match. */
-  const patch = (write: MockupWrite, response: ServerResponse, error: (status: number, id: string, message: string) => void) => {
+  const patch = async (write: MockupWrite, response: ServerResponse, error: (status: number, id: string, message: string) => void) => {
     if (state.read(write.path) === null)
       return error(404, 'Base.1.0.ResourceMissingAtURI', `The resource at the URI ${write.path} was not found.`);
     if (
@@ -236,11 +238,45 @@ export async function startMockup(options: MockupOptions): Promise<Mockup> {
       return error(412, 'Base.1.0.PreconditionFailed', 'The ETag supplied did not match the ETag required to change this resource.');
     }
     state.merge(write.path, write.body ?? {});
+    if (/\/VirtualMedia\/[^/]+$/.test(write.path) && write.body !== null && ('Image' in write.body || 'Inserted' in write.body)) {
+      const image = state.read(write.path)?.Image;
+      await options.media?.(write.path, typeof image === 'string' && image !== '' ? image : null, state);
+    }
+    response.writeHead(204).end();
+  };
+
+  /** VirtualMedia.InsertMedia and EjectMedia, as the Redfish schema defines them: Image is required, Inserted and WriteProtected default to true. */
+  const mediaAction = async (
+    drive: string,
+    verb: string,
+    write: MockupWrite,
+    response: ServerResponse,
+    error: (status: number, id: string, message: string) => void,
+  ) => {
+    if (verb === 'EjectMedia') {
+      state.merge(drive, { Image: null, ImageName: null, Inserted: false, ConnectedVia: 'NotConnected' });
+      await options.media?.(drive, null, state);
+      return response.writeHead(204).end();
+    }
+    const image = write.body?.Image;
+    if (typeof image !== 'string' || image === '')
+      return error(400, 'Base.1.0.PropertyMissing', 'The property Image is a required property and must be included in the request.');
+    state.merge(drive, {
+      Image: image,
+      ImageName: image.split('/').at(-1) ?? image,
+      Inserted: write.body?.Inserted ?? true,
+      WriteProtected: write.body?.WriteProtected ?? true,
+      ConnectedVia: 'URI',
+      ...(typeof write.body?.TransferProtocolType === 'string' ? { TransferProtocolType: write.body.TransferProtocolType } : {}),
+    });
+    await options.media?.(drive, image, state);
     response.writeHead(204).end();
   };
 
   /** ComputerSystem.Reset: the lab's hook, else PowerState follows the reset type. */
   const action = async (write: MockupWrite, response: ServerResponse, error: (status: number, id: string, message: string) => void) => {
+    const media = /^(.*)\/Actions\/VirtualMedia\.(InsertMedia|EjectMedia)$/.exec(write.path);
+    if (media !== null && state.read(media[1]!) !== null) return mediaAction(media[1]!, media[2]!, write, response, error);
     const match = /^(.*)\/Actions\/ComputerSystem\.Reset$/.exec(write.path);
     if (match === null || state.read(match[1]!) === null) return error(404, 'Base.1.0.ResourceMissingAtURI', `no action at ${write.path}`);
     const type = typeof write.body?.ResetType === 'string' ? write.body.ResetType : null;

@@ -96,7 +96,8 @@ export function ipmiControl(
       };
     },
     async setOneTimeBoot(target) {
-      return setIpmiOneTimeBoot(client, target === 'Pxe' ? 'pxe' : 'disk', bootMode === 'UEFI');
+      const device = ({ Pxe: 'pxe', Hdd: 'disk', Cd: 'cdrom' } as const)[target];
+      return setIpmiOneTimeBoot(client, device, bootMode === 'UEFI');
     },
     plan(action, status) {
       return ipmiPowerPlan(action, status.powerState === 'On' ? 'On' : 'Off').map((command) => `power ${command}`);

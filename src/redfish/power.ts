@@ -113,9 +113,9 @@ export interface OverrideResult {
   requests: string[];
 }
 
-/** What a one-time boot override sends the machine to: the network (provisioning), or its disk (after a deploy). */
-export type BootTarget = 'Pxe' | 'Hdd';
-const TARGET_NAMES: Record<BootTarget, string> = { Pxe: 'PXE', Hdd: 'disk' };
+/** What a one-time boot override sends the machine to: the network (provisioning), its disk (after a deploy), or its virtual CD. */
+export type BootTarget = 'Pxe' | 'Hdd' | 'Cd';
+const TARGET_NAMES: Record<BootTarget, string> = { Pxe: 'PXE', Hdd: 'disk', Cd: 'CD (virtual media)' };
 
 /**
  * Sets a one-time boot (Target Pxe or Hdd, Enabled Once) and reads it back
@@ -298,11 +298,12 @@ async function freshEtag(client: RedfishClient, path: string): Promise<string | 
   return client.etags.get(normalizePath(path)) ?? (typeof body['@odata.etag'] === 'string' ? body['@odata.etag'] : null);
 }
 
-const ok = (reply: RedfishReply) => reply.status >= 200 && reply.status < 300;
-const says = (reply: RedfishReply, ...words: string[]) =>
+export const ok = (reply: RedfishReply) => reply.status >= 200 && reply.status < 300;
+/** Whether the BMC's refusal names any of `words` (a message id, a property), in its message or its body. */
+export const says = (reply: RedfishReply, ...words: string[]) =>
   words.some((word) => reply.message.includes(word) || JSON.stringify(reply.body ?? {}).includes(word));
 
-function strings(value: unknown): string[] | null {
+export function strings(value: unknown): string[] | null {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : null;
 }
 
