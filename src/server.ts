@@ -23,6 +23,8 @@ import { FileChunkCache } from './ipxe/file-chunks.js';
 import { FileThreads } from './ipxe/file-threads.js';
 import { ClientAddresses } from './netboot/client-addresses.js';
 import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
+import { findIsoParts } from './ipxe/boot-iso.js';
+import { mediaPath, mediaRoute } from './ipxe/media-route.js';
 import { mtuOfAddress } from './lib/net.js';
 import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
 import { isMetalboxError, MetalboxError } from './lib/errors.js';
@@ -93,6 +95,9 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     // Scripts name URLs the booting machine can reach: the advertised address (resolved when
     // netboot runs, the operator's otherwise). Without one, the address the request came in on.
     const publicUrl = config.advertise === undefined ? undefined : urlOf(config.advertise);
+    /** The base of every URL metalbox hands out: the advertised address, else the request's Host, else the listener's. */
+    const serverUrl = (host: string | undefined) =>
+      publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url);
     const binaryBytes = new Map<string, Buffer>([...binaries].map(([name, binary]) => [name, binary.bytes]));
     const catalog = new Catalog(store.catalog, config, {
       assetsDir: config.assetsDir,
@@ -114,6 +119,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       tokens,
       observed: (mac, ip) => store.observations.seen(mac, ip),
       addressTrust: config.boot.addressTrust,
+      isMediaOperation: (operationId) => store.machines.operationEvents(operationId).includes('media.inserted'),
     });
     const bootEvents = new BootEventRecorder({
       write: (batch) => store.health.guard(() => store.machines.appendEvents(batch)),
@@ -170,7 +176,9 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       assetsDir: config.assetsDir,
       agentImage: agentImage !== null,
       control: { pollMs: config.provisioning.powerPollMs },
+      mediaUrl: (machineId, operationId) => `${serverUrl(undefined)}${mediaPath(machineId, trust.mediaToken(machineId, operationId))}`,
     });
+    cleanups.push(trust.onMediaBoot((machineId, operationId) => provisioning.queueMediaEject(machineId, operationId)));
     engine.register(onboarding);
     engine.register(provisioning);
     cleanups.push(engine.start());
@@ -203,8 +211,6 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     if (fileThreads) cleanups.push(() => fileThreads.stop());
     const filesUrl = (serverUrl: string) => fileThreads?.filesUrl(serverUrl) ?? serverUrl;
     const httpComplaints = new LogLimiter(httpLog);
-    const serverUrl = (host: string | undefined) =>
-      publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url);
     const scripts = new BootScripts({
       decisions,
       profiles,
@@ -352,6 +358,16 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         machine: (machineId) => store.machines.get(machineId),
         serverUrl,
         filesUrl,
+      }),
+    );
+    api.register(async (scope) =>
+      mediaRoute(scope, {
+        trust,
+        scripts,
+        machine: (machineId) => store.machines.get(machineId),
+        serverUrl,
+        parts: () => findIsoParts(ipxeSearchPath(config.ipxeDir)),
+        complaints: httpComplaints,
       }),
     );
     api.register(async (scope) =>

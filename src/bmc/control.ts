@@ -1,6 +1,8 @@
 import type { IpmiClient } from '../ipmi/client.js';
 import { ipmiPowerPlan, runPowerPlan, setIpmiOneTimeBoot } from '../ipmi/power.js';
+import { IpmiError } from '../ipmi/client.js';
 import type { RedfishBody, RedfishClient } from '../redfish/client.js';
+import { ejectVirtualMedia, findVirtualCd, insertVirtualMedia, type MediaResult } from '../redfish/virtual-media.js';
 import {
   type BootTarget,
   type ControlOptions,
@@ -12,6 +14,7 @@ import {
   resetSystem,
   setOneTimeBoot,
   type SystemControl,
+  vendorOf,
 } from '../redfish/power.js';
 import type { BmcProtocol } from '../store/index.js';
 
@@ -28,6 +31,9 @@ export interface MachineControl {
   /** The requests `power` would send from `status` (empty: nothing to do). */
   plan(action: PowerAction, status: ControlStatus): string[];
   power(action: PowerAction, status: ControlStatus): Promise<{ powerState: string | null; resetTypes: string[] }>;
+  /** Puts the boot ISO at `image` in the machine's virtual CD (Redfish only). */
+  insertMedia(image: string): Promise<MediaResult>;
+  ejectMedia(): Promise<MediaResult>;
 }
 
 export interface ControlStatus {
@@ -62,6 +68,13 @@ export function redfishControl(
     async power(action) {
       const result = await resetSystem(client, system ?? (await read()), action, options);
       return { powerState: result.powerState, resetTypes: result.resetTypes };
+    },
+    async insertMedia(image) {
+      const vendor = vendorOf(root, await client.get(systemPath));
+      return insertVirtualMedia(client, await findVirtualCd(client, systemPath), image, vendor);
+    },
+    async ejectMedia() {
+      return ejectVirtualMedia(client, await findVirtualCd(client, systemPath));
     },
   };
 }
@@ -106,6 +119,12 @@ export function ipmiControl(
       const plan = ipmiPowerPlan(action, status.powerState === 'On' ? 'On' : 'Off');
       const result = await runPowerPlan(client, plan, { ...settle, signal: options.signal });
       return { powerState: result.powerState, resetTypes: plan.map((command) => `power ${command}`) };
+    },
+    async insertMedia() {
+      throw new IpmiError('refused', 'IPMI has no virtual media: boot the machine by PXE');
+    },
+    async ejectMedia() {
+      throw new IpmiError('refused', 'IPMI has no virtual media');
     },
   };
 }

@@ -2,13 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
 import { normalizeMac } from '../lib/mac.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
-import type { MachineJson } from '../store/index.js';
+import type { MachineJson, MachineState } from '../store/index.js';
 import type { BootAnswer, BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
 import { machineUrls } from '../netboot/callback-tokens.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
 import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from '../profiles/profiles.js';
 import { TemplateError } from '../profiles/template.js';
+import { MetalboxError } from '../lib/errors.js';
+import { AGENT_BOOTS, INSTALLING } from '../lifecycle/lifecycle.js';
 
 export interface BootScriptOptions {
   decisions: BootDecisions;
@@ -158,19 +160,7 @@ export class BootScripts {
   ): BootScriptAnswer {
     const { events } = this.options;
     const { machineId, operationId } = decision;
-    const agentName = this.options.agentProfile?.name ?? null;
-    const profileName =
-      decision.kind === 'install'
-        ? decision.profile
-        : decision.state === 'discovered'
-          ? (this.options.discoveryProfile ?? agentName)
-          : agentName;
-    const profile =
-      profileName === null
-        ? undefined
-        : profileName === this.options.agentProfile?.name
-          ? this.options.agentProfile
-          : this.options.profiles.get(profileName);
+    const { profileName, profile } = this.#profileOf(decision);
     const note = (message: string, data: Record<string, unknown>) =>
       events.record(machineId, 'boot.script', message, { mac, platform: query.platform, ...data });
     if (profile === undefined) {
@@ -216,6 +206,60 @@ export class BootScripts {
       );
       note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
       return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
+    }
+  }
+
+  /** The profile a machine under an operation boots: its installer's, or the agent's (discovery's own when set). */
+  #profileOf(decision: { kind: 'install'; profile: string | null } | { kind: 'agent'; state: MachineState }): {
+    profileName: string | null;
+    profile: Profile | undefined;
+  } {
+    const agentName = this.options.agentProfile?.name ?? null;
+    const profileName =
+      decision.kind === 'install'
+        ? decision.profile
+        : decision.state === 'discovered'
+          ? (this.options.discoveryProfile ?? agentName)
+          : agentName;
+    const profile =
+      profileName === null
+        ? undefined
+        : profileName === this.options.agentProfile?.name
+          ? this.options.agentProfile
+          : this.options.profiles.get(profileName);
+    return { profileName, profile };
+  }
+
+  /**
+   * The script a machine's virtual media ISO embeds (boot-iso.ts): what its PXE request
+   * would get under its operation, after a `dhcp` (nothing configured the network before
+   * it), with the operation's token. E_CONFLICT when the machine boots nothing now.
+   */
+  mediaScript(machine: MachineJson, operationId: string, token: string, serverUrl: string): string {
+    const kind = (INSTALLING as readonly string[]).includes(machine.state)
+      ? 'install'
+      : (AGENT_BOOTS as readonly string[]).includes(machine.state)
+        ? 'agent'
+        : null;
+    if (kind === null)
+      throw new MetalboxError('E_CONFLICT', `machine ${machine.id} is ${machine.state}: it boots nothing from virtual media now`);
+    const { profileName, profile } = this.#profileOf(
+      kind === 'install' ? { kind, profile: machine.profile } : { kind, state: machine.state },
+    );
+    if (profile === undefined)
+      throw new MetalboxError(
+        'E_CONFLICT',
+        `machine ${machine.id}: ${profileName === null ? 'no agent image (run metalbox agent build)' : `profile ${profileName} is not defined`}`,
+      );
+    const urls = machineUrls(serverUrl, machine.id, token, this.options.filesUrl?.(serverUrl));
+    try {
+      const script = profile.script({ mac: machine.nics[0]?.mac ?? '', ...urls, machineId: machine.id, machine });
+      // The profile's script without its first line (#!ipxe), after the network is up.
+      return `#!ipxe\n# metalbox virtual media: machine ${machine.id}, operation ${operationId}\ndhcp || goto failed\n${script.replace(/^#!ipxe[^\n]*\n/, '')}\n:failed\necho metalbox: no DHCP answer; retrying in 10 s\nsleep 10\nreboot\n`;
+    } catch (error) {
+      if (error instanceof TemplateError)
+        throw new MetalboxError('E_CONFLICT', `profile ${profile.name} does not render: ${error.message}`);
+      throw error;
     }
   }
 }

@@ -21,6 +21,8 @@ export interface MachineTrustOptions {
   /** Whether the stored DHCP observations show `mac` at `ip` (snooping outlives a restart; the live maps do not). */
   observed: (mac: string, ip: string) => boolean;
   addressTrust: AddressTrust;
+  /** Whether the operation's token went out in a virtual media ISO (its media.inserted event); asked only for a foreign address. */
+  isMediaOperation?: (operationId: string) => boolean;
 }
 
 export type Admission =
@@ -52,6 +54,10 @@ const FIRST_USE_CAPACITY = 65_536;
  */
 export class MachineTrust {
   readonly #firstUse = new Map<string, string>();
+  readonly #mediaBootListeners = new Set<(machineId: string, operationId: string) => void>();
+  /** Operations known to boot from virtual media, and those whose machine has called in. */
+  readonly #mediaOperations = new Set<string>();
+  readonly #mediaBooted = new Set<string>();
 
   constructor(private readonly options: MachineTrustOptions) {}
 
@@ -70,9 +76,46 @@ export class MachineTrust {
     if (operationId === null) return { admitted: false, reason: 'no-operation' };
     if (!this.options.tokens.verify(machineId, operationId, token)) return { admitted: false, reason: 'wrong-token' };
     const address = ipv4(ip);
-    if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address)
-      return { admitted: false, reason: 'foreign-address' };
+    const media = this.#isMedia(operationId);
+    if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address) {
+      // A token that went out in a virtual media ISO reached the machine through its BMC, and
+      // its first request comes from wherever the site's DHCP put it: that address is bound.
+      if (!media || this.#firstUse.has(operationId)) return { admitted: false, reason: 'foreign-address' };
+      this.#bind(operationId, address);
+    }
+    if (media && !this.#mediaBooted.has(operationId)) {
+      this.#mediaBooted.add(operationId);
+      if (this.#mediaBooted.size > FIRST_USE_CAPACITY) this.#mediaBooted.delete(this.#mediaBooted.values().next().value!);
+      for (const listener of this.#mediaBootListeners) listener(machineId, operationId);
+    }
     return { admitted: true, operationId };
+  }
+
+  /** Whether the operation boots from virtual media: asked of the store until it says yes (its insert may commit later). */
+  #isMedia(operationId: string): boolean {
+    if (this.#mediaOperations.has(operationId)) return true;
+    if (!this.options.isMediaOperation?.(operationId)) return false;
+    this.#mediaOperations.add(operationId);
+    if (this.#mediaOperations.size > FIRST_USE_CAPACITY) this.#mediaOperations.delete(this.#mediaOperations.values().next().value!);
+    return true;
+  }
+
+  /** The operation id a virtual media ISO's URL admits (`machineId`'s current operation, its token), or null. */
+  admitMedia(machineId: string, token: string): string | null {
+    const operationId = this.options.decisions.operationIn(machineId, TOKEN_SCOPES.metadata);
+    if (operationId === null || !this.options.tokens.verify(machineId, operationId, token)) return null;
+    return operationId;
+  }
+
+  /** Calls `listener` when a virtual media operation's machine first calls in (once per operation and run of metalbox). */
+  onMediaBoot(listener: (machineId: string, operationId: string) => void): () => void {
+    this.#mediaBootListeners.add(listener);
+    return () => this.#mediaBootListeners.delete(listener);
+  }
+
+  /** The token a virtual media ISO of the operation carries. */
+  mediaToken(machineId: string, operationId: string): string {
+    return this.options.tokens.tokenFor(machineId, operationId);
   }
 
   /** Whether snooping saw one of the machine's NICs at `ip`: in memory, else in the stored observations (learnt back). */
@@ -92,8 +135,12 @@ export class MachineTrust {
     const address = ipv4(ip);
     const bound = this.#firstUse.get(operationId);
     if (bound !== undefined) return bound === address;
+    this.#bind(operationId, address);
+    return true;
+  }
+
+  #bind(operationId: string, address: string): void {
     this.#firstUse.set(operationId, address);
     if (this.#firstUse.size > FIRST_USE_CAPACITY) this.#firstUse.delete(this.#firstUse.keys().next().value!);
-    return true;
   }
 }

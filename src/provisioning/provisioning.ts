@@ -30,7 +30,12 @@ interface OperationInput {
   action: OperationAction;
   operationId: string;
   power: PowerAction;
+  /** How the machine boots its installer or agent: PXE (absent), or a boot ISO its BMC inserts as virtual media. */
+  boot?: BootMethod;
 }
+
+/** pxe: a one-time PXE boot, answered by ProxyDHCP; virtual-media: a boot ISO the BMC inserts, for networks metalbox does not see. */
+export type BootMethod = 'pxe' | 'virtual-media';
 
 export interface OperationTicket {
   job: JobJson;
@@ -59,11 +64,20 @@ export interface ProvisioningDependencies {
   /** Whether metalbox has an agent image to deploy image profiles with (metalbox agent build). */
   agentImage?: boolean;
   control?: Partial<ControlOptions>;
+  /** The URL of a machine's boot ISO under an operation (ipxe/media-route.ts), for its BMC; absent without netboot HTTP. */
+  mediaUrl?: ((machineId: string, operationId: string) => string) | undefined;
 }
 
-type Step = 'boot-override' | 'power' | 'disk-override';
+type Step = 'boot-override' | 'power' | 'disk-override' | 'media-insert' | 'media-boot' | 'media-eject';
 
-const TIMEOUT_MS: Record<Step, number> = { 'boot-override': 300_000, power: 600_000, 'disk-override': 300_000 };
+const TIMEOUT_MS: Record<Step, number> = {
+  'boot-override': 300_000,
+  power: 600_000,
+  'disk-override': 300_000,
+  'media-insert': 300_000,
+  'media-boot': 300_000,
+  'media-eject': 300_000,
+};
 
 /**
  * The provisioning state machine (docs/contracts.md, Lifecycle states): `provision` moves a ready machine to
@@ -81,9 +95,11 @@ export class Provisioning implements JobHandler {
   constructor(private readonly deps: ProvisioningDependencies) {}
 
   /** Starts provisioning; every check that can refuse runs first, and a refusal changes nothing. */
-  provision(ref: MachineRef, options: { profile?: string; retry?: boolean } = {}): ProvisionTicket {
+  provision(ref: MachineRef, options: { profile?: string; retry?: boolean; boot?: BootMethod } = {}): ProvisionTicket {
     const { store } = this.deps;
     const machine = store.machines.resolve(ref);
+    const boot = options.boot ?? 'pxe';
+    if (boot === 'virtual-media') this.#requireVirtualMedia(machine);
     if (machine.nics.length === 0)
       throw new MetalboxError(
         'E_CONFLICT',
@@ -113,14 +129,17 @@ export class Provisioning implements JobHandler {
     }
     const from = options.retry ? REPROVISIONABLE : PROVISIONABLE;
     const pinned = options.profile !== undefined && options.profile !== machine.profile ? ' (set for this machine)' : '';
+    const through = boot === 'virtual-media' ? ' from virtual media' : '';
     if (profileKind(profile) === 'image')
       return this.#agentOperation(
         machine,
         'provision',
         from,
         'deploying',
-        `deploying with profile ${profileName}${pinned}`,
+        `deploying with profile ${profileName}${pinned}${through}`,
         options.profile,
+        undefined,
+        boot,
       );
     this.#requireBmc(machine);
     return this.#start(
@@ -129,9 +148,11 @@ export class Provisioning implements JobHandler {
       'cycle',
       from,
       'preparing',
-      'boot-override',
-      `provisioning with profile ${profileName}${pinned}`,
+      boot === 'virtual-media' ? 'media-insert' : 'boot-override',
+      `provisioning with profile ${profileName}${pinned}${through}`,
       options.profile,
+      undefined,
+      boot,
     );
   }
 
@@ -151,12 +172,25 @@ export class Provisioning implements JobHandler {
     profile?: string,
     /** An event type that marks the operation (SECURE_CLEANING), written with its start. */
     mark?: string,
+    boot: BootMethod = 'pxe',
   ): ProvisionTicket {
     const { store } = this.deps;
     if (!this.deps.agentImage)
       throw new MetalboxError('E_CONFLICT', `${message}: that needs metalbox's agent; run metalbox agent build first`);
     const bmc = store.bmcs.ofMachine(machine.id);
-    if (bmc && bmc.ip !== null) return this.#start(machine, action, 'cycle', from, to, 'boot-override', message, profile, mark);
+    if (bmc && bmc.ip !== null)
+      return this.#start(
+        machine,
+        action,
+        'cycle',
+        from,
+        to,
+        boot === 'virtual-media' ? 'media-insert' : 'boot-override',
+        message,
+        profile,
+        mark,
+        boot,
+      );
     const unaided = `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on, or reboot it, into PXE)`;
     return this.#start(machine, action, 'cycle', from, to, null, unaided, profile, mark);
   }
@@ -263,6 +297,24 @@ export class Provisioning implements JobHandler {
   /** Whether a queued disk boot is still under way (set, or failed, it no longer is). */
   diskBootPending(machineId: string): boolean {
     return this.deps.store.jobs.active(OPERATION, machineId)?.step === 'disk-override';
+  }
+
+  /**
+   * The machine of a virtual media operation called in (MachineTrust.onMediaBoot): its BMC
+   * ejects the ISO, so a reboot does not boot it again. Queued as its own job step; an
+   * operation job still running (its power step) takes precedence and the ISO stays.
+   */
+  queueMediaEject(machineId: string, operationId: string): boolean {
+    const { store } = this.deps;
+    if (!store.bmcs.ofMachine(machineId)) return false;
+    const { created } = store.jobs.enqueue({
+      kind: OPERATION,
+      machineId,
+      step: 'media-eject',
+      input: { action: 'provision', operationId, power: 'cycle', boot: 'virtual-media' },
+    });
+    if (created) this.deps.engine.wake();
+    return created;
   }
 
   timeoutMs(step: string): number {
@@ -373,6 +425,56 @@ export class Provisioning implements JobHandler {
             ]),
         };
       }
+      case 'media-insert': {
+        const url = this.deps.mediaUrl?.(machineId, input.operationId);
+        if (url === undefined) throw this.#fail(job, 'virtual media needs the netboot HTTP routes (serve without --no-http)');
+        const result = await this.#session(job, bmc, signal, (control) => control.insertMedia(url));
+        return {
+          next: 'media-boot',
+          commit: () =>
+            store.machines.appendEvents([
+              {
+                machineId,
+                type: 'media.inserted',
+                operationId: input.operationId,
+                data: { job: job.id, requests: result.requests },
+                message: `boot ISO inserted as virtual media in ${result.drive} and read back`,
+              },
+            ]),
+        };
+      }
+      case 'media-boot': {
+        const result = await this.#session(job, bmc, signal, (control) => control.setOneTimeBoot('Cd'));
+        return {
+          next: 'power',
+          commit: () =>
+            store.machines.appendEvents([
+              {
+                machineId,
+                type: 'boot.override',
+                operationId: input.operationId,
+                data: { job: job.id, requests: result.requests },
+                message: `one-time CD boot (virtual media) set on ${result.resource} and read back`,
+              },
+            ]),
+        };
+      }
+      case 'media-eject': {
+        const result = await this.#session(job, bmc, signal, (control) => control.ejectMedia());
+        return {
+          next: null,
+          commit: () =>
+            store.machines.appendEvents([
+              {
+                machineId,
+                type: 'media.ejected',
+                operationId: input.operationId,
+                data: { job: job.id, requests: result.requests },
+                message: `the machine called in: virtual media ejected from ${result.drive}`,
+              },
+            ]),
+        };
+      }
       default:
         throw this.#fail(job, `unknown operation step ${job.step}`);
     }
@@ -423,6 +525,19 @@ export class Provisioning implements JobHandler {
     const input = job.input as unknown as OperationInput;
     const machineId = job.machineId!;
     return new StepFailure(reason, retryable, () => {
+      if (job.step === 'media-eject') {
+        // The machine booted and called in: an ISO left in its drive does not undo that.
+        this.deps.store.machines.appendEvents([
+          {
+            machineId,
+            type: 'media.eject.failed',
+            operationId: input.operationId,
+            data: { job: job.id },
+            message: `the BMC did not eject the virtual media (${reason}): eject it by hand before the machine reboots, or it may boot the ISO again`,
+          },
+        ]);
+        return;
+      }
       if (job.step === 'disk-override') {
         // The image is written and verified: a BMC that will not boot the disk once does not undo that.
         this.deps.store.machines.appendEvents([
@@ -459,12 +574,13 @@ export class Provisioning implements JobHandler {
     message: string,
     profile?: string,
     mark?: string,
+    boot: BootMethod = 'pxe',
   ): ProvisionTicket {
     const { store } = this.deps;
     const operationId = newOperationId();
     const job = store.transaction(() => {
-      const queued =
-        step === null ? null : store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input: { action, operationId, power } });
+      const input = { action, operationId, power, ...(boot === 'virtual-media' ? { boot } : {}) };
+      const queued = step === null ? null : store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input });
       if (queued !== null && !queued.created)
         throw new MetalboxError(
           'E_CONFLICT',
@@ -489,6 +605,14 @@ export class Provisioning implements JobHandler {
     });
     if (job !== null) this.deps.engine.wake();
     return { job, machine: store.machines.get(machine.id)!, operationId };
+  }
+
+  #requireVirtualMedia(machine: MachineJson): void {
+    const bmc = this.#requireBmc(machine);
+    if (bmc.protocol !== 'redfish')
+      throw new MetalboxError('E_CONFLICT', `machine ${machine.id}'s BMC is driven over IPMI, which has no virtual media: boot it by PXE`);
+    if (this.deps.mediaUrl === undefined)
+      throw new MetalboxError('E_CONFLICT', 'virtual media needs the netboot HTTP routes, which this metalbox does not serve');
   }
 
   #requireBmc(machine: MachineJson): BmcRecord {

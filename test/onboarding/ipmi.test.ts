@@ -90,6 +90,10 @@ test('onboard --protocol ipmi: the machine is enrolled with what IPMI gives, the
   assert.equal((JSON.parse(on.stdout) as MachineJson).power, 'On');
   assert.equal(sim.power(), '1');
 
+  const media = await app.cli(['provision', machine.id, '--profile', 'any', '--boot', 'virtual-media']);
+  assert.equal(media.code, 2);
+  assert.match(media.stderr, /driven over IPMI, which has no virtual media: boot it by PXE/);
+
   // A running machine restarted over IPMI is power cycled; what is asked is recorded before it is sent.
   const cycle = await app.cli(['power', 'cycle', machine.id]);
   assert.equal(cycle.code, 0, cycle.stderr);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MetalboxError } from '../../lib/errors.js';
-import type { Provisioning } from '../../provisioning/provisioning.js';
+import type { BootMethod, Provisioning } from '../../provisioning/provisioning.js';
 import type { JobStore } from '../../store/index.js';
 import { errorResponses, machineRefParams } from '../schemas.js';
 import { refFrom } from './machines.js';
@@ -34,13 +34,17 @@ const STATUS_TIMEOUT_MS = 60_000;
 
 /** Provisioning, deprovisioning and power: each starts a job under an operation id and answers 202 at once. */
 export function operationRoutes(app: FastifyInstance, provisioning: Provisioning, jobs: JobStore): void {
-  app.post<{ Params: { ref: string }; Body: { profile?: string; retry?: boolean } }>('/machines/:ref/provision', {
+  app.post<{ Params: { ref: string }; Body: { profile?: string; retry?: boolean; boot?: BootMethod } }>('/machines/:ref/provision', {
     schema: {
       params: machineRefParams,
       body: {
         type: ['object', 'null'],
         additionalProperties: false,
-        properties: { profile: { type: 'string', minLength: 1, maxLength: 128 }, retry: { type: 'boolean' } },
+        properties: {
+          profile: { type: 'string', minLength: 1, maxLength: 128 },
+          retry: { type: 'boolean' },
+          boot: { type: 'string', enum: ['pxe', 'virtual-media'] },
+        },
       },
       response: { 202: ticketSchema, ...errorResponses },
     },
@@ -49,6 +53,7 @@ export function operationRoutes(app: FastifyInstance, provisioning: Provisioning
         provisioning.provision(refFrom(request.params.ref), {
           ...(request.body?.profile ? { profile: request.body.profile } : {}),
           retry: request.body?.retry === true,
+          ...(request.body?.boot ? { boot: request.body.boot } : {}),
         }),
       ),
   });

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { CLASSIFIED } from '../../lifecycle/lifecycle.js';
 import type { JobJson, MachineEventJson, MachineJson, MachineState } from '../../store/index.js';
 import type { ApiClient } from '../client.js';
@@ -35,21 +35,36 @@ export function provisionCommand(): Command {
       '--retry',
       'start over a provisioning under way (preparing, netbooting or installing) with a new operation: boot override and power again',
     )
+    .addOption(
+      new Option(
+        '--boot <method>',
+        'pxe: a one-time PXE boot; virtual-media: its BMC boots an ISO metalbox builds (Redfish), for a network metalbox does not see',
+      ).choices(['pxe', 'virtual-media']),
+    )
     .option('--wait', 'print each step as it happens; exit 0 when provisioned (active, for an image), 1 when it failed')
     .addOption(outputOption(['text', 'json', 'yaml'], 'text'))
-    .action(async (text: string, options: { server?: string; profile?: string; retry?: boolean; wait?: boolean } & Output) => {
-      const ref = requireMachineRef(text);
-      await withClient(options, async (client) => {
-        const body = { ...(options.profile ? { profile: options.profile } : {}), ...(options.retry ? { retry: true } : {}) };
-        const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, body);
-        const deploy = ticket.machine.state === 'deploying';
-        say(
-          options,
-          `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
-        );
-        await finish(client, ticket, deploy ? 'deploy' : 'provision', options);
-      });
-    });
+    .action(
+      async (
+        text: string,
+        options: { server?: string; profile?: string; retry?: boolean; boot?: 'pxe' | 'virtual-media'; wait?: boolean } & Output,
+      ) => {
+        const ref = requireMachineRef(text);
+        await withClient(options, async (client) => {
+          const body = {
+            ...(options.profile ? { profile: options.profile } : {}),
+            ...(options.retry ? { retry: true } : {}),
+            ...(options.boot ? { boot: options.boot } : {}),
+          };
+          const { body: ticket } = await client.post<Ticket>(`/api/v1/machines/${refPath(ref)}/provision`, body);
+          const deploy = ticket.machine.state === 'deploying';
+          say(
+            options,
+            `${deploy ? 'Deploying' : 'Provisioning'} machine ${ticket.machine.id} with profile ${orDash(ticket.machine.profile)} (operation ${ticket.operationId}, ${jobText(ticket)}).\n`,
+          );
+          await finish(client, ticket, deploy ? 'deploy' : 'provision', options);
+        });
+      },
+    );
 }
 
 export function inspectCommand(): Command {
