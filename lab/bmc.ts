@@ -20,6 +20,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LAB_IDENTITY, qemuArgs, type Firmware } from './guest.js';
@@ -52,22 +53,31 @@ const vm = { name: 'vm', firmware: values.firmware as Firmware, mac: values['vm-
 const ipmi = values.protocol === 'ipmi';
 
 let qemu: ChildProcess | null = null;
+/** The virtual media image the BMC holds (fetched from its URL at insert, as a BMC streams it), or null. */
+let media: string | null = null;
+const MONITOR = join(dir, 'vm.monitor');
 
 const log = (message: string) => process.stdout.write(`${new Date().toISOString()} bmc: ${message}\n`);
 
 function powerOn(state: MockupState): void {
   if (qemu !== null) return;
   const boot = (state.read(LAB_SYSTEM)?.Boot ?? {}) as Record<string, unknown>;
-  const pxe = boot.BootSourceOverrideTarget === 'Pxe' && boot.BootSourceOverrideEnabled !== 'Disabled';
+  const once = boot.BootSourceOverrideEnabled !== 'Disabled';
+  const pxe = boot.BootSourceOverrideTarget === 'Pxe' && once;
+  const cd = boot.BootSourceOverrideTarget === 'Cd' && once && media !== null;
   // A one-time override lasts for one boot, as on a real BMC.
   if (boot.BootSourceOverrideEnabled === 'Once')
     state.merge(LAB_SYSTEM, { Boot: { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None' } });
   const output = openSync(join(dir, 'qemu.log'), 'a');
-  log(`power on: starting the ${vm.firmware} VM (${pxe ? 'one-time PXE boot' : 'no boot override'})`);
+  log(
+    `power on: starting the ${vm.firmware} VM (${pxe ? 'one-time PXE boot' : cd ? 'one-time boot from the virtual CD' : 'no boot override'})`,
+  );
   const smbios = ipmi ? { smbios: LAB_IDENTITY } : {};
+  // The virtual CD is the VM's CD drive; the BMC ejects it through QEMU's monitor.
+  const cdrom = media === null ? {} : { cdrom: { image: media, bootOnce: cd, monitor: MONITOR } };
   const child = spawn(
     'ip',
-    ['netns', 'exec', values['switch-ns']!, 'qemu-system-x86_64', ...qemuArgs(vm, dir, { reboot: true, ...smbios })],
+    ['netns', 'exec', values['switch-ns']!, 'qemu-system-x86_64', ...qemuArgs(vm, dir, { reboot: true, ...smbios, ...cdrom })],
     {
       stdio: ['ignore', output, output],
     },
@@ -92,12 +102,39 @@ async function powerOff(state: MockupState): Promise<void> {
   state.merge(LAB_SYSTEM, { PowerState: 'Off' });
 }
 
+/** InsertMedia fetches the image now (a BMC streams it from the URL; the lab keeps a copy); EjectMedia takes it out of a running VM too. */
+async function changeMedia(image: string | null): Promise<void> {
+  if (image === null) {
+    if (media !== null && qemu !== null) await monitor('eject -f cd0');
+    media = null;
+    log('virtual media ejected');
+    return;
+  }
+  const response = await fetch(image);
+  if (!response.ok) throw new Error(`the image URL answered ${response.status}`);
+  const file = join(dir, 'media.iso');
+  writeFileSync(file, Buffer.from(await response.arrayBuffer()));
+  media = file;
+  log(`virtual media inserted: ${image.replace(/\/media\/([^/]+)\/[^/]+\//, '/media/$1/<token>/')}`);
+}
+
+/** One HMP command on the VM's monitor socket. */
+function monitor(command: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(MONITOR, () => socket.end(`${command}\n`));
+    socket.on('error', () => resolve());
+    socket.on('close', () => resolve());
+    socket.resume();
+  });
+}
+
 const mockup = await startMockup({
   tree: LAB_TREE,
   // An IPMI-only BMC keeps its Redfish service to itself: ipmi_sim's chassis program talks to it.
   host: ipmi ? '127.0.0.1' : '0.0.0.0',
   port: Number(values.port),
   macs: { [TREE_SYSTEM_NIC]: vm.mac, [TREE_MANAGER_NIC]: values['bmc-mac']! },
+  media: (_drive, image) => changeMedia(image),
   reset: async (systemPath, type, state) => {
     log(`${systemPath}: ResetType ${type}`);
     if (type === 'On' || type === 'ForceOn') powerOn(state);

@@ -125,9 +125,16 @@ ${init}`,
 export function qemuArgs(
   vm: GuestVm,
   dir: string,
-  options: { reboot?: boolean; networkFirst?: boolean; smbios?: { manufacturer: string; product: string; serial: string } } = {},
+  options: {
+    reboot?: boolean;
+    networkFirst?: boolean;
+    smbios?: { manufacturer: string; product: string; serial: string };
+    /** A CD drive (id cd0) holding `image`, booted once when `bootOnce`; `monitor` is a socket for HMP's eject. */
+    cdrom?: { image: string; bootOnce: boolean; monitor: string };
+  } = {},
 ): string[] {
-  const bootindex = options.networkFirst === false ? '' : ',bootindex=1';
+  // A CD booted once needs the firmware's own order (-boot once=d): a NIC's bootindex would override it.
+  const bootindex = options.networkFirst === false || options.cdrom?.bootOnce ? '' : ',bootindex=1';
   const common = [
     '-name',
     `mbx-${vm.name}`,
@@ -141,7 +148,7 @@ export function qemuArgs(
     '1',
     '-nographic',
     '-monitor',
-    'none',
+    options.cdrom ? `unix:${options.cdrom.monitor},server=on,wait=off` : 'none',
     '-serial',
     `file:${join(dir, `${vm.name}.serial.log`)}`,
     ...(options.reboot ? [] : ['-no-reboot']),
@@ -150,6 +157,13 @@ export function qemuArgs(
     join(dir, `${vm.name}.pid`),
     '-netdev',
     `tap,id=n0,ifname=${vm.tap},script=no,downscript=no`,
+    ...(options.cdrom
+      ? [
+          '-drive',
+          `if=ide,media=cdrom,id=cd0,readonly=on,file=${options.cdrom.image}`,
+          ...(options.cdrom.bootOnce ? ['-boot', 'once=d'] : []),
+        ]
+      : []),
     // SMBIOS type 1, what the agent reads from /sys/class/dmi (commas would end QEMU's value).
     ...(options.smbios
       ? ['-smbios', `type=1,manufacturer=${options.smbios.manufacturer},product=${options.smbios.product},serial=${options.smbios.serial}`]

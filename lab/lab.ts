@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { readApiToken } from '../src/api/token.js';
 import { stateChangeText } from '../src/lifecycle/lifecycle.js';
-import type { MachineJson } from '../src/store/index.js';
+import type { MachineEventJson, MachineJson } from '../src/store/index.js';
 import { buildInitramfs, KERNEL_CACHE, ROOT, type Firmware } from './guest.js';
 import {
   addHostLink,
@@ -54,6 +54,11 @@ export interface LabOptions {
   firmware: Firmware;
   /** What the simulated BMC speaks: Redfish (the default), or IPMI only (ipmi_sim), whose machine the agent then inspects. */
   bmc?: 'redfish' | 'ipmi';
+  /**
+   * How the VM boots its installer: PXE (the default), or virtual media, on a segment where
+   * metalbox's ProxyDHCP and TFTP are off (it then finds the BMC by a subnet sweep).
+   */
+  boot?: 'pxe' | 'virtual-media';
   /** Where the lab keeps its data dir, logs and state (default /var/lib/metalbox-lab, or METALBOX_LAB_DIR). */
   dir?: string;
 }
@@ -90,7 +95,9 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   saveState();
 
   const ipmi = options.bmc === 'ipmi';
-  const name = `${options.firmware}${ipmi ? ', IPMI' : ''}`;
+  const media = options.boot === 'virtual-media';
+  if (media && ipmi) throw new LabError('virtual media needs a Redfish BMC: IPMI has none');
+  const name = `${options.firmware}${ipmi ? ', IPMI' : ''}${media ? ', virtual media' : ''}`;
   say(`metalbox lab (${name}): building the guest and the network in ${run}`);
   copyFileSync(join(KERNEL_CACHE, 'vmlinuz'), join(run, 'assets/lab/vmlinuz'));
   buildInitramfs(run, join(run, 'assets/lab/initrd.gz'));
@@ -113,7 +120,11 @@ export async function labUp(options: LabOptions): Promise<boolean> {
         },
       },
       serverTypes: [{ name: 'lab-vm', match: { 'system.manufacturer': 'Contoso', 'nics.count': '>=1' }, profile: 'lab-installer' }],
-      bmc: { credentials: [{ macPrefix: '02:00:5e', username: 'admin', password: 'password' }] },
+      bmc: {
+        credentials: [{ macPrefix: '02:00:5e', username: 'admin', password: 'password' }],
+        // Without ProxyDHCP nothing snoops the BMC's DHCP: a sweep of the segment finds it.
+        ...(media ? { subnets: ['10.79.0.0/24'] } : {}),
+      },
     }),
   );
 
@@ -137,6 +148,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     join(run, 'assets'),
     '--listen',
     SERVER,
+    ...(media ? ['--no-dhcp-proxy', '--no-tftp'] : []),
   ]);
   await untilServing(LAB_SERVER_URL, DEADLINES.serve, run);
 
@@ -171,17 +183,19 @@ export async function labUp(options: LabOptions): Promise<boolean> {
 
   const api = new LabApi(LAB_SERVER_URL, readApiToken(dataDir));
   const clock = (at: string) => `+${((Date.parse(at) - started) / 1000).toFixed(1).padStart(5)} s`;
+  const found = media ? 'a sweep of bmc.subnets' : 'DHCP snooping';
   say(
     ipmi
-      ? `metalbox onboard ${BMC_MAC} --protocol ipmi   (by MAC: its address comes from DHCP snooping)`
-      : `metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from DHCP snooping)`,
+      ? `metalbox onboard ${BMC_MAC} --protocol ipmi   (by MAC: its address comes from ${found})`
+      : `metalbox onboard ${BMC_MAC} --scheme http --port 80   (by MAC: its address comes from ${found})`,
   );
-  await until(
-    "the BMC's DHCP request in metalbox's observations",
-    10_000,
-    async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0,
-    run,
-  );
+  if (!media)
+    await until(
+      "the BMC's DHCP request in metalbox's observations",
+      10_000,
+      async () => (await api.get<unknown[]>(`/api/v1/observations?mac=${BMC_MAC}`)).length > 0,
+      run,
+    );
   const onboarding = await api.post<{ machine: MachineJson }>(
     '/api/v1/onboardings',
     ipmi ? { bmcMac: BMC_MAC, protocol: 'ipmi' } : { bmcMac: BMC_MAC, scheme: 'http', port: 80 },
@@ -214,14 +228,28 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     if (inspected?.toState !== 'ready') return finish(false, `inspection ended ${inspected?.toState ?? 'nowhere'}`);
   } else if (ready?.toState !== 'ready') return finish(false, `onboarding ended ${ready?.toState ?? 'nowhere'}`);
 
-  say(`metalbox provision ${machineId}   (profile from its server type)`);
-  await api.post(`/api/v1/machines/${machineId}/provision`, {});
+  say(`metalbox provision ${machineId}${media ? ' --boot virtual-media' : ''}   (profile from its server type)`);
+  await api.post(`/api/v1/machines/${machineId}/provision`, media ? { boot: 'virtual-media' } : {});
+  /** The ISO's eject (virtual media): the installer's first callback asks for it, so it may come before provisioned. */
+  let eject: MachineEventJson | null = null;
+  const isEject = (event: MachineEventJson) => event.type === 'media.ejected' || event.type === 'media.eject.failed';
   const provisioned = await timeline.until(
     DEADLINES.provision,
-    (event) => event.fromState !== event.toState && (event.toState === 'provisioned' || event.toState === 'provision_failed'),
+    (event) => {
+      if (isEject(event)) eject = event;
+      return event.fromState !== event.toState && (event.toState === 'provisioned' || event.toState === 'provision_failed');
+    },
     run,
   );
   if (provisioned?.toState !== 'provisioned') return finish(false, `provisioning ended ${provisioned?.toState ?? 'nowhere'}`);
+  if (media) {
+    // No ProxyDHCP, so no local-boot answer to see: the ISO must be out of the drive instead.
+    const ejected = eject ?? (await timeline.until(DEADLINES.localBoot, isEject, run));
+    return finish(
+      ejected?.type === 'media.ejected',
+      ejected === null ? 'the virtual media was not ejected' : `the BMC did not eject: ${ejected.message}`,
+    );
+  }
   const local = await timeline.until(
     DEADLINES.localBoot,
     (event) => event.type === 'boot.script' && event.message.startsWith('iPXE script: local boot'),
@@ -233,7 +261,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(
       ok
-        ? `metalbox lab (${name}): onboarded, ${ipmi ? 'inspected, ' : ''}provisioned and back to local boot in ${seconds} s.`
+        ? `metalbox lab (${name}): onboarded, ${ipmi ? 'inspected, ' : ''}provisioned and ${media ? 'the virtual media ejected' : 'back to local boot'} in ${seconds} s.`
         : `metalbox lab (${name}): FAILED after ${seconds} s: ${problem}. Logs: ${run}`,
     );
     say(`Explore: export METALBOX_SERVER=${LAB_SERVER_URL} METALBOX_DATA_DIR=${dataDir}`);

@@ -26,6 +26,14 @@ export function labCommand(): Command {
     )
     .addOption(
       new Option(
+        '--boot <method>',
+        "how the VM boots its installer: pxe, or virtual-media (the BMC inserts metalbox's boot ISO; metalbox's ProxyDHCP and TFTP are off)",
+      )
+        .choices(['pxe', 'virtual-media'])
+        .default('pxe'),
+    )
+    .addOption(
+      new Option(
         '--scenario <scenario>',
         'bmc: onboarded by its BMC and provisioned with an installer; deploy: an unknown server without a BMC discovered by the agent, deployed with an OS image, booted from its disk, and wiped (run only)',
       )
@@ -36,11 +44,17 @@ export function labCommand(): Command {
     .action(
       async (
         action: 'up' | 'run' | 'down',
-        options: { firmware: 'bios' | 'uefi'; bmc: 'redfish' | 'ipmi'; scenario: 'bmc' | 'deploy'; dir?: string },
+        options: {
+          firmware: 'bios' | 'uefi';
+          bmc: 'redfish' | 'ipmi';
+          boot: 'pxe' | 'virtual-media';
+          scenario: 'bmc' | 'deploy';
+          dir?: string;
+        },
       ) => {
         // dist/src/cli/commands → dist/lab
         const lab = await import('../../../lab/lab.js');
-        const settings = { firmware: options.firmware, bmc: options.bmc, ...(options.dir ? { dir: options.dir } : {}) };
+        const settings = { firmware: options.firmware, bmc: options.bmc, boot: options.boot, ...(options.dir ? { dir: options.dir } : {}) };
         try {
           if (options.scenario === 'deploy') {
             if (action !== 'run') throw new CliError(EXIT.usage, 'the deploy scenario runs with metalbox lab run --scenario deploy');
