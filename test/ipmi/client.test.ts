@@ -3,6 +3,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { IpmiClient, IpmiError } from '../../src/ipmi/client.js';
+import { setIpmiOneTimeBoot } from '../../src/ipmi/power.js';
 import { tempDir } from '../helpers.js';
 import { haveIpmi, startIpmiSim } from './ipmi-sim.js';
 
@@ -119,4 +120,14 @@ test('the password is on no command line and in no environment: ipmitool reads i
   assert.match(args, /-U admin -f \/dev\/stdin/);
   assert.doesNotMatch(args, /Pw-only-in-pipe/);
   assert.doesNotMatch(readFileSync(join(dir, 'env'), 'utf8'), /Pw-only-in-pipe/);
+});
+
+test('a boot device the BMC refuses fails with its completion code', { skip }, async (t) => {
+  const sim = await startIpmiSim(t, { refuseBoot: true });
+  const client = new IpmiClient({ host: '127.0.0.1', port: sim.port, username: sim.username, password: sim.password });
+  const error = await setIpmiOneTimeBoot(client, 'pxe', true).catch((caught: unknown) => caught);
+  assert.ok(error instanceof IpmiError);
+  assert.equal(error.failure, 'refused');
+  assert.match(error.message, /^the BMC refused the one-time PXE boot with the EFI flag: completion code 0x[0-9a-f]{2} \(/);
+  assert.notEqual(error.code, null);
 });

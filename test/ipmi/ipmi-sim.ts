@@ -23,6 +23,8 @@ export interface IpmiSimOptions {
   guid?: string;
   fru?: { manufacturer: string; product: string; serial: string; partNumber?: string };
   power?: 'on' | 'off';
+  /** The chassis refuses every boot device (its program fails), as a board that takes no EFI flag does. */
+  refuseBoot?: boolean;
 }
 
 export interface IpmiSim {
@@ -64,7 +66,7 @@ if [ "$op" = get ]; then
   exit 0
 fi
 while [ $# -ge 2 ]; do
-  case $1 in power|boot) echo "$2" > "$dir/$1";; reset) ;; *) exit 1;; esac
+  case $1 in ${options.refuseBoot ? 'boot) exit 1;; power' : 'power|boot'}) echo "$2" > "$dir/$1";; reset) ;; *) exit 1;; esac
   shift 2
 done
 `,
