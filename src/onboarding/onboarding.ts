@@ -510,26 +510,24 @@ export class Onboarding implements JobHandler {
   }
 
   /** An IPMI client of the BMC (see BmcSessions); a missing address or credential fails the step. */
-  async #withIpmi<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: IpmiClient) => Promise<T>): Promise<T> {
-    try {
-      return await this.deps.sessions.ipmi(bmc, signal, work);
-    } catch (error) {
-      if (!(error instanceof BmcSessionError)) throw error;
-      throw error.reason === 'no-address'
-        ? this.#fail(job, 'bmc_unreachable', error.message, true)
-        : this.#fail(job, 'auth_failed', error.message, false);
-    }
+  #withIpmi<T>(job: JobJson, bmc: BmcRecord, signal: AbortSignal, work: (client: IpmiClient) => Promise<T>): Promise<T> {
+    return this.#opened(job, () => this.deps.sessions.ipmi(bmc, signal, work));
   }
 
   /** A Redfish session with the BMC (see BmcSessions); a missing address or credential fails the step. */
-  async #withSession<T>(
+  #withSession<T>(
     job: JobJson,
     bmc: BmcRecord,
     signal: AbortSignal,
     work: (client: RedfishClient, root: RedfishBody) => Promise<T>,
   ): Promise<T> {
+    return this.#opened(job, () => this.deps.sessions.with(bmc, signal, work));
+  }
+
+  /** `open`'s result; no address is a passing bmc_unreachable, no credentials a final auth_failed. */
+  async #opened<T>(job: JobJson, open: () => Promise<T>): Promise<T> {
     try {
-      return await this.deps.sessions.with(bmc, signal, work);
+      return await open();
     } catch (error) {
       if (!(error instanceof BmcSessionError)) throw error;
       throw error.reason === 'no-address'

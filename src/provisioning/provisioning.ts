@@ -334,19 +334,7 @@ export class Provisioning implements JobHandler {
     switch (job.step as Step) {
       case 'boot-override': {
         const result = await this.#session(job, bmc, signal, (control) => control.setOneTimeBoot('Pxe'));
-        return {
-          next: 'power',
-          commit: () =>
-            store.machines.appendEvents([
-              {
-                machineId,
-                type: 'boot.override',
-                operationId: input.operationId,
-                data: { job: job.id, requests: result.requests },
-                message: `one-time PXE boot set on ${result.resource} and read back`,
-              },
-            ]),
-        };
+        return this.#recorded(job, 'power', 'boot.override', `one-time PXE boot set on ${result.resource} and read back`, result.requests);
       }
       case 'power': {
         const outcome = await this.#session(job, bmc, signal, async (control) => {
@@ -411,73 +399,61 @@ export class Provisioning implements JobHandler {
       }
       case 'disk-override': {
         const result = await this.#session(job, bmc, signal, (control) => control.setOneTimeBoot('Hdd'));
-        return {
-          next: null,
-          commit: () =>
-            store.machines.appendEvents([
-              {
-                machineId,
-                type: 'boot.disk',
-                operationId: input.operationId,
-                data: { job: job.id, requests: result.requests },
-                message: `one-time disk boot set on ${result.resource} and read back: the agent's reboot boots the new OS`,
-              },
-            ]),
-        };
+        return this.#recorded(
+          job,
+          null,
+          'boot.disk',
+          `one-time disk boot set on ${result.resource} and read back: the agent's reboot boots the new OS`,
+          result.requests,
+        );
       }
       case 'media-insert': {
         const url = this.deps.mediaUrl?.(machineId, input.operationId);
         if (url === undefined) throw this.#fail(job, 'virtual media needs the netboot HTTP routes (serve without --no-http)');
         const result = await this.#session(job, bmc, signal, (control) => control.insertMedia(url));
-        return {
-          next: 'media-boot',
-          commit: () =>
-            store.machines.appendEvents([
-              {
-                machineId,
-                type: 'media.inserted',
-                operationId: input.operationId,
-                data: { job: job.id, requests: result.requests },
-                message: `boot ISO inserted as virtual media in ${result.drive} and read back`,
-              },
-            ]),
-        };
+        return this.#recorded(
+          job,
+          'media-boot',
+          'media.inserted',
+          `boot ISO inserted as virtual media in ${result.drive} and read back`,
+          result.requests,
+        );
       }
       case 'media-boot': {
         const result = await this.#session(job, bmc, signal, (control) => control.setOneTimeBoot('Cd'));
-        return {
-          next: 'power',
-          commit: () =>
-            store.machines.appendEvents([
-              {
-                machineId,
-                type: 'boot.override',
-                operationId: input.operationId,
-                data: { job: job.id, requests: result.requests },
-                message: `one-time CD boot (virtual media) set on ${result.resource} and read back`,
-              },
-            ]),
-        };
+        return this.#recorded(
+          job,
+          'power',
+          'boot.override',
+          `one-time CD boot (virtual media) set on ${result.resource} and read back`,
+          result.requests,
+        );
       }
       case 'media-eject': {
         const result = await this.#session(job, bmc, signal, (control) => control.ejectMedia());
-        return {
-          next: null,
-          commit: () =>
-            store.machines.appendEvents([
-              {
-                machineId,
-                type: 'media.ejected',
-                operationId: input.operationId,
-                data: { job: job.id, requests: result.requests },
-                message: `the machine called in: virtual media ejected from ${result.drive}`,
-              },
-            ]),
-        };
+        return this.#recorded(
+          job,
+          null,
+          'media.ejected',
+          `the machine called in: virtual media ejected from ${result.drive}`,
+          result.requests,
+        );
       }
       default:
         throw this.#fail(job, `unknown operation step ${job.step}`);
     }
+  }
+
+  /** A step whose outcome is one event of the operation, listing the requests it sent the BMC. */
+  #recorded(job: JobJson, next: Step | null, type: string, message: string, requests: string[]): StepSuccess {
+    const input = job.input as unknown as OperationInput;
+    return {
+      next,
+      commit: () =>
+        this.deps.store.machines.appendEvents([
+          { machineId: job.machineId!, type, operationId: input.operationId, data: { job: job.id, requests }, message },
+        ]),
+    };
   }
 
   retrying(job: JobJson, failure: StepFailure, delayMs: number): void {
@@ -525,29 +501,10 @@ export class Provisioning implements JobHandler {
     const input = job.input as unknown as OperationInput;
     const machineId = job.machineId!;
     return new StepFailure(reason, retryable, () => {
-      if (job.step === 'media-eject') {
-        // The machine booted and called in: an ISO left in its drive does not undo that.
+      const recordOnly = RECORDED_FAILURES[job.step as Step];
+      if (recordOnly !== undefined) {
         this.deps.store.machines.appendEvents([
-          {
-            machineId,
-            type: 'media.eject.failed',
-            operationId: input.operationId,
-            data: { job: job.id },
-            message: `the BMC did not eject the virtual media (${reason}): eject it by hand before the machine reboots, or it may boot the ISO again`,
-          },
-        ]);
-        return;
-      }
-      if (job.step === 'disk-override') {
-        // The image is written and verified: a BMC that will not boot the disk once does not undo that.
-        this.deps.store.machines.appendEvents([
-          {
-            machineId,
-            type: 'boot.disk.failed',
-            operationId: input.operationId,
-            data: { job: job.id },
-            message: `the BMC did not set the one-time disk boot (${reason}); the agent reboots anyway, and the machine's PXE gets the local-boot answer`,
-          },
+          { machineId, type: recordOnly.type, operationId: input.operationId, data: { job: job.id }, message: recordOnly.message(reason) },
         ]);
         return;
       }
@@ -629,6 +586,24 @@ export class Provisioning implements JobHandler {
     }
   }
 }
+
+/**
+ * Steps after the machine's part is done, whose failure is recorded and fails nothing: a
+ * written and verified image stays written if the BMC will not boot the disk once; a
+ * machine that booted and called in stays booted if the BMC will not eject its ISO.
+ */
+const RECORDED_FAILURES: Partial<Record<Step, { type: string; message: (reason: string) => string }>> = {
+  'disk-override': {
+    type: 'boot.disk.failed',
+    message: (reason) =>
+      `the BMC did not set the one-time disk boot (${reason}); the agent reboots anyway, and the machine's PXE gets the local-boot answer`,
+  },
+  'media-eject': {
+    type: 'media.eject.failed',
+    message: (reason) =>
+      `the BMC did not eject the virtual media (${reason}): eject it by hand before the machine reboots, or it may boot the ISO again`,
+  },
+};
 
 /** What to do when a power request's outcome is unknown, per action. */
 const UNCONFIRMED_ADVICE: Record<OperationAction, (machineId: string) => string> = {

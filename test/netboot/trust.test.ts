@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { claimAddress, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
+import { claimAddress, getFrom, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const NIC_A = '52:54:00:77:01:0a';
 const NIC_B = '52:54:00:77:01:0b';
@@ -13,19 +12,6 @@ const NIC_B = '52:54:00:77:01:0b';
 const HOST_A = '127.0.0.1';
 const HOST_B = '127.0.0.3';
 const ATTACKER = '127.0.0.2';
-
-/** GET of a path from a chosen source address: fetch cannot pick one. */
-function getFrom(from: string, url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress: from }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** A data dir with one netbooting machine per NIC (profile lab, whose script echoes its callback URL), and serve's arguments for it. */
 function netbooting(t: { after(fn: () => void): void }, nics: string[]): { ids: string[]; args: string[] } {

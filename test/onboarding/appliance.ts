@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import type { JobJson, MachineEventJson, MachineJson } from '../../src/store/index.js';
+import { waitFor } from '../../lab/kit.js';
 import { runCli, startServe, tempDir, type CliResult, type Serving } from '../helpers.js';
 
 /** Settings that keep failure tests short: one quick retry, short Redfish deadlines. */
@@ -82,4 +83,16 @@ export async function startAppliance(
 /** The state changes of a timeline, `from→to`. */
 export function transitions(events: MachineEventJson[]): string[] {
   return events.filter((event) => event.fromState !== event.toState).map((event) => `${event.fromState ?? '-'}→${event.toState}`);
+}
+
+/** The job once it has ended (succeeded or failed), read through the API. */
+export function jobDone(app: Appliance, id: number): Promise<JobJson> {
+  return waitFor(
+    `job ${id}`,
+    async () => {
+      const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
+      return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
+    },
+    20_000,
+  );
 }

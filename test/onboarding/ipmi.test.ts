@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { JobJson, MachineJson } from '../../src/store/index.js';
-import { waitFor } from '../../lab/kit.js';
+import type { MachineJson } from '../../src/store/index.js';
 import { claimAddress, tempDir } from '../helpers.js';
 import { call, MACHINE_HOST, NIC, r650Facts, standInImage } from '../agent/kit.js';
 import { haveIpmi, type IpmiSim, startIpmiSim } from '../ipmi/ipmi-sim.js';
-import { type Appliance, QUICK_FAILURES, startAppliance, transitions } from './appliance.js';
+import { type Appliance, jobDone, QUICK_FAILURES, startAppliance, transitions } from './appliance.js';
 
 /**
  * IPMI-only BMCs end to end: `metalbox serve`, the CLI, and OpenIPMI's ipmi_sim as the BMC
@@ -25,17 +24,6 @@ function passwordFile(t: { after(fn: () => unknown): void }, password: string): 
   const file = join(tempDir(t), 'password');
   writeFileSync(file, `${password}\n`);
   return file;
-}
-
-async function jobDone(app: Appliance, id: number): Promise<JobJson> {
-  return waitFor(
-    `job ${id}`,
-    async () => {
-      const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
-      return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
-    },
-    20_000,
-  );
 }
 
 test('onboard --protocol ipmi: the machine is enrolled with what IPMI gives, then powered on and cycled over IPMI', {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../../lab/kit.js';
 import { startMockup, type Mockup, type MockupOptions } from '../../lab/redfish-mockup.js';
-import type { JobJson, MachineJson } from '../../src/store/index.js';
+import type { MachineJson } from '../../src/store/index.js';
 import { compileProfiles } from '../../src/profiles/profiles.js';
 import { BmcSessions } from '../../src/bmc/sessions.js';
 import { DefaultCredentials } from '../../src/bmc/default-credentials.js';
@@ -22,7 +22,7 @@ import { Provisioning } from '../../src/provisioning/provisioning.js';
 import { Store } from '../../src/store/index.js';
 import { claimAddress, CLI, dl360Inventory, moveTo, tempDir } from '../helpers.js';
 import { r650Facts, standInImage } from '../agent/kit.js';
-import { startAppliance, transitions, type Appliance } from '../onboarding/appliance.js';
+import { jobDone, startAppliance, transitions, type Appliance } from '../onboarding/appliance.js';
 
 type After = { after(fn: () => unknown): void };
 const SYSTEM = '/redfish/v1/Systems/437XR1238R2';
@@ -53,15 +53,6 @@ async function onboarded(app: Appliance, bmc: Mockup, bmcMac: string): Promise<M
 }
 
 const machineOf = async (app: Appliance, id: string) => (await (await app.serving.fetch(`/api/v1/machines/${id}`)).json()) as MachineJson;
-const jobDone = (app: Appliance, id: number) =>
-  waitFor(
-    `job ${id}`,
-    async () => {
-      const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
-      return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
-    },
-    15_000,
-  );
 
 test('provision: one-time PXE and a reset through Redfish, then PXE, kernel and callback move the machine to provisioned and back to local boot', async (t) => {
   const bmc = await mockup(t, { tree: 'dmtf-public-tower' });

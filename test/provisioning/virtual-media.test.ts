@@ -7,14 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../../lab/kit.js';
 import { type Mockup, startMockup } from '../../lab/redfish-mockup.js';
 import type { JobJson, MachineJson } from '../../src/store/index.js';
-import { tempDir } from '../helpers.js';
-import { type Appliance, startAppliance, transitions } from '../onboarding/appliance.js';
+import { getFrom, tempDir } from '../helpers.js';
+import { jobDone, startAppliance, transitions } from '../onboarding/appliance.js';
 
 const SYSTEM = '/redfish/v1/Systems/437XR1238R2';
 const CD = '/redfish/v1/Managers/BMC/VirtualMedia/CD1';
@@ -33,28 +32,6 @@ async function setUp(t: { after(fn: () => unknown): void }, write?: Parameters<t
   const [machine] = (await app.machines()) as [MachineJson];
   return { bmc, app, machine };
 }
-
-/** GET from a chosen source address (fetch cannot pick one). */
-function getFrom(from: string, url: string): Promise<{ status: number }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress: from }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode! }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const jobDone = (app: Appliance, id: number) =>
-  waitFor(
-    `job ${id}`,
-    async () => {
-      const job = (await (await app.serving.fetch(`/api/v1/jobs/${id}`)).json()) as JobJson;
-      return job.status === 'succeeded' || job.status === 'failed' ? job : undefined;
-    },
-    20_000,
-  );
 
 test("provision --boot virtual-media: the BMC is given a boot ISO of the machine's installer, boots it once, and ejects it when the installer calls in", async (t) => {
   const { bmc, app, machine } = await setUp(t);
