@@ -296,7 +296,10 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       sweep,
     };
     const bootSettings = {
-      unknown: config.boot.unknown,
+      /** How unknown MACs are answered now: discover also while a machine under inspection waits for its NICs. */
+      get unknown(): 'ignore' | 'discover' {
+        return config.boot.unknown === 'discover' || decisions.stats().awaitingNics > 0 ? 'discover' : 'ignore';
+      },
       proxyDhcp: dhcp !== undefined,
       tftp: tftp !== undefined,
       uefiBinary: config.netboot.uefiBinary,

@@ -148,6 +148,7 @@ test('inspect of an IPMI-only machine: unknown MACs get the agent while it waits
   // Before the inspection, an unknown MAC gets nothing (boot.unknown is ignore).
   await claimAddress(app.serving, MACHINE_HOST, NIC);
   assert.doesNotMatch((await call(MACHINE_HOST, `${app.serving.url}/boot.ipxe?mac=${NIC}`)).text, /mbx\.url=/);
+  assert.match((await app.cli(['explain', 'boot', NIC])).stdout, /it is not in the inventory/);
   const refused = await app.cli(['provision', machine.id, '--profile', 'anything']);
   assert.equal(refused.code === 0, false);
   assert.match(refused.stderr, /knows none of machine \S+'s NICs \(its BMC lists none: IPMI gives none\).*run metalbox inspect/);
@@ -169,6 +170,8 @@ test('inspect of an IPMI-only machine: unknown MACs get the agent while it waits
     'Get System Boot Options 5: pxe',
   ]);
 
+  // While the machine waits for its NICs, explain boot says unknown MACs are answered for discovery.
+  assert.match((await app.cli(['explain', 'boot', NIC])).stdout, /answered for discovery/);
   const script = await call(MACHINE_HOST, `${app.serving.url}/boot.ipxe?mac=${NIC}`);
   const agentUrl = /mbx\.url=(\S+)/.exec(script.text)?.[1];
   assert.ok(agentUrl, script.text);
