@@ -119,7 +119,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       tokens,
       observed: (mac, ip) => store.observations.seen(mac, ip),
       addressTrust: config.boot.addressTrust,
-      isMediaOperation: (operationId) => store.machines.operationEvents(operationId).includes('media.inserted'),
+      isMediaOperation: (operationId) => store.machines.operationHas(operationId, 'media.inserted'),
     });
     const bootEvents = new BootEventRecorder({
       write: (batch) => store.health.guard(() => store.machines.appendEvents(batch)),
@@ -176,7 +176,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       assetsDir: config.assetsDir,
       agentImage: agentImage !== null,
       control: { pollMs: config.provisioning.powerPollMs },
-      mediaUrl: (machineId, operationId) => `${serverUrl(undefined)}${mediaPath(machineId, trust.mediaToken(machineId, operationId))}`,
+      mediaUrl: (machineId, operationId) => `${serverUrl(undefined)}${mediaPath(machineId, tokens.tokenFor(machineId, operationId))}`,
     });
     cleanups.push(trust.onMediaBoot((machineId, operationId) => provisioning.queueMediaEject(machineId, operationId)));
     engine.register(onboarding);
@@ -296,9 +296,9 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       sweep,
     };
     const bootSettings = {
-      /** How unknown MACs are answered now: discover also while a machine under inspection waits for its NICs. */
+      /** How unknown MACs are answered now (the boot decisions' rule). */
       get unknown(): 'ignore' | 'discover' {
-        return config.boot.unknown === 'discover' || decisions.stats().awaitingNics > 0 ? 'discover' : 'ignore';
+        return decisions.unknownAnswer();
       },
       proxyDhcp: dhcp !== undefined,
       tftp: tftp !== undefined,

@@ -49,7 +49,7 @@ export function recordAgentReport(
       );
       machines.putFacts(same.id, extras);
       // The machine was under inspection waiting for its NICs (IPMI gives none): this is that reading.
-      if (awaitedBefore && machines.stateOf(same.id) === 'inspecting') {
+      if (awaitedBefore) {
         const outcome = recordAgentInspection(store, serverTypes, same.id, machines.operationOf(same.id)!, inventory);
         return { ...outcome, mergedInto: same.id };
       }

@@ -83,6 +83,8 @@ export function redfishControl(
 const IPMI_COMMANDS = ['power on', 'power off', 'power cycle', 'hard reset'];
 const IPMI_TARGETS = { pxe: 'Pxe', disk: 'Hdd', cdrom: 'Cd', bios: 'BiosSetup', none: 'None', other: 'Other' } as const;
 
+const chassisPlan = (action: PowerAction, status: ControlStatus) => ipmiPowerPlan(action, status.powerState === 'On' ? 'On' : 'Off');
+
 /**
  * `bootMode` sets the EFI flag of the boot flags: a UEFI machine told to boot PXE without
  * it boots legacy PXE, or nothing, on most BMCs.
@@ -113,10 +115,10 @@ export function ipmiControl(
       return setIpmiOneTimeBoot(client, device, bootMode === 'UEFI');
     },
     plan(action, status) {
-      return ipmiPowerPlan(action, status.powerState === 'On' ? 'On' : 'Off').map((command) => `power ${command}`);
+      return chassisPlan(action, status).map((command) => `power ${command}`);
     },
     async power(action, status) {
-      const plan = ipmiPowerPlan(action, status.powerState === 'On' ? 'On' : 'Off');
+      const plan = chassisPlan(action, status);
       const result = await runPowerPlan(client, plan, { ...settle, signal: options.signal });
       return { powerState: result.powerState, resetTypes: plan.map((command) => `power ${command}`) };
     },

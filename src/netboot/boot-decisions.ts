@@ -48,19 +48,23 @@ export class BootDecisions {
 
   decide(mac: string): BootAnswer {
     const entry = this.#byMac.get(mac);
-    if (entry === undefined) {
-      // While a machine under inspection waits for its NICs, an unknown MAC may be one of
-      // them: it gets the agent, whose report names the machine (ironic-inspector opens its
-      // PXE filter to unknown MACs the same way, and only while it inspects).
-      const discover = this.settings.unknown === 'discover' || this.#awaitingNics.size > 0;
-      return discover ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
-    }
+    if (entry === undefined) return this.unknownAnswer() === 'discover' ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
     if (INSTALLING.has(entry.state))
       return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
     if (AGENT_BOOTS.has(entry.state))
       return { kind: 'agent', machineId: entry.machineId, state: entry.state, operationId: entry.operationId };
     return { kind: 'local', machineId: entry.machineId };
+  }
+
+  /**
+   * How unknown MACs are answered now: discover under `boot.unknown: discover`, and also
+   * while a machine under inspection waits for its NICs: an unknown MAC may be one of them,
+   * and the agent's report names the machine (ironic-inspector opens its PXE filter to
+   * unknown MACs the same way, and only while it inspects).
+   */
+  unknownAnswer(): 'ignore' | 'discover' {
+    return this.settings.unknown === 'discover' || this.#awaitingNics.size > 0 ? 'discover' : 'ignore';
   }
 
   /**
@@ -90,8 +94,10 @@ export class BootDecisions {
   #refresh(machineId: string): void {
     for (const mac of this.#macsOf.get(machineId) ?? []) this.#byMac.delete(mac);
     this.#macsOf.delete(machineId);
-    for (const entry of this.machines.bootEntries(machineId)) this.#add(entry);
-    if (this.machines.awaitingNics(machineId).length > 0) this.#awaitingNics.add(machineId);
+    const entries = this.machines.bootEntries(machineId);
+    for (const entry of entries) this.#add(entry);
+    // Only a machine without NICs can be waiting for them: no second query for every other change.
+    if (entries.length === 0 && this.machines.awaitingNics(machineId).length > 0) this.#awaitingNics.add(machineId);
     else this.#awaitingNics.delete(machineId);
   }
 

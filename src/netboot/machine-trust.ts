@@ -21,7 +21,7 @@ export interface MachineTrustOptions {
   /** Whether the stored DHCP observations show `mac` at `ip` (snooping outlives a restart; the live maps do not). */
   observed: (mac: string, ip: string) => boolean;
   addressTrust: AddressTrust;
-  /** Whether the operation's token went out in a virtual media ISO (its media.inserted event); asked only for a foreign address. */
+  /** Whether the operation's token went out in a virtual media ISO (its media.inserted event); asked once per operation. */
   isMediaOperation?: (operationId: string) => boolean;
 }
 
@@ -55,9 +55,12 @@ const FIRST_USE_CAPACITY = 65_536;
 export class MachineTrust {
   readonly #firstUse = new Map<string, string>();
   readonly #mediaBootListeners = new Set<(machineId: string, operationId: string) => void>();
-  /** Operations known to boot from virtual media, and those whose machine has called in. */
-  readonly #mediaOperations = new Set<string>();
-  readonly #mediaBooted = new Set<string>();
+  /**
+   * Each operation admitted since start: no virtual media boot (none), or one whose machine
+   * has not called in yet (waiting) or has (booted). Its insert commits before its machine
+   * can boot from it, so the answer of the first admission holds.
+   */
+  readonly #media = new Map<string, 'none' | 'waiting' | 'booted'>();
 
   constructor(private readonly options: MachineTrustOptions) {}
 
@@ -76,28 +79,28 @@ export class MachineTrust {
     if (operationId === null) return { admitted: false, reason: 'no-operation' };
     if (!this.options.tokens.verify(machineId, operationId, token)) return { admitted: false, reason: 'wrong-token' };
     const address = ipv4(ip);
-    const media = this.#isMedia(operationId);
+    const media = this.#mediaOf(operationId);
     if (!this.#isMachineAddress(machineId, address) && this.#firstUse.get(operationId) !== address) {
       // A token that went out in a virtual media ISO reached the machine through its BMC, and
       // its first request comes from wherever the site's DHCP put it: that address is bound.
-      if (!media || this.#firstUse.has(operationId)) return { admitted: false, reason: 'foreign-address' };
+      if (media === 'none' || this.#firstUse.has(operationId)) return { admitted: false, reason: 'foreign-address' };
       this.#bind(operationId, address);
     }
-    if (media && !this.#mediaBooted.has(operationId)) {
-      this.#mediaBooted.add(operationId);
-      if (this.#mediaBooted.size > FIRST_USE_CAPACITY) this.#mediaBooted.delete(this.#mediaBooted.values().next().value!);
+    if (media === 'waiting') {
+      this.#media.set(operationId, 'booted');
       for (const listener of this.#mediaBootListeners) listener(machineId, operationId);
     }
     return { admitted: true, operationId };
   }
 
-  /** Whether the operation boots from virtual media: asked of the store until it says yes (its insert may commit later). */
-  #isMedia(operationId: string): boolean {
-    if (this.#mediaOperations.has(operationId)) return true;
-    if (!this.options.isMediaOperation?.(operationId)) return false;
-    this.#mediaOperations.add(operationId);
-    if (this.#mediaOperations.size > FIRST_USE_CAPACITY) this.#mediaOperations.delete(this.#mediaOperations.values().next().value!);
-    return true;
+  #mediaOf(operationId: string): 'none' | 'waiting' | 'booted' {
+    let media = this.#media.get(operationId);
+    if (media === undefined) {
+      media = this.options.isMediaOperation?.(operationId) ? 'waiting' : 'none';
+      this.#media.set(operationId, media);
+      if (this.#media.size > FIRST_USE_CAPACITY) this.#media.delete(this.#media.keys().next().value!);
+    }
+    return media;
   }
 
   /** The operation id a virtual media ISO's URL admits (`machineId`'s current operation, its token), or null. */
@@ -111,11 +114,6 @@ export class MachineTrust {
   onMediaBoot(listener: (machineId: string, operationId: string) => void): () => void {
     this.#mediaBootListeners.add(listener);
     return () => this.#mediaBootListeners.delete(listener);
-  }
-
-  /** The token a virtual media ISO of the operation carries. */
-  mediaToken(machineId: string, operationId: string): string {
-    return this.options.tokens.tokenFor(machineId, operationId);
   }
 
   /** Whether snooping saw one of the machine's NICs at `ip`: in memory, else in the stored observations (learnt back). */

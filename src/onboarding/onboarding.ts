@@ -125,7 +125,7 @@ export class Onboarding implements JobHandler {
   #differences(input: OnboardingRequest, bmc: BmcRecord, job: JobJson): Array<{ key: string; running: string; given: string }> {
     const credential = bmc.credentialId === null ? null : this.deps.store.credentials.read(bmc.credentialId);
     const ip = typeof job.input.ip === 'string' ? job.input.ip : bmc.ip;
-    const protocol = typeof job.input.protocol === 'string' ? job.input.protocol : bmc.protocol;
+    const protocol = protocolOf(job, bmc);
     const pairs: Array<[string, unknown, unknown]> = [
       ['protocol', input.protocol, protocol],
       ['ip', input.ip, ip],
@@ -285,7 +285,7 @@ export class Onboarding implements JobHandler {
   }
 
   async #connect(job: JobJson, bmc: BmcRecord, signal: AbortSignal): Promise<StepSuccess> {
-    const protocol = (typeof job.input.protocol === 'string' ? job.input.protocol : bmc.protocol) as OnboardingProtocol;
+    const protocol = protocolOf(job, bmc);
     if (protocol === 'ipmi') return this.#connectIpmi(job, bmc, signal, null);
     if (protocol === 'auto') {
       try {
@@ -535,6 +535,11 @@ export class Onboarding implements JobHandler {
         : this.#fail(job, 'auth_failed', error.message, false);
     }
   }
+}
+
+/** The protocol an onboarding job asks for, else the one the BMC was onboarded with. */
+function protocolOf(job: JobJson, bmc: BmcRecord): OnboardingProtocol {
+  return typeof job.input.protocol === 'string' ? (job.input.protocol as OnboardingProtocol) : bmc.protocol;
 }
 
 /** IANA enterprise numbers of BMC makers, for the BMC's vendor (IPMI's Get Device ID gives the number only). */

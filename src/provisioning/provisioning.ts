@@ -30,12 +30,13 @@ interface OperationInput {
   action: OperationAction;
   operationId: string;
   power: PowerAction;
-  /** How the machine boots its installer or agent: PXE (absent), or a boot ISO its BMC inserts as virtual media. */
-  boot?: BootMethod;
 }
 
 /** pxe: a one-time PXE boot, answered by ProxyDHCP; virtual-media: a boot ISO the BMC inserts, for networks metalbox does not see. */
 export type BootMethod = 'pxe' | 'virtual-media';
+
+/** An operation's first step by how the machine boots: the step sequence itself says which it is. */
+const FIRST_STEP = { pxe: 'boot-override', 'virtual-media': 'media-insert' } as const;
 
 export interface OperationTicket {
   job: JobJson;
@@ -148,11 +149,9 @@ export class Provisioning implements JobHandler {
       'cycle',
       from,
       'preparing',
-      boot === 'virtual-media' ? 'media-insert' : 'boot-override',
+      FIRST_STEP[boot],
       `provisioning with profile ${profileName}${pinned}${through}`,
       options.profile,
-      undefined,
-      boot,
     );
   }
 
@@ -178,19 +177,7 @@ export class Provisioning implements JobHandler {
     if (!this.deps.agentImage)
       throw new MetalboxError('E_CONFLICT', `${message}: that needs metalbox's agent; run metalbox agent build first`);
     const bmc = store.bmcs.ofMachine(machine.id);
-    if (bmc && bmc.ip !== null)
-      return this.#start(
-        machine,
-        action,
-        'cycle',
-        from,
-        to,
-        boot === 'virtual-media' ? 'media-insert' : 'boot-override',
-        message,
-        profile,
-        mark,
-        boot,
-      );
+    if (bmc && bmc.ip !== null) return this.#start(machine, action, 'cycle', from, to, FIRST_STEP[boot], message, profile, mark);
     const unaided = `${message}: no BMC, so the machine's agent takes it at its next question (or power the machine on, or reboot it, into PXE)`;
     return this.#start(machine, action, 'cycle', from, to, null, unaided, profile, mark);
   }
@@ -311,7 +298,7 @@ export class Provisioning implements JobHandler {
       kind: OPERATION,
       machineId,
       step: 'media-eject',
-      input: { action: 'provision', operationId, power: 'cycle', boot: 'virtual-media' },
+      input: { action: 'provision', operationId, power: 'cycle' },
     });
     if (created) this.deps.engine.wake();
     return created;
@@ -409,7 +396,7 @@ export class Provisioning implements JobHandler {
       }
       case 'media-insert': {
         const url = this.deps.mediaUrl?.(machineId, input.operationId);
-        if (url === undefined) throw this.#fail(job, 'virtual media needs the netboot HTTP routes (serve without --no-http)');
+        if (url === undefined) throw this.#fail(job, 'this metalbox has no URL to give the BMC for boot ISOs');
         const result = await this.#session(job, bmc, signal, (control) => control.insertMedia(url));
         return this.#recorded(
           job,
@@ -473,16 +460,9 @@ export class Provisioning implements JobHandler {
     if (error instanceof StepFailure) return error;
     if (error instanceof BmcActionError) return this.#fail(job, error.message);
     if (error instanceof BmcSessionError) return this.#fail(job, error.message, error.reason === 'no-address');
-    if (error instanceof RedfishError) {
-      const retryable = error.failure === 'unreachable' || error.failure === 'timeout';
-      return this.#fail(
-        job,
-        error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message,
-        retryable,
-      );
-    }
-    if (error instanceof IpmiError) {
-      const retryable = error.failure === 'unreachable';
+    if (error instanceof RedfishError || error instanceof IpmiError) {
+      const retryable =
+        error instanceof RedfishError ? error.failure === 'unreachable' || error.failure === 'timeout' : error.failure === 'unreachable';
       return this.#fail(
         job,
         error.failure === 'auth' ? `the BMC refused the stored credentials: ${error.message}` : error.message,
@@ -531,13 +511,12 @@ export class Provisioning implements JobHandler {
     message: string,
     profile?: string,
     mark?: string,
-    boot: BootMethod = 'pxe',
   ): ProvisionTicket {
     const { store } = this.deps;
     const operationId = newOperationId();
     const job = store.transaction(() => {
-      const input = { action, operationId, power, ...(boot === 'virtual-media' ? { boot } : {}) };
-      const queued = step === null ? null : store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input });
+      const queued =
+        step === null ? null : store.jobs.enqueue({ kind: OPERATION, machineId: machine.id, step, input: { action, operationId, power } });
       if (queued !== null && !queued.created)
         throw new MetalboxError(
           'E_CONFLICT',

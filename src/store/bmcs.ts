@@ -4,6 +4,9 @@ import type { SqliteDatabase } from './database.js';
 /** How metalbox talks to a BMC: Redfish over HTTPS, or IPMI 2.0 over LAN (RMCP+). */
 export type BmcProtocol = 'redfish' | 'ipmi';
 
+/** Each protocol as `show`, `power status` and the console name it. */
+export const BMC_PROTOCOL_NAMES: Record<BmcProtocol, string> = { redfish: 'Redfish', ipmi: 'IPMI' };
+
 /** How to reach a BMC and what it said about itself; never the password (see CredentialStore). */
 export interface BmcRecord {
   id: number;

@@ -11,7 +11,7 @@ import { StoreHealth } from './health.js';
 
 export { MachineStore } from './machines.js';
 export { ObservationStore, type ObservationJson } from './observations.js';
-export { BmcStore, type BmcProtocol, type BmcRecord, type BmcConnection } from './bmcs.js';
+export { BMC_PROTOCOL_NAMES, BmcStore, type BmcProtocol, type BmcRecord, type BmcConnection } from './bmcs.js';
 export { JobStore, type JobJson, type JobStatus } from './jobs.js';
 export { CatalogStore, type CatalogEntry } from './catalog.js';
 export { CredentialStore, SECRET_KEY_FILE, type Credential } from './credentials.js';

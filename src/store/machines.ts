@@ -405,6 +405,16 @@ export class MachineStore {
       .map((row) => row.type);
   }
 
+  /** Whether the operation has an event of `type` (one indexed lookup; operationEvents reads them all). */
+  operationHas(operationId: string, type: string): boolean {
+    return (
+      this.#db
+        .prepare<[string, string], number>('SELECT 1 FROM events WHERE operation_id = ? AND type = ? LIMIT 1')
+        .pluck()
+        .get(operationId, type) !== undefined
+    );
+  }
+
   /** The Redfish system path the machine is (null before its first inspection). */
   systemPathOf(machineId: string): string | null {
     return (

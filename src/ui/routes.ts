@@ -11,6 +11,7 @@ import type { MachineEventJson, MachineJson, Store } from '../store/index.js';
 import { html, raw, type Html } from './html.js';
 import { page, SCRIPT, STYLE } from './page.js';
 import { sameCsrf, type UiSession, type UiSessions } from './sessions.js';
+import { BMC_PROTOCOL_NAMES } from '../store/bmcs.js';
 
 export interface UiOptions {
   store: Store;
@@ -345,7 +346,7 @@ function machineLive(machine: MachineJson, store: Store, options: UiOptions): Ht
 <dt>Type / profile</dt><dd>${machine.serverType ?? '–'} / ${machine.profile ?? '–'}</dd>
 <dt>System</dt><dd>${[machine.system.manufacturer, machine.system.model, machine.system.serial].filter(Boolean).join(' · ') || '–'}</dd>
 <dt>CPU / memory</dt><dd>${machine.cpu.count ?? '–'} × ${machine.cpu.model ?? '–'}, ${machine.cpu.cores ?? '–'} cores · ${machine.memory.totalGiB ?? '–'} GiB</dd>
-<dt>BMC</dt><dd>${machine.bmc ? `${machine.bmc.mac} ${machine.bmc.ip ?? ''} over ${machine.bmc.protocol === 'ipmi' ? 'IPMI' : 'Redfish'} ${machine.bmc.model ?? ''} ${machine.bmc.firmware ?? ''}` : 'none'}</dd>
+<dt>BMC</dt><dd>${machine.bmc ? `${machine.bmc.mac} ${machine.bmc.ip ?? ''} over ${BMC_PROTOCOL_NAMES[machine.bmc.protocol]} ${machine.bmc.model ?? ''} ${machine.bmc.firmware ?? ''}` : 'none'}</dd>
 <dt>NICs</dt><dd>${machine.nics.map((nic) => html`${nic.mac} ${nic.name ?? ''} ${nic.speedMbps ? `${nic.speedMbps} Mb/s` : ''}<br>`)}</dd>
 <dt>Drives</dt><dd>${machine.drives.length === 0 ? '–' : machine.drives.map((drive) => html`${drive.name ?? ''} ${drive.model ?? ''} ${drive.capacityBytes ? `${(drive.capacityBytes / 1e9).toFixed(0)} GB` : ''}<br>`)}</dd>
 ${machine.warnings.length > 0 ? html`<dt>Warnings</dt><dd>${machine.warnings.map((warning) => html`${warning}<br>`)}</dd>` : raw('')}

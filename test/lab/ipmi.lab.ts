@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from '../../lab/guest.js';
+import { assertStepsInOrder } from './steps.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 
@@ -42,14 +43,8 @@ test('metalbox lab run --bmc ipmi: onboarded over IPMI, inspected by the agent, 
   console.log(`lab run --bmc ipmi: exit ${result.status} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const output = result.stdout + result.stderr;
   assert.equal(result.status, 0, output);
-  const lines = result.stdout.split('\n');
-  let at = 0;
-  for (const step of STEPS) {
-    const found = lines.findIndex((line, index) => index >= at && line.includes(` ${step} `));
-    assert.ok(found >= 0, `no "${step}" after line ${at} in\n${result.stdout}`);
-    at = found;
-  }
-  assert.match(lines.slice(at).join('\n'), /provisioned\s+iPXE script: local boot \(exit\)/, output);
+  const at = assertStepsInOrder(result.stdout, STEPS, 'ipmi');
+  assert.match(result.stdout.split('\n').slice(at).join('\n'), /provisioned\s+iPXE script: local boot \(exit\)/, output);
   assert.match(result.stdout, /IPMI 2\.0 at 10\.79\.0\.\d+:623 \(MontaVista \(OpenIPMI\), firmware 9\.08, cipher suite 3\)/);
   assert.match(result.stdout, /\(dhcp-observations\)/, 'the BMC was found by its MAC through DHCP snooping');
   // The agent's report named the machine by the maker and serial its FRU gave.

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from '../../lab/guest.js';
+import { assertStepsInOrder } from './steps.js';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -35,14 +36,8 @@ const STEPS = [
 ];
 
 function assertTimeline(stdout: string, firmware: string): void {
-  const lines = stdout.split('\n');
-  let at = 0;
-  for (const step of STEPS) {
-    const found = lines.findIndex((line, index) => index >= at && line.includes(` ${step} `));
-    assert.ok(found >= 0, `${firmware}: no "${step}" after line ${at} in\n${stdout}`);
-    at = found;
-  }
-  const tail = lines.slice(at).join('\n');
+  const at = assertStepsInOrder(stdout, STEPS, firmware);
+  const tail = stdout.split('\n').slice(at).join('\n');
   assert.match(tail, /provisioned\s+iPXE script: local boot \(exit\)/, `${firmware}: back to local boot after provisioned\n${stdout}`);
   assert.match(stdout, /one-time PXE boot set on \/redfish\/v1\/Systems\/437XR1138R2 and read back/);
   assert.match(stdout, /\(dhcp-observations\)/, 'the BMC was found by its MAC through DHCP snooping');

@@ -5,6 +5,7 @@ import type { JobJson, MachineJson } from '../../store/index.js';
 import { CliError, EXIT } from '../errors.js';
 import { orDash, renderData } from '../output.js';
 import { clientCommand, outputOption, refPath, requireMachineRef, withClient } from './shared.js';
+import { BMC_PROTOCOL_NAMES } from '../../store/bmcs.js';
 
 const POLL_MS = 500;
 
@@ -25,7 +26,7 @@ export function powerCommand(): Command {
               return;
             }
             process.stdout.write(
-              `Machine ${status.machineId} (${status.protocol === 'ipmi' ? 'IPMI' : 'Redfish'}): power ${orDash(status.powerState)}; boot override ${orDash(target)} (${orDash(enabled)}${mode ? `, ${mode}` : ''}); ${status.protocol === 'ipmi' ? 'chassis commands' : 'reset types'} ${status.resetTypes?.join(', ') ?? 'not listed'}\n`,
+              `Machine ${status.machineId} (${BMC_PROTOCOL_NAMES[status.protocol]}): power ${orDash(status.powerState)}; boot override ${orDash(target)} (${orDash(enabled)}${mode ? `, ${mode}` : ''}); ${status.protocol === 'ipmi' ? 'chassis commands' : 'reset types'} ${status.resetTypes?.join(', ') ?? 'not listed'}\n`,
             );
             return;
           }

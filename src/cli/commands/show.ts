@@ -4,6 +4,7 @@ import type { MachineEventJson, MachineJson } from '../../store/index.js';
 import { formatAge, formatBytes, orDash, renderData, renderTable } from '../output.js';
 import { eventColumns } from './events.js';
 import { clientCommand, outputOption, refPath, requireMachineRef, withClient } from './shared.js';
+import { BMC_PROTOCOL_NAMES } from '../../store/bmcs.js';
 
 const RECENT_EVENTS = 10;
 
@@ -37,7 +38,7 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
     [
       'BMC',
       m.bmc
-        ? `${m.bmc.mac}  ${orDash(m.bmc.ip)}${m.bmc.ipSource ? ` (from ${m.bmc.ipSource})` : ''}  over ${PROTOCOL_NAMES[m.bmc.protocol]}`
+        ? `${m.bmc.mac}  ${orDash(m.bmc.ip)}${m.bmc.ipSource ? ` (from ${m.bmc.ipSource})` : ''}  over ${BMC_PROTOCOL_NAMES[m.bmc.protocol]}`
         : '-',
     ],
   ];
@@ -127,5 +128,3 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, '  ');
 }
-
-const PROTOCOL_NAMES = { redfish: 'Redfish', ipmi: 'IPMI' } as const;
