@@ -231,3 +231,28 @@ test('migration 7 copies the machines table under its new CHECK: every row, NIC,
   db.prepare("DELETE FROM machines WHERE id = 'm-000000000001'").run();
   assert.equal(db.prepare('SELECT count(*) FROM nics').pluck().get(), 0);
 });
+
+test('a database whose checkpoint kill -9 cut short opens: the pages past its end are in the write-ahead log', (t) => {
+  const dir = tempDir(t);
+  const live = join(dir, 'live.db');
+  const db = new Database(live);
+  t.after(() => db.close());
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB)');
+  const insert = db.prepare('INSERT INTO filler (body) VALUES (?)');
+  for (let i = 0; i < 200; i++) insert.run(Buffer.alloc(4000, i));
+  // Every page is in the log; a passive checkpoint copies them all and leaves the log whole.
+  db.pragma('wal_checkpoint(PASSIVE)');
+  // What kill -9 in the next checkpoint's writes leaves: page 1 (its page count) and one more, the log beside it.
+  const crashed = join(dir, 'metalbox.db');
+  writeFileSync(crashed, readFileSync(live).subarray(0, 2 * 4096));
+  writeFileSync(`${crashed}-wal`, readFileSync(`${live}-wal`));
+  const header = readFileSync(crashed).subarray(0, 100);
+  assert.ok(header.readUInt32BE(28) > 2, 'the header counts more pages than the file holds');
+
+  const reopened = openDatabase(crashed);
+  t.after(() => reopened.close());
+  assert.equal(reopened.prepare('SELECT count(*) FROM filler').pluck().get(), 200);
+  assert.deepEqual(reopened.prepare('SELECT body FROM filler WHERE id = 200').pluck().get(), Buffer.alloc(4000, 199));
+});
