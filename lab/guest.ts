@@ -26,7 +26,12 @@ const NET_MODULES = [
 /** The installed OS reads its config drive too: virtio's disks, FAT with the code page and character set it mounts with by default. */
 const DISK_MODULES = [...NET_MODULES, 'virtio_blk', 'fat', 'vfat', 'nls_cp437', 'nls_ascii'];
 
-export type Firmware = 'bios' | 'uefi';
+/**
+ * The firmware classes the labs boot: SeaBIOS with QEMU's iPXE ROM; OVMF with EDK2's PXE
+ * client; OVMF with its HTTP boot client only; and OVMF with Secure Boot enforced and
+ * Microsoft's keys enrolled, booting by PXE (shim → GRUB → Debian's signed kernel).
+ */
+export type Firmware = 'bios' | 'uefi' | 'uefi-http' | 'secure-boot';
 
 /** What the IPMI lab's VM (SMBIOS) and its BMC (FRU) both say: the agent's reading is matched to the machine by them. */
 export const LAB_IDENTITY = { manufacturer: 'Contoso', product: 'Lab VM', serial: 'MBX-LAB-0001' };
@@ -139,7 +144,8 @@ export function qemuArgs(
     '-name',
     `mbx-${vm.name}`,
     '-machine',
-    'pc',
+    // Secure Boot's variables are protected by SMM: q35 with SMM, and flash only SMM may write.
+    vm.firmware === 'secure-boot' ? 'q35,smm=on' : 'pc',
     '-accel',
     'tcg',
     '-m',
@@ -170,15 +176,23 @@ export function qemuArgs(
       : []),
   ];
   if (vm.firmware === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex}`];
+  const secure = vm.firmware === 'secure-boot';
   const vars = join(dir, `${vm.name}.OVMF_VARS_4M.fd`);
-  copyFileSync('/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
+  // The .ms variables hold Microsoft's KEK and db (which sign shim) with Secure Boot on.
+  copyFileSync(secure ? '/usr/share/OVMF/OVMF_VARS_4M.ms.fd' : '/usr/share/OVMF/OVMF_VARS_4M.fd', vars);
   return [
     ...common,
+    ...(secure ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
     '-drive',
-    'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+    `if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/${secure ? 'OVMF_CODE_4M.secboot.fd' : 'OVMF_CODE_4M.fd'}`,
     '-drive',
     `if=pflash,format=raw,unit=1,file=${vars}`,
-    // romfile= keeps QEMU's iPXE EFI ROM out, so EDK2's own PXE client boots (and fetches snponly.efi by TFTP).
+    // HTTP boot only: OVMF reads these fw_cfg switches (OvmfPkg/RUNTIME_CONFIG.md), so the
+    // NIC's boot entries are its HTTPv4 one alone and nothing falls back to PXE.
+    ...(vm.firmware === 'uefi-http'
+      ? ['-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=no', '-fw_cfg', 'name=opt/org.tianocore/IPv6Support,string=no']
+      : []),
+    // romfile= keeps QEMU's iPXE EFI ROM out, so EDK2's own PXE or HTTP client boots.
     '-device',
     `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex},romfile=`,
   ];

@@ -162,9 +162,15 @@ export function apiHeader(dataDir: string): string {
 /**
  * The labs' stand-in for the site's ordinary DHCP server: dnsmasq's config for addresses
  * `<subnet>.100` to `.150` of a /24, with no router, no DNS and no PXE (metalbox's ProxyDHCP
- * does the booting), written to `<dir>/dnsmasq.conf`; returns its path.
+ * does the booting), written to `<dir>/dnsmasq.conf`; returns its path. `nextServer` names
+ * metalbox as next-server (with shim's file) to the MACs given, as a site does for the GRUB
+ * path: Debian's signed GRUB finds its TFTP server only in the site server's answer.
  */
-export function siteDhcpConfig(dir: string, subnet: string): string {
+export function siteDhcpConfig(
+  dir: string,
+  subnet: string,
+  nextServer?: { macs: readonly string[]; server: string; file: string },
+): string {
   const path = join(dir, 'dnsmasq.conf');
   writeFileSync(
     path,
@@ -184,6 +190,12 @@ export function siteDhcpConfig(dir: string, subnet: string): string {
       'log-facility=-',
       'no-resolv',
       'no-hosts',
+      ...(nextServer === undefined
+        ? []
+        : [
+            ...nextServer.macs.map((mac) => `dhcp-host=${mac},set:next-server`),
+            `dhcp-boot=tag:next-server,${nextServer.file},,${nextServer.server}`,
+          ]),
       '',
     ].join('\n'),
   );

@@ -22,11 +22,12 @@ import { BootScripts } from './ipxe/boot-script.js';
 import { FileChunkCache } from './ipxe/file-chunks.js';
 import { FileThreads } from './ipxe/file-threads.js';
 import { ClientAddresses } from './netboot/client-addresses.js';
-import { ipxeSearchPath, loadIpxeBinaries } from './ipxe/binaries.js';
+import { grubSearchPath, ipxeSearchPath, loadGrubBinaries, loadIpxeBinaries } from './ipxe/binaries.js';
 import { findIsoParts } from './ipxe/boot-iso.js';
 import { mediaPath, mediaRoute } from './ipxe/media-route.js';
 import { mtuOfAddress } from './lib/net.js';
 import { TFTP_DEFAULTS, TftpServer } from './tftp/server.js';
+import { TFTP_ASSET_CACHE_BYTES, TftpAssetFiles } from './tftp/asset-files.js';
 import { isMetalboxError, MetalboxError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
 import { VERSION } from './lib/version.js';
@@ -47,6 +48,7 @@ import { Limiter } from './redfish/client.js';
 import { statSync } from 'node:fs';
 import { readUnifiSettings } from './bmc-locator/unifi-settings.js';
 import { compileProfiles } from './profiles/profiles.js';
+import { GRUB_MACHINE_DIR, grubBootstrap, type GrubCpu } from './profiles/grub.js';
 import { agentCacheDir } from './agent/build.js';
 import { type LoadedAgentImage, loadAgentImage } from './agent/image.js';
 import { AgentTasks } from './agent/tasks.js';
@@ -64,7 +66,7 @@ export interface RunningServer {
  * Each step that can fail does so before the next starts, and undoes what was started.
  */
 export async function startServer(given: Config, logger: Logger): Promise<RunningServer> {
-  const { config, binaries, agentImage } = checkConfig(given);
+  const { config, binaries, grub, agentImage } = checkConfig(given);
   prepareDataDir(config.dataDir);
   const unlock = lockDataDir(config.dataDir);
   const cleanups: Array<() => void | Promise<void>> = [unlock];
@@ -99,8 +101,10 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     const serverUrl = (host: string | undefined) =>
       publicUrl ?? (host !== undefined && /^[\w.:[\]-]+$/.test(host) ? `http://${host}` : url);
     const binaryBytes = new Map<string, Buffer>([...binaries].map(([name, binary]) => [name, binary.bytes]));
+    const grubBytes = new Map<string, Buffer>([...grub.files].map(([name, binary]) => [name, binary.bytes]));
     const catalog = new Catalog(store.catalog, config, {
       assetsDir: config.assetsDir,
+      loader: config.netboot.loader,
       discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined,
       warn: (message) => logger.warn(message),
     });
@@ -220,7 +224,11 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       machine: (machineId) => store.machines.get(machineId),
       localBoot: config.boot.localBoot,
       discoveryProfile: config.boot.discoveryProfile,
-      agentProfile: agentImage === null ? undefined : agentProfile(agentImage, { lldpSeconds: config.agent.lldpSeconds }),
+      loader: config.netboot.loader,
+      agentProfile:
+        agentImage === null
+          ? undefined
+          : agentProfile(agentImage, { lldpSeconds: config.agent.lldpSeconds, loader: config.netboot.loader }),
       // Used when the boot decisions say discover: boot.unknown is discover, or a machine under inspection waits for its NICs.
       discover: (mac, from) => store.machines.discover(mac, from, config.boot.maxDiscovered),
       serverUrl,
@@ -231,8 +239,20 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     function tftpServer(address: string): TftpServer {
       const mtu = mtuOfAddress(address);
       const maxBlksize = Math.min(config.tftp.maxBlksize, mtu === null ? Infinity : mtu - 32);
+      // GRUB's path sits beside iPXE's: shim loads grubx64.efi from its own directory, and
+      // GRUB reads grub/grub.cfg from the server the site's DHCP named, then its machine's
+      // configuration and the files it names, all over TFTP (docs/netboot.md, GRUB).
+      const files = new Map([...binaryBytes, ...grubBytes]);
+      if (grub.cpus.size > 0) files.set('grub/grub.cfg', Buffer.from(grubBootstrap()));
+      const assetFiles = config.assetsDir === undefined ? undefined : new TftpAssetFiles(config.assetsDir, TFTP_ASSET_CACHE_BYTES);
+      const dynamic = (path: string, clientIp: string): Buffer | null => {
+        if (path.startsWith(`${GRUB_MACHINE_DIR}/`)) return scripts.grubConfig(path, clientIp, urlOf(address));
+        if (path.startsWith('agent/')) return agentImage?.files.get(`/${path}`) ?? null;
+        if (path.startsWith('assets/')) return assetFiles?.read(path.slice('assets/'.length)) ?? null;
+        return null;
+      };
       return new TftpServer(
-        binaryBytes,
+        files,
         {
           address: config.listen,
           port: config.tftp.port,
@@ -240,21 +260,21 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
           ...TFTP_DEFAULTS,
           maxTransfers: config.tftp.maxTransfers,
           threads: config.tftp.threads,
+          ...(grub.cpus.size > 0 ? { dynamic } : {}),
         },
         logger.child({ component: 'tftp' }),
-        ({ client, file, outcome }) => {
-          if (outcome.result === 'complete')
-            recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, {
-              bytes: binaryBytes.get(file)?.length,
-              to: client,
-            });
+        ({ client, file, outcome, bytes }) => {
+          if (outcome.result !== 'complete') return;
+          // A kernel or initrd GRUB read is the same milestone as one fetched over HTTP.
+          if (file.startsWith('assets/')) recordAssetSent(client, 'assets', file.slice('assets/'.length), bytes, 'TFTP');
+          else recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, { bytes, to: client });
         },
       );
     }
     function proxyDhcpServer(address: string): ProxyDhcpServer {
       const handler = new ProxyDhcpHandler(
-        { serverIp: address, httpBase: urlOf(address), uefiBinary: config.netboot.uefiBinary },
-        (mac) => decisions.decide(mac).kind !== 'ignore',
+        { serverIp: address, httpBase: urlOf(address), uefiBinary: config.netboot.uefiBinary, grub: grub.cpus },
+        (mac) => scripts.loaderOf(mac),
         (packet, listener, source) => {
           const client = snooping.observe(packet);
           if (client === null) return;
@@ -269,10 +289,20 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         logger.child({ component: 'dhcp' }),
         (reply) => {
           const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
-          recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}`, {
+          const instead = reply.insteadOf ? ` (${reply.loader}: architecture ${reply.client.arch} has no ${reply.insteadOf} loader)` : '';
+          recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}${instead}`, {
             firmware: reply.client.firmware,
             arch: reply.client.arch,
+            loader: reply.loader,
           });
+        },
+        ({ client, reason }) => {
+          const decision = decisions.decide(client.mac);
+          if ('machineId' in decision)
+            bootEvents.record(decision.machineId, 'boot.dhcp', `ProxyDHCP: no answer, ${reason}`, {
+              firmware: client.firmware,
+              arch: client.arch,
+            });
         },
       );
     }
@@ -303,6 +333,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
       proxyDhcp: dhcp !== undefined,
       tftp: tftp !== undefined,
       uefiBinary: config.netboot.uefiBinary,
+      grub: grub.cpus,
     };
     const durations = new OperationDurations();
     cleanups.push(store.machines.onChange((machineId) => durations.changed(machineId, store.machines.stateOf(machineId))));
@@ -413,7 +444,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         database: store.path,
         tokenFile: join(config.dataDir, TOKEN_FILE),
         proxyDhcp: dhcp ? { advertise, ...dhcp.ports } : 'off',
-        tftp: tftp ? { port: tftp.port, files: [...binaries.values()].map((binary) => binary.path) } : 'off',
+        tftp: tftp ? { port: tftp.port, files: [...binaries.values(), ...grub.files.values()].map((binary) => binary.path) } : 'off',
         ...(fileThreads && { fileThreads: fileThreads.stats().ports }),
       },
       `metalbox ${VERSION} serving on ${url}`,
@@ -436,6 +467,7 @@ const servesNetboot = (config: Config) => config.dhcp.proxy || config.tftp.enabl
 export function checkConfig(config: Config): {
   config: Config;
   binaries: ReturnType<typeof loadIpxeBinaries>;
+  grub: ReturnType<typeof loadGrubBinaries>;
   agentImage: LoadedAgentImage | null;
 } {
   // Machines PXE discovery finds boot the agent, unless the operator names another profile;
@@ -457,13 +489,24 @@ export function checkConfig(config: Config): {
   const checked = { ...config, ...(servesNetboot(config) ? { advertise: resolveAdvertise(config) } : {}) };
   // Read here once: serve keeps them in memory, --print-config only checks they are there.
   const binaries = servesNetboot(config) ? loadIpxeBinaries(ipxeSearchPath(config.ipxeDir)) : new Map();
-  compileProfiles(config.profiles, {
+  const grub = servesNetboot(config) ? loadGrubBinaries(grubSearchPath(config.ipxeDir)) : { files: new Map(), cpus: new Set<GrubCpu>() };
+  const profiles = compileProfiles(config.profiles, {
     assetsDir: config.assetsDir,
     discoveryProfile: config.boot.unknown === 'discover' ? config.boot.discoveryProfile : undefined,
+    loader: config.netboot.loader,
   });
+  const grubUser =
+    config.netboot.loader === 'grub' ? 'netboot.loader' : [...profiles.values()].find((profile) => profile.loader === 'grub')?.name;
+  if (servesNetboot(config) && grubUser !== undefined && !grub.cpus.has('x64'))
+    throw new MetalboxError(
+      'E_GRUB',
+      `${grubUser === 'netboot.loader' ? 'netboot.loader' : `profile ${grubUser}`} boots with GRUB, and Debian's signed shimx64.efi and grubx64.efi ` +
+        `are not in ${[...grubSearchPath(config.ipxeDir), '/usr/lib/shim', '/usr/lib/grub/x86_64-efi-signed'].join(', ')}: run scripts/fetch-grub ` +
+        '(or apt-get install shim-signed grub-efi-amd64-signed)',
+    );
   new DefaultCredentials(config.bmc.credentials);
   if (config.unifi) readUnifiSettings(config.unifi);
-  return { config: checked, binaries, agentImage };
+  return { config: checked, binaries, grub, agentImage };
 }
 
 function isDirectory(path: string): boolean {

@@ -1,5 +1,6 @@
-import { AGENT_PROFILE, type Profile } from '../profiles/profiles.js';
-import { TemplateError } from '../profiles/template.js';
+import { grubKernelConfig } from '../profiles/grub.js';
+import { AGENT_PROFILE, type Loader, type Profile } from '../profiles/profiles.js';
+import { TemplateError, type TemplateVariables } from '../profiles/template.js';
 import type { LoadedAgentImage } from './image.js';
 
 /**
@@ -8,28 +9,43 @@ import type { LoadedAgentImage } from './image.js';
  * token), how long it listens for LLDP (`mbx.lldp`) and both consoles, so a machine with
  * only a serial console shows its progress.
  */
-export function agentProfile(image: LoadedAgentImage, options: { lldpSeconds: number }): Profile {
+export function agentProfile(image: LoadedAgentImage, options: { lldpSeconds: number; loader: Loader }): Profile {
+  const boot = (variables: TemplateVariables) => {
+    if (variables.agentUrl === null) throw new TemplateError('the agent needs its URL, which only a known machine under an operation has');
+    return {
+      banner: `metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots the metalbox agent`,
+      kernelPath: image.kernelPath,
+      initrdPath: image.initrdPath,
+      cmdline: `console=tty0 console=ttyS0,115200 quiet mbx.url=${variables.agentUrl} mbx.lldp=${options.lldpSeconds}`,
+      failure: "metalbox: the agent did not boot; leaving it to the firmware's next boot entry",
+    };
+  };
   return {
     name: AGENT_PROFILE,
+    loader: options.loader,
     assets: { kernel: null, initrds: [] },
     readsMachine: false,
     image: null,
     metadataNames: [],
     metadata: () => null,
     script(variables) {
-      if (variables.agentUrl === null)
-        throw new TemplateError('the agent needs its URL, which only a known machine under an operation has');
+      const { banner, kernelPath, initrdPath, cmdline, failure } = boot(variables);
       return [
         '#!ipxe',
-        `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots the metalbox agent`,
-        `kernel ${variables.serverUrl}${image.kernelPath} initrd=initrd.gz console=tty0 console=ttyS0,115200 quiet mbx.url=${variables.agentUrl} mbx.lldp=${options.lldpSeconds} || goto failed`,
-        `initrd --name initrd.gz ${variables.serverUrl}${image.initrdPath} || goto failed`,
+        `echo ${banner}`,
+        `kernel ${variables.serverUrl}${kernelPath} initrd=initrd.gz ${cmdline} || goto failed`,
+        `initrd --name initrd.gz ${variables.serverUrl}${initrdPath} || goto failed`,
         'boot || goto failed',
         ':failed',
-        "echo metalbox: the agent did not boot; leaving it to the firmware's next boot entry",
+        `echo ${failure}`,
         'exit 1',
         '',
       ].join('\n');
+    },
+    // Over TFTP, where serve puts the image's files under the same paths as over HTTP.
+    grub(variables) {
+      const { initrdPath, ...rest } = boot(variables);
+      return grubKernelConfig({ ...rest, initrdPaths: [initrdPath] });
     },
   };
 }

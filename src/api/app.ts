@@ -77,6 +77,10 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // in the config schema (server-type match values are strings or numbers), which POST
     // /server-types reuses; without the flag ajv's strict mode prints a warning at start-up.
     ajv: { customOptions: { removeAdditional: false, allowUnionTypes: true } },
+    // Firmware joins paths carelessly: shim 16.1 booted over HTTP asks for the GRUB beside it
+    // as /grub//grubx64.efi. Such a path is served as if written with one slash, never
+    // redirected: UEFI HTTP boot fails on a 301 (Smee PR #229).
+    routerOptions: { ignoreDuplicateSlashes: true },
     ...(listener && {
       serverFactory: (handler: RequestHandler) => {
         route = handler;

@@ -1,4 +1,5 @@
 import { bootFileFor } from '../dhcp-proxy/pxe.js';
+import type { GrubCpu } from '../profiles/grub.js';
 import { isMetalboxError } from '../lib/errors.js';
 import type { MachineRef } from '../lib/machine-ref.js';
 import { bootVerdict, type BootVerdict } from '../netboot/boot-verdict.js';
@@ -10,6 +11,8 @@ export interface BootSettings {
   proxyDhcp: boolean;
   tftp: boolean;
   uefiBinary: 'snponly.efi' | 'ipxe.efi';
+  /** The CPU families whose signed shim and GRUB serve holds. */
+  grub: ReadonlySet<GrubCpu>;
 }
 
 /**
@@ -47,6 +50,7 @@ export function explainBoot(store: Store, settings: BootSettings, ref: MachineRe
     events: machine ? store.machines.events(machine.id, { limit: 200 }) : [],
     settings,
     hasLoader: (arch, vendorClass) =>
+      'file' in
       bootFileFor(
         {
           mac: asked ?? '',
@@ -55,8 +59,9 @@ export function explainBoot(store: Store, settings: BootSettings, ref: MachineRe
           messageType: 1,
           vendorClass,
         },
-        { httpBase: '', uefiBinary: settings.uefiBinary },
-      ) !== null,
+        'ipxe',
+        { httpBase: '', uefiBinary: settings.uefiBinary, grub: settings.grub },
+      ),
   });
 }
 

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { IMAGE_FORMATS, type ProfileConfig } from '../profiles/profiles.js';
+import { IMAGE_FORMATS, LOADERS, type Loader, type ProfileConfig } from '../profiles/profiles.js';
 import type { ServerTypeConfig } from '../profiles/server-types.js';
 import { TIMEOUTS, type TimedState } from '../lifecycle/lifecycle.js';
 
@@ -144,6 +144,15 @@ export const SETTINGS: readonly Setting[] = [
     description: 'iPXE binary for UEFI clients: snponly.efi (the firmware NIC driver) or ipxe.efi',
   },
   {
+    path: 'netboot.loader',
+    flag: '--loader <loader>',
+    env: 'METALBOX_LOADER',
+    schema: { type: 'string', enum: ['ipxe', 'grub'] },
+    default: () => 'ipxe',
+    description:
+      "what UEFI machines boot when their profile names no loader, and the agent of machines without a profile: ipxe, or grub (Debian's signed shim and GRUB, for Secure Boot)",
+  },
+  {
     path: 'assetsDir',
     flag: '--assets-dir <dir>',
     env: 'METALBOX_ASSETS_DIR',
@@ -238,6 +247,7 @@ export const SETTINGS: readonly Setting[] = [
           },
           cmdline: { type: 'string' },
           script: { type: 'string', minLength: 1 },
+          loader: { enum: [...LOADERS] },
           image: {
             type: 'object',
             additionalProperties: false,
@@ -469,7 +479,7 @@ export interface Config {
   dhcp: { proxy: boolean; port: number; pxePort: number };
   tftp: { enabled: boolean; port: number; maxBlksize: number; maxTransfers: number; threads: number };
   ipxeDir?: string;
-  netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi' };
+  netboot: { uefiBinary: 'snponly.efi' | 'ipxe.efi'; loader: Loader };
   assetsDir?: string;
   boot: {
     unknown: 'ignore' | 'discover';

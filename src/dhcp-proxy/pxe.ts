@@ -12,6 +12,8 @@ import {
   vendorClass,
   type DhcpPacket,
 } from './codec.js';
+import type { Loader } from '../profiles/profiles.js';
+import { GRUB_FILES, type GrubCpu } from '../profiles/grub.js';
 
 /**
  * Which netboot client sent a request, and the ProxyDHCP answer it needs: the shapes of
@@ -121,23 +123,75 @@ export interface BootFiles {
   httpBase: string;
   /** The EFI binary UEFI PXE clients fetch: snponly.efi (firmware's NIC driver) or ipxe.efi. */
   uefiBinary: 'snponly.efi' | 'ipxe.efi';
+  /** The CPU families whose signed shim and GRUB metalbox holds (scripts/fetch-grub). */
+  grub: ReadonlySet<GrubCpu>;
 }
 
+/** What an architecture (option 93, RFC 4578 and IANA's registry) can boot: its iPXE binary, its GRUB family, and whether it boots over HTTP. */
+interface Architecture {
+  name: string;
+  http: boolean;
+  /** Debian's ipxe package is x86 only: BIOS's undionly.kpxe, UEFI's snponly.efi or ipxe.efi. */
+  ipxe: 'undionly.kpxe' | 'uefi' | null;
+  /**
+   * BIOS has no Secure Boot and GRUB's signed images are UEFI ones; and none over HTTP boot:
+   * Debian's signed GRUB carries no HTTP client, so booted from a URL it cannot read its
+   * configuration (docs/netboot.md, GRUB).
+   */
+  grub: GrubCpu | null;
+}
+
+export const ARCHITECTURES: ReadonlyMap<number, Architecture> = new Map([
+  [0, { name: 'x86 BIOS', http: false, ipxe: 'undionly.kpxe', grub: null }],
+  [7, { name: 'x64 UEFI', http: false, ipxe: 'uefi', grub: 'x64' }],
+  // VMware and some vendors send 9 (EFI BC) for x64.
+  [9, { name: 'x64 UEFI (EFI BC)', http: false, ipxe: 'uefi', grub: 'x64' }],
+  [11, { name: 'arm64 UEFI', http: false, ipxe: null, grub: 'arm64' }],
+  [16, { name: 'x64 UEFI HTTP boot', http: true, ipxe: 'uefi', grub: null }],
+  [19, { name: 'arm64 UEFI HTTP boot', http: true, ipxe: null, grub: null }],
+]);
+
+export type BootFileChoice =
+  | {
+      file: string;
+      loader: Loader;
+      /** Set when the loader is not the one asked for: the architecture has only this one. */
+      insteadOf?: Loader;
+    }
+  | { refused: string };
+
 /**
- * The boot file for a client, or null for an architecture metalbox has no binary for
- * (Debian's ipxe package is x86 only): silence lets such a machine try its next option.
+ * The boot file for a client whose machine boots with `wanted`, or why there is none:
+ * silence lets such a machine try its next option, and the reason goes to its timeline.
+ * An architecture with one loader gets it whatever was asked (BIOS: iPXE; arm64: GRUB),
+ * and says so.
  */
-export function bootFileFor(client: NetbootRequest, files: BootFiles): string | null {
-  if (client.firmware === 'ipxe') return `${files.httpBase}/boot.ipxe`;
-  switch (client.arch) {
-    case 0: // x86 BIOS
-      return client.firmware === 'bios' ? 'undionly.kpxe' : null;
-    case 7: // EFI x64
-    case 9: // EFI BC (x64; VMware and some vendors send 9)
-      return client.firmware === 'uefi' ? files.uefiBinary : null;
-    case 16: // EFI x64 HTTP
-      return client.firmware === 'uefi-http' ? `${files.httpBase}/ipxe/${files.uefiBinary}` : null;
-    default:
-      return null;
-  }
+export function bootFileFor(client: NetbootRequest, wanted: Loader, files: BootFiles): BootFileChoice {
+  // iPXE is running already (a ROM or a chained binary): its script, which breaks the chain loop.
+  if (client.firmware === 'ipxe') return { file: `${files.httpBase}/boot.ipxe`, loader: 'ipxe' };
+  const architecture = ARCHITECTURES.get(client.arch);
+  if (architecture === undefined) return { refused: `no loader for client architecture ${client.arch}` };
+  if (architecture.http !== (client.firmware === 'uefi-http'))
+    return {
+      refused: `architecture ${client.arch} (${architecture.name}) asked as ${client.firmware === 'uefi-http' ? 'an HTTP boot client' : 'a PXE client'}`,
+    };
+  const grub = architecture.grub !== null && files.grub.has(architecture.grub) ? GRUB_FILES[architecture.grub].shim : null;
+  const ipxe = architecture.ipxe === null ? null : architecture.ipxe === 'uefi' ? files.uefiBinary : architecture.ipxe;
+  const offers: Record<Loader, string | null> = {
+    ipxe: ipxe === null ? null : architecture.http ? `${files.httpBase}/ipxe/${ipxe}` : ipxe,
+    grub,
+  };
+  const other: Loader = wanted === 'ipxe' ? 'grub' : 'ipxe';
+  const file = offers[wanted];
+  if (file !== null) return { file, loader: wanted };
+  const instead = offers[other];
+  if (instead !== null) return { file: instead, loader: other, insteadOf: wanted };
+  return {
+    refused:
+      architecture.grub !== null
+        ? `no loader for ${architecture.name}: GRUB's signed images are not installed (run scripts/fetch-grub)`
+        : architecture.http
+          ? `no loader for ${architecture.name}: Debian's signed GRUB cannot boot over HTTP; boot this machine by PXE`
+          : `no loader for ${architecture.name}`,
+  };
 }

@@ -4,11 +4,13 @@ import {
   buildProxyReply,
   classifyRequest,
   offerDestination,
+  type BootFileChoice,
   type BootFiles,
   type Destination,
   type NetbootRequest,
   type NotNetboot,
 } from './pxe.js';
+import type { Loader } from '../profiles/profiles.js';
 
 /** Which port a datagram arrived on: 67 (DHCP server port) or 4011 (PXE boot server). */
 export type Listener = 'dhcp' | 'pxe';
@@ -20,6 +22,9 @@ export interface Reply {
   destination: Destination;
   client: NetbootRequest;
   bootFile: string;
+  loader: Loader;
+  /** The loader the machine's profile asked for, when its architecture has only the other one. */
+  insteadOf?: Loader;
 }
 
 export interface ResponderSettings extends BootFiles {
@@ -27,8 +32,8 @@ export interface ResponderSettings extends BootFiles {
   serverIp: string;
 }
 
-/** Answers whether a booting MAC gets a ProxyDHCP answer: from memory, never awaiting. */
-export type ShouldAnswer = (mac: string) => boolean;
+/** The loader a booting MAC's machine boots with, or null for no ProxyDHCP answer: from memory, never awaiting. */
+export type LoaderFor = (mac: string) => Loader | null;
 
 /** Sees every well-formed DHCP packet, PXE or not, with where it came from (DHCP snooping). */
 export type Snoop = (packet: DhcpPacket, listener: Listener, source: Destination) => void;
@@ -43,15 +48,18 @@ export class ProxyDhcpHandler {
   answered = 0;
   /** Why the last datagram got no answer (null when it got one), for the server's log. */
   lastDrop: DropReason | null = null;
+  /** The last client refused for its architecture, and why: for its machine's timeline. */
+  lastRefusal: { client: NetbootRequest; reason: string } | null = null;
 
   constructor(
     private readonly settings: ResponderSettings,
-    private readonly shouldAnswer: ShouldAnswer,
+    private readonly loaderFor: LoaderFor,
     private readonly snoop: Snoop = () => {},
   ) {}
 
   handle(datagram: Buffer, listener: Listener, source: Destination): Reply | null {
     this.lastDrop = null;
+    this.lastRefusal = null;
     let packet: DhcpPacket;
     try {
       packet = decodePacket(datagram);
@@ -69,16 +77,22 @@ export class ProxyDhcpHandler {
         ? client.messageType === MessageType.DISCOVER
         : client.messageType === MessageType.REQUEST || client.messageType === MessageType.INFORM;
     if (!expected) return this.#drop('not-for-listener');
-    const bootFile = bootFileFor(client, this.settings);
-    if (bootFile === null) return this.#drop('unsupported-arch');
-    if (!this.shouldAnswer(client.mac)) return this.#drop('no-boot-decision');
-    const reply = buildProxyReply(packet, client, bootFile, this.settings);
+    const loader = this.loaderFor(client.mac);
+    if (loader === null) return this.#drop('no-boot-decision');
+    const choice: BootFileChoice = bootFileFor(client, loader, this.settings);
+    if ('refused' in choice) {
+      this.lastRefusal = { client, reason: choice.refused };
+      return this.#drop('unsupported-arch');
+    }
+    const reply = buildProxyReply(packet, client, choice.file, this.settings);
     this.answered++;
     return {
       bytes: encodePacket(reply),
       destination: listener === 'dhcp' ? offerDestination(packet) : source,
       client,
-      bootFile,
+      bootFile: choice.file,
+      loader: choice.loader,
+      ...(choice.insteadOf ? { insteadOf: choice.insteadOf } : {}),
     };
   }
 

@@ -47,6 +47,8 @@ export class ProxyDhcpServer {
     private readonly log: Logger,
     /** Told of every answer handed to the kernel (boot events); must not block. */
     private readonly onAnswer: (reply: Reply) => void = () => {},
+    /** Told of every netboot client refused for its architecture, and why (its machine's timeline); must not block. */
+    private readonly onRefusal: (refusal: NonNullable<ProxyDhcpHandler['lastRefusal']>) => void = () => {},
   ) {
     this.#complaints = new LogLimiter(log);
   }
@@ -120,6 +122,7 @@ export class ProxyDhcpServer {
       return;
     }
     if (reply === null) {
+      if (this.handler.lastRefusal !== null) this.onRefusal(this.handler.lastRefusal);
       // Most drops are ordinary (clients that are not PXE, machines metalbox does not boot): debug, once a minute per client and reason.
       if (this.log.isLevelEnabled('debug')) {
         const reason = this.handler.lastDrop;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MetalboxError } from '../lib/errors.js';
+import { GRUB_FILES, type GrubCpu } from '../profiles/grub.js';
 
 export const IPXE_BINARIES = ['undionly.kpxe', 'ipxe.efi', 'snponly.efi'] as const;
 export type IpxeBinary = (typeof IPXE_BINARIES)[number];
@@ -37,4 +38,59 @@ export function loadIpxeBinaries(searchPath: string[]): Map<IpxeBinary, { bytes:
     }
   }
   return binaries;
+}
+
+/**
+ * Debian's signed shim and GRUB netboot images, by the names TFTP and /grub/ serve them
+ * under, and where Debian's packages install them. shim loads the GRUB beside it by that
+ * name (grubx64.efi, grubaa64.efi), so these names are fixed; the GRUB is the netboot image
+ * (grubnet*), whose prefix is /grub.
+ */
+const GRUB_BINARIES: Readonly<Record<GrubCpu, ReadonlyArray<{ name: string; debian: string }>>> = {
+  x64: [
+    { name: GRUB_FILES.x64.shim, debian: '/usr/lib/shim/shimx64.efi.signed' },
+    { name: GRUB_FILES.x64.grub, debian: '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed' },
+  ],
+  arm64: [
+    { name: GRUB_FILES.arm64.shim, debian: '/usr/lib/shim/shimaa64.efi.signed' },
+    { name: GRUB_FILES.arm64.grub, debian: '/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed' },
+  ],
+};
+
+/** Where the GRUB path's binaries are looked for, in order: --ipxe-dir, the checkout's assets/grub (scripts/fetch-grub), then Debian's install paths. */
+export function grubSearchPath(ipxeDir: string | undefined): string[] {
+  return [...(ipxeDir ? [ipxeDir] : []), resolve('assets/grub')];
+}
+
+/**
+ * Reads the signed shim and GRUB of every CPU family that has both into memory. Unlike
+ * iPXE's, they are optional: a family without them has no GRUB path (serve refuses a
+ * profile that asks for it, and arm64 machines get no answer).
+ */
+export function loadGrubBinaries(searchPath: string[]): { files: Map<string, { bytes: Buffer; path: string }>; cpus: Set<GrubCpu> } {
+  const files = new Map<string, { bytes: Buffer; path: string }>();
+  const cpus = new Set<GrubCpu>();
+  for (const cpu of Object.keys(GRUB_BINARIES) as GrubCpu[]) {
+    const found = GRUB_BINARIES[cpu].map(({ name, debian }) => {
+      for (const path of [...searchPath.map((dir) => join(dir, name)), debian]) {
+        const bytes = readIfThere(path);
+        if (bytes !== null) return { name, bytes, path };
+      }
+      return null;
+    });
+    if (found.some((file) => file === null)) continue;
+    for (const file of found) files.set(file!.name, { bytes: file!.bytes, path: file!.path });
+    cpus.add(cpu);
+  }
+  return { files, cpus };
+}
+
+function readIfThere(path: string): Buffer | null {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new MetalboxError('E_GRUB', `cannot read ${path}: ${code}`);
+  }
 }

@@ -7,7 +7,8 @@ import type { BootAnswer, BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
 import { machineUrls } from '../netboot/callback-tokens.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
-import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Profile } from '../profiles/profiles.js';
+import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Loader, type Profile } from '../profiles/profiles.js';
+import { GRUB_MACHINE_DIR, grubFailure, grubLocalBoot } from '../profiles/grub.js';
 import { TemplateError } from '../profiles/template.js';
 import { MetalboxError } from '../lib/errors.js';
 import { AGENT_BOOTS, INSTALLING } from '../lifecycle/lifecycle.js';
@@ -21,6 +22,8 @@ export interface BootScriptOptions {
   /** Gives an operation's callback token only to the machine's own address. */
   trust: MachineTrust;
   localBoot: 'exit' | 'sanboot' | '404';
+  /** The loader of machines whose profile names none, and of the agent of machines without a profile (netboot.loader). */
+  loader: Loader;
   discoveryProfile?: string | undefined;
   /** metalbox's own agent, booted by machines PXE discovery found when no discoveryProfile is set. */
   agentProfile?: Profile | undefined;
@@ -47,6 +50,24 @@ interface BootScriptAnswer {
   text: string;
 }
 
+/** How each loader's configuration is written: iPXE scripts, or GRUB's grub.cfg (profiles/grub.ts). */
+interface Dialect {
+  /** What the machine's timeline calls it. */
+  label: string;
+  local(mode: 'exit' | 'sanboot', platform: string | undefined): string;
+  failure(reason: string): string;
+  render(profile: Profile, variables: Parameters<Profile['script']>[0]): string;
+}
+
+const DIALECTS: Readonly<Record<Loader, Dialect>> = {
+  ipxe: { label: 'iPXE script', local: localBootScript, failure: failureScript, render: (profile, variables) => profile.script(variables) },
+  // GRUB's exit returns to the firmware on every platform: there is no BIOS drive to sanboot.
+  grub: { label: 'GRUB config', local: grubLocalBoot, failure: grubFailure, render: (profile, variables) => profile.grub(variables) },
+};
+
+/** A GRUB bootstrap's TFTP request: grub/machines/<mac>.cfg (grubBootstrap writes it). */
+const GRUB_MACHINE_FILE = new RegExp(`^${GRUB_MACHINE_DIR}/([^/]{1,32})\\.cfg$`);
+
 /** Limits of each query key; any other key, or one given twice, is refused. */
 const QUERY_KEYS: Record<keyof BootScriptQuery, RegExp> = {
   mac: /^.{0,32}$/su,
@@ -72,6 +93,40 @@ export class BootScripts {
 
   stats(): { answered: Record<number, number> } {
     return { answered: Object.fromEntries(this.answered) };
+  }
+
+  /**
+   * The loader a booting MAC's machine boots with, for ProxyDHCP's answer (null: no answer):
+   * its profile's, else netboot.loader; an agent boot takes its machine's profile's (an
+   * image profile names the loader of the agent that writes it), else discovery's.
+   */
+  loaderOf(mac: string): Loader | null {
+    const decision = this.options.decisions.decide(mac);
+    const loaderOf = (profileName: string | null | undefined) =>
+      (profileName == null ? undefined : this.options.profiles.get(profileName)?.loader) ?? this.options.loader;
+    switch (decision.kind) {
+      case 'ignore':
+        return null;
+      case 'discover':
+        return loaderOf(this.options.discoveryProfile);
+      case 'agent':
+        return loaderOf(decision.profile ?? (decision.state === 'discovered' ? this.options.discoveryProfile : null));
+      case 'install':
+      case 'local':
+        return loaderOf(decision.profile);
+    }
+  }
+
+  /**
+   * A machine's grub.cfg, asked for over TFTP as grub/machines/<mac>.cfg from `clientIp`:
+   * what its script would be, written for GRUB; null (file not found) for any other name
+   * and for machines that get no configuration, so GRUB's bootstrap hands them back to the firmware.
+   */
+  grubConfig(path: string, clientIp: string, serverUrl: string): Buffer | null {
+    const mac = GRUB_MACHINE_FILE.exec(path)?.[1];
+    if (mac === undefined) return null;
+    const answer = this.answer({ mac, platform: 'efi' }, clientIp, serverUrl, 'grub');
+    return answer.status === 200 ? Buffer.from(answer.text) : null;
   }
 
   /** Answers GET and HEAD of /boot.ipxe; false, untouched, for every other request. */
@@ -106,9 +161,10 @@ export class BootScripts {
     return true;
   }
 
-  /** The script for one request: from the machine's state, its profile and the firmware's platform. */
-  answer(query: BootScriptQuery, clientIp: string, serverUrl: string): BootScriptAnswer {
+  /** The script (or grub.cfg) for one request: from the machine's state, its profile and the firmware's platform. */
+  answer(query: BootScriptQuery, clientIp: string, serverUrl: string, loader: Loader = 'ipxe'): BootScriptAnswer {
     const { decisions, events, log } = this.options;
+    const dialect = DIALECTS[loader];
     if (query.mac === undefined) return { status: 200, text: chainScript(serverUrl) };
     const mac = normalizeMac(query.mac);
     if (mac === null) return { status: 400, text: `not a MAC address: ${query.mac}\n` };
@@ -118,12 +174,12 @@ export class BootScripts {
         log.debug({ mac, reason: decision.reason }, 'boot.ipxe: not serving this machine');
         return { status: 404, text: `metalbox does not boot ${mac} (${decision.reason})\n` };
       case 'local': {
-        events.record(decision.machineId, 'boot.script', `iPXE script: local boot (${this.options.localBoot})`, {
+        events.record(decision.machineId, 'boot.script', `${dialect.label}: local boot (${this.options.localBoot})`, {
           mac,
           platform: query.platform,
         });
         if (this.options.localBoot === '404') return { status: 404, text: `${mac} boots from its local disk\n` };
-        return { status: 200, text: localBootScript(this.options.localBoot, query.platform) };
+        return { status: 200, text: dialect.local(this.options.localBoot, query.platform) };
       }
       case 'discover': {
         // The client fetched its script: a real machine, not a spoofed DHCP packet. It gets a
@@ -134,15 +190,15 @@ export class BootScripts {
           return { status: 503, text: `metalbox is not discovering more machines now (boot.maxDiscovered wait for their agent)\n` };
         }
         const now = decisions.decide(mac);
-        if (now.kind === 'agent') return this.#bootProfile(now, mac, query, clientIp, serverUrl);
+        if (now.kind === 'agent') return this.#bootProfile(now, mac, query, clientIp, serverUrl, dialect);
         // Its NIC belonged to a machine already (another state), or the view has not caught up.
         return now.kind === 'discover'
           ? { status: 503, text: `${mac} is being discovered: try again\n` }
-          : this.answer(query, clientIp, serverUrl);
+          : this.answer(query, clientIp, serverUrl, loader);
       }
       case 'agent':
       case 'install':
-        return this.#bootProfile(decision, mac, query, clientIp, serverUrl);
+        return this.#bootProfile(decision, mac, query, clientIp, serverUrl, dialect);
     }
   }
 
@@ -157,6 +213,7 @@ export class BootScripts {
     query: BootScriptQuery,
     clientIp: string,
     serverUrl: string,
+    dialect: Dialect,
   ): BootScriptAnswer {
     const { events } = this.options;
     const { machineId, operationId } = decision;
@@ -171,8 +228,8 @@ export class BootScripts {
             : `${machineId} has no profile`
           : `profile ${profileName} is not defined`;
       this.options.complaints.warn(`no-profile|${mac}`, { mac, machineId }, `boot.ipxe: ${reason}`);
-      note(`iPXE script: cannot boot, ${reason}`, {});
-      return { status: 200, text: failureScript(reason) };
+      note(`${dialect.label}: cannot boot, ${reason}`, {});
+      return { status: 200, text: dialect.failure(reason) };
     }
     let token: string | null = null;
     if (operationId !== null) {
@@ -184,7 +241,7 @@ export class BootScripts {
           { mac, machineId, from: clientIp },
           'boot.ipxe refused: the address is not one metalbox saw this MAC use in DHCP',
         );
-        note('iPXE script refused: asked from an address this machine was not seen using', { from: clientIp });
+        note(`${dialect.label} refused: asked from an address this machine was not seen using`, { from: clientIp });
         return {
           status: 403,
           text: `${clientIp} is not an address metalbox saw ${mac} use (its DHCP): no ${decision.kind === 'agent' ? 'agent' : 'installer'} for it\n`,
@@ -194,8 +251,8 @@ export class BootScripts {
     try {
       const machine = !profile.readsMachine ? null : this.options.machine(machineId);
       const urls = machineUrls(serverUrl, machineId, token, this.options.filesUrl?.(serverUrl));
-      const script = profile.script({ mac, ...urls, machineId, machine });
-      note(`iPXE script: ${decision.kind === 'agent' ? 'agent' : 'install'} profile ${profile.name}`, { profile: profile.name });
+      const script = dialect.render(profile, { mac, ...urls, machineId, machine });
+      note(`${dialect.label}: ${decision.kind === 'agent' ? 'agent' : 'install'} profile ${profile.name}`, { profile: profile.name });
       return { status: 200, text: script };
     } catch (error) {
       if (!(error instanceof TemplateError)) throw error;
@@ -204,8 +261,8 @@ export class BootScripts {
         { mac, machineId, profile: profile.name, err: error },
         'boot.ipxe: profile does not render',
       );
-      note(`iPXE script: profile ${profile.name} does not render: ${error.message}`, {});
-      return { status: 200, text: failureScript(`profile ${profile.name}: ${error.message}`) };
+      note(`${dialect.label}: profile ${profile.name} does not render: ${error.message}`, {});
+      return { status: 200, text: dialect.failure(`profile ${profile.name}: ${error.message}`) };
     }
   }
 

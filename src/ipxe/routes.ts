@@ -169,9 +169,9 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
 }
 
 /** What makes a kernel, initrd or other file sent in full or from its start an event of the machine that fetched it. */
-export type BootFileRecorder = (clientIp: string, source: 'assets' | 'ipxe', name: string, size: number) => void;
+export type BootFileRecorder = (clientIp: string, source: 'assets' | 'ipxe', name: string, size: number, via?: 'HTTP' | 'TFTP') => void;
 
-/** The boot event of a file sent over HTTP, on whichever thread sent it; for the machine behind the client's address, as DHCP and script traffic taught it. */
+/** The boot event of a file sent over HTTP (or TFTP, to GRUB), on whichever thread sent it; for the machine behind the client's address, as DHCP and script traffic taught it. */
 export function bootFileRecorder(options: Pick<NetbootHttpOptions, 'decisions' | 'addresses' | 'profiles' | 'events'>): BootFileRecorder {
   const machineOf = (clientIp: string): { machineId: string; profile: string | null } | null => {
     const mac = options.addresses.macOf(clientIp);
@@ -181,7 +181,7 @@ export function bootFileRecorder(options: Pick<NetbootHttpOptions, 'decisions' |
     if (decision.kind === 'local') return { machineId: decision.machineId, profile: null };
     return null;
   };
-  return (clientIp, source, name, size) => {
+  return (clientIp, source, name, size, via = 'HTTP') => {
     const answer = machineOf(clientIp);
     if (answer === null) return;
     const assets = source === 'assets' && answer.profile !== null ? options.profiles.get(answer.profile)?.assets : undefined;
@@ -191,7 +191,7 @@ export function bootFileRecorder(options: Pick<NetbootHttpOptions, 'decisions' |
         : assets?.initrds.includes(name)
           ? (['boot.initrd', 'initrd'] as const)
           : (['boot.asset', source === 'ipxe' ? 'iPXE binary' : 'file'] as const);
-    options.events.record(answer.machineId, milestone, `HTTP sent ${what} ${name}`, { bytes: size, to: clientIp });
+    options.events.record(answer.machineId, milestone, `${via} sent ${what} ${name}`, { bytes: size, to: clientIp });
   };
 }
 

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'E_AMBIGUOUS_REF'
   | 'E_NIC_CONFLICT'
   | 'E_IPXE'
+  | 'E_GRUB'
   | 'E_CONFLICT'
   | 'E_BMC'
   | 'E_LEASE_LOST'

@@ -12,9 +12,9 @@ export type BootAnswer =
   /** The installer of the machine's profile (preparing, netbooting, installing), under its operation. */
   | { kind: 'install'; machineId: string; profile: string | null; operationId: string | null }
   /** The metalbox agent, under the machine's operation: to read a machine PXE discovery found (or its discovery profile), or to deploy it. */
-  | { kind: 'agent'; machineId: string; state: MachineState; operationId: string | null }
+  | { kind: 'agent'; machineId: string; state: MachineState; profile: string | null; operationId: string | null }
   /** Boot from local disk (ready, provisioned, failures, and every other state). */
-  | { kind: 'local'; machineId: string }
+  | { kind: 'local'; machineId: string; profile: string | null }
   /** An unknown machine, when `boot.unknown: discover`, or while a machine under inspection waits for its NICs. */
   | { kind: 'discover' };
 
@@ -53,8 +53,8 @@ export class BootDecisions {
     if (INSTALLING.has(entry.state))
       return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
     if (AGENT_BOOTS.has(entry.state))
-      return { kind: 'agent', machineId: entry.machineId, state: entry.state, operationId: entry.operationId };
-    return { kind: 'local', machineId: entry.machineId };
+      return { kind: 'agent', machineId: entry.machineId, state: entry.state, profile: entry.profile, operationId: entry.operationId };
+    return { kind: 'local', machineId: entry.machineId, profile: entry.profile };
   }
 
   /**

@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { MetalboxError } from '../lib/errors.js';
 import { Template, TemplateError, type TemplateVariables } from './template.js';
 import { hasControlCharacters, withoutControlCharacters } from '../lib/text.js';
+import { grubKernelConfig } from './grub.js';
+
+/** What boots a machine's profile: iPXE (an iPXE script), or Debian's signed shim and GRUB (a grub.cfg), which Secure Boot accepts. */
+export type Loader = 'ipxe' | 'grub';
+export const LOADERS: readonly Loader[] = ['ipxe', 'grub'];
 
 /**
  * A boot profile as the config file holds it (docs/contracts.md, Profiles): a kernel with
@@ -15,6 +20,8 @@ export interface ProfileConfig {
   cmdline?: string;
   script?: string;
   image?: ImageConfig;
+  /** The loader its machines boot with (default: netboot.loader); for an image profile, the loader that boots the agent that writes it. */
+  loader?: Loader;
   /** Templated files by name (user-data, meta-data, network-config, an Ignition or preseed file), at {{ metadataUrl }}<name>. */
   metadata?: Record<string, string>;
 }
@@ -71,8 +78,12 @@ export interface Profile {
    * record, a query the script path otherwise skips (it was a quarter of its time).
    */
   readsMachine: boolean;
+  /** The loader its machines boot with (ProxyDHCP's answer to UEFI clients). */
+  loader: Loader;
   /** The whole iPXE script for one booting machine; throws TemplateError when a name has no value (or for an image profile, which the agent boots). */
   script(variables: TemplateVariables): string;
+  /** The same boot as GRUB's grub.cfg (profiles/grub.ts); TemplateError where only iPXE can boot it (a profile that is an iPXE script). */
+  grub(variables: TemplateVariables): string;
   /** The image metalbox's agent writes, for a profile of kind image; null for one that boots an installer. */
   image: ProfileImage | null;
   /** The names of its metadata files. */
@@ -90,6 +101,8 @@ export interface ProfileOptions {
   assetsDir?: string | undefined;
   /** The profile machines PXE discovery found boot (boot.unknown: discover) instead of metalbox's agent. */
   discoveryProfile?: string | undefined;
+  /** The loader of profiles that name none (netboot.loader). */
+  loader?: Loader;
   /** Told about each relative kernel or initrd path missing under --assets-dir: not fatal, the files may come later. */
   warn?: (message: string) => void;
 }
@@ -134,10 +147,17 @@ const IMAGE_METADATA: Readonly<Record<string, string>> = {
 };
 
 function compileProfile(name: string, config: ProfileConfig, options: ProfileOptions): Profile {
+  const loader = config.loader ?? options.loader ?? 'ipxe';
+  if (!LOADERS.includes(loader))
+    throw new MetalboxError('E_CONFIG', `profile ${name}: loader ${String(loader)}: one of ${LOADERS.join(', ')}`);
   const files = config.metadata ?? (config.image !== undefined ? IMAGE_METADATA : {});
   const metadata = new Map(Object.entries(files).map(([file, source]) => [file, new Template(source)]));
-  const withMetadata = (profile: Omit<Profile, 'image' | 'metadataNames' | 'metadata'>, image: ProfileImage | null = null): Profile => ({
+  const withMetadata = (
+    profile: Omit<Profile, 'image' | 'metadataNames' | 'metadata' | 'loader'>,
+    image: ProfileImage | null = null,
+  ): Profile => ({
     ...profile,
+    loader,
     image,
     readsMachine: profile.readsMachine || [...metadata.values()].some((template) => template.names.some((n) => n.startsWith('machine'))),
     metadataNames: [...metadata.keys()],
@@ -163,6 +183,9 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
         script: () => {
           throw new TemplateError(`profile ${name} is an image: metalbox's agent writes it, no installer boots`);
         },
+        grub: () => {
+          throw new TemplateError(`profile ${name} is an image: metalbox's agent writes it, no installer boots`);
+        },
       },
       { asset: file.asset, url: file.url, sha256, format, rootDevice },
     );
@@ -173,12 +196,20 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
     }
     if (!config.script.trimStart().startsWith('#!ipxe'))
       throw new MetalboxError('E_CONFIG', `profile ${name}: script must start with #!ipxe`);
+    if (loader === 'grub')
+      throw new MetalboxError(
+        'E_CONFIG',
+        `profile ${name}: an iPXE script boots with iPXE only; for loader grub give kernel, initrd and cmdline (or loader: ipxe)`,
+      );
     const template = new Template(config.script);
     return withMetadata({
       name,
       assets: { kernel: null, initrds: [] },
       readsMachine: readsMachine(config),
       script: (variables) => template.render(variables),
+      grub: () => {
+        throw new TemplateError(`profile ${name} is an iPXE script: it boots with iPXE only`);
+      },
     });
   }
   if (config.kernel === undefined)
@@ -200,6 +231,14 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
   // The Linux EFI stub loads initrds by the names on its command line, and older ipxe.efi
   // builds pass none otherwise (BIOS kernels ignore them): added unless the command line names its own.
   const namesOwnInitrds = /(^|\s)initrd=/.test(config.cmdline ?? '');
+  // Debian's signed GRUB reads over TFTP only (it carries no HTTP client): metalbox serves
+  // the files under --assets-dir there too, and nothing else.
+  const urlFile = loader === 'grub' ? [kernel, ...initrds].find((file) => file.asset === null) : undefined;
+  if (urlFile !== undefined)
+    throw new MetalboxError(
+      'E_CONFIG',
+      `profile ${name}: loader grub reads files over TFTP from metalbox only (Debian's signed GRUB has no HTTP): ${urlFile.url('')} must be a path under --assets-dir`,
+    );
   return withMetadata({
     name,
     assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
@@ -223,6 +262,15 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
         'exit 1',
         '',
       ].join('\n');
+    },
+    grub(variables) {
+      return grubKernelConfig({
+        banner: `metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
+        kernelPath: `/assets/${kernel.asset}`,
+        initrdPaths: initrds.map((initrd) => `/assets/${initrd.asset}`),
+        cmdline: cmdline.render(variables),
+        failure: `metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
+      });
     },
   });
 }

@@ -29,6 +29,12 @@ export interface TftpServerOptions {
   maxRetries: number;
   /** Worker threads that carry the transfers (TransferThreads); 0 keeps them on the main thread. */
   threads: number;
+  /**
+   * Files made per request, for names the in-memory set lacks (GRUB's per-machine
+   * configuration, the kernels it reads): the bytes, or null for "file not found". Called on
+   * the main thread and must not block long; their transfers run there too.
+   */
+  dynamic?: ((path: string, clientIp: string) => Buffer | null) | undefined;
 }
 
 export const TFTP_DEFAULTS = { maxWindowsize: 64, maxTransfers: 4096, timeoutMs: 1000, maxRetries: 5, threads: 0 } as const;
@@ -39,6 +45,7 @@ export interface TransferReport {
   client: string;
   file: string;
   outcome: TransferOutcome;
+  bytes: number;
 }
 
 interface ActiveTransfer {
@@ -171,7 +178,9 @@ export class TftpServer {
       this.#refuse(client, 'bad-name', ErrorCode.ACCESS_VIOLATION, 'access violation');
       return;
     }
-    const file = this.files.get(name.path);
+    const stored = this.files.get(name.path);
+    const made = stored === undefined ? (this.options.dynamic?.(name.path, client.address) ?? undefined) : undefined;
+    const file = stored ?? made;
     if (file === undefined) {
       this.log.debug({ client: client.address, name: name.path }, 'tftp: not found');
       this.#refuse(client, 'not-found', ErrorCode.FILE_NOT_FOUND, 'file not found');
@@ -209,15 +218,16 @@ export class TftpServer {
         (outcome) => {
           if (this.#transfers.get(peer) === entry) this.#transfers.delete(peer);
           this.outcomes.set(outcome.result, (this.outcomes.get(outcome.result) ?? 0) + 1);
-          if (outcome.result === 'complete') this.bytesSent += this.files.get(name.path)?.length ?? 0;
+          if (outcome.result === 'complete') this.bytesSent += file.length;
           // EDK2 asks for the size, aborts with error 8 and asks again: normal, not a failure.
           const probe = outcome.result === 'aborted' && outcome.afterOack;
           const fields = { client: `${client.address}:${client.port}`, file: name.path, ...outcome };
           if (outcome.result === 'complete' || outcome.result === 'cancelled' || probe)
             this.log.debug(fields, `tftp: ${probe ? 'size probe' : outcome.result}`);
           else this.#complaints.warn(`${outcome.result}|${client.address}`, fields, `tftp: ${outcome.result}`);
-          this.onTransfer({ client: client.address, file: name.path, outcome });
+          this.onTransfer({ client: client.address, file: name.path, outcome, bytes: file.length });
         },
+        made,
       ),
     };
     this.#transfers.set(peer, entry);

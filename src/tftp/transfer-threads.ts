@@ -63,8 +63,13 @@ export class TransferThreads {
     for (let index = 0; index < options.threads; index++) this.#threads.push(this.#spawn(script, data));
   }
 
-  /** Starts a transfer of `file` (a name `files` has); returns what cancels it. `done` is told once. */
-  start(file: string, start: TransferStart, done: (outcome: TransferOutcome) => void): (reason: CancelReason) => void {
+  /**
+   * Starts a transfer of `file` (a name `files` has), or of `bytes` made for this request
+   * (TftpServerOptions.dynamic), which the main thread carries; returns what cancels it.
+   * `done` is told once.
+   */
+  start(file: string, start: TransferStart, done: (outcome: TransferOutcome) => void, bytes?: Buffer): (reason: CancelReason) => void {
+    if (bytes !== undefined) return runTransfer(bytes, start, this.#address, done, this.#onSocketError);
     const thread = this.#leastBusy();
     if (thread === undefined) return runTransfer(this.#files.get(file)!, start, this.#address, done, this.#onSocketError);
     const id = this.#nextId++;

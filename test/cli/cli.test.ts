@@ -329,7 +329,7 @@ test('serve --print-config shows the effective config', async (t) => {
     http: { port: 8003, fileCacheMiB: 256, fileThreads: 0 },
     dhcp: { proxy: false, port: 67, pxePort: 4011 },
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096, threads: 0 },
-    netboot: { uefiBinary: 'snponly.efi' },
+    netboot: { uefiBinary: 'snponly.efi', loader: 'ipxe' },
     api: { maxEventStreams: 100 },
     boot: { unknown: 'ignore', maxDiscovered: 1000, localBoot: 'exit', addressTrust: 'dhcp' },
     profiles: {},

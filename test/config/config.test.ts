@@ -60,7 +60,7 @@ test('precedence: flags > env > config file > defaults, setting by setting', (t)
     dhcp: { proxy: false, port: 67, pxePort: 4011 }, // proxy: flag --no-dhcp-proxy
     tftp: { enabled: true, port: 69, maxBlksize: 1468, maxTransfers: 4096, threads: 0 }, // defaults
     ipxeDir: undefined,
-    netboot: { uefiBinary: 'ipxe.efi' }, // env
+    netboot: { uefiBinary: 'ipxe.efi', loader: 'ipxe' }, // env; default
     assetsDir: undefined,
     boot: { unknown: 'discover', discoveryProfile: 'from-flag', maxDiscovered: 1000, localBoot: '404', addressTrust: 'dhcp' }, // file, flag, env, default
     profiles: { rescue: { kernel: 'rescue/vmlinuz', initrd: ['rescue/initrd.img'], cmdline: 'console=ttyS0 mac={{ mac }}' } }, // file only

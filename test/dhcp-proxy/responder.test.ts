@@ -2,16 +2,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodePacket, encodePacket, Option, type DhcpPacket } from '../../src/dhcp-proxy/codec.js';
 import { ProxyDhcpHandler, type ResponderSettings } from '../../src/dhcp-proxy/responder.js';
+import type { Loader } from '../../src/profiles/profiles.js';
 import { EDK2_UUID, edk2Discover, edk2Request4011, ipxeBiosDiscover } from './fixtures.js';
 
-const SETTINGS: ResponderSettings = { serverIp: '192.0.2.1', httpBase: 'http://192.0.2.1:8080', uefiBinary: 'snponly.efi' };
+const SETTINGS: ResponderSettings = {
+  serverIp: '192.0.2.1',
+  httpBase: 'http://192.0.2.1:8080',
+  uefiBinary: 'snponly.efi',
+  grub: new Set(['x64', 'arm64']),
+};
 const CLIENT = { address: '0.0.0.0', port: 68 };
 
-function handler(known: string[] = ['52:54:00:77:00:e1', '52:54:00:77:00:b1'], settings = SETTINGS) {
+function handler(known: string[] = ['52:54:00:77:00:e1', '52:54:00:77:00:b1'], settings = SETTINGS, loader: Loader = 'ipxe') {
   const snooped: string[] = [];
   const h = new ProxyDhcpHandler(
     settings,
-    (mac) => known.includes(mac),
+    (mac) => (known.includes(mac) ? loader : null),
     (packet) => snooped.push(packet.xid.toString(16)),
   );
   return { h, snooped };
@@ -107,6 +113,57 @@ test('UEFI HTTP boot: HTTPClient echoed and an http URL', () => {
   assert.equal(offer.file, 'http://192.0.2.1:8080/ipxe/snponly.efi');
 });
 
+test('the GRUB loader: signed shim by TFTP to UEFI PXE; HTTP boot and BIOS keep iPXE, and arm64 has only GRUB', () => {
+  const { h } = handler(undefined, SETTINGS, 'grub');
+  const httpBoot = (arch: string) =>
+    variant(edk2Discover, {
+      [Option.VENDOR_CLASS]: Buffer.from(`HTTPClient:Arch:${String(Number.parseInt(arch, 16)).padStart(5, '0')}:UNDI:003001`).toString(
+        'hex',
+      ),
+      [Option.CLIENT_ARCH]: arch,
+    });
+  const answer = (packet: Buffer) => h.handle(packet, 'dhcp', CLIENT);
+  assert.equal(answer(edk2Discover)!.bootFile, 'shimx64.efi');
+  assert.equal(answer(edk2Discover)!.loader, 'grub');
+  // Debian's signed GRUB has no HTTP client: an HTTP boot client gets iPXE, and says why.
+  const http = answer(httpBoot('0010'))!;
+  assert.deepEqual([http.bootFile, http.loader, http.insteadOf], ['http://192.0.2.1:8080/ipxe/snponly.efi', 'ipxe', 'grub']);
+  const arm = answer(variant(edk2Discover, { [Option.CLIENT_ARCH]: '000b' }))!;
+  assert.deepEqual([arm.bootFile, arm.loader, arm.insteadOf], ['shimaa64.efi', 'grub', undefined]);
+  assert.equal(answer(httpBoot('0013')), null, 'arm64 HTTP boot: no loader at all');
+  assert.match(h.lastRefusal!.reason, /no loader for arm64 UEFI HTTP boot: Debian's signed GRUB cannot boot over HTTP/);
+  const bios = answer(variant(ipxeBiosDiscover, { [Option.USER_CLASS]: undefined, [Option.IPXE]: undefined }))!;
+  assert.deepEqual([bios.bootFile, bios.loader, bios.insteadOf], ['undionly.kpxe', 'ipxe', 'grub']);
+  // iPXE is running already: its script, whatever the loader.
+  assert.equal(answer(ipxeBiosDiscover)!.bootFile, 'http://192.0.2.1:8080/boot.ipxe');
+
+  // With the iPXE loader, arm64 falls back to GRUB (Debian's iPXE is x86 only), and says so.
+  const { h: ipxe } = handler();
+  const armIpxe = ipxe.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '000b' }), 'dhcp', CLIENT)!;
+  assert.deepEqual([armIpxe.bootFile, armIpxe.loader, armIpxe.insteadOf], ['shimaa64.efi', 'grub', 'ipxe']);
+});
+
+test('an architecture with no loader gets silence, counted, and the reason for its timeline', () => {
+  const { h } = handler(undefined, { ...SETTINGS, grub: new Set(['x64']) });
+  // arm64 without GRUB's arm64 images, IA32 UEFI (6), and a PXE client claiming HTTP boot's arch.
+  const cases: Array<[string, RegExp]> = [
+    ['000b', /no loader for arm64 UEFI: GRUB's signed images are not installed \(run scripts\/fetch-grub\)/],
+    ['0006', /no loader for client architecture 6/],
+    ['0010', /architecture 16 \(x64 UEFI HTTP boot\) asked as a PXE client/],
+  ];
+  for (const [arch, reason] of cases) {
+    assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: arch }), 'dhcp', CLIENT), null, arch);
+    assert.equal(h.lastDrop, 'unsupported-arch');
+    assert.equal(h.lastRefusal?.client.mac, '52:54:00:77:00:e1');
+    assert.match(h.lastRefusal?.reason ?? '', reason);
+  }
+  assert.equal(h.drops.get('unsupported-arch'), 3);
+  // An unknown machine is not told why: no timeline to write to, and no answer either way.
+  const { h: none } = handler([]);
+  assert.equal(none.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '0006' }), 'dhcp', CLIENT), null);
+  assert.deepEqual([none.lastDrop, none.lastRefusal], ['no-boot-decision', null]);
+});
+
 test('a relayed DISCOVER is answered through the relay', () => {
   const { h } = handler();
   const relayed = variant(edk2Discover, {}, { giaddr: '198.51.100.1', hops: 1 });
@@ -140,7 +197,7 @@ test('silence, counted by reason: non-PXE clients, unknown machines, wrong port,
   assert.equal(h.handle(stranger, 'dhcp', CLIENT), null);
   assert.equal(h.handle(edk2Request4011, 'dhcp', CLIENT), null, 'REQUESTs on 67 are the site server’s');
   assert.equal(h.handle(edk2Discover, 'pxe', CLIENT), null, 'DISCOVERs do not go to 4011');
-  assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '000b' }), 'dhcp', CLIENT), null, 'ARM64: no binary');
+  assert.equal(h.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '0006' }), 'dhcp', CLIENT), null, 'IA32 UEFI: no binary');
   assert.equal(h.handle(Buffer.from('hello'), 'dhcp', CLIENT), null);
   assert.deepEqual(Object.fromEntries(h.drops), {
     'not-pxe-vendor': 1,

@@ -67,7 +67,7 @@ test('serve answers a UEFI REQUEST on its PXE port over real UDP, snoops it, and
     ...events.at(-1),
     type: 'boot.dhcp',
     message: 'ProxyDHCP ack: snponly.efi',
-    data: { firmware: 'uefi', arch: 7, count: 1 },
+    data: { firmware: 'uefi', arch: 7, loader: 'ipxe', count: 1 },
   });
   assert.equal(await serve.stop(), 0);
 });

@@ -28,10 +28,49 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
 const SERVER = '10.77.0.1';
 const SERVER_URL = `http://${SERVER}:8080`;
 const VM_TIMEOUT_MS = 240_000;
-type Vm = GuestVm & { machineId?: string };
+/** A VM, the profile its machine installs, what its installer says its platform is, and the boot events metalbox must record for it. */
+type Vm = GuestVm & { profile: string; platform: string; events: string[]; machineId?: string };
 const VMS: Vm[] = [
-  { name: 'bios', firmware: 'bios', mac: '52:54:00:77:00:b1', tap: 'tap0' },
-  { name: 'uefi', firmware: 'uefi', mac: '52:54:00:77:00:e1', tap: 'tap1' },
+  {
+    name: 'bios',
+    firmware: 'bios',
+    mac: '52:54:00:77:00:b1',
+    tap: 'tap0',
+    profile: 'lab',
+    platform: 'pcbios',
+    // QEMU's BIOS ROM is iPXE already: no TFTP step.
+    events: ['boot.dhcp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'],
+  },
+  {
+    name: 'uefi',
+    firmware: 'uefi',
+    mac: '52:54:00:77:00:e1',
+    tap: 'tap1',
+    profile: 'lab',
+    platform: 'efi',
+    // EDK2 → TFTP snponly.efi → iPXE.
+    events: ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'],
+  },
+  {
+    name: 'uefi-http',
+    firmware: 'uefi-http',
+    mac: '52:54:00:77:00:e2',
+    tap: 'tap2',
+    profile: 'lab',
+    platform: 'efi',
+    // EDK2's HTTP boot client → snponly.efi by HTTP → iPXE: no TFTP.
+    events: ['boot.dhcp', 'boot.asset', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'],
+  },
+  {
+    name: 'secure-boot',
+    firmware: 'secure-boot',
+    mac: '52:54:00:77:00:e3',
+    tap: 'tap3',
+    profile: 'lab-grub',
+    platform: 'grub',
+    // PXE → shim → GRUB → its grub.cfg → Debian's signed kernel, all by TFTP (the site's DHCP names metalbox as next-server).
+    events: ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'],
+  },
 ];
 
 const run = randomBytes(3).toString('hex');
@@ -59,7 +98,8 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   assert.ok(existsSync(join(KERNEL_CACHE, 'vmlinuz')), 'no lab kernel: run scripts/lab-deps');
   const lab = labRun(t, 'metalbox-lab-', () => Object.values(NS));
   const { dir, children } = lab;
-  const allLogs = () => lab.tails(['metalbox.log', 'dnsmasq.log', 'bios.serial.log', 'uefi.serial.log', 'bios.qemu.log', 'uefi.qemu.log']);
+  const allLogs = () =>
+    lab.tails(['metalbox.log', 'dnsmasq.log', ...VMS.flatMap((vm) => [`${vm.name}.serial.log`, `${vm.name}.qemu.log`])]);
 
   // The guest: kernel and initramfs under metalbox's assets dir.
   const assets = join(dir, 'assets');
@@ -72,7 +112,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   prepareDataDir(dataDir);
   const store = Store.open(dataDir);
   for (const [index, vm] of VMS.entries()) {
-    vm.machineId = seedMachine(store, `02:00:00:00:00:0${index + 1}`, vm.mac, { profile: 'lab', state: 'netbooting' });
+    vm.machineId = seedMachine(store, `02:00:00:00:00:0${index + 1}`, vm.mac, { profile: vm.profile, state: 'netbooting' });
   }
   store.close();
   const config = join(dir, 'metalbox.yaml');
@@ -84,6 +124,12 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
       '    kernel: lab/vmlinuz',
       '    initrd: lab/initrd.gz',
       '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
+      // GRUB passes the command line as written: the platform is said outright.
+      '  lab-grub:',
+      '    loader: grub',
+      '    kernel: lab/vmlinuz',
+      '    initrd: lab/initrd.gz',
+      '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=grub mbx.done={{ callbackUrl }}"',
       '',
     ].join('\n'),
   );
@@ -91,7 +137,10 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   deleteNamespaces(Object.values(NS));
   createTopology();
 
-  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(dir, '10.77.0')]));
+  // The Secure Boot VM's site DHCP names metalbox as next-server: GRUB's way to its server.
+  const grubMacs = VMS.filter((vm) => vm.firmware === 'secure-boot').map((vm) => vm.mac);
+  const siteDhcp = siteDhcpConfig(dir, '10.77.0', { macs: grubMacs, server: SERVER, file: 'shimx64.efi' });
+  children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcp]));
   await serveInNs(
     children,
     NS.prov,
@@ -124,7 +173,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
     );
   }
 
-  // Both firmwares at once.
+  // Every firmware at once.
   const boots = VMS.map((vm) => {
     const child = daemon(NS.sw, join(dir, `${vm.name}.qemu.log`), 'qemu-system-x86_64', qemuArgs(vm, dir));
     children.push(child);
@@ -144,12 +193,12 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
 
   for (const { vm, seconds } of finished) {
     const serial = readFileSync(join(dir, `${vm.name}.serial.log`), 'utf8');
-    const platform = vm.name === 'bios' ? 'pcbios' : 'efi';
     assert.ok(
-      serial.includes(`METALBOX-LAB-BOOTED platform=${platform} mac=${vm.mac}`),
+      serial.includes(`METALBOX-LAB-BOOTED platform=${vm.platform} mac=${vm.mac}`),
       `${vm.name}: no marker on the serial console\n${allLogs()}`,
     );
     assert.ok(serial.includes('METALBOX-LAB-CALLBACK-SENT'), `${vm.name}: the callback failed\n${allLogs()}`);
+    if (vm.firmware === 'secure-boot') assert.match(serial, /Secure boot enabled/, `${vm.name}: the kernel did not see Secure Boot`);
     console.log(`${vm.name}: marker and callback in ${seconds.toFixed(1)} s`);
   }
 
@@ -165,11 +214,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
       allLogs,
     );
     const types = new Set(events.map((event) => event.type));
-    const expected =
-      vm.name === 'uefi'
-        ? ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'] // EDK2 → TFTP snponly.efi → iPXE
-        : ['boot.dhcp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback']; // QEMU's BIOS ROM is iPXE already: no TFTP step
-    for (const type of expected)
+    for (const type of vm.events)
       assert.ok(
         types.has(type),
         `${vm.name}: no ${type} event in ${JSON.stringify(
@@ -188,11 +233,22 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
         'the 4011 ACK named snponly.efi',
       );
     }
+    const messages = events.map((event) => event.message);
+    if (vm.name === 'uefi-http') {
+      assert.ok(messages.includes(`ProxyDHCP offer: ${SERVER_URL}/ipxe/snponly.efi`), 'the HTTP boot offer named an http URL');
+      assert.ok(messages.includes('HTTP sent iPXE binary snponly.efi'), 'snponly.efi came over HTTP');
+    }
+    if (vm.name === 'secure-boot') {
+      for (const file of ['shimx64.efi', 'grubx64.efi', 'grub/grub.cfg'])
+        assert.ok(messages.includes(`TFTP sent ${file}`), `${file} came over TFTP\n${messages.join('\n')}`);
+      assert.ok(messages.includes('GRUB config: install profile lab-grub'), 'GRUB read the configuration written for it');
+      assert.ok(messages.includes('TFTP sent kernel lab/vmlinuz'), 'GRUB read the kernel over TFTP');
+    }
     const callback = events.find((event) => event.type === 'callback')!;
     assert.deepEqual(callback.data, {
       event: 'installed',
       from: (callback.data as { from: string }).from,
-      platform: vm.name === 'bios' ? 'pcbios' : 'efi',
+      platform: vm.platform,
       mac: vm.mac,
     });
     const machine = JSON.parse(metalboxCli(dataDir, 'show', vm.mac, '-o', 'json')) as MachineJson;

@@ -15,7 +15,7 @@ test('boot decisions follow the machine state from memory, refreshed on every ch
   assert.deepEqual(decisions.decide('94:40:c9:00:00:01'), { kind: 'ignore', reason: 'unknown' }, 'a BMC MAC is not a booting NIC');
 
   store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
-  assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id }, 'enrolled: local boot');
+  assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id, profile: null }, 'enrolled: local boot');
   assert.equal(decisions.size, 2);
   for (const [state, kind] of [
     ['ready', 'local'],

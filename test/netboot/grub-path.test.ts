@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { decodePacket, encodePacket } from '../../src/dhcp-proxy/codec.js';
+import type { MachineEventJson } from '../../src/store/index.js';
+import { prepareDataDir, Store } from '../../src/store/index.js';
+import { edk2Request4011 } from '../dhcp-proxy/fixtures.js';
+import { claimAddress, dl360Inventory, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
+
+const run = promisify(execFile);
+const GRUB_NIC = '52:54:00:77:00:e3';
+const IPXE_NIC = '52:54:00:77:00:e1';
+const GRUB_FROM = '127.0.0.23';
+
+/** A file over TFTP with curl (a real client) from a chosen source address; null when the server says it has none. */
+async function tftpGet(serve: Serving, name: string, from: string): Promise<Buffer | null> {
+  try {
+    const { stdout } = await run('curl', ['-sS', '--fail', '--interface', from, `tftp://127.0.0.1:${serve.tftpPort}/${name}`], {
+      encoding: 'buffer',
+      maxBuffer: 64 * 2 ** 20,
+    });
+    return stdout;
+  } catch (error) {
+    // curl exits 68 on TFTP "file not found".
+    if ((error as { code?: number }).code === 68) return null;
+    throw error;
+  }
+}
+
+/** The ProxyDHCP ACK metalbox sends a UEFI PXE request from `mac` on its PXE port (EDK2's request, captured in the lab). */
+async function proxyAck(serve: Serving, mac: string): Promise<string> {
+  const request = decodePacket(edk2Request4011);
+  Buffer.from(mac.replace(/:/g, ''), 'hex').copy(request.chaddr, 0);
+  const socket = createSocket('udp4');
+  try {
+    await new Promise<void>((done) => socket.bind(0, '127.0.0.1', done));
+    const answer = new Promise<Buffer>((done) => socket.once('message', done));
+    socket.send(encodePacket(request), serve.pxePort, '127.0.0.1');
+    return decodePacket(await answer).file;
+  } finally {
+    socket.close();
+  }
+}
+
+test('the GRUB path: shim and GRUB by TFTP, the bootstrap, each machine its own grub.cfg, kernels from the assets dir', async (t) => {
+  const dir = tempDir(t);
+  const dataDir = join(dir, 'data');
+  const assetsDir = join(dir, 'assets');
+  mkdirSync(join(assetsDir, 'lab'), { recursive: true });
+  const kernel = Buffer.from(Array.from({ length: 300_000 }, (_, index) => (index * 7) % 251));
+  writeFileSync(join(assetsDir, 'lab', 'vmlinuz'), kernel);
+  writeFileSync(join(assetsDir, 'lab', 'initrd.gz'), 'initrd bytes');
+  writeFileSync(join(dir, 'secret'), 'outside the assets dir');
+  symlinkSync(join(dir, 'secret'), join(assetsDir, 'lab', 'escape'));
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(
+    config,
+    [
+      'profiles:',
+      '  sb:',
+      '    loader: grub',
+      '    kernel: lab/vmlinuz',
+      '    initrd: lab/initrd.gz',
+      '    cmdline: "console=ttyS0 sn={{ machine.system.serial }} done={{ callbackUrl }}"',
+      '  plain:',
+      '    kernel: lab/vmlinuz',
+      '',
+    ].join('\n'),
+  );
+  prepareDataDir(dataDir);
+  const store = Store.open(dataDir);
+  const grubId = seedMachine(store, '94:40:c9:00:00:01', GRUB_NIC, { profile: 'sb', state: 'netbooting' });
+  seedMachine(store, '94:40:c9:00:00:02', IPXE_NIC, { profile: 'plain', state: 'netbooting' });
+  // A BMC that reports a serial meant to end the GRUB word and run a command.
+  const inventory = dl360Inventory();
+  store.machines.recordInventory(
+    grubId,
+    {
+      ...inventory,
+      system: { ...inventory.system, serial: "X'; reboot; '" },
+      nics: [{ mac: GRUB_NIC, name: 'NIC.1.1', speedMbps: null, linkStatus: null }],
+    },
+    { type: 'inventory', message: 'inspected again' },
+  );
+  store.close();
+
+  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--assets-dir', assetsDir, '--log-level', 'debug']);
+
+  // ProxyDHCP: the GRUB machine's UEFI PXE request gets the signed shim; the other, iPXE.
+  assert.equal(await proxyAck(serve, GRUB_NIC), 'shimx64.efi');
+  assert.equal(await proxyAck(serve, IPXE_NIC), 'snponly.efi');
+
+  // shim and GRUB are Debian's signed files, byte for byte.
+  for (const name of ['shimx64.efi', 'grubx64.efi'])
+    assert.ok((await tftpGet(serve, name, GRUB_FROM))!.equals(readFileSync(resolve('assets/grub', name))), name);
+  assert.equal(
+    (await tftpGet(serve, 'grub/grub.cfg', GRUB_FROM))!.toString(),
+    [
+      '# metalbox: each machine reads the configuration written for the MAC it booted from',
+      'source /grub/machines/${net_default_mac}.cfg',
+      "echo 'metalbox: no configuration for this machine; back to the firmware'",
+      'exit 1',
+      '',
+    ].join('\n'),
+  );
+
+  // The machine's configuration, from the address its PXE request came from (as for its iPXE script).
+  await claimAddress(serve, GRUB_FROM, GRUB_NIC);
+  const cfg = (await tftpGet(serve, `grub/machines/${GRUB_NIC}.cfg`, GRUB_FROM))!.toString();
+  const callback = /'done=(http:\/\/[^']+)'/.exec(cfg)?.[1];
+  assert.ok(callback?.startsWith(`${serve.url}/callback/${grubId}/`), cfg);
+  assert.equal(
+    cfg,
+    [
+      `echo 'metalbox: ${grubId} (${GRUB_NIC}) boots profile sb'`,
+      `linux '/assets/lab/vmlinuz' 'console=ttyS0' 'sn=X'\\'';' 'reboot;' ''\\''' 'done=${callback}'`,
+      "initrd '/assets/lab/initrd.gz'",
+      'boot',
+      "echo 'metalbox: profile sb did not boot; leaving it to the firmware'\\''s next boot entry'",
+      'exit 1',
+      '',
+    ].join('\n'),
+  );
+  // From another address, no configuration (its operation's token stays with the machine); unknown MACs and other names, none.
+  await claimAddress(serve, '127.0.0.24', '52:54:00:77:00:99');
+  assert.equal(await tftpGet(serve, `grub/machines/${GRUB_NIC}.cfg`, '127.0.0.24'), null);
+  assert.equal(await tftpGet(serve, 'grub/machines/52:54:00:77:00:99.cfg', '127.0.0.24'), null);
+  assert.equal(await tftpGet(serve, 'grub/machines/not-a-mac.cfg', GRUB_FROM), null);
+
+  // The kernel GRUB reads, byte for byte; nothing outside the assets dir.
+  assert.ok((await tftpGet(serve, 'assets/lab/vmlinuz', GRUB_FROM))!.equals(kernel));
+  assert.equal(await tftpGet(serve, 'assets/lab/escape', GRUB_FROM), null);
+  assert.equal(await tftpGet(serve, 'assets/../secret', GRUB_FROM), null);
+
+  // The machine's timeline: the GRUB config and the kernel as milestones.
+  const deadline = Date.now() + 5000;
+  let events: MachineEventJson[] = [];
+  while (Date.now() < deadline) {
+    events = (await (await serve.fetch(`/api/v1/machines/${grubId}/events`)).json()) as MachineEventJson[];
+    if (events.some((event) => event.type === 'boot.kernel')) break;
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  const messages = events.map((event) => `${event.type}: ${event.message}`);
+  for (const expected of [
+    'boot.dhcp: ProxyDHCP ack: shimx64.efi',
+    'boot.script: GRUB config: install profile sb',
+    'boot.kernel: TFTP sent kernel lab/vmlinuz',
+  ])
+    assert.ok(messages.includes(expected), `${expected}\n${messages.join('\n')}`);
+});

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { grubBootstrap, grubFailure, grubKernelConfig, grubLocalBoot, grubWord } from '../../src/profiles/grub.js';
+import { compileProfiles } from '../../src/profiles/profiles.js';
+import type { TemplateVariables } from '../../src/profiles/template.js';
+import type { MachineJson } from '../../src/store/index.js';
+
+/** A machine whose BMC reported a serial meant to break out of a GRUB word and run commands. */
+function hostileMachine(serial: string): MachineJson {
+  return {
+    id: 'm-0000000000ab',
+    state: 'netbooting',
+    stateReason: null,
+    power: 'On',
+    bmc: null,
+    system: { manufacturer: 'HPE', model: 'ProLiant', serial, uuid: null, sku: null, biosVersion: null, powerState: null },
+    cpu: { count: 2, cores: 64, threads: 128, model: null },
+    memory: { totalGiB: 512, dimms: 16 },
+    drives: [],
+    nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
+    serverType: null,
+    profile: 'debian',
+    maintenance: false,
+    warnings: [],
+    createdAt: '2026-11-21T00:00:00.000Z',
+    updatedAt: '2026-11-21T00:00:00.000Z',
+  };
+}
+
+const variables = (machine: MachineJson): TemplateVariables => ({
+  mac: 'b4:7a:f1:00:11:22',
+  serverUrl: 'http://10.77.0.1:8080',
+  filesUrl: 'http://10.77.0.1:8081',
+  callbackUrl: 'http://10.77.0.1:8080/callback/m-0000000000ab/tok',
+  agentUrl: null,
+  metadataUrl: null,
+  machineId: 'm-0000000000ab',
+  machine,
+});
+
+test('grubWord: one literal word, a quote in it closed, escaped and reopened; control characters dropped', () => {
+  assert.equal(grubWord('console=ttyS0'), "'console=ttyS0'");
+  assert.equal(grubWord("it's"), `'it'\\''s'`);
+  assert.equal(grubWord('a\nb\u0007c'), "'abc'");
+  assert.equal(grubWord('${root}; reboot'), "'${root}; reboot'");
+});
+
+test('the bootstrap sources the configuration of the MAC GRUB booted from, else hands back to the firmware', () => {
+  assert.equal(
+    grubBootstrap(),
+    [
+      '# metalbox: each machine reads the configuration written for the MAC it booted from',
+      'source /grub/machines/${net_default_mac}.cfg',
+      "echo 'metalbox: no configuration for this machine; back to the firmware'",
+      'exit 1',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(grubLocalBoot(), "echo 'metalbox: booting from local disk'\nexit\n");
+  assert.equal(grubFailure("profile x: it's broken\n; reboot"), "echo 'metalbox: profile x: it'\\''s broken; reboot'\nexit 1\n");
+});
+
+test('a kernel profile with loader grub: TFTP paths under /assets/, one word per parameter, no initrd= names', () => {
+  const profiles = compileProfiles(
+    {
+      debian: {
+        loader: 'grub',
+        kernel: 'debian/linux',
+        initrd: ['debian/initrd.gz', 'debian/fw.cpio'],
+        cmdline: 'console=ttyS0  serial={{ machine.system.serial }} done={{ callbackUrl }}',
+      },
+    },
+    { assetsDir: '/nonexistent', warn: () => {} },
+  );
+  const profile = profiles.get('debian')!;
+  assert.equal(profile.loader, 'grub');
+  // The serial tries to end the word, end the command and expand a GRUB variable: every
+  // piece stays inside a word (`$` is dropped by the template, as for iPXE).
+  const text = profile.grub(variables(hostileMachine("x'; reboot; echo '${root}\nset")));
+  assert.equal(
+    text,
+    [
+      "echo 'metalbox: m-0000000000ab (b4:7a:f1:00:11:22) boots profile debian'",
+      "linux '/assets/debian/linux' 'console=ttyS0' 'serial=x'\\'';' 'reboot;' 'echo' ''\\''{root}set' 'done=http://10.77.0.1:8080/callback/m-0000000000ab/tok'",
+      "initrd '/assets/debian/initrd.gz' '/assets/debian/fw.cpio'",
+      'boot',
+      "echo 'metalbox: profile debian did not boot; leaving it to the firmware'\\''s next boot entry'",
+      'exit 1',
+      '',
+    ].join('\n'),
+  );
+  // The same profile still boots with iPXE when iPXE asks (a machine whose firmware runs iPXE).
+  assert.match(
+    profile.script(variables(hostileMachine('CZ1'))),
+    /^kernel http:\/\/10\.77\.0\.1:8081\/assets\/debian\/linux initrd=initrd\.gz/m,
+  );
+});
+
+test('the default loader comes from netboot.loader; an iPXE script or a URL cannot boot with GRUB', () => {
+  const options = { loader: 'grub', assetsDir: '/nonexistent', warn: () => {} } as const;
+  const defaulted = compileProfiles({ k: { kernel: 'k' }, own: { kernel: 'http://x/k', loader: 'ipxe' } }, options);
+  assert.deepEqual([defaulted.get('k')!.loader, defaulted.get('own')!.loader], ['grub', 'ipxe']);
+  assert.throws(() => compileProfiles({ k: { kernel: 'http://x/k' } }, { loader: 'grub' }), /profile k: loader grub reads files over TFTP/);
+  assert.throws(
+    () => compileProfiles({ s: { script: '#!ipxe\nexit', loader: 'grub' } }),
+    /profile s: an iPXE script boots with iPXE only; for loader grub give kernel, initrd and cmdline/,
+  );
+  const script = compileProfiles({ s: { script: '#!ipxe\nexit' } }).get('s')!;
+  assert.throws(() => script.grub(variables(hostileMachine('x'))), /profile s is an iPXE script: it boots with iPXE only/);
+});
+
+test('grubKernelConfig with no command line and no initrd', () => {
+  assert.equal(
+    grubKernelConfig({ banner: 'b', kernelPath: '/agent/a1/vmlinuz', initrdPaths: [], cmdline: '  ', failure: 'f' }),
+    "echo 'b'\nlinux '/agent/a1/vmlinuz'\nboot\necho 'f'\nexit 1\n",
+  );
+});
