@@ -111,7 +111,11 @@ mount -t devtmpfs dev /dev
 for module in ${modules.join(' ')}; do insmod /modules/$module.ko; done
 ${init}`,
   );
-  writeFileSync(join(root, 'bin/lease'), '#!/bin/sh\n[ "$1" = bound ] && ifconfig "$interface" "$ip" netmask "$subnet"\nexit 0\n');
+  // The default route when the lease names a router: a machine behind a relay reaches metalbox through it.
+  writeFileSync(
+    join(root, 'bin/lease'),
+    '#!/bin/sh\nif [ "$1" = bound ]; then\n  ifconfig "$interface" "$ip" netmask "$subnet"\n  [ -z "$router" ] || route add default gw "${router%% *}" dev "$interface"\nfi\nexit 0\n',
+  );
   chmodSync(join(root, 'init'), 0o755);
   chmodSync(join(root, 'bin/lease'), 0o755);
   execFileSync('sh', [

@@ -34,6 +34,32 @@ export async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * QEMU with `args` in the switch namespace `ns` (its log `<dir>/<name>.qemu.log`), added to
+ * `children`: resolves with the seconds until it exits (the lab's guests power off when
+ * done), or fails after `timeoutMs` with `logs()`.
+ */
+export function runVm(
+  children: ChildProcess[],
+  ns: string,
+  dir: string,
+  name: string,
+  args: string[],
+  timeoutMs: number,
+  logs: () => string,
+): Promise<number> {
+  const child = daemon(ns, join(dir, `${name}.qemu.log`), 'qemu-system-x86_64', args);
+  children.push(child);
+  const started = Date.now();
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${name} VM did not power off within ${timeoutMs / 1000} s\n${logs()}`)), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done((Date.now() - started) / 1000);
+    });
+  });
+}
+
 /** The metalbox CLI of this build (dist/lab → dist/src/cli). */
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -120,6 +146,8 @@ export interface SegmentPort {
   port: string;
   address?: string | null;
   mac?: string | null;
+  /** The interface's name in its namespace (eth0); a router joining two segments names its two. */
+  ifname?: string;
 }
 
 /**
@@ -129,19 +157,26 @@ export interface SegmentPort {
  * sends Router Solicitations and waits ~16 s for an answer that never comes).
  */
 export function createSegment(switchNs: string, ports: readonly SegmentPort[], taps: readonly string[] = []): void {
-  for (const ns of [switchNs, ...ports.map((port) => port.ns)]) {
+  // A namespace on two segments (a relay, a router) is made by the first.
+  const existing = new Set(
+    sh('ip', ['netns', 'list'])
+      .split('\n')
+      .map((line) => line.split(' ')[0]),
+  );
+  for (const ns of new Set([switchNs, ...ports.map((port) => port.ns)])) {
+    if (existing.has(ns)) continue;
     sh('ip', ['netns', 'add', ns]);
     inNs(ns, 'ip', 'link', 'set', 'lo', 'up');
     inNs(ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
   }
   sh('ip', ['-n', switchNs, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
   sh('ip', ['-n', switchNs, 'link', 'set', 'br0', 'up']);
-  for (const { ns, port, address, mac } of ports) {
-    sh('ip', ['-n', switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  for (const { ns, port, address, mac, ifname = 'eth0' } of ports) {
+    sh('ip', ['-n', switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns]);
     sh('ip', ['-n', switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
-    if (mac) sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', mac]);
-    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    if (mac) sh('ip', ['-n', ns, 'link', 'set', ifname, 'address', mac]);
+    if (address) sh('ip', ['-n', ns, 'addr', 'add', address, 'dev', ifname]);
+    sh('ip', ['-n', ns, 'link', 'set', ifname, 'up']);
   }
   for (const tap of taps) {
     sh('ip', ['-n', switchNs, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
@@ -161,16 +196,18 @@ export function apiHeader(dataDir: string): string {
 
 /**
  * The labs' stand-in for the site's ordinary DHCP server: dnsmasq's config for addresses
- * `<subnet>.100` to `.150` of a /24, with no router, no DNS and no PXE (metalbox's ProxyDHCP
- * does the booting), written to `<dir>/dnsmasq.conf`; returns its path. `nextServer` names
- * metalbox as next-server (with shim's file) to the MACs given, as a site does for the GRUB
- * path: Debian's signed GRUB finds its TFTP server only in the site server's answer.
+ * `<subnet>.100` to `.150` of a /24, with no router (unless `router`: a relayed segment's
+ * clients reach metalbox through it), no DNS and no PXE (metalbox's ProxyDHCP does the
+ * booting), written to `<dir>/dnsmasq.conf`; returns its path. `nextServer` names metalbox
+ * as next-server (with shim's file) to the MACs given, as a site does for the GRUB path:
+ * Debian's signed GRUB finds its TFTP server only in the site server's answer.
  */
 export function siteDhcpConfig(
   dir: string,
   subnet: string,
-  nextServer?: { macs: readonly string[]; server: string; file: string },
+  options: { nextServer?: { macs: readonly string[]; server: string; file: string }; router?: string } = {},
 ): string {
+  const { nextServer, router } = options;
   const path = join(dir, 'dnsmasq.conf');
   writeFileSync(
     path,
@@ -182,7 +219,7 @@ export function siteDhcpConfig(
       'dhcp-authoritative',
       // dnsmasq's ping check delays a first offer by ~3 s, which races EDK2's offer collection.
       'no-ping',
-      'dhcp-option=3',
+      `dhcp-option=3${router ? `,${router}` : ''}`,
       'dhcp-option=6',
       `dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
       'user=root',

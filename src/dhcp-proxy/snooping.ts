@@ -57,6 +57,7 @@ export class SnoopRecorder extends Batcher<ObservationJson> {
         vendorClass: vendorClass(packet),
         arch: clientArchitectures(packet)[0] ?? null,
         hostname: hostname(packet),
+        relay: packet.giaddr === '0.0.0.0' ? null : packet.giaddr,
         firstSeen: at,
         lastSeen: at,
         count: 1,

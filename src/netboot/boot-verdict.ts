@@ -186,7 +186,7 @@ export function bootVerdict(input: VerdictInput): BootVerdict {
         ? [
             {
               cause: 'Secure Boot is on, and the firmware refused the unsigned iPXE binary',
-              fix: 'turn Secure Boot off for provisioning, or boot through a signed shim and GRUB',
+              fix: "give its profile loader: grub (Debian's signed shim and GRUB; the site DHCP server names metalbox as next-server), or turn Secure Boot off for provisioning",
             },
           ]
         : []),

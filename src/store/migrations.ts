@@ -309,6 +309,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE bmcs ADD COLUMN protocol TEXT NOT NULL DEFAULT 'redfish' CHECK (protocol IN ('redfish', 'ipmi'));
   `,
+  // 10: the DHCP relay a client's packets came through (giaddr), for machines behind relays.
+  `
+  ALTER TABLE observations ADD COLUMN relay TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,6 +9,8 @@ export interface ObservationJson {
   vendorClass: string | null;
   arch: number | null;
   hostname: string | null;
+  /** The DHCP relay (giaddr) its last relayed packet came through; null when it reached metalbox directly. */
+  relay: string | null;
   firstSeen: string;
   lastSeen: string;
   count: number;
@@ -21,6 +23,7 @@ interface ObservationRow {
   vendor_class: string | null;
   arch: number | null;
   hostname: string | null;
+  relay: string | null;
   first_seen: string;
   last_seen: string;
   count: number;
@@ -45,12 +48,13 @@ export class ObservationStore {
   constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#upsert = db.prepare(
-      `INSERT INTO observations (mac, message_type, ip, vendor_class, arch, hostname, first_seen, last_seen, count)
-       VALUES (:mac, :messageType, :ip, :vendorClass, :arch, :hostname, :firstSeen, :lastSeen, :count)
+      `INSERT INTO observations (mac, message_type, ip, vendor_class, arch, hostname, relay, first_seen, last_seen, count)
+       VALUES (:mac, :messageType, :ip, :vendorClass, :arch, :hostname, :relay, :firstSeen, :lastSeen, :count)
        ON CONFLICT (mac, message_type, ip) DO UPDATE SET
          vendor_class = coalesce(excluded.vendor_class, vendor_class),
          arch = coalesce(excluded.arch, arch),
          hostname = coalesce(excluded.hostname, hostname),
+         relay = coalesce(excluded.relay, relay),
          first_seen = min(first_seen, excluded.first_seen),
          last_seen = max(last_seen, excluded.last_seen),
          count = count + excluded.count`,
@@ -101,6 +105,7 @@ export class ObservationStore {
       vendorClass: row.vendor_class,
       arch: row.arch,
       hostname: row.hostname,
+      relay: row.relay,
       firstSeen: row.first_seen,
       lastSeen: row.last_seen,
       count: row.count,

@@ -19,6 +19,18 @@ function bmcRequest(): Buffer {
   return encodePacket(packet);
 }
 
+test('a relayed packet records its relay (giaddr), and a later direct one keeps it', (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const recorder = new SnoopRecorder({ write: (batch) => store.observations.record(batch) });
+  recorder.observe({ ...decodePacket(edk2Discover), giaddr: '10.78.3.1' });
+  recorder.flush();
+  recorder.observe(decodePacket(edk2Discover));
+  recorder.flush();
+  const [discover] = store.observations.list({ mac: '52:54:00:77:00:e1' });
+  assert.deepEqual([discover?.messageType, discover?.relay, discover?.count], ['DISCOVER', '10.78.3.1', 2]);
+});
+
 test('snooping records every client packet, batched, and the store merges repeats', (t) => {
   const store = Store.open(tempDir(t));
   t.after(() => store.close());
@@ -55,6 +67,7 @@ test('snooping records every client packet, batched, and the store merges repeat
       vendorClass: 'udhcp 1.36.1',
       arch: null,
       hostname: 'bmc-23',
+      relay: null,
       firstSeen: '2026-11-21T10:00:00.000Z',
       lastSeen: '2026-11-21T10:01:01.000Z',
       count: 3,

@@ -21,7 +21,18 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareDataDir, Store, type MachineEventJson, type MachineJson } from '../../src/store/index.js';
 import { seedMachine } from '../helpers.js';
-import { apiHeader, createSegment, daemon, deleteNamespaces, inNs, labRun, serveInNs, siteDhcpConfig, waitFor } from '../../lab/kit.js';
+import {
+  apiHeader,
+  createSegment,
+  daemon,
+  deleteNamespaces,
+  inNs,
+  labRun,
+  runVm,
+  serveInNs,
+  siteDhcpConfig,
+  waitFor,
+} from '../../lab/kit.js';
 import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -139,7 +150,7 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
 
   // The Secure Boot VM's site DHCP names metalbox as next-server: GRUB's way to its server.
   const grubMacs = VMS.filter((vm) => vm.firmware === 'secure-boot').map((vm) => vm.mac);
-  const siteDhcp = siteDhcpConfig(dir, '10.77.0', { macs: grubMacs, server: SERVER, file: 'shimx64.efi' });
+  const siteDhcp = siteDhcpConfig(dir, '10.77.0', { nextServer: { macs: grubMacs, server: SERVER, file: 'shimx64.efi' } });
   children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcp]));
   await serveInNs(
     children,
@@ -174,22 +185,9 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   }
 
   // Every firmware at once.
-  const boots = VMS.map((vm) => {
-    const child = daemon(NS.sw, join(dir, `${vm.name}.qemu.log`), 'qemu-system-x86_64', qemuArgs(vm, dir));
-    children.push(child);
-    const started = Date.now();
-    return new Promise<{ vm: Vm; seconds: number }>((done, fail) => {
-      const timer = setTimeout(
-        () => fail(new Error(`${vm.name} VM did not power off within ${VM_TIMEOUT_MS / 1000} s\n${allLogs()}`)),
-        VM_TIMEOUT_MS,
-      );
-      child.once('exit', () => {
-        clearTimeout(timer);
-        done({ vm, seconds: (Date.now() - started) / 1000 });
-      });
-    });
-  });
-  const finished = await Promise.all(boots);
+  const finished = await Promise.all(
+    VMS.map(async (vm) => ({ vm, seconds: await runVm(children, NS.sw, dir, vm.name, qemuArgs(vm, dir), VM_TIMEOUT_MS, allLogs) })),
+  );
 
   for (const { vm, seconds } of finished) {
     const serial = readFileSync(join(dir, `${vm.name}.serial.log`), 'utf8');

@@ -22,6 +22,7 @@ const seen = (messageType: string, vendorClass: string | null, arch: number | nu
   vendorClass,
   arch,
   hostname: null,
+  relay: null,
   firstSeen: lastSeen,
   lastSeen,
   count: 2,

@@ -29,6 +29,7 @@ function fillWal(store: Store): void {
     vendorClass: 'x'.repeat(1000),
     arch: 7,
     hostname: null,
+    relay: null,
     firstSeen: at,
     lastSeen: at,
     count: 1,

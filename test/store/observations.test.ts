@@ -10,6 +10,7 @@ const seen = (mac: string, at: string, ip: string | null = null): ObservationJso
   vendorClass: null,
   arch: null,
   hostname: null,
+  relay: null,
   firstSeen: at,
   lastSeen: at,
   count: 1,

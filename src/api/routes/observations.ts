@@ -9,7 +9,7 @@ const str = { type: ['string', 'null'] };
 export const observationSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['mac', 'messageType', 'ip', 'vendorClass', 'arch', 'hostname', 'firstSeen', 'lastSeen', 'count'],
+  required: ['mac', 'messageType', 'ip', 'vendorClass', 'arch', 'hostname', 'relay', 'firstSeen', 'lastSeen', 'count'],
   properties: {
     mac: { type: 'string' },
     messageType: { type: 'string' },
@@ -17,6 +17,7 @@ export const observationSchema = {
     vendorClass: str,
     arch: { type: ['integer', 'null'] },
     hostname: str,
+    relay: str,
     firstSeen: { type: 'string' },
     lastSeen: { type: 'string' },
     count: { type: 'integer' },

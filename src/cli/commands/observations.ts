@@ -29,6 +29,7 @@ export function observationsCommand(): Command {
               { header: 'VENDOR CLASS', value: (o) => orDash(o.vendorClass) },
               { header: 'ARCH', value: (o) => orDash(o.arch), right: true },
               { header: 'HOSTNAME', value: (o) => orDash(o.hostname) },
+              { header: 'RELAY', value: (o) => orDash(o.relay) },
               { header: 'COUNT', value: (o) => String(o.count), right: true },
               { header: 'LAST SEEN', value: (o) => `${formatAge(o.lastSeen)} ago` },
             ]),
