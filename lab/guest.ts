@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Filled by scripts/lab-deps: vmlinuz and the virtio network modules of Debian's cloud kernel. */
 export const KERNEL_CACHE = join(ROOT, '.cache/lab/kernel');
+/** The same for arm64, with busybox-static:arm64 beside them (the module names are the same). */
+export const ARM64_KERNEL_CACHE = join(ROOT, '.cache/lab/kernel-arm64');
 /** Loaded in this order: the cloud kernel builds virtio-net as modules, and the .deb has no modules.dep. */
 const NET_MODULES = [
   'virtio_ring',
@@ -29,9 +31,15 @@ const DISK_MODULES = [...NET_MODULES, 'virtio_blk', 'fat', 'vfat', 'nls_cp437', 
 /**
  * The firmware classes the labs boot: SeaBIOS with QEMU's iPXE ROM; OVMF with EDK2's PXE
  * client; OVMF with its HTTP boot client only; and OVMF with Secure Boot enforced and
- * Microsoft's keys enrolled, booting by PXE (shim → GRUB → Debian's signed kernel).
+ * Microsoft's keys enrolled, booting by PXE (shim → GRUB → Debian's signed kernel); and an
+ * arm64 `virt` machine with AAVMF (EDK2 for arm64), whose only loader is GRUB.
  */
-export type Firmware = 'bios' | 'uefi' | 'uefi-http' | 'secure-boot';
+export type Firmware = 'bios' | 'uefi' | 'uefi-http' | 'secure-boot' | 'arm64';
+
+/** The QEMU system emulator a VM of `firmware` runs in. */
+export function qemuCommand(firmware: Firmware): string {
+  return firmware === 'arm64' ? 'qemu-system-aarch64' : 'qemu-system-x86_64';
+}
 
 /** What the IPMI lab's VM (SMBIOS) and its BMC (FRU) both say: the agent's reading is matched to the machine by them. */
 export const LAB_IDENTITY = { manufacturer: 'Contoso', product: 'Lab VM', serial: 'MBX-LAB-0001' };
@@ -85,9 +93,9 @@ fi
 poweroff -f
 `;
 
-/** The installer's initramfs (booted over the network by the provisioning labs). */
-export function buildInitramfs(dir: string, out: string): void {
-  packInitramfs(join(dir, 'initramfs'), NET_MODULES, INSTALLER_INIT, out);
+/** The installer's initramfs (booted over the network by the provisioning labs); arm64's from that kernel and busybox. */
+export function buildInitramfs(dir: string, out: string, cpu: 'x64' | 'arm64' = 'x64'): void {
+  packInitramfs(join(dir, cpu === 'arm64' ? 'initramfs-arm64' : 'initramfs'), NET_MODULES, INSTALLER_INIT, out, cpu);
 }
 
 /** The initramfs of the OS on the deploy lab's disk image. */
@@ -96,11 +104,12 @@ export function buildDiskOsInitramfs(dir: string, out: string): void {
 }
 
 /** busybox, the modules (loaded in the order given) and `init` after the common start, packed as a gzipped newc cpio. */
-function packInitramfs(root: string, modules: readonly string[], init: string, out: string): void {
+function packInitramfs(root: string, modules: readonly string[], init: string, out: string, cpu: 'x64' | 'arm64' = 'x64'): void {
+  const kernel = cpu === 'arm64' ? ARM64_KERNEL_CACHE : KERNEL_CACHE;
   for (const sub of ['bin', 'proc', 'sys', 'dev', 'modules']) mkdirSync(join(root, sub), { recursive: true });
-  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+  copyFileSync(cpu === 'arm64' ? join(ARM64_KERNEL_CACHE, 'busybox') : '/bin/busybox', join(root, 'bin/busybox'));
   chmodSync(join(root, 'bin/busybox'), 0o755);
-  for (const module of modules) copyFileSync(join(KERNEL_CACHE, 'modules', `${module}.ko`), join(root, 'modules', `${module}.ko`));
+  for (const module of modules) copyFileSync(join(kernel, 'modules', `${module}.ko`), join(root, 'modules', `${module}.ko`));
   writeFileSync(
     join(root, 'init'),
     `#!/bin/busybox sh
@@ -118,9 +127,10 @@ ${init}`,
   );
   chmodSync(join(root, 'init'), 0o755);
   chmodSync(join(root, 'bin/lease'), 0o755);
+  // The host's busybox packs it (an arm64 busybox does not run here).
   execFileSync('sh', [
     '-c',
-    `cd ${JSON.stringify(root)} && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9 > ${JSON.stringify(out)}`,
+    `cd ${JSON.stringify(root)} && find . | /bin/busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9 > ${JSON.stringify(out)}`,
   ]);
 }
 
@@ -149,7 +159,7 @@ export function qemuArgs(
     `mbx-${vm.name}`,
     '-machine',
     // Secure Boot's variables are protected by SMM: q35 with SMM, and flash only SMM may write.
-    vm.firmware === 'secure-boot' ? 'q35,smm=on' : 'pc',
+    vm.firmware === 'secure-boot' ? 'q35,smm=on' : vm.firmware === 'arm64' ? 'virt' : 'pc',
     '-accel',
     'tcg',
     '-m',
@@ -180,6 +190,21 @@ export function qemuArgs(
       : []),
   ];
   if (vm.firmware === 'bios') return [...common, '-device', `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex}`];
+  if (vm.firmware === 'arm64') {
+    const vars = join(dir, `${vm.name}.AAVMF_VARS.fd`);
+    copyFileSync('/usr/share/AAVMF/AAVMF_VARS.fd', vars);
+    return [
+      ...common,
+      '-cpu',
+      'cortex-a57',
+      '-drive',
+      'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd',
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${vars}`,
+      '-device',
+      `virtio-net-pci,netdev=n0,mac=${vm.mac}${bootindex},romfile=`,
+    ];
+  }
   const secure = vm.firmware === 'secure-boot';
   const vars = join(dir, `${vm.name}.OVMF_VARS_4M.fd`);
   // The .ms variables hold Microsoft's KEK and db (which sign shim) with Secure Boot on.

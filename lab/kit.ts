@@ -35,7 +35,7 @@ export async function stop(child: ChildProcess): Promise<void> {
 }
 
 /**
- * QEMU with `args` in the switch namespace `ns` (its log `<dir>/<name>.qemu.log`), added to
+ * QEMU (`vm.command`: qemu-system-x86_64 or -aarch64) with `vm.args` in the switch namespace `ns` (its log `<dir>/<name>.qemu.log`), added to
  * `children`: resolves with the seconds until it exits (the lab's guests power off when
  * done), or fails after `timeoutMs` with `logs()`.
  */
@@ -43,12 +43,12 @@ export function runVm(
   children: ChildProcess[],
   ns: string,
   dir: string,
-  name: string,
-  args: string[],
+  vm: { name: string; command: string; args: string[] },
   timeoutMs: number,
   logs: () => string,
 ): Promise<number> {
-  const child = daemon(ns, join(dir, `${name}.qemu.log`), 'qemu-system-x86_64', args);
+  const { name } = vm;
+  const child = daemon(ns, join(dir, `${name}.qemu.log`), vm.command, vm.args);
   children.push(child);
   const started = Date.now();
   return new Promise((done, fail) => {
@@ -205,9 +205,9 @@ export function apiHeader(dataDir: string): string {
 export function siteDhcpConfig(
   dir: string,
   subnet: string,
-  options: { nextServer?: { macs: readonly string[]; server: string; file: string }; router?: string } = {},
+  options: { nextServer?: ReadonlyArray<{ macs: readonly string[]; server: string; file: string }>; router?: string } = {},
 ): string {
-  const { nextServer, router } = options;
+  const { nextServer = [], router } = options;
   const path = join(dir, 'dnsmasq.conf');
   writeFileSync(
     path,
@@ -227,12 +227,10 @@ export function siteDhcpConfig(
       'log-facility=-',
       'no-resolv',
       'no-hosts',
-      ...(nextServer === undefined
-        ? []
-        : [
-            ...nextServer.macs.map((mac) => `dhcp-host=${mac},set:next-server`),
-            `dhcp-boot=tag:next-server,${nextServer.file},,${nextServer.server}`,
-          ]),
+      ...nextServer.flatMap(({ macs, server, file }, index) => [
+        ...macs.map((mac) => `dhcp-host=${mac},set:next-server-${index}`),
+        `dhcp-boot=tag:next-server-${index},${file},,${server}`,
+      ]),
       '',
     ].join('\n'),
   );

@@ -95,6 +95,9 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   saveState();
 
   const ipmi = options.bmc === 'ipmi';
+  // Secure Boot boots the installer through Debian's signed shim and GRUB, whose TFTP server
+  // the site's DHCP server names (docs/netboot.md, GRUB).
+  const secureBoot = options.firmware === 'secure-boot';
   const media = options.boot === 'virtual-media';
   if (media && ipmi) throw new LabError('virtual media needs a Redfish BMC: IPMI has none');
   const name = `${options.firmware}${ipmi ? ', IPMI' : ''}${media ? ', virtual media' : ''}`;
@@ -113,6 +116,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     YAML.stringify({
       profiles: {
         'lab-installer': {
+          ...(secureBoot ? { loader: 'grub' } : {}),
           kernel: 'lab/vmlinuz',
           initrd: 'lab/initrd.gz',
           cmdline:
@@ -136,7 +140,8 @@ export async function labUp(options: LabOptions): Promise<boolean> {
     state.pids.push(child.pid!);
     saveState();
   };
-  detach(NS.dhcp, 'dnsmasq.log', 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(run, '10.79.0')]);
+  const nextServer = secureBoot ? { nextServer: [{ macs: [VM_MAC], server: SERVER, file: 'shimx64.efi' }] } : {};
+  detach(NS.dhcp, 'dnsmasq.log', 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcpConfig(run, '10.79.0', nextServer)]);
   detach(NS.prov, 'metalbox.log', process.execPath, [
     CLI,
     'serve',
@@ -252,7 +257,7 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   }
   const local = await timeline.until(
     DEADLINES.localBoot,
-    (event) => event.type === 'boot.script' && event.message.startsWith('iPXE script: local boot'),
+    (event) => event.type === 'boot.script' && /^(iPXE script|GRUB config): local boot/.test(event.message),
     run,
   );
   return finish(local !== null, local === null ? 'the VM did not come back to ask for its boot script' : null);

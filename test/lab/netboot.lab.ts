@@ -33,12 +33,13 @@ import {
   siteDhcpConfig,
   waitFor,
 } from '../../lab/kit.js';
-import { buildInitramfs, KERNEL_CACHE, qemuArgs, ROOT, type GuestVm } from '../../lab/guest.js';
+import { ARM64_KERNEL_CACHE, buildInitramfs, KERNEL_CACHE, qemuArgs, qemuCommand, ROOT, type GuestVm } from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const SERVER = '10.77.0.1';
 const SERVER_URL = `http://${SERVER}:8080`;
-const VM_TIMEOUT_MS = 240_000;
+/** Five VMs under software emulation on two cores; arm64's (a whole other CPU emulated) takes longest. */
+const VM_TIMEOUT_MS = 360_000;
 /** A VM, the profile its machine installs, what its installer says its platform is, and the boot events metalbox must record for it. */
 type Vm = GuestVm & { profile: string; platform: string; events: string[]; machineId?: string };
 const VMS: Vm[] = [
@@ -82,6 +83,16 @@ const VMS: Vm[] = [
     // PXE → shim → GRUB → its grub.cfg → Debian's signed kernel, all by TFTP (the site's DHCP names metalbox as next-server).
     events: ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'],
   },
+  {
+    name: 'arm64',
+    firmware: 'arm64',
+    mac: '52:54:00:77:00:a1',
+    tap: 'tap4',
+    profile: 'lab-arm64',
+    platform: 'arm64',
+    // AAVMF's PXE (architecture 11) → shimaa64 → GRUB → Debian's arm64 cloud kernel, by TFTP as above.
+    events: ['boot.dhcp', 'boot.tftp', 'boot.script', 'boot.kernel', 'boot.initrd', 'callback'],
+  },
 ];
 
 const run = randomBytes(3).toString('hex');
@@ -104,7 +115,9 @@ function metalboxCli(dataDir: string, ...args: string[]): string {
   return inNs(NS.prov, 'env', `METALBOX_DATA_DIR=${dataDir}`, process.execPath, CLI, ...args, '--server', SERVER_URL);
 }
 
-test('BIOS and UEFI firmware netboot through metalbox into an initramfs that calls back', { timeout: 600_000 }, async (t) => {
+test('BIOS, UEFI, HTTP boot, Secure Boot and arm64 firmware netboot through metalbox into an initramfs that calls back', {
+  timeout: 900_000,
+}, async (t) => {
   assert.equal(process.getuid?.(), 0, 'the lab needs root: run npm run test:lab as root');
   assert.ok(existsSync(join(KERNEL_CACHE, 'vmlinuz')), 'no lab kernel: run scripts/lab-deps');
   const lab = labRun(t, 'metalbox-lab-', () => Object.values(NS));
@@ -117,6 +130,8 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   mkdirSync(join(assets, 'lab'), { recursive: true });
   copyFileSync(join(KERNEL_CACHE, 'vmlinuz'), join(assets, 'lab/vmlinuz'));
   buildInitramfs(dir, join(assets, 'lab/initrd.gz'));
+  copyFileSync(join(ARM64_KERNEL_CACHE, 'vmlinuz'), join(assets, 'lab/vmlinuz-arm64'));
+  buildInitramfs(dir, join(assets, 'lab/initrd-arm64.gz'), 'arm64');
 
   // The inventory: two machines whose NICs are the VMs', netbooting with the lab profile.
   const dataDir = join(dir, 'data');
@@ -136,6 +151,11 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
       '    initrd: lab/initrd.gz',
       '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
       // GRUB passes the command line as written: the platform is said outright.
+      '  lab-arm64:',
+      '    loader: grub',
+      '    kernel: lab/vmlinuz-arm64',
+      '    initrd: lab/initrd-arm64.gz',
+      '    cmdline: "console=ttyAMA0 panic=5 mbx.platform=arm64 mbx.done={{ callbackUrl }}"',
       '  lab-grub:',
       '    loader: grub',
       '    kernel: lab/vmlinuz',
@@ -149,8 +169,13 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
   createTopology();
 
   // The Secure Boot VM's site DHCP names metalbox as next-server: GRUB's way to its server.
-  const grubMacs = VMS.filter((vm) => vm.firmware === 'secure-boot').map((vm) => vm.mac);
-  const siteDhcp = siteDhcpConfig(dir, '10.77.0', { nextServer: { macs: grubMacs, server: SERVER, file: 'shimx64.efi' } });
+  const grubMacs = (firmware: string) => VMS.filter((vm) => vm.firmware === firmware).map((vm) => vm.mac);
+  const siteDhcp = siteDhcpConfig(dir, '10.77.0', {
+    nextServer: [
+      { macs: grubMacs('secure-boot'), server: SERVER, file: 'shimx64.efi' },
+      { macs: grubMacs('arm64'), server: SERVER, file: 'shimaa64.efi' },
+    ],
+  });
   children.push(daemon(NS.dhcp, join(dir, 'dnsmasq.log'), 'dnsmasq', ['--keep-in-foreground', '-C', siteDhcp]));
   await serveInNs(
     children,
@@ -186,7 +211,17 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
 
   // Every firmware at once.
   const finished = await Promise.all(
-    VMS.map(async (vm) => ({ vm, seconds: await runVm(children, NS.sw, dir, vm.name, qemuArgs(vm, dir), VM_TIMEOUT_MS, allLogs) })),
+    VMS.map(async (vm) => ({
+      vm,
+      seconds: await runVm(
+        children,
+        NS.sw,
+        dir,
+        { name: vm.name, command: qemuCommand(vm.firmware), args: qemuArgs(vm, dir) },
+        VM_TIMEOUT_MS,
+        allLogs,
+      ),
+    })),
   );
 
   for (const { vm, seconds } of finished) {
@@ -236,11 +271,14 @@ test('BIOS and UEFI firmware netboot through metalbox into an initramfs that cal
       assert.ok(messages.includes(`ProxyDHCP offer: ${SERVER_URL}/ipxe/snponly.efi`), 'the HTTP boot offer named an http URL');
       assert.ok(messages.includes('HTTP sent iPXE binary snponly.efi'), 'snponly.efi came over HTTP');
     }
-    if (vm.name === 'secure-boot') {
-      for (const file of ['shimx64.efi', 'grubx64.efi', 'grub/grub.cfg'])
+    if (vm.profile !== 'lab') {
+      // The GRUB path: shim, GRUB, the bootstrap, the machine's own config and its kernel, all by TFTP.
+      const [cpu, kernel] = vm.firmware === 'arm64' ? ['aa64', 'lab/vmlinuz-arm64'] : ['x64', 'lab/vmlinuz'];
+      assert.ok(messages.includes(`ProxyDHCP offer: shim${cpu}.efi`), `the offer named shim${cpu}.efi\n${messages.join('\n')}`);
+      for (const file of [`shim${cpu}.efi`, `grub${cpu}.efi`, 'grub/grub.cfg'])
         assert.ok(messages.includes(`TFTP sent ${file}`), `${file} came over TFTP\n${messages.join('\n')}`);
-      assert.ok(messages.includes('GRUB config: install profile lab-grub'), 'GRUB read the configuration written for it');
-      assert.ok(messages.includes('TFTP sent kernel lab/vmlinuz'), 'GRUB read the kernel over TFTP');
+      assert.ok(messages.includes(`GRUB config: install profile ${vm.profile}`), 'GRUB read the configuration written for it');
+      assert.ok(messages.includes(`TFTP sent kernel ${kernel}`), 'GRUB read the kernel over TFTP');
     }
     const callback = events.find((event) => event.type === 'callback')!;
     assert.deepEqual(callback.data, {

@@ -33,7 +33,7 @@ import {
   siteDhcpConfig,
   waitFor,
 } from '../../lab/kit.js';
-import { buildInitramfs, KERNEL_CACHE, qemuArgs, type GuestVm } from '../../lab/guest.js';
+import { buildInitramfs, KERNEL_CACHE, qemuArgs, qemuCommand, type GuestVm } from '../../lab/guest.js';
 
 const SERVER = '10.77.3.1';
 const SERVER_URL = `http://${SERVER}:8080`;
@@ -118,7 +118,14 @@ test('a UEFI machine behind a DHCP relay netboots through metalbox, and its obse
     allLogs,
   );
 
-  const seconds = await runVm(children, NS.swA, dir, VM.name, qemuArgs(VM, dir), VM_TIMEOUT_MS, allLogs);
+  const seconds = await runVm(
+    children,
+    NS.swA,
+    dir,
+    { name: VM.name, command: qemuCommand(VM.firmware), args: qemuArgs(VM, dir) },
+    VM_TIMEOUT_MS,
+    allLogs,
+  );
   const serial = readFileSync(join(dir, `${VM.name}.serial.log`), 'utf8');
   assert.ok(serial.includes(`METALBOX-LAB-BOOTED platform=efi mac=${VM.mac}`), `no marker on the serial console\n${allLogs()}`);
   assert.ok(serial.includes('METALBOX-LAB-CALLBACK-SENT'), `the callback failed\n${allLogs()}`);

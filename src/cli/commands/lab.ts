@@ -15,7 +15,14 @@ export function labCommand(): Command {
         'up: set up and run the flow, and leave it to explore; run: the same, then down (exit 0 only if provisioned); down: remove it',
       ).choices(['up', 'run', 'down']),
     )
-    .addOption(new Option('--firmware <firmware>', "the VM's firmware").choices(['bios', 'uefi']).default('bios'))
+    .addOption(
+      new Option(
+        '--firmware <firmware>',
+        "the VM's firmware: SeaBIOS with iPXE, OVMF's PXE, OVMF's HTTP boot, or OVMF with Secure Boot (signed shim and GRUB; the lab's site DHCP names metalbox as next-server)",
+      )
+        .choices(['bios', 'uefi', 'uefi-http', 'secure-boot'])
+        .default('bios'),
+    )
     .addOption(
       new Option(
         '--bmc <protocol>',
@@ -45,7 +52,7 @@ export function labCommand(): Command {
       async (
         action: 'up' | 'run' | 'down',
         options: {
-          firmware: 'bios' | 'uefi';
+          firmware: 'bios' | 'uefi' | 'uefi-http' | 'secure-boot';
           bmc: 'redfish' | 'ipmi';
           boot: 'pxe' | 'virtual-media';
           scenario: 'bmc' | 'deploy';
@@ -58,6 +65,8 @@ export function labCommand(): Command {
         try {
           if (options.scenario === 'deploy') {
             if (action !== 'run') throw new CliError(EXIT.usage, 'the deploy scenario runs with metalbox lab run --scenario deploy');
+            if (options.firmware !== 'bios' && options.firmware !== 'uefi')
+              throw new CliError(EXIT.usage, 'the deploy scenario runs with --firmware bios or uefi');
             const ok = await lab.deployLabRun({ firmware: options.firmware, dir: join(lab.labDir(settings), 'deploy') });
             if (!ok) throw new CliError(EXIT.failed, 'the lab machine was not deployed, booted from its disk and wiped');
             return;
