@@ -93,6 +93,18 @@ fi
 poweroff -f
 `;
 
+/**
+ * The lab installer's profile as config YAML lines (under `profiles:`): the cloud kernel and
+ * the initramfs below from the assets dir's lab/, the firmware's platform and the callback
+ * URL on its command line.
+ */
+export const LAB_PROFILE_YAML: readonly string[] = [
+  '  lab:',
+  '    kernel: lab/vmlinuz',
+  '    initrd: lab/initrd.gz',
+  '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
+];
+
 /** The installer's initramfs (booted over the network by the provisioning labs); arm64's from that kernel and busybox. */
 export function buildInitramfs(dir: string, out: string, cpu: 'x64' | 'arm64' = 'x64'): void {
   packInitramfs(join(dir, cpu === 'arm64' ? 'initramfs-arm64' : 'initramfs'), NET_MODULES, INSTALLER_INIT, out, cpu);

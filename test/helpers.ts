@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathBetween } from '../src/lifecycle/lifecycle.js';
-import type { InventoryInput, MachineState, Store } from '../src/store/index.js';
+import type { InventoryInput, MachineJson, MachineState, Store } from '../src/store/index.js';
 import { edk2Request4011 } from './dhcp-proxy/fixtures.js';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -70,7 +70,9 @@ export function startServe(t: { after(fn: () => unknown): void }, args: string[]
       return exited;
     };
     t.after(() => stop('SIGKILL'));
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 10 s:\n${output}`)), 10_000);
+    // A deadline against a hang, not a speed check: one start takes ~1.8 s on this machine's
+    // two cores, and the mockup test starts ten at once (measured 12–15 s, old builds too).
+    const timer = setTimeout(() => reject(new Error(`serve did not start in 60 s:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk;
       const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
@@ -142,6 +144,32 @@ export function dl360Inventory(): InventoryInput {
       { mac: 'B4:7A:F1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' },
       { mac: 'b4-7a-f1-00-11-23', name: 'NIC.1.2', speedMbps: 25000, linkStatus: 'LinkDown' },
     ],
+  };
+}
+
+/**
+ * The machine record a profile template reads (the JSON of docs/contracts.md), netbooting,
+ * whose BMC reported `serial`: by default one holding `$`, braces and a newline, which no
+ * template may pass on as an iPXE setting or a new line.
+ */
+export function templateMachine(serial = 'CZJ$1{x}\nshell'): MachineJson {
+  return {
+    id: 'm-0000000000ab',
+    state: 'netbooting',
+    stateReason: null,
+    power: 'On',
+    bmc: null,
+    system: { manufacturer: 'HPE', model: 'ProLiant', serial, uuid: null, sku: null, biosVersion: null, powerState: null },
+    cpu: { count: 2, cores: 64, threads: 128, model: null },
+    memory: { totalGiB: 512, dimms: 16 },
+    drives: [],
+    nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
+    serverType: null,
+    profile: 'debian',
+    maintenance: false,
+    warnings: [],
+    createdAt: '2026-11-21T00:00:00.000Z',
+    updatedAt: '2026-11-21T00:00:00.000Z',
   };
 }
 

@@ -33,7 +33,16 @@ import {
   siteDhcpConfig,
   waitFor,
 } from '../../lab/kit.js';
-import { ARM64_KERNEL_CACHE, buildInitramfs, KERNEL_CACHE, qemuArgs, qemuCommand, ROOT, type GuestVm } from '../../lab/guest.js';
+import {
+  ARM64_KERNEL_CACHE,
+  buildInitramfs,
+  KERNEL_CACHE,
+  LAB_PROFILE_YAML,
+  qemuArgs,
+  qemuCommand,
+  ROOT,
+  type GuestVm,
+} from '../../lab/guest.js';
 
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const SERVER = '10.77.0.1';
@@ -146,10 +155,7 @@ test('BIOS, UEFI, HTTP boot, Secure Boot and arm64 firmware netboot through meta
     config,
     [
       'profiles:',
-      '  lab:',
-      '    kernel: lab/vmlinuz',
-      '    initrd: lab/initrd.gz',
-      '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
+      ...LAB_PROFILE_YAML,
       // GRUB passes the command line as written: the platform is said outright.
       '  lab-arm64:',
       '    loader: grub',

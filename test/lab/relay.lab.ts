@@ -33,7 +33,7 @@ import {
   siteDhcpConfig,
   waitFor,
 } from '../../lab/kit.js';
-import { buildInitramfs, KERNEL_CACHE, qemuArgs, qemuCommand, type GuestVm } from '../../lab/guest.js';
+import { buildInitramfs, KERNEL_CACHE, LAB_PROFILE_YAML, qemuArgs, qemuCommand, type GuestVm } from '../../lab/guest.js';
 
 const SERVER = '10.77.3.1';
 const SERVER_URL = `http://${SERVER}:8080`;
@@ -63,17 +63,7 @@ test('a UEFI machine behind a DHCP relay netboots through metalbox, and its obse
   const machineId = seedMachine(store, '02:00:00:00:03:01', VM.mac, { profile: 'lab', state: 'netbooting' });
   store.close();
   const config = join(dir, 'metalbox.yaml');
-  writeFileSync(
-    config,
-    [
-      'profiles:',
-      '  lab:',
-      '    kernel: lab/vmlinuz',
-      '    initrd: lab/initrd.gz',
-      '    cmdline: "console=ttyS0,115200 panic=5 mbx.platform=${platform} mbx.done={{ callbackUrl }}"',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, ['profiles:', ...LAB_PROFILE_YAML, ''].join('\n'));
 
   deleteNamespaces(Object.values(NS));
   createSegment(NS.swA, [{ ns: NS.relay, port: 'sw-relay', address: `${RELAY.clientSide}/24`, ifname: 'eth-a' }], [VM.tap]);

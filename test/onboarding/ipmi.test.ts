@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MachineJson } from '../../src/store/index.js';
+import { waitFor } from '../../lab/kit.js';
 import { claimAddress, tempDir } from '../helpers.js';
 import { call, MACHINE_HOST, NIC, r650Facts, standInImage } from '../agent/kit.js';
 import { haveIpmi, type IpmiSim, startIpmiSim } from '../ipmi/ipmi-sim.js';
@@ -147,6 +148,12 @@ test('inspect of an IPMI-only machine: unknown MACs get the agent while it waits
 
   // Before the inspection, an unknown MAC gets nothing (boot.unknown is ignore).
   await claimAddress(app.serving, MACHINE_HOST, NIC);
+  // Snooping writes its observations once a second: explain boot reads them from the store.
+  await waitFor(
+    "the NIC's observation",
+    async () => ((await (await app.serving.fetch(`/api/v1/observations?mac=${NIC}`)).json()) as unknown[]).length > 0,
+    5000,
+  );
   assert.doesNotMatch((await call(MACHINE_HOST, `${app.serving.url}/boot.ipxe?mac=${NIC}`)).text, /mbx\.url=/);
   assert.match((await app.cli(['explain', 'boot', NIC])).stdout, /it is not in the inventory/);
   const refused = await app.cli(['provision', machine.id, '--profile', 'anything']);

@@ -4,28 +4,7 @@ import { grubBootstrap, grubFailure, grubKernelConfig, grubLocalBoot, grubWord }
 import { compileProfiles } from '../../src/profiles/profiles.js';
 import type { TemplateVariables } from '../../src/profiles/template.js';
 import type { MachineJson } from '../../src/store/index.js';
-
-/** A machine whose BMC reported a serial meant to break out of a GRUB word and run commands. */
-function hostileMachine(serial: string): MachineJson {
-  return {
-    id: 'm-0000000000ab',
-    state: 'netbooting',
-    stateReason: null,
-    power: 'On',
-    bmc: null,
-    system: { manufacturer: 'HPE', model: 'ProLiant', serial, uuid: null, sku: null, biosVersion: null, powerState: null },
-    cpu: { count: 2, cores: 64, threads: 128, model: null },
-    memory: { totalGiB: 512, dimms: 16 },
-    drives: [],
-    nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
-    serverType: null,
-    profile: 'debian',
-    maintenance: false,
-    warnings: [],
-    createdAt: '2026-11-21T00:00:00.000Z',
-    updatedAt: '2026-11-21T00:00:00.000Z',
-  };
-}
+import { templateMachine } from '../helpers.js';
 
 const variables = (machine: MachineJson): TemplateVariables => ({
   mac: 'b4:7a:f1:00:11:22',
@@ -76,7 +55,7 @@ test('a kernel profile with loader grub: TFTP paths under /assets/, one word per
   assert.equal(profile.loader, 'grub');
   // The serial tries to end the word, end the command and expand a GRUB variable: every
   // piece stays inside a word (`$` is dropped by the template, as for iPXE).
-  const text = profile.grub(variables(hostileMachine("x'; reboot; echo '${root}\nset")));
+  const text = profile.grub(variables(templateMachine("x'; reboot; echo '${root}\nset")));
   assert.equal(
     text,
     [
@@ -91,7 +70,7 @@ test('a kernel profile with loader grub: TFTP paths under /assets/, one word per
   );
   // The same profile still boots with iPXE when iPXE asks (a machine whose firmware runs iPXE).
   assert.match(
-    profile.script(variables(hostileMachine('CZ1'))),
+    profile.script(variables(templateMachine('CZ1'))),
     /^kernel http:\/\/10\.77\.0\.1:8081\/assets\/debian\/linux initrd=initrd\.gz/m,
   );
 });
@@ -106,7 +85,7 @@ test('the default loader comes from netboot.loader; an iPXE script or a URL cann
     /profile s: an iPXE script boots with iPXE only; for loader grub give kernel, initrd and cmdline/,
   );
   const script = compileProfiles({ s: { script: '#!ipxe\nexit' } }).get('s')!;
-  assert.throws(() => script.grub(variables(hostileMachine('x'))), /profile s is an iPXE script: it boots with iPXE only/);
+  assert.throws(() => script.grub(variables(templateMachine('x'))), /profile s is an iPXE script: it boots with iPXE only/);
 });
 
 test('grubKernelConfig with no command line and no initrd', () => {

@@ -5,37 +5,7 @@ import { test } from 'node:test';
 import { parseRange } from '../../src/ipxe/http-files.js';
 import { chainScript, compileProfiles, localBootScript } from '../../src/profiles/profiles.js';
 import { Template, TemplateError, type TemplateVariables } from '../../src/profiles/template.js';
-import type { MachineJson } from '../../src/store/index.js';
-import { tempDir } from '../helpers.js';
-
-function machine(): MachineJson {
-  return {
-    id: 'm-0000000000ab',
-    state: 'netbooting',
-    stateReason: null,
-    power: 'On',
-    bmc: null,
-    system: {
-      manufacturer: 'HPE',
-      model: 'ProLiant',
-      serial: 'CZJ$1{x}\nshell',
-      uuid: null,
-      sku: null,
-      biosVersion: null,
-      powerState: null,
-    },
-    cpu: { count: 2, cores: 64, threads: 128, model: null },
-    memory: { totalGiB: 512, dimms: 16 },
-    drives: [],
-    nics: [{ mac: 'b4:7a:f1:00:11:22', name: 'NIC.1.1', speedMbps: 25000, linkStatus: 'LinkUp' }],
-    serverType: null,
-    profile: 'debian',
-    maintenance: false,
-    warnings: [],
-    createdAt: '2026-11-21T00:00:00.000Z',
-    updatedAt: '2026-11-21T00:00:00.000Z',
-  };
-}
+import { templateMachine, tempDir } from '../helpers.js';
 
 const variables = (): TemplateVariables => ({
   mac: 'b4:7a:f1:00:11:22',
@@ -46,7 +16,7 @@ const variables = (): TemplateVariables => ({
   agentUrl: 'http://10.77.0.1:8080/agent/v1/m-0000000000ab/tok',
   metadataUrl: 'http://10.77.0.1:8080/metadata/m-0000000000ab/tok/',
   machineId: 'm-0000000000ab',
-  machine: machine(),
+  machine: templateMachine(),
 });
 
 test('templates fill names, leave iPXE settings alone and defang BMC values', () => {
