@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +145,22 @@ export function dl360Inventory(): InventoryInput {
       { mac: 'b4-7a-f1-00-11-23', name: 'NIC.1.2', speedMbps: 25000, linkStatus: 'LinkDown' },
     ],
   };
+}
+
+/**
+ * An assets dir under `dir` as the netboot tests serve it: lab/vmlinuz of `kernelBytes`
+ * bytes (a pattern, so a shifted or truncated copy shows), lab/initrd.gz, and lab/escape, a
+ * symlink to a file outside the dir that must never be served.
+ */
+export function labAssets(dir: string, kernelBytes: number): { assetsDir: string; kernel: Buffer } {
+  const assetsDir = join(dir, 'assets');
+  mkdirSync(join(assetsDir, 'lab'), { recursive: true });
+  const kernel = Buffer.from(Array.from({ length: kernelBytes }, (_, index) => (index * 7) % 251));
+  writeFileSync(join(assetsDir, 'lab', 'vmlinuz'), kernel);
+  writeFileSync(join(assetsDir, 'lab', 'initrd.gz'), 'initrd bytes');
+  writeFileSync(join(dir, 'secret'), 'outside the assets dir');
+  symlinkSync(join(dir, 'secret'), join(assetsDir, 'lab', 'escape'));
+  return { assetsDir, kernel };
 }
 
 /**

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { FileThreadStats } from '../../src/ipxe/file-threads.js';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { claimAddress, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
+import { claimAddress, labAssets, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const INSTALLING_NIC = '52:54:00:77:00:e1';
 const READY_NIC = '52:54:00:77:00:b1';
@@ -43,13 +43,7 @@ for (const fileThreads of [0, 2])
   test(`boot.ipxe, assets and the installer callback, as a netbooting machine meets them (file threads: ${fileThreads})`, async (t) => {
     const dir = tempDir(t);
     const dataDir = join(dir, 'data');
-    const assetsDir = join(dir, 'assets');
-    mkdirSync(join(assetsDir, 'lab'), { recursive: true });
-    const kernel = Buffer.from(Array.from({ length: 5000 }, (_, index) => index % 251));
-    writeFileSync(join(assetsDir, 'lab', 'vmlinuz'), kernel);
-    writeFileSync(join(assetsDir, 'lab', 'initrd.gz'), 'initrd bytes');
-    writeFileSync(join(dir, 'secret'), 'outside the assets dir');
-    symlinkSync(join(dir, 'secret'), join(assetsDir, 'lab', 'escape'));
+    const { assetsDir, kernel } = labAssets(dir, 5000);
     const config = join(dir, 'metalbox.yaml');
     writeFileSync(
       config,

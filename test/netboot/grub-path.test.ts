@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -10,7 +10,7 @@ import { grubBootstrap } from '../../src/profiles/grub.js';
 import type { MachineEventJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
 import { edk2Request4011 } from '../dhcp-proxy/fixtures.js';
-import { claimAddress, dl360Inventory, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
+import { claimAddress, dl360Inventory, labAssets, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const run = promisify(execFile);
 const GRUB_NIC = '52:54:00:77:00:e3';
@@ -50,13 +50,7 @@ async function proxyAck(serve: Serving, mac: string): Promise<string> {
 test('the GRUB path: shim and GRUB by TFTP, the bootstrap, each machine its own grub.cfg, kernels from the assets dir', async (t) => {
   const dir = tempDir(t);
   const dataDir = join(dir, 'data');
-  const assetsDir = join(dir, 'assets');
-  mkdirSync(join(assetsDir, 'lab'), { recursive: true });
-  const kernel = Buffer.from(Array.from({ length: 300_000 }, (_, index) => (index * 7) % 251));
-  writeFileSync(join(assetsDir, 'lab', 'vmlinuz'), kernel);
-  writeFileSync(join(assetsDir, 'lab', 'initrd.gz'), 'initrd bytes');
-  writeFileSync(join(dir, 'secret'), 'outside the assets dir');
-  symlinkSync(join(dir, 'secret'), join(assetsDir, 'lab', 'escape'));
+  const { assetsDir, kernel } = labAssets(dir, 300_000);
   const config = join(dir, 'metalbox.yaml');
   writeFileSync(
     config,
