@@ -231,7 +231,7 @@ export function moveTo(store: Store, id: string, state: MachineState, last: { me
  * the ProxyDHCP's PXE port, sent from `from` with `mac` as chaddr (fixture from the lab's
  * OVMF). It tells metalbox that `from` is that NIC's address; waits until it was read.
  */
-export async function claimAddress(serve: Serving, from: string, mac: string): Promise<void> {
+export async function claimAddress(serve: Serving, from: string, mac: string): Promise<Buffer | null> {
   const packet = Buffer.from(edk2Request4011);
   Buffer.from(from.split('.').map(Number)).copy(packet, 12); // ciaddr: the address it holds
   Buffer.from(mac.replace(/[:-]/g, ''), 'hex').copy(packet, 28);
@@ -239,11 +239,11 @@ export async function claimAddress(serve: Serving, from: string, mac: string): P
   try {
     await new Promise<void>((resolve) => socket.bind(0, from, resolve));
     // The ACK comes back when the MAC is a machine's; without one, a short wait is all there is.
-    const answered = new Promise<void>((resolve) => socket.once('message', () => resolve()));
+    const answered = new Promise<Buffer>((resolve) => socket.once('message', resolve));
     await new Promise<void>((resolve, reject) =>
       socket.send(packet, serve.pxePort, '127.0.0.1', (error) => (error ? reject(error) : resolve())),
     );
-    await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, 300))]);
+    return await Promise.race([answered, new Promise<null>((resolve) => setTimeout(() => resolve(null), 300))]);
   } finally {
     socket.close();
   }

@@ -20,14 +20,11 @@ export function loadIpxeBinaries(searchPath: string[]): Map<IpxeBinary, { bytes:
   const binaries = new Map<IpxeBinary, { bytes: Buffer; path: string }>();
   for (const name of IPXE_BINARIES) {
     for (const dir of searchPath) {
-      try {
-        const path = join(dir, name);
-        binaries.set(name, { bytes: readFileSync(path), path });
-        break;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new MetalboxError('E_IPXE', `cannot read ${join(dir, name)}: ${code}`);
-      }
+      const path = join(dir, name);
+      const bytes = readIfThere(path, 'E_IPXE');
+      if (bytes === null) continue;
+      binaries.set(name, { bytes, path });
+      break;
     }
     if (!binaries.has(name)) {
       throw new MetalboxError(
@@ -73,7 +70,7 @@ export function loadGrubBinaries(searchPath: string[]): { files: Map<string, { b
   for (const cpu of Object.keys(GRUB_BINARIES) as GrubCpu[]) {
     const found = GRUB_BINARIES[cpu].map(({ name, debian }) => {
       for (const path of [...searchPath.map((dir) => join(dir, name)), debian]) {
-        const bytes = readIfThere(path);
+        const bytes = readIfThere(path, 'E_GRUB');
         if (bytes !== null) return { name, bytes, path };
       }
       return null;
@@ -85,12 +82,13 @@ export function loadGrubBinaries(searchPath: string[]): { files: Map<string, { b
   return { files, cpus };
 }
 
-function readIfThere(path: string): Buffer | null {
+/** A loader's bytes, or null when the search path's directory does not have it; any other failure stops the start. */
+function readIfThere(path: string, code: 'E_IPXE' | 'E_GRUB'): Buffer | null {
   try {
     return readFileSync(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new MetalboxError('E_GRUB', `cannot read ${path}: ${code}`);
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT' || errno === 'ENOTDIR') return null;
+    throw new MetalboxError(code, `cannot read ${path}: ${errno}`);
   }
 }
