@@ -41,8 +41,19 @@ export interface PciDevice {
   driver: string | null;
 }
 
+/**
+ * How the machine booted the agent: UEFI (the kernel has /sys/firmware/efi) or BIOS, and
+ * whether UEFI enforced Secure Boot (its SecureBoot variable; null when efivarfs gave none).
+ * What decides whether a machine can boot an unsigned loader such as the 2019 iPXE build.
+ */
+export interface AgentFirmware {
+  mode: 'uefi' | 'bios';
+  secureBoot: boolean | null;
+}
+
 export interface AgentInventory {
   system: Omit<SystemJson, 'powerState'>;
+  firmware: AgentFirmware;
   cpu: MachineJson['cpu'];
   memory: MachineJson['memory'];
   drives: AgentDrive[];
@@ -73,6 +84,9 @@ const PLACEHOLDERS = new Set(
     '00000000',
   ].map((text) => text.toLowerCase()),
 );
+
+/** EFI_GLOBAL_VARIABLE's SecureBoot (UEFI 2.10, 3.3): 1 when the firmware enforces Secure Boot. */
+const SECURE_BOOT_VARIABLE = 'sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c';
 
 const PCI_ADDRESS = /[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]/g;
 
@@ -183,7 +197,13 @@ export function parseFacts(facts: Facts): AgentInventory {
     const value = facts[path];
     return typeof value === 'string' ? value.split('\n').map((line) => withoutControlCharacters(line)) : [];
   };
-  return { system, cpu: cpuOf(lines('proc/cpuinfo')), memory: memoryOf(lines('proc/meminfo')), drives, nics, pci };
+  // The agent writes the variable's data bytes as decimal text: one byte, 0 or 1.
+  const secureBoot = text(SECURE_BOOT_VARIABLE);
+  const firmware: AgentFirmware =
+    facts['sys/firmware/efi/fw_platform_size'] === undefined
+      ? { mode: 'bios', secureBoot: false }
+      : { mode: 'uefi', secureBoot: secureBoot === '1' ? true : secureBoot === '0' ? false : null };
+  return { system, firmware, cpu: cpuOf(lines('proc/cpuinfo')), memory: memoryOf(lines('proc/meminfo')), drives, nics, pci };
 }
 
 function basename(path: string | null): string | null {
@@ -272,7 +292,22 @@ export function inventoryInput(inventory: AgentInventory): InventoryInput {
 
 /** One line for the timeline: what the agent found. */
 export function inventorySummary(inventory: AgentInventory): string {
-  const { system, cpu, memory, drives, nics } = inventory;
+  const { system, firmware, cpu, memory, drives, nics } = inventory;
   const model = [system.manufacturer, system.model].filter(Boolean).join(' ') || 'an unnamed machine';
-  return `agent read ${model}: ${cpu.threads ?? '?'} CPU threads, ${memory.totalGiB ?? '?'} GiB, ${drives.length} disk${drives.length === 1 ? '' : 's'}, ${nics.length} port${nics.length === 1 ? '' : 's'}`;
+  return `agent read ${model}: ${cpu.threads ?? '?'} CPU threads, ${memory.totalGiB ?? '?'} GiB, ${drives.length} disk${drives.length === 1 ? '' : 's'}, ${nics.length} port${nics.length === 1 ? '' : 's'}, ${firmwareText(firmware)}`;
+}
+
+/** A stored agent.firmware fact read back, or null when it is not one. */
+export function agentFirmwareOf(value: unknown): AgentFirmware | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { mode, secureBoot } = value as Record<string, unknown>;
+  if (mode !== 'uefi' && mode !== 'bios') return null;
+  if (secureBoot !== true && secureBoot !== false && secureBoot !== null) return null;
+  return { mode, secureBoot };
+}
+
+/** "UEFI with Secure Boot", "UEFI", "BIOS": how the machine booted. */
+export function firmwareText(firmware: AgentFirmware): string {
+  if (firmware.mode === 'bios') return 'BIOS';
+  return firmware.secureBoot === true ? 'UEFI with Secure Boot' : firmware.secureBoot === null ? 'UEFI (Secure Boot unknown)' : 'UEFI';
 }

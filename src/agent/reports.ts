@@ -86,6 +86,7 @@ function classifyAgentReading(
 
 /** The agent's reading beyond the inventory, stored as the machine's facts. */
 export const agentFacts = (inventory: AgentInventory) => ({
+  'agent.firmware': inventory.firmware,
   'agent.drives': inventory.drives,
   'agent.nics': inventory.nics,
   'agent.pci': inventory.pci,

@@ -63,6 +63,7 @@ function fromAgent(): AgentInventory {
       sku: null,
       biosVersion: null,
     },
+    firmware: { mode: 'uefi', secureBoot: true },
     cpu: { count: 2, cores: 8, threads: 16, model: 'Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz' },
     // MemTotal: 251.3 GiB of 256 installed, within the 10 % firmware and the kernel keep.
     memory: { totalGiB: 251.3, dimms: null },

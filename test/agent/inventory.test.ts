@@ -36,6 +36,8 @@ test('a PowerEdge R650 tree: DMI, CPUs, memory, disks with stable paths, ports, 
       sku: 'SKU=090E;ModelName=PowerEdge R650',
       biosVersion: '1.10.2',
     },
+    // fw_platform_size is there, and SecureBoot's data byte is 1.
+    firmware: { mode: 'uefi', secureBoot: true },
     // 8 processor entries, physical ids 0 and 1, "cpu cores: 2" in each.
     cpu: { count: 2, cores: 4, threads: 8, model: 'Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz' },
     // 263617180 kB / 1048576 = 251.41 GiB.
@@ -176,6 +178,25 @@ test('a Firecracker VM captured by the agent (no DMI, a virtio disk and port; lo
   assert.equal(inventory.pci.length, 6);
 });
 
+test('UEFI without Secure Boot, with its variable missing, or with a variable that is not one byte of 0 or 1', async (t) => {
+  const uefi = (variable: Buffer | null) => {
+    const root = tempDir(t);
+    mkdirSync(join(root, 'sys/firmware/efi/efivars'), { recursive: true });
+    writeFileSync(join(root, 'sys/firmware/efi/fw_platform_size'), '64\n');
+    if (variable !== null) writeFileSync(join(root, 'sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c'), variable);
+    return parseFacts(collect(root)).firmware;
+  };
+  const attributes = Buffer.from([6, 0, 0, 0]);
+  await t.test('data byte 0: off', () =>
+    assert.deepEqual(uefi(Buffer.concat([attributes, Buffer.from([0])])), { mode: 'uefi', secureBoot: false }),
+  );
+  await t.test('no variable (efivarfs not mounted): unknown', () => assert.deepEqual(uefi(null), { mode: 'uefi', secureBoot: null }));
+  await t.test('two data bytes, "1 1": unknown', () =>
+    assert.deepEqual(uefi(Buffer.concat([attributes, Buffer.from([1, 1])])), { mode: 'uefi', secureBoot: null }),
+  );
+  await t.test('attributes only: unknown', () => assert.deepEqual(uefi(attributes), { mode: 'uefi', secureBoot: null }));
+});
+
 test('capture copies what collect reads into a tree that collects the same, links included', (t) => {
   const source = r650(t);
   const copy = join(tempDir(t), 'capture');
@@ -223,6 +244,8 @@ test('the lab VM captured by the agent in QEMU (SeaBIOS, two virtio disks, an em
   assert.deepEqual(inventory.cpu, { count: 1, cores: 1, threads: 1, model: 'QEMU Virtual CPU version 2.5+' });
   // 468392 kB / 1048576 = 0.447 GiB of the VM's 512 MiB.
   assert.deepEqual(inventory.memory, { totalGiB: 0.4, dimms: null });
+  // SeaBIOS: the kernel has no /sys/firmware/efi.
+  assert.deepEqual(inventory.firmware, { mode: 'bios', secureBoot: false });
   // 131072 and 262144 sectors of 512 bytes; sr0 (peripheral type 5) is not a disk.
   assert.deepEqual(
     inventory.drives.map((drive) => [drive.device, drive.capacityBytes, drive.byPath, drive.discard]),

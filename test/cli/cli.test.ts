@@ -164,6 +164,7 @@ test('ls, show and events on a populated inventory', async (t) => {
   moveTo(store, ready.id, 'ready', { message: 'no server type matched yet' });
   // What an agent adds: a disk with its stable path (show prints it under the drives).
   store.machines.putFacts(ready.id, {
+    'agent.firmware': { mode: 'uefi', secureBoot: true },
     'agent.drives': [
       {
         device: 'nvme0n1',
@@ -268,6 +269,7 @@ test('ls, show and events on a populated inventory', async (t) => {
     /System:\s+HPE ProLiant DL360 Gen10 Plus, SKU P39999-B21/,
     /CPU:\s+2 × Intel\(R\) Xeon\(R\) Gold 6338, 64 cores, 128 threads/,
     /Memory:\s+512 GiB in 16 DIMMs/,
+    /Boot:\s+UEFI with Secure Boot \(as its agent booted\)/,
     /b4:7a:f1:00:11:23\s+NIC\.1\.2\s+25000 Mb\/s\s+LinkDown/,
     /MZXL5960HBLA\s+S6EXNA0T100001\s+960 GB\s+SSD\s+NVMe/,
     /Disks as its agent saw them \(1\)\n\s+DEVICE\s+BY-PATH\s+CAPACITY\s+MEDIA\s+SERIAL\s+DISCARD\n\s+nvme0n1\s+pci-0000:31:00\.0-nvme-1\s+960 GB\s+SSD\s+S6EXNA0T100001\s+yes/,

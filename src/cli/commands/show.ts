@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { AgentDrive, AgentNic } from '../../agent/inventory.js';
+import { type AgentDrive, type AgentNic, agentFirmwareOf, firmwareText } from '../../agent/inventory.js';
 import type { MachineEventJson, MachineJson } from '../../store/index.js';
 import { formatAge, formatBytes, orDash, renderData, renderTable } from '../output.js';
 import { eventColumns } from './events.js';
@@ -55,6 +55,7 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
     ['Serial', orDash(s.serial)],
     ['UUID', orDash(s.uuid)],
     ['BIOS', orDash(s.biosVersion)],
+    ...bootLine(facts['agent.firmware']),
     ['CPU', `${orDash(m.cpu.count)} × ${orDash(m.cpu.model)}, ${orDash(m.cpu.cores)} cores, ${orDash(m.cpu.threads)} threads`],
     ['Memory', `${m.memory.totalGiB === null ? '-' : `${m.memory.totalGiB} GiB`} in ${orDash(m.memory.dimms)} DIMMs`],
     // A machine with no BMC came from PXE discovery, not from onboarding.
@@ -123,6 +124,12 @@ function describe(m: MachineJson, events: MachineEventJson[], facts: Record<stri
   text += `\nLast events\n`;
   text += events.length === 0 ? '  (none)\n' : indent(renderTable(events, eventColumns));
   return text;
+}
+
+/** How the machine booted its agent (the agent.firmware fact), when an agent has run on it. */
+function bootLine(fact: unknown): Array<[string, string]> {
+  const firmware = agentFirmwareOf(fact);
+  return firmware === null ? [] : [['Boot', `${firmwareText(firmware)} (as its agent booted)`]];
 }
 
 function indent(text: string): string {
