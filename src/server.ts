@@ -289,7 +289,11 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
         logger.child({ component: 'dhcp' }),
         (reply) => {
           const answer = reply.client.messageType === MessageType.DISCOVER ? 'offer' : 'ack';
-          const instead = reply.insteadOf ? ` (${reply.loader}: architecture ${reply.client.arch} has no ${reply.insteadOf} loader)` : '';
+          const instead = reply.insteadOf
+            ? ` (${reply.loader}: architecture ${reply.client.arch} has no ${reply.insteadOf} loader)`
+            : reply.because
+              ? ` (${reply.because})`
+              : '';
           recordBootEvent(reply.client.mac, 'boot.dhcp', `ProxyDHCP ${answer}: ${reply.bootFile}${instead}`, {
             firmware: reply.client.firmware,
             arch: reply.client.arch,

@@ -23,6 +23,7 @@ export function agentProfile(image: LoadedAgentImage, options: { lldpSeconds: nu
   return {
     name: AGENT_PROFILE,
     loader: options.loader,
+    ipxeOnly: null,
     assets: { kernel: null, initrds: [] },
     readsMachine: false,
     image: null,

@@ -10,12 +10,19 @@ import {
   type NetbootRequest,
   type NotNetboot,
 } from './pxe.js';
-import type { Loader } from '../profiles/profiles.js';
+import type { Loader, LoaderChoice } from '../profiles/profiles.js';
 
 /** Which port a datagram arrived on: 67 (DHCP server port) or 4011 (PXE boot server). */
 export type Listener = 'dhcp' | 'pxe';
 
-export type DropReason = DecodeFailure | NotNetboot | 'not-for-listener' | 'unsupported-arch' | 'no-boot-decision';
+export type DropReason =
+  | DecodeFailure
+  | NotNetboot
+  | 'not-for-listener'
+  | 'unsupported-arch'
+  | 'no-boot-decision'
+  /** The machine enforces Secure Boot and nothing signed can boot it here. */
+  | 'unsigned-loader';
 
 export interface Reply {
   bytes: Buffer;
@@ -25,6 +32,8 @@ export interface Reply {
   loader: Loader;
   /** The loader the machine's profile asked for, when its architecture has only the other one. */
   insteadOf?: Loader;
+  /** Why the loader is not the one its profile names (Secure Boot). */
+  because?: string;
 }
 
 export interface ResponderSettings extends BootFiles {
@@ -32,8 +41,8 @@ export interface ResponderSettings extends BootFiles {
   serverIp: string;
 }
 
-/** The loader a booting MAC's machine boots with, or null for no ProxyDHCP answer: from memory, never awaiting. */
-export type LoaderFor = (mac: string) => Loader | null;
+/** The loader a booting MAC's machine boots with (or why none), or null for no ProxyDHCP answer: from memory, never awaiting. */
+export type LoaderFor = (mac: string) => LoaderChoice | null;
 
 /** Sees every well-formed DHCP packet, PXE or not, with where it came from (DHCP snooping). */
 export type Snoop = (packet: DhcpPacket, listener: Listener, source: Destination) => void;
@@ -48,7 +57,7 @@ export class ProxyDhcpHandler {
   answered = 0;
   /** Why the last datagram got no answer (null when it got one), for the server's log. */
   lastDrop: DropReason | null = null;
-  /** The last client refused for its architecture, and why: for its machine's timeline. */
+  /** The last client refused for its architecture or its Secure Boot, and why: for its machine's timeline. */
   lastRefusal: { client: NetbootRequest; reason: string } | null = null;
 
   constructor(
@@ -79,10 +88,19 @@ export class ProxyDhcpHandler {
     if (!expected) return this.#drop('not-for-listener');
     const loader = this.loaderFor(client.mac);
     if (loader === null) return this.#drop('no-boot-decision');
-    const choice: BootFileChoice = bootFileFor(client, loader, this.settings);
+    if ('refused' in loader) {
+      this.lastRefusal = { client, reason: loader.refused };
+      return this.#drop('unsigned-loader');
+    }
+    const choice: BootFileChoice = bootFileFor(client, loader.loader, this.settings);
     if ('refused' in choice) {
       this.lastRefusal = { client, reason: choice.refused };
       return this.#drop('unsupported-arch');
+    }
+    // Secure Boot asked for GRUB; an architecture with iPXE alone (HTTP boot) would hand over the unsigned one.
+    if (loader.because !== undefined && choice.loader !== loader.loader) {
+      this.lastRefusal = { client, reason: `${loader.because}, and architecture ${client.arch} has no ${loader.loader} loader` };
+      return this.#drop('unsigned-loader');
     }
     const reply = buildProxyReply(packet, client, choice.file, this.settings);
     this.answered++;
@@ -93,6 +111,7 @@ export class ProxyDhcpHandler {
       bootFile: choice.file,
       loader: choice.loader,
       ...(choice.insteadOf ? { insteadOf: choice.insteadOf } : {}),
+      ...(loader.because ? { because: loader.because } : {}),
     };
   }
 

@@ -7,7 +7,16 @@ import type { BootAnswer, BootDecisions } from '../netboot/boot-decisions.js';
 import type { BootEventRecorder } from '../netboot/boot-events.js';
 import { machineUrls } from '../netboot/callback-tokens.js';
 import type { MachineTrust } from '../netboot/machine-trust.js';
-import { BOOT_SCRIPT_PATH, chainScript, failureScript, localBootScript, type Loader, type Profile } from '../profiles/profiles.js';
+import {
+  BOOT_SCRIPT_PATH,
+  chainScript,
+  chooseLoader,
+  failureScript,
+  localBootScript,
+  type Loader,
+  type LoaderChoice,
+  type Profile,
+} from '../profiles/profiles.js';
 import { GRUB_MACHINE_DIR, grubFailure, grubLocalBoot } from '../profiles/grub.js';
 import { TemplateError } from '../profiles/template.js';
 import { MetalboxError } from '../lib/errors.js';
@@ -98,22 +107,32 @@ export class BootScripts {
   /**
    * The loader a booting MAC's machine boots with, for ProxyDHCP's answer (null: no answer):
    * its profile's, else netboot.loader; an agent boot takes its machine's profile's (an
-   * image profile names the loader of the agent that writes it), else discovery's.
+   * image profile names the loader of the agent that writes it), else discovery's. A machine
+   * whose agent read Secure Boot on gets GRUB where iPXE was asked, or nothing and why
+   * where only iPXE can boot its profile (chooseLoader).
    */
-  loaderOf(mac: string): Loader | null {
+  loaderOf(mac: string): LoaderChoice | null {
     const decision = this.options.decisions.decide(mac);
-    const loaderOf = (profileName: string | null | undefined) =>
-      (profileName == null ? undefined : this.options.profiles.get(profileName)?.loader) ?? this.options.loader;
+    const { profiles, discoveryProfile } = this.options;
+    const profileOf = (name: string | null | undefined) => (name == null ? undefined : profiles.get(name));
+    const wanted = (profile: Profile | undefined) => profile?.loader ?? this.options.loader;
     switch (decision.kind) {
       case 'ignore':
         return null;
       case 'discover':
-        return loaderOf(this.options.discoveryProfile);
-      case 'agent':
-        return loaderOf(decision.profile ?? (decision.state === 'discovered' ? this.options.discoveryProfile : null));
-      case 'install':
+        return { loader: wanted(profileOf(discoveryProfile)) };
+      case 'agent': {
+        // A machine discovery found boots the discovery profile itself, when one is set; every other agent boot is metalbox's agent.
+        const booted = decision.state === 'discovered' ? profileOf(discoveryProfile) : undefined;
+        const named = booted ?? profileOf(decision.profile);
+        return chooseLoader(wanted(named), decision.secureBoot, booted ?? null);
+      }
+      case 'install': {
+        const profile = profileOf(decision.profile);
+        return chooseLoader(wanted(profile), decision.secureBoot, profile ?? null);
+      }
       case 'local':
-        return loaderOf(decision.profile);
+        return chooseLoader(wanted(profileOf(decision.profile)), decision.secureBoot, null);
     }
   }
 

@@ -10,11 +10,11 @@ export type BootAnswer =
   /** No answer at all: unknown machines (unless discovering) and machines in maintenance. */
   | { kind: 'ignore'; reason: 'unknown' | 'maintenance' }
   /** The installer of the machine's profile (preparing, netbooting, installing), under its operation. */
-  | { kind: 'install'; machineId: string; profile: string | null; operationId: string | null }
+  | { kind: 'install'; machineId: string; profile: string | null; operationId: string | null; secureBoot: boolean }
   /** The metalbox agent, under the machine's operation: to read a machine PXE discovery found (or its discovery profile), or to deploy it. */
-  | { kind: 'agent'; machineId: string; state: MachineState; profile: string | null; operationId: string | null }
+  | { kind: 'agent'; machineId: string; state: MachineState; profile: string | null; operationId: string | null; secureBoot: boolean }
   /** Boot from local disk (ready, provisioned, failures, and every other state). */
-  | { kind: 'local'; machineId: string; profile: string | null }
+  | { kind: 'local'; machineId: string; profile: string | null; secureBoot: boolean }
   /** An unknown machine, when `boot.unknown: discover`, or while a machine under inspection waits for its NICs. */
   | { kind: 'discover' };
 
@@ -50,11 +50,10 @@ export class BootDecisions {
     const entry = this.#byMac.get(mac);
     if (entry === undefined) return this.unknownAnswer() === 'discover' ? { kind: 'discover' } : { kind: 'ignore', reason: 'unknown' };
     if (entry.maintenance) return { kind: 'ignore', reason: 'maintenance' };
-    if (INSTALLING.has(entry.state))
-      return { kind: 'install', machineId: entry.machineId, profile: entry.profile, operationId: entry.operationId };
-    if (AGENT_BOOTS.has(entry.state))
-      return { kind: 'agent', machineId: entry.machineId, state: entry.state, profile: entry.profile, operationId: entry.operationId };
-    return { kind: 'local', machineId: entry.machineId, profile: entry.profile };
+    const { machineId, profile, operationId, secureBoot } = entry;
+    if (INSTALLING.has(entry.state)) return { kind: 'install', machineId, profile, operationId, secureBoot };
+    if (AGENT_BOOTS.has(entry.state)) return { kind: 'agent', machineId, state: entry.state, profile, operationId, secureBoot };
+    return { kind: 'local', machineId, profile, secureBoot };
   }
 
   /**

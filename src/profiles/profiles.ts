@@ -80,6 +80,8 @@ export interface Profile {
   readsMachine: boolean;
   /** The loader its machines boot with (ProxyDHCP's answer to UEFI clients). */
   loader: Loader;
+  /** Why only iPXE can boot it (an iPXE script, or a file named by URL, which GRUB cannot read); null when GRUB can too. */
+  ipxeOnly: string | null;
   /** The whole iPXE script for one booting machine; throws TemplateError when a name has no value (or for an image profile, which the agent boots). */
   script(variables: TemplateVariables): string;
   /** The same boot as GRUB's grub.cfg (profiles/grub.ts); TemplateError where only iPXE can boot it (a profile that is an iPXE script). */
@@ -90,6 +92,24 @@ export interface Profile {
   metadataNames: readonly string[];
   /** One metadata file for one machine; null when the profile has no file of that name. */
   metadata(name: string, variables: TemplateVariables): string | null;
+}
+
+/** The loader a machine boots with, and why when it is not the one asked for; or why it gets none. */
+export type LoaderChoice = { loader: Loader; because?: string } | { refused: string };
+
+/**
+ * The loader for a machine that wants `wanted`: its own, unless the machine enforces Secure
+ * Boot (its agent read the firmware's SecureBoot variable) and `wanted` is iPXE, which is not
+ * signed and which the firmware would refuse: then Debian's signed shim and GRUB when GRUB
+ * can boot `profile` (null: nothing of a profile's, as a local boot), else no loader at all
+ * and the reason, so the machine's timeline says why it did not boot.
+ */
+export function chooseLoader(wanted: Loader, secureBoot: boolean, profile: Profile | null): LoaderChoice {
+  if (!secureBoot || wanted === 'grub') return { loader: wanted };
+  if (profile?.ipxeOnly == null) return { loader: 'grub', because: 'Secure Boot is on (its agent read it): the signed GRUB, not iPXE' };
+  return {
+    refused: `Secure Boot is on (its agent read it) and profile ${profile.name} boots with iPXE only (${profile.ipxeOnly}), which is not signed: serve its kernel and initrds from --assets-dir, or turn Secure Boot off`,
+  };
 }
 
 /** What a profile boots: an installer (kernel or script), or an image the agent writes. */
@@ -153,11 +173,13 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
   const files = config.metadata ?? (config.image !== undefined ? IMAGE_METADATA : {});
   const metadata = new Map(Object.entries(files).map(([file, source]) => [file, new Template(source)]));
   const withMetadata = (
-    profile: Omit<Profile, 'image' | 'metadataNames' | 'metadata' | 'loader'>,
+    profile: Omit<Profile, 'image' | 'metadataNames' | 'metadata' | 'loader' | 'ipxeOnly'>,
     image: ProfileImage | null = null,
+    ipxeOnly: string | null = null,
   ): Profile => ({
     ...profile,
     loader,
+    ipxeOnly,
     image,
     readsMachine: profile.readsMachine || [...metadata.values()].some((template) => template.names.some((n) => n.startsWith('machine'))),
     metadataNames: [...metadata.keys()],
@@ -202,15 +224,19 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
         `profile ${name}: an iPXE script boots with iPXE only; for loader grub give kernel, initrd and cmdline (or loader: ipxe)`,
       );
     const template = new Template(config.script);
-    return withMetadata({
-      name,
-      assets: { kernel: null, initrds: [] },
-      readsMachine: readsMachine(config),
-      script: (variables) => template.render(variables),
-      grub: () => {
-        throw new TemplateError(`profile ${name} is an iPXE script: it boots with iPXE only`);
+    return withMetadata(
+      {
+        name,
+        assets: { kernel: null, initrds: [] },
+        readsMachine: readsMachine(config),
+        script: (variables) => template.render(variables),
+        grub: () => {
+          throw new TemplateError(`profile ${name} is an iPXE script: it boots with iPXE only`);
+        },
       },
-    });
+      null,
+      'it is an iPXE script',
+    );
   }
   if (config.kernel === undefined)
     throw new MetalboxError('E_CONFIG', `profile ${name}: needs a kernel (with initrd and cmdline), a script or an image`);
@@ -233,46 +259,52 @@ function compileProfile(name: string, config: ProfileConfig, options: ProfileOpt
   const namesOwnInitrds = /(^|\s)initrd=/.test(config.cmdline ?? '');
   // Debian's signed GRUB reads over TFTP only (it carries no HTTP client): metalbox serves
   // the files under --assets-dir there too, and nothing else.
-  const urlFile = loader === 'grub' ? [kernel, ...initrds].find((file) => file.asset === null) : undefined;
-  if (urlFile !== undefined)
+  const urlFile = [kernel, ...initrds].find((file) => file.asset === null);
+  const ipxeOnly = urlFile === undefined ? null : `it names ${urlFile.url('')}, and GRUB reads files over TFTP from metalbox only`;
+  if (loader === 'grub' && urlFile !== undefined)
     throw new MetalboxError(
       'E_CONFIG',
       `profile ${name}: loader grub reads files over TFTP from metalbox only (Debian's signed GRUB has no HTTP): ${urlFile.url('')} must be a path under --assets-dir`,
     );
-  return withMetadata({
-    name,
-    assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
-    readsMachine: readsMachine(config),
-    script(variables) {
-      const line = [
-        kernel.url(variables.filesUrl),
-        ...(namesOwnInitrds ? [] : names.map((initrd) => `initrd=${initrd}`)),
-        cmdline.render(variables),
-      ]
-        .filter(Boolean)
-        .join(' ');
-      return [
-        '#!ipxe',
-        `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
-        `kernel ${line} || goto failed`,
-        ...initrds.map((initrd, index) => `initrd --name ${names[index]} ${initrd.url(variables.filesUrl)} || goto failed`),
-        'boot || goto failed',
-        ':failed',
-        `echo metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
-        'exit 1',
-        '',
-      ].join('\n');
+  return withMetadata(
+    {
+      name,
+      assets: { kernel: kernel.asset, initrds: initrds.flatMap((initrd) => (initrd.asset === null ? [] : [initrd.asset])) },
+      readsMachine: readsMachine(config),
+      script(variables) {
+        const line = [
+          kernel.url(variables.filesUrl),
+          ...(namesOwnInitrds ? [] : names.map((initrd) => `initrd=${initrd}`)),
+          cmdline.render(variables),
+        ]
+          .filter(Boolean)
+          .join(' ');
+        return [
+          '#!ipxe',
+          `echo metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
+          `kernel ${line} || goto failed`,
+          ...initrds.map((initrd, index) => `initrd --name ${names[index]} ${initrd.url(variables.filesUrl)} || goto failed`),
+          'boot || goto failed',
+          ':failed',
+          `echo metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
+          'exit 1',
+          '',
+        ].join('\n');
+      },
+      grub(variables) {
+        if (ipxeOnly !== null) throw new TemplateError(`profile ${name}: GRUB cannot boot it: ${ipxeOnly}`);
+        return grubKernelConfig({
+          banner: `metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
+          kernelPath: `/assets/${kernel.asset}`,
+          initrdPaths: initrds.map((initrd) => `/assets/${initrd.asset}`),
+          cmdline: cmdline.render(variables),
+          failure: `metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
+        });
+      },
     },
-    grub(variables) {
-      return grubKernelConfig({
-        banner: `metalbox: ${variables.machineId ?? 'unknown machine'} (${variables.mac}) boots profile ${name}`,
-        kernelPath: `/assets/${kernel.asset}`,
-        initrdPaths: initrds.map((initrd) => `/assets/${initrd.asset}`),
-        cmdline: cmdline.render(variables),
-        failure: `metalbox: profile ${name} did not boot; leaving it to the firmware's next boot entry`,
-      });
-    },
-  });
+    null,
+    ipxeOnly,
+  );
 }
 
 interface BootFile {

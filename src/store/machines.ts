@@ -51,7 +51,7 @@ export interface MachineEventInput extends EventInput {
 }
 
 /** A boot entry as SQLite returns it in raw mode: mac, machine_id, state, maintenance, profile, operation_id. */
-type BootEntryRow = [string, string, MachineState, number, string | null, string | null];
+type BootEntryRow = [string, string, MachineState, number, string | null, string | null, number];
 
 interface EventRow {
   id: number;
@@ -93,6 +93,8 @@ export interface BootEntry {
   profile: string | null;
   /** The provisioning operation under way or last run: installer callback tokens are bound to it. */
   operationId: string | null;
+  /** Its agent read Secure Boot on (the agent.firmware fact): an unsigned loader would be refused. */
+  secureBoot: boolean;
 }
 
 /** The inventory's machines, their hardware and their timelines. */
@@ -135,8 +137,11 @@ export class MachineStore {
     this.#setState = db.prepare('UPDATE machines SET state = ?, state_reason = ?, state_changed_at = ?, updated_at = ? WHERE id = ?');
     // Two statements, not one with `:id IS NULL OR m.id = :id`: SQLite plans a statement once,
     // and that OR makes it scan every NIC; a machine's refresh (one per boot) must use the index.
-    const bootEntry =
-      'SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id FROM nics n JOIN machines m ON m.id = n.machine_id';
+    // The agent.firmware fact is one primary-key lookup a machine (facts is keyed by machine and key).
+    const bootEntry = `SELECT n.mac, n.machine_id, m.state, m.maintenance, m.profile, m.operation_id,
+        coalesce(json_extract(f.value, '$.secureBoot') = 1, 0)
+      FROM nics n JOIN machines m ON m.id = n.machine_id
+      LEFT JOIN facts f ON f.machine_id = m.id AND f.key = 'agent.firmware'`;
     // Raw rows (arrays): the whole view is read at start-up, 100,000 NICs and more, and a row
     // object per NIC only to copy it into a BootEntry measurably slows that read.
     this.#allBootEntries = db.prepare<[], BootEntryRow>(bootEntry).raw();
@@ -162,13 +167,14 @@ export class MachineStore {
   /** The boot entries of every NIC, or of one machine's NICs. */
   bootEntries(machineId?: string): BootEntry[] {
     const rows = machineId === undefined ? this.#allBootEntries.all() : this.#bootEntriesOf.all(machineId);
-    return rows.map(([mac, id, state, maintenance, profile, operationId]) => ({
+    return rows.map(([mac, id, state, maintenance, profile, operationId, secureBoot]) => ({
       mac,
       machineId: id,
       state,
       maintenance: maintenance === 1,
       profile,
       operationId,
+      secureBoot: secureBoot === 1,
     }));
   }
 

@@ -34,7 +34,7 @@ test('every captured packet decodes and re-encodes to the same bytes', () => {
 test('the captured clients get the answers the lab booted with; others get silence', () => {
   const h = new ProxyDhcpHandler(
     { serverIp: '10.77.0.1', httpBase: 'http://10.77.0.1:8080', uefiBinary: 'snponly.efi', grub: new Set() },
-    (mac) => (mac === BIOS || mac === UEFI ? 'ipxe' : null),
+    (mac) => (mac === BIOS || mac === UEFI ? { loader: 'ipxe' } : null),
   );
   const answers: string[] = [];
   for (const { from, to, payload } of capture) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodePacket, encodePacket, Option, type DhcpPacket } from '../../src/dhcp-proxy/codec.js';
 import { ProxyDhcpHandler, type ResponderSettings } from '../../src/dhcp-proxy/responder.js';
-import type { Loader } from '../../src/profiles/profiles.js';
+import type { Loader, LoaderChoice } from '../../src/profiles/profiles.js';
 import { EDK2_UUID, edk2Discover, edk2Request4011, ipxeBiosDiscover } from './fixtures.js';
 
 const SETTINGS: ResponderSettings = {
@@ -13,11 +13,16 @@ const SETTINGS: ResponderSettings = {
 };
 const CLIENT = { address: '0.0.0.0', port: 68 };
 
-function handler(known: string[] = ['52:54:00:77:00:e1', '52:54:00:77:00:b1'], settings = SETTINGS, loader: Loader = 'ipxe') {
+function handler(
+  known: string[] = ['52:54:00:77:00:e1', '52:54:00:77:00:b1'],
+  settings = SETTINGS,
+  loader: Loader | LoaderChoice = 'ipxe',
+) {
   const snooped: string[] = [];
+  const choice = typeof loader === 'string' ? { loader } : loader;
   const h = new ProxyDhcpHandler(
     settings,
-    (mac) => (known.includes(mac) ? loader : null),
+    (mac) => (known.includes(mac) ? choice : null),
     (packet) => snooped.push(packet.xid.toString(16)),
   );
   return { h, snooped };
@@ -141,6 +146,26 @@ test('the GRUB loader: signed shim by TFTP to UEFI PXE; HTTP boot and BIOS keep 
   const { h: ipxe } = handler();
   const armIpxe = ipxe.handle(variant(edk2Discover, { [Option.CLIENT_ARCH]: '000b' }), 'dhcp', CLIENT)!;
   assert.deepEqual([armIpxe.bootFile, armIpxe.loader, armIpxe.insteadOf], ['shimaa64.efi', 'grub', 'ipxe']);
+});
+
+test('a machine whose agent read Secure Boot on: GRUB with the reason; no answer where only the unsigned iPXE could boot it', () => {
+  const because = 'Secure Boot is on (its agent read it): the signed GRUB, not iPXE';
+  const { h } = handler(undefined, SETTINGS, { loader: 'grub', because });
+  const pxe = h.handle(edk2Discover, 'dhcp', CLIENT)!;
+  assert.deepEqual([pxe.bootFile, pxe.loader, pxe.because], ['shimx64.efi', 'grub', because]);
+  // HTTP boot has iPXE only here: handing it over would be refused by the firmware, so nothing is.
+  const httpBoot = variant(edk2Discover, {
+    [Option.VENDOR_CLASS]: Buffer.from('HTTPClient:Arch:00016:UNDI:003001').toString('hex'),
+    [Option.CLIENT_ARCH]: '0010',
+  });
+  assert.equal(h.handle(httpBoot, 'dhcp', CLIENT), null);
+  assert.equal(h.lastDrop, 'unsigned-loader');
+  assert.equal(h.lastRefusal?.reason, `${because}, and architecture 16 has no grub loader`);
+
+  const refused = 'Secure Boot is on (its agent read it) and profile script-only boots with iPXE only (it is an iPXE script)';
+  const { h: none } = handler(undefined, SETTINGS, { refused });
+  assert.equal(none.handle(edk2Discover, 'dhcp', CLIENT), null);
+  assert.deepEqual([none.lastDrop, none.lastRefusal?.reason, none.drops.get('unsigned-loader')], ['unsigned-loader', refused, 1]);
 });
 
 test('an architecture with no loader gets silence, counted, and the reason for its timeline', () => {

@@ -15,7 +15,7 @@ test('boot decisions follow the machine state from memory, refreshed on every ch
   assert.deepEqual(decisions.decide('94:40:c9:00:00:01'), { kind: 'ignore', reason: 'unknown' }, 'a BMC MAC is not a booting NIC');
 
   store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
-  assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id, profile: null }, 'enrolled: local boot');
+  assert.deepEqual(decisions.decide(nic), { kind: 'local', machineId: id, profile: null, secureBoot: false }, 'enrolled: local boot');
   assert.equal(decisions.size, 2);
   for (const [state, kind] of [
     ['ready', 'local'],
@@ -41,6 +41,34 @@ test('boot decisions follow the machine state from memory, refreshed on every ch
   assert.deepEqual(decisions.decide(nic), { kind: 'ignore', reason: 'unknown' });
   assert.equal(decisions.decide('b4:7a:f1:00:11:23').kind, 'install');
   assert.equal(decisions.size, 1);
+});
+
+test("a machine's Secure Boot is its agent's agent.firmware fact, in the view from the next change and in a view made later", (t) => {
+  const store = Store.open(tempDir(t));
+  t.after(() => store.close());
+  const { id } = store.machines.enroll({ bmcMac: '94:40:c9:00:00:01' });
+  store.machines.recordInventory(id, dl360Inventory(), { type: 'inventory', message: 'inspected' });
+  const decisions = new BootDecisions(store.machines, { unknown: 'ignore' });
+  t.after(decisions.start());
+  const secureBoot = () => (decisions.decide('b4:7a:f1:00:11:22') as { secureBoot?: boolean }).secureBoot;
+  assert.equal(secureBoot(), false, 'no agent has run: unknown, so the profile decides');
+  // The agent's report stores the fact and moves the machine in one transaction (reports.ts).
+  store.machines.putFacts(id, { 'agent.firmware': { mode: 'uefi', secureBoot: true } });
+  moveTo(store, id, 'ready');
+  assert.equal(secureBoot(), true);
+  const later = new BootDecisions(store.machines, { unknown: 'ignore' });
+  t.after(later.start());
+  assert.equal((later.decide('b4:7a:f1:00:11:23') as { secureBoot?: boolean }).secureBoot, true, 'both NICs, in a view loaded now');
+  for (const firmware of [
+    { mode: 'uefi', secureBoot: false },
+    { mode: 'uefi', secureBoot: null },
+    { mode: 'bios', secureBoot: false },
+    'garbage',
+  ]) {
+    store.machines.putFacts(id, { 'agent.firmware': firmware });
+    moveTo(store, id, 'provisioned', { message: JSON.stringify(firmware) });
+    assert.equal(secureBoot(), false, JSON.stringify(firmware));
+  }
 });
 
 test('a new view loads what is already stored; discover mode answers unknown machines', (t) => {

@@ -122,3 +122,59 @@ test('the GRUB path: shim and GRUB by TFTP, the bootstrap, each machine its own 
   ])
     assert.ok(messages.includes(expected), `${expected}\n${messages.join('\n')}`);
 });
+
+test("Secure Boot read by a machine's agent: GRUB though its profile names iPXE; a profile only iPXE can boot gets no answer, and the timeline says why", async (t) => {
+  const dir = tempDir(t);
+  const dataDir = join(dir, 'data');
+  const { assetsDir } = labAssets(dir, 300_000);
+  const config = join(dir, 'metalbox.yaml');
+  writeFileSync(
+    config,
+    [
+      'profiles:',
+      '  plain:',
+      '    kernel: lab/vmlinuz',
+      '    initrd: lab/initrd.gz',
+      '  scripted:',
+      '    script: "#!ipxe\\nexit"',
+      '',
+    ].join('\n'),
+  );
+  prepareDataDir(dataDir);
+  const store = Store.open(dataDir);
+  const secureNic = '52:54:00:77:00:f1';
+  const scriptedNic = '52:54:00:77:00:f2';
+  const secureId = seedMachine(store, '94:40:c9:00:00:11', secureNic, { profile: 'plain', state: 'netbooting' });
+  const scriptedId = seedMachine(store, '94:40:c9:00:00:12', scriptedNic, { profile: 'scripted', state: 'netbooting' });
+  seedMachine(store, '94:40:c9:00:00:13', IPXE_NIC, { profile: 'plain', state: 'netbooting' });
+  for (const id of [secureId, scriptedId]) store.machines.putFacts(id, { 'agent.firmware': { mode: 'uefi', secureBoot: true } });
+  store.close();
+
+  const serve = await startServe(t, ['--data-dir', dataDir, '--config', config, '--assets-dir', assetsDir]);
+  const ack = async (from: string, mac: string) => {
+    const bytes = await claimAddress(serve, from, mac);
+    return bytes === null ? null : decodePacket(bytes).file;
+  };
+  assert.equal(await ack('127.0.0.31', secureNic), 'shimx64.efi');
+  assert.equal(await ack('127.0.0.32', scriptedNic), null);
+  assert.equal(await ack('127.0.0.33', IPXE_NIC), 'snponly.efi', 'no agent has read Secure Boot on it: its profile decides');
+  // The profile written for GRUB, from the same decision as its iPXE script.
+  assert.match((await tftpGet(serve, `grub/machines/${secureNic}.cfg`, '127.0.0.31'))!.toString(), /^linux '\/assets\/lab\/vmlinuz'$/m);
+
+  const timeline = async (id: string, type: string) => {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      const events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
+      const found = events.filter((event) => event.type === type).map((event) => event.message);
+      if (found.length > 0) return found;
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    return [];
+  };
+  assert.deepEqual(await timeline(secureId, 'boot.dhcp'), [
+    'ProxyDHCP ack: shimx64.efi (Secure Boot is on (its agent read it): the signed GRUB, not iPXE)',
+  ]);
+  assert.deepEqual(await timeline(scriptedId, 'boot.dhcp'), [
+    'ProxyDHCP: no answer, Secure Boot is on (its agent read it) and profile scripted boots with iPXE only (it is an iPXE script), which is not signed: serve its kernel and initrds from --assets-dir, or turn Secure Boot off',
+  ]);
+});

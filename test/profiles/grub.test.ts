@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { grubBootstrap, grubFailure, grubKernelConfig, grubLocalBoot, grubWord } from '../../src/profiles/grub.js';
-import { compileProfiles } from '../../src/profiles/profiles.js';
+import { chooseLoader, compileProfiles } from '../../src/profiles/profiles.js';
 import type { TemplateVariables } from '../../src/profiles/template.js';
 import type { MachineJson } from '../../src/store/index.js';
 import { templateMachine } from '../helpers.js';
@@ -86,6 +86,39 @@ test('the default loader comes from netboot.loader; an iPXE script or a URL cann
   );
   const script = compileProfiles({ s: { script: '#!ipxe\nexit' } }).get('s')!;
   assert.throws(() => script.grub(variables(templateMachine('x'))), /profile s is an iPXE script: it boots with iPXE only/);
+});
+
+test('Secure Boot on: GRUB where iPXE was asked and GRUB can boot the profile; refused, with the reason, where only iPXE can', () => {
+  const profiles = compileProfiles(
+    {
+      assets: { kernel: 'k', initrd: 'i' },
+      url: { kernel: 'k', initrd: 'http://mirror/i' },
+      script: { script: '#!ipxe\nexit' },
+      grub: { kernel: 'k', loader: 'grub' },
+    },
+    { assetsDir: '/nonexistent', warn: () => {} },
+  );
+  const get = (name: string) => profiles.get(name)!;
+  assert.deepEqual([get('assets').ipxeOnly, get('grub').ipxeOnly], [null, null]);
+  assert.equal(get('url').ipxeOnly, 'it names http://mirror/i, and GRUB reads files over TFTP from metalbox only');
+  assert.equal(get('script').ipxeOnly, 'it is an iPXE script');
+  // Secure Boot off, or unknown: the profile decides.
+  assert.deepEqual(chooseLoader('ipxe', false, get('script')), { loader: 'ipxe' });
+  assert.deepEqual(chooseLoader('grub', true, get('grub')), { loader: 'grub' });
+  const grub = { loader: 'grub', because: 'Secure Boot is on (its agent read it): the signed GRUB, not iPXE' };
+  assert.deepEqual(chooseLoader('ipxe', true, get('assets')), grub);
+  // A local boot (and metalbox's agent) boots nothing of a profile's: GRUB can always.
+  assert.deepEqual(chooseLoader('ipxe', true, null), grub);
+  assert.deepEqual(chooseLoader('ipxe', true, get('script')), {
+    refused:
+      'Secure Boot is on (its agent read it) and profile script boots with iPXE only (it is an iPXE script), which is not signed: serve its kernel and initrds from --assets-dir, or turn Secure Boot off',
+  });
+  assert.match(
+    (chooseLoader('ipxe', true, get('url')) as { refused: string }).refused,
+    /profile url boots with iPXE only \(it names http:\/\/mirror\/i/,
+  );
+  // What GRUB cannot boot it refuses to write, even when asked.
+  assert.throws(() => get('url').grub(variables(templateMachine('x'))), /profile url: GRUB cannot boot it: it names http:\/\/mirror\/i/);
 });
 
 test('grubKernelConfig with no command line and no initrd', () => {
