@@ -114,9 +114,13 @@ export async function labUp(options: LabOptions): Promise<boolean> {
   writeFileSync(
     config,
     YAML.stringify({
+      // The agent that inspects the IPMI machine has no profile yet: it boots with netboot.loader.
+      ...(secureBoot ? { netboot: { loader: 'grub' } } : {}),
       profiles: {
         'lab-installer': {
-          ...(secureBoot ? { loader: 'grub' } : {}),
+          // With Redfish no agent runs, so the profile names GRUB itself. With IPMI it names
+          // iPXE: the agent reads Secure Boot on, and metalbox boots the installer through GRUB anyway.
+          ...(secureBoot ? { loader: ipmi ? 'ipxe' : 'grub' } : {}),
           kernel: 'lab/vmlinuz',
           initrd: 'lab/initrd.gz',
           cmdline:

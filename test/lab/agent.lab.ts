@@ -2,7 +2,7 @@
  * The agent labs. First the image `metalbox agent build` makes boots in QEMU (SeaBIOS, the
  * lab's VM with two blank virtio disks, QEMU's user network with restrict=on), loads the
  * drivers of the devices it finds by their modalias, and reads the machine. Then
- * `metalbox lab run --scenario deploy` (lab/deploy.ts) for SeaBIOS and OVMF, as a newcomer
+ * `metalbox lab run --scenario deploy` (lab/deploy.ts) for SeaBIOS and for OVMF's HTTP boot client (PXE off), as a newcomer
  * runs it: a VM metalbox has never heard of is discovered by the agent, classified,
  * deployed with the lab's OS image, boots it from its own disk (the OS reads the config
  * drive the agent wrote and reports booted), and is wiped when released; for BIOS a second
@@ -83,7 +83,7 @@ function assertInOrder(stdout: string, steps: readonly string[]): void {
   }
 }
 
-for (const firmware of ['bios', 'uefi'] as const) {
+for (const firmware of ['bios', 'uefi-http'] as const) {
   test(`metalbox lab run --scenario deploy --firmware ${firmware}: discovered by the agent, deployed, booted from its own disk, wiped`, {
     timeout: 1_800_000,
   }, (t) => {
@@ -107,7 +107,14 @@ for (const firmware of ['bios', 'uefi'] as const) {
     assert.ok(!spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes('mbd-'), 'run took its namespaces down');
     assert.notEqual(spawnSync('ip', ['link', 'show', 'mbd-host']).status, 0, 'and its host link');
 
-    if (firmware === 'uefi') return;
+    // The agent read how the machine booted.
+    assert.match(first.stdout, firmware === 'bios' ? /agent read .*, 1 port, BIOS$/m : /agent read .*, 1 port, UEFI$/m);
+    if (firmware === 'uefi-http') {
+      // OVMF's HTTP boot client fetched iPXE from the URL of metalbox's ProxyDHCP offer; PXE is off in this VM.
+      assert.match(serial, /Start HTTP Boot over IPv4[\s\S]*URI: http:\/\/10\.77\.0\.1:8080\/ipxe\/snponly\.efi/);
+      assert.doesNotMatch(serial, /Start PXE over IPv4/);
+      return;
+    }
     // Again on the same data dir: the machine is known and ready, deployed and wiped again; still one machine.
     const second = lab(['run', '--scenario', 'deploy', '--firmware', firmware, '--dir', dir]);
     t.diagnostic(`the second run: exit ${second.code} in ${second.seconds.toFixed(1)} s`);

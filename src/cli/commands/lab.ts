@@ -65,8 +65,11 @@ export function labCommand(): Command {
         try {
           if (options.scenario === 'deploy') {
             if (action !== 'run') throw new CliError(EXIT.usage, 'the deploy scenario runs with metalbox lab run --scenario deploy');
-            if (options.firmware !== 'bios' && options.firmware !== 'uefi')
-              throw new CliError(EXIT.usage, 'the deploy scenario runs with --firmware bios or uefi');
+            if (options.firmware === 'secure-boot')
+              throw new CliError(
+                EXIT.usage,
+                "the deploy scenario runs with --firmware bios, uefi or uefi-http: the lab's OS image boots from its disk through syslinux, which Secure Boot refuses (not signed)",
+              );
             const ok = await lab.deployLabRun({ firmware: options.firmware, dir: join(lab.labDir(settings), 'deploy') });
             if (!ok) throw new CliError(EXIT.failed, 'the lab machine was not deployed, booted from its disk and wiped');
             return;
