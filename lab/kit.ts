@@ -1,5 +1,5 @@
 /** Shared by the labs: commands, daemons and waiting, inside network namespaces the labs create. */
-import { buildAgentImage } from '../src/agent/build.js';
+import { type AgentArch, buildAgentImage } from '../src/agent/build.js';
 import { type MachineEventJson, prepareDataDir } from '../src/store/index.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -321,9 +321,10 @@ export async function until(what: string, timeoutMs: number, probe: () => boolea
   });
 }
 
-/** Builds metalbox's agent image (cached in .cache/agent for every lab) and puts it in `dataDir`, where serve finds it. */
-export function installAgentImage(dataDir: string, root: string): void {
+/** Builds metalbox's agent image for `arch` (cached in .cache/agent for every lab) and puts it in `dataDir`, where serve finds it; its key. */
+export function installAgentImage(dataDir: string, root: string, arch: AgentArch = 'amd64'): string {
   prepareDataDir(dataDir);
-  const agent = buildAgentImage(join(root, '.cache/agent'));
+  const agent = buildAgentImage(join(root, '.cache/agent'), () => {}, arch);
   cpSync(agent.dir, join(dataDir, 'agent', basename(agent.dir)), { recursive: true });
+  return basename(agent.dir);
 }

@@ -115,8 +115,18 @@ export const AGENT_LIBRARY_PACKAGES = [
   'libjson-c5',
 ] as const;
 
-/** Where the loader looks first (Debian's ld.so searches it with no ld.so.cache). */
-const LIBRARY_DIR = 'lib/x86_64-linux-gnu';
+/**
+ * The CPUs the agent is built for, in Debian's architecture names: the kernel's meta
+ * package, where the dynamic loader looks first (Debian's ld.so searches that directory
+ * with no ld.so.cache), and GRUB's name for the CPU (its `${grub_cpu}`). Every package comes in the architecture's build (apt-get download
+ * name:arch, never installed); modules a kernel does not build (ata_piix on arm64) are left out.
+ */
+export const AGENT_ARCHITECTURES = {
+  amd64: { kernel: 'linux-image-amd64', libraryDir: 'lib/x86_64-linux-gnu', grubCpu: 'x86_64' },
+  arm64: { kernel: 'linux-image-arm64', libraryDir: 'lib/aarch64-linux-gnu', grubCpu: 'arm64' },
+} as const;
+export type AgentArch = keyof typeof AGENT_ARCHITECTURES;
+export const AGENT_ARCHES = Object.keys(AGENT_ARCHITECTURES) as AgentArch[];
 
 /** Where a data dir keeps agent images and the packages they are made from. */
 export function agentCacheDir(dataDir: string): string {
@@ -124,13 +134,14 @@ export function agentCacheDir(dataDir: string): string {
 }
 
 /** Bumped when the image's layout changes without its inputs changing. */
-const LAYOUT_VERSION = 4;
+const LAYOUT_VERSION = 5;
 /** Every file in the image has this mtime: reproducible bytes need a fixed one. */
 const MTIME = 0;
-const KERNEL_META_PACKAGE = 'linux-image-amd64';
 
 export interface DebianPackage {
   name: string;
+  /** Debian's architecture of the .deb (arm64, amd64, all). */
+  architecture: string;
   version: string;
   sha256: string;
 }
@@ -138,6 +149,8 @@ export interface DebianPackage {
 export interface AgentManifest {
   /** sha256 over every input: the image's name in the cache. */
   key: string;
+  /** The CPU it runs on (images built before there was a choice lack it: amd64). */
+  arch: AgentArch;
   kernel: DebianPackage & { release: string };
   busybox: DebianPackage;
   /** The tools' and their libraries' packages. */
@@ -163,16 +176,23 @@ export interface AgentImage {
  * key hashes the package versions and checksums, the agent's files and this layout: the
  * same inputs name the same directory, and give the same bytes when built again.
  */
-export function buildAgentImage(cacheDir: string, log: (line: string) => void = () => {}): AgentImage {
-  const [kernelPackage, busyboxPackage, ...toolPackages] = debianPackages([
-    dependencyOf(KERNEL_META_PACKAGE),
-    'busybox-static',
-    ...new Set([...AGENT_TOOLS.map((tool) => tool.package), ...AGENT_LIBRARY_PACKAGES]),
-  ]) as [DebianPackage, DebianPackage, ...DebianPackage[]];
+export function buildAgentImage(cacheDir: string, log: (line: string) => void = () => {}, arch: AgentArch = 'amd64'): AgentImage {
+  const [kernelPackage, busyboxPackage, ...toolPackages] = debianPackages(
+    [
+      dependencyOf(AGENT_ARCHITECTURES[arch].kernel, arch),
+      'busybox-static',
+      ...new Set([...AGENT_TOOLS.map((tool) => tool.package), ...AGENT_LIBRARY_PACKAGES]),
+    ],
+    arch,
+  ) as [DebianPackage, DebianPackage, ...DebianPackage[]];
+  // depmod runs here, on this machine's CPU: its own busybox-static, whatever the image's.
+  const hostArch = apt(['dpkg', '--print-architecture']).trim();
+  const [depmodPackage] = hostArch === arch ? [busyboxPackage] : debianPackages(['busybox-static'], hostArch);
   const sources = agentSources();
   const key = sha256(
     JSON.stringify({
       LAYOUT_VERSION,
+      arch,
       kernelPackage,
       busyboxPackage,
       toolPackages,
@@ -189,6 +209,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
   const packages = join(cacheDir, 'packages');
   const kernelDeb = download(kernelPackage, packages, log);
   const busyboxDeb = download(busyboxPackage, packages, log);
+  const depmodDeb = download(depmodPackage!, packages, log);
   const toolDebs = toolPackages.map((pkg) => download(pkg, packages, log));
   const work = mkdtempSync(join(cacheDir, '.build-'));
   try {
@@ -212,6 +233,9 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     mkdirSync(busyboxRoot);
     unpack(busyboxDeb, busyboxRoot, ['./bin/busybox']);
     const busybox = join(busyboxRoot, 'bin/busybox');
+    const depmodRoot = join(work, 'depmod');
+    mkdirSync(depmodRoot);
+    unpack(depmodDeb, depmodRoot, ['./bin/busybox']);
     const toolsRoot = join(work, 'tools');
     mkdirSync(toolsRoot);
     for (const deb of toolDebs) unpack(deb, toolsRoot, []);
@@ -220,7 +244,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     if (release === undefined) throw new MetalboxError('E_AGENT_BUILD', `${kernelPackage.name} holds no /lib/modules`);
     const modulesDir = join(kernelRoot, 'lib/modules', release);
     // The .deb leaves modules.dep to its postinst's depmod; busybox's makes it here.
-    execFileSync(busybox, ['depmod', '-b', kernelRoot, release]);
+    execFileSync(join(depmodRoot, 'bin/busybox'), ['depmod', '-b', kernelRoot, release]);
     const dependencies = parseModulesDep(readFileSync(join(modulesDir, 'modules.dep'), 'utf8'));
     const chosen = moduleClosure(dependencies, AGENT_MODULES);
     // busybox's depmod leaves out, silently, a dependency whose module was not unpacked:
@@ -259,7 +283,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     file('bin/busybox', readFileSync(busybox), 0o755);
     entries.push({ path: 'bin/sh', kind: 'symlink', target: 'busybox' });
     for (const [path, data] of sources) file(path, data, 0o755);
-    for (const [path, data] of toolFiles(toolsRoot)) file(path, data, 0o755);
+    for (const [path, data] of toolFiles(toolsRoot, AGENT_ARCHITECTURES[arch].libraryDir)) file(path, data, 0o755);
     const moduleRoot = `lib/modules/${release}`;
     for (const [module, bytes] of moduleBytes) file(`${moduleRoot}/${module}`, bytes);
     // Only the chosen modules' lines: busybox modprobe reads both files.
@@ -286,6 +310,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     writeFileSync(join(staging, 'initrd.gz'), initrd);
     const manifest: AgentManifest = {
       key,
+      arch,
       kernel: { ...kernelPackage, release },
       busybox: busyboxPackage,
       tools: toolPackages,
@@ -305,12 +330,12 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
 
 /**
  * AGENT_TOOLS with every library they need, from the unpacked packages: the tools at
- * their paths, the libraries in LIBRARY_DIR under their sonames, the loader at the path
+ * their paths, the libraries in `libraryDir` under their sonames, the loader at the path
  * the binaries name. A library no package provides fails the build, naming it.
  */
-function toolFiles(root: string): Array<[string, Buffer]> {
+function toolFiles(root: string, libraryDir: string): Array<[string, Buffer]> {
   const files = new Map<string, Buffer>();
-  const searched = [LIBRARY_DIR, `usr/${LIBRARY_DIR}`, 'lib', 'usr/lib'];
+  const searched = [libraryDir, `usr/${libraryDir}`, 'lib', 'usr/lib'];
   const add = (path: string, data: Buffer, from: string) => {
     if (files.has(path)) return;
     files.set(path, data);
@@ -323,7 +348,7 @@ function toolFiles(root: string): Array<[string, Buffer]> {
       const found = searched.map((dir) => `${dir}/${soname}`).find((path) => existsSync(join(root, path)));
       if (found === undefined)
         throw new MetalboxError('E_AGENT_BUILD', `${from} needs ${soname}, which no package of AGENT_LIBRARY_PACKAGES holds`);
-      add(`${LIBRARY_DIR}/${soname}`, readFileSync(join(root, realPathIn(root, found))), soname);
+      add(`${libraryDir}/${soname}`, readFileSync(join(root, realPathIn(root, found))), soname);
     }
   };
   for (const tool of AGENT_TOOLS) add(tool.path, readFileSync(join(root, tool.path)), tool.path);
@@ -436,38 +461,45 @@ function apt(args: string[], cwd?: string): string {
   }
 }
 
-/** linux-image-amd64 → linux-image-6.1.0-57-amd64: the meta package's kernel of today. */
-function dependencyOf(meta: string): string {
-  const name = /Depends: (linux-image-\S+)/.exec(apt(['apt-cache', 'depends', meta]))?.[1];
+/** linux-image-amd64 → linux-image-6.1.0-57-amd64: the meta package's kernel of today, for `arch`. */
+function dependencyOf(meta: string, arch: AgentArch): string {
+  const name = /Depends: (linux-image-[^\s:]+)/.exec(apt(['apt-cache', 'depends', `${meta}:${arch}`]))?.[1];
   if (name === undefined)
-    throw new MetalboxError('E_AGENT_BUILD', `apt-cache depends ${meta} names no kernel package (run apt-get update)`);
+    throw new MetalboxError(
+      'E_AGENT_BUILD',
+      `apt-cache depends ${meta}:${arch} names no kernel package (run apt-get update${arch === 'arm64' ? '; for arm64 first dpkg --add-architecture arm64' : ''})`,
+    );
   return name;
 }
 
-/** The candidate version of each package with the checksum of its .deb, as the apt sources list them (one apt-cache run). */
-function debianPackages(names: readonly string[]): DebianPackage[] {
-  const records = apt(['apt-cache', 'show', '--no-all-versions', ...names]).split(/\n\n+/);
+/** The candidate version of each package for `arch` with the checksum of its .deb, as the apt sources list them (one apt-cache run). */
+function debianPackages(names: readonly string[], arch: string): DebianPackage[] {
+  const records = apt(['apt-cache', 'show', '--no-all-versions', ...names.map((name) => `${name}:${arch}`)]).split(/\n\n+/);
   return names.map((name) => {
-    const record = records.find((text) => new RegExp(`^Package: ${name.replace(/[.+]/g, '\\$&')}$`, 'm').test(text)) ?? '';
+    const record =
+      records.find(
+        (text) =>
+          new RegExp(`^Package: ${name.replace(/[.+]/g, '\\$&')}$`, 'm').test(text) && /^Architecture: (\S+)$/m.exec(text)?.[1] === arch,
+      ) ?? '';
     const field = (key: string) => new RegExp(`^${key}: (.+)$`, 'm').exec(record)?.[1]?.trim();
     const version = field('Version');
     const checksum = field('SHA256');
     if (version === undefined || checksum === undefined)
-      throw new MetalboxError('E_AGENT_BUILD', `apt-cache show ${name}: no Version or SHA256`);
-    return { name, version, sha256: checksum };
+      throw new MetalboxError('E_AGENT_BUILD', `apt-cache show ${name}:${arch}: no Version or SHA256`);
+    return { name, architecture: arch, version, sha256: checksum };
   });
 }
 
 /** The package's .deb in `dir`, downloaded unless a file with its checksum is there. */
 function download(pkg: DebianPackage, dir: string, log: (line: string) => void): string {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${pkg.name}_${pkg.version.replace(/^\d+:/, '')}.deb`);
+  const path = join(dir, `${pkg.name}_${pkg.version.replace(/^\d+:/, '')}_${pkg.architecture}.deb`);
   if (existsSync(path) && sha256(readFileSync(path)) === pkg.sha256) return path;
   log(`downloading ${pkg.name} ${pkg.version}`);
   const work = mkdtempSync(join(dir, '.download-'));
   try {
     // As root, apt warns that its sandbox user cannot write here; the download is the same.
-    apt(['apt-get', 'download', '-q', `${pkg.name}=${pkg.version}`], work);
+    apt(['apt-get', 'download', '-q', `${pkg.name}:${pkg.architecture}=${pkg.version}`], work);
     const [file] = readdirSync(work).filter((name) => name.endsWith('.deb'));
     if (file === undefined) throw new MetalboxError('E_AGENT_BUILD', `apt-get download ${pkg.name} wrote no .deb`);
     const got = sha256(readFileSync(join(work, file)));

@@ -208,7 +208,12 @@ function dataDirChecks(config: Config): DoctorCheck[] {
       : {
           check: 'agent image',
           ok: true,
-          detail: `${join(agentCacheDir(dir), image.kernelPath.split('/')[2]!)}: kernel ${image.manifest.kernel.version}`,
+          detail: [...image.builds]
+            .map(
+              ([arch, build]) =>
+                `${arch}: ${join(agentCacheDir(dir), build.kernelPath.split('/')[2]!)}, kernel ${build.manifest.kernel.version}`,
+            )
+            .join('; '),
         },
   );
   return checks;

@@ -61,10 +61,38 @@ export interface GrubKernelBoot {
  * on a boot device the kernel loaded from memory does not have.
  */
 export function grubKernelConfig(boot: GrubKernelBoot): string {
+  return [`echo ${grubWord(boot.banner)}`, ...kernelLines(boot), 'boot', `echo ${grubWord(boot.failure)}`, 'exit 1', ''].join('\n');
+}
+
+function kernelLines(boot: Pick<GrubKernelBoot, 'kernelPath' | 'initrdPaths' | 'cmdline'>): string[] {
   return [
-    `echo ${grubWord(boot.banner)}`,
     ['linux', grubWord(boot.kernelPath), ...boot.cmdline.split(/\s+/).filter(Boolean).map(grubWord)].join(' '),
     ...(boot.initrdPaths.length === 0 ? [] : [`initrd ${boot.initrdPaths.map(grubWord).join(' ')}`]),
+  ];
+}
+
+/**
+ * grubKernelConfig with a kernel per CPU, chosen by GRUB's own `${grub_cpu}` (x86_64 or
+ * arm64 in Debian's EFI builds): one configuration serves a machine whatever its CPU, as the
+ * agent's does. A CPU with no kernel gets `missing` on its console and its next boot entry.
+ */
+export function grubPerCpuConfig(
+  boot: Omit<GrubKernelBoot, 'kernelPath' | 'initrdPaths'> & {
+    kernels: ReadonlyArray<{ grubCpu: string; kernelPath: string; initrdPaths: readonly string[] }>;
+    missing: string;
+  },
+): string {
+  const branches = boot.kernels.flatMap((kernel, index) => [
+    `${index === 0 ? 'if' : 'elif'} [ "\${grub_cpu}" = ${grubWord(kernel.grubCpu)} ]; then`,
+    ...kernelLines({ ...kernel, cmdline: boot.cmdline }).map((line) => `  ${line}`),
+  ]);
+  return [
+    `echo ${grubWord(boot.banner)}`,
+    ...branches,
+    'else',
+    `  echo ${grubWord(boot.missing)}`,
+    '  exit 1',
+    'fi',
     'boot',
     `echo ${grubWord(boot.failure)}`,
     'exit 1',

@@ -71,7 +71,7 @@ test('the agent image: Debian kernel and busybox-static, the drivers and the age
       '-c',
       'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./usr/bin/zstd',
       'x',
-      join(labCache, 'packages', `zstd_${zstd.version}.deb`),
+      join(labCache, 'packages', `zstd_${zstd.version}_${zstd.architecture}.deb`),
       root,
     ]);
     // As readelf -d and readelf -l print them for bookworm's zstd 1.5.4+dfsg2-5+deb12u1.

@@ -21,8 +21,7 @@ export const OTHER_HOST = '127.0.0.2';
  * the protocol, not what boots (the agent lab boots the real image), and building the real
  * one here would download 70 MB for each run.
  */
-export function standInImage(dataDir: string): string {
-  const key = '0123456789abcdef';
+export function standInImage(dataDir: string, key = '0123456789abcdef', arch?: 'amd64' | 'arm64'): string {
   const dir = join(dataDir, 'agent', key);
   mkdirSync(dir, { recursive: true });
   const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -32,6 +31,8 @@ export function standInImage(dataDir: string): string {
     join(dir, 'manifest.json'),
     JSON.stringify({
       key: key.repeat(4),
+      // Without arch: an image built before the agent had more than one CPU.
+      ...(arch === undefined ? {} : { arch }),
       kernel: { name: 'stand-in', version: '0', sha256: '', release: '0' },
       busybox: { name: 'stand-in', version: '0', sha256: '' },
       modules: [],

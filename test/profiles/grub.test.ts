@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { grubBootstrap, grubFailure, grubKernelConfig, grubLocalBoot, grubWord } from '../../src/profiles/grub.js';
+import { grubBootstrap, grubFailure, grubKernelConfig, grubLocalBoot, grubPerCpuConfig, grubWord } from '../../src/profiles/grub.js';
 import { chooseLoader, compileProfiles } from '../../src/profiles/profiles.js';
 import type { TemplateVariables } from '../../src/profiles/template.js';
 import type { MachineJson } from '../../src/store/index.js';
@@ -125,5 +125,37 @@ test('grubKernelConfig with no command line and no initrd', () => {
   assert.equal(
     grubKernelConfig({ banner: 'b', kernelPath: '/agent/a1/vmlinuz', initrdPaths: [], cmdline: '  ', failure: 'f' }),
     "echo 'b'\nlinux '/agent/a1/vmlinuz'\nboot\necho 'f'\nexit 1\n",
+  );
+});
+
+test("a kernel per CPU, chosen by GRUB's ${grub_cpu}; a CPU with none is told so and handed back to the firmware", () => {
+  assert.equal(
+    grubPerCpuConfig({
+      banner: 'm-1 (b4:7a:f1:00:11:22) boots the agent',
+      cmdline: "console=ttyS0 mbx.url=http://10.77.0.1:8080/agent/v1/m-1/t'k",
+      failure: 'did not boot',
+      missing: 'no agent image for this CPU',
+      kernels: [
+        { grubCpu: 'x86_64', kernelPath: '/agent/aaaa/vmlinuz', initrdPaths: ['/agent/aaaa/initrd.gz'] },
+        { grubCpu: 'arm64', kernelPath: '/agent/bbbb/vmlinuz', initrdPaths: ['/agent/bbbb/initrd.gz'] },
+      ],
+    }),
+    [
+      "echo 'm-1 (b4:7a:f1:00:11:22) boots the agent'",
+      `if [ "\${grub_cpu}" = 'x86_64' ]; then`,
+      "  linux '/agent/aaaa/vmlinuz' 'console=ttyS0' 'mbx.url=http://10.77.0.1:8080/agent/v1/m-1/t'\\''k'",
+      "  initrd '/agent/aaaa/initrd.gz'",
+      `elif [ "\${grub_cpu}" = 'arm64' ]; then`,
+      "  linux '/agent/bbbb/vmlinuz' 'console=ttyS0' 'mbx.url=http://10.77.0.1:8080/agent/v1/m-1/t'\\''k'",
+      "  initrd '/agent/bbbb/initrd.gz'",
+      'else',
+      "  echo 'no agent image for this CPU'",
+      '  exit 1',
+      'fi',
+      'boot',
+      "echo 'did not boot'",
+      'exit 1',
+      '',
+    ].join('\n'),
   );
 });
