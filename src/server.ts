@@ -131,10 +131,10 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     });
     bootEvents.start();
     cleanups.push(() => bootEvents.stop());
-    /** The boot events of a machine known by a NIC's MAC; unknown and ignored machines have none. */
+    /** The boot events of a machine known by a NIC's MAC (its installer's, its agent's or its local boot); unknown and ignored machines have none. */
     const recordBootEvent = (mac: string | undefined, type: BootMilestone, message: string, data: Record<string, unknown>) => {
       const decision = mac === undefined ? undefined : decisions.decide(mac);
-      if (decision?.kind === 'install' || decision?.kind === 'local') bootEvents.record(decision.machineId, type, message, data);
+      if (decision !== undefined && 'machineId' in decision) bootEvents.record(decision.machineId, type, message, data);
     };
     store.observations.retention = { maxRows: config.snooping.maxObservations, maxAgeMs: config.snooping.maxAgeDays * 86_400_000 };
     const snooping = new SnoopRecorder({
@@ -267,6 +267,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
           if (outcome.result !== 'complete') return;
           // A kernel or initrd GRUB read is the same milestone as one fetched over HTTP.
           if (file.startsWith('assets/')) recordAssetSent(client, 'assets', file.slice('assets/'.length), bytes, 'TFTP');
+          else if (file.startsWith('agent/')) recordAssetSent(client, 'agent', file.slice('agent/'.length), bytes, 'TFTP');
           else recordBootEvent(addresses.macOf(client), 'boot.tftp', `TFTP sent ${file}`, { bytes, to: client });
         },
       );
@@ -411,6 +412,7 @@ export async function startServer(given: Config, logger: Logger): Promise<Runnin
     api.register(async (scope) =>
       agentRoutes(scope, {
         image: agentImage,
+        sent: (clientIp, name, size) => recordAssetSent(clientIp, 'agent', name, size),
         trust,
         complaints: httpComplaints,
         tasks: new AgentTasks({

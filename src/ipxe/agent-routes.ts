@@ -14,6 +14,8 @@ import { sendBody, textReply } from './http-files.js';
 export interface AgentRoutesOptions {
   /** The agent image served from memory; without one its files are 404. */
   image: LoadedAgentImage | null;
+  /** Told of each agent file sent from its start (`<key>/vmlinuz`): the machine's boot milestone. */
+  sent?: (clientIp: string, name: string, size: number) => void;
   trust: MachineTrust;
   complaints: LogLimiter;
   /** The lifecycle's answers to the agent. */
@@ -112,9 +114,11 @@ export function agentRoutes(app: FastifyInstance, options: AgentRoutesOptions): 
       },
     },
     handler: async (request: FastifyRequest<{ Params: { key: string; file: string } }>, reply) => {
-      const bytes = options.image?.files.get(`/agent/${request.params.key}/${request.params.file}`);
+      const { key, file } = request.params;
+      const bytes = options.image?.files.get(`/agent/${key}/${file}`);
       if (bytes === undefined) return textReply(reply, 404, 'no such agent file (metalbox agent build makes the image)\n');
-      sendBody(request, reply, { size: bytes.length, read: ({ start, end }) => bytes.subarray(start, end + 1) });
+      const range = sendBody(request, reply, { size: bytes.length, read: ({ start, end }) => bytes.subarray(start, end + 1) });
+      if (range?.start === 0) options.sent?.(request.ip, `${key}/${file}`, bytes.length);
       return reply;
     },
   });

@@ -169,7 +169,13 @@ export function netbootRoutes(app: FastifyInstance, options: NetbootHttpOptions)
 }
 
 /** What makes a kernel, initrd or other file sent in full or from its start an event of the machine that fetched it. */
-export type BootFileRecorder = (clientIp: string, source: 'assets' | 'ipxe', name: string, size: number, via?: 'HTTP' | 'TFTP') => void;
+export type BootFileRecorder = (
+  clientIp: string,
+  source: 'assets' | 'ipxe' | 'agent',
+  name: string,
+  size: number,
+  via?: 'HTTP' | 'TFTP',
+) => void;
 
 /** The boot event of a file sent over HTTP (or TFTP, to GRUB), on whichever thread sent it; for the machine behind the client's address, as DHCP and script traffic taught it. */
 export function bootFileRecorder(options: Pick<NetbootHttpOptions, 'decisions' | 'addresses' | 'profiles' | 'events'>): BootFileRecorder {
@@ -178,18 +184,19 @@ export function bootFileRecorder(options: Pick<NetbootHttpOptions, 'decisions' |
     if (mac === undefined) return null;
     const decision = options.decisions.decide(mac);
     if (decision.kind === 'install') return { machineId: decision.machineId, profile: decision.profile };
-    if (decision.kind === 'local') return { machineId: decision.machineId, profile: null };
+    if (decision.kind === 'local' || decision.kind === 'agent') return { machineId: decision.machineId, profile: null };
     return null;
   };
   return (clientIp, source, name, size, via = 'HTTP') => {
     const answer = machineOf(clientIp);
     if (answer === null) return;
     const assets = source === 'assets' && answer.profile !== null ? options.profiles.get(answer.profile)?.assets : undefined;
+    // The agent image's files are <key>/vmlinuz and <key>/initrd.gz (src/agent/image.ts).
     const [milestone, what] =
-      assets?.kernel === name
-        ? (['boot.kernel', 'kernel'] as const)
-        : assets?.initrds.includes(name)
-          ? (['boot.initrd', 'initrd'] as const)
+      assets?.kernel === name || (source === 'agent' && name.endsWith('/vmlinuz'))
+        ? (['boot.kernel', source === 'agent' ? 'agent kernel' : 'kernel'] as const)
+        : assets?.initrds.includes(name) || (source === 'agent' && name.endsWith('/initrd.gz'))
+          ? (['boot.initrd', source === 'agent' ? 'agent initrd' : 'initrd'] as const)
           : (['boot.asset', source === 'ipxe' ? 'iPXE binary' : 'file'] as const);
     options.events.record(answer.machineId, milestone, `${via} sent ${what} ${name}`, { bytes: size, to: clientIp });
   };

@@ -22,6 +22,15 @@ test('PXE discovery: an unknown machine gets a record, boots the agent, and its 
   assert.match(script.text, new RegExp(`kernel ${serve.url}/agent/${key}/vmlinuz initrd=initrd\\.gz .*mbx\\.url=`));
   assert.match(script.text, new RegExp(`initrd --name initrd\\.gz ${serve.url}/agent/${key}/initrd\\.gz`));
   assert.equal(await (await fetch(`${serve.url}/agent/${key}/vmlinuz`)).text(), 'stand-in kernel', 'the image is served from memory');
+  // The agent's kernel is a boot milestone of the machine that fetched it, as an installer's is.
+  const deadline = Date.now() + 5000;
+  let milestones: string[] = [];
+  while (Date.now() < deadline && milestones.length === 0) {
+    const list = (await (await serve.fetch(`/api/v1/machines/${found!.id}/events`)).json()) as MachineEventJson[];
+    milestones = list.filter((event) => event.type === 'boot.kernel').map((event) => event.message);
+    if (milestones.length === 0) await new Promise((done) => setTimeout(done, 100));
+  }
+  assert.deepEqual(milestones, [`HTTP sent agent kernel ${key}/vmlinuz`]);
 
   await t.test('refused alike: from another host, a wrong token, a forged machine; nothing changes', async () => {
     const wrongToken = agentUrl!.replace(/[\w-]{43}$/, 'x'.repeat(43));

@@ -116,7 +116,7 @@ test('an unknown arm64 machine boots the arm64 agent through shimaa64 and GRUB, 
       messages.some((message) => (typeof expected === 'string' ? message === expected : expected.test(message))),
       `no ${expected} in\n${messages.join('\n')}`,
     );
-  // An agent boot is not an installer's: its DHCP and TFTP steps are in serve's log (debug), not on the timeline.
+  // Before its grub.cfg was asked for, the machine had no record: those steps are in serve's log (debug).
   const log = readFileSync(join(dir, 'metalbox.log'), 'utf8')
     .split('\n')
     .filter((line) => line.startsWith('{'))
@@ -130,6 +130,8 @@ test('an unknown arm64 machine boots the arm64 agent through shimaa64 and GRUB, 
     assert.ok(sent.includes(file), `${file} by TFTP: ${sent.join(', ')}`);
   has('boot.script: GRUB config: agent profile metalbox-agent');
   // GRUB took the arm64 image of the two its configuration names.
+  has(`boot.kernel: TFTP sent agent kernel ${arm64Key}/vmlinuz`);
+  has(`boot.initrd: TFTP sent agent initrd ${arm64Key}/initrd.gz`);
   assert.deepEqual(
     sent.filter((file) => file?.startsWith('agent/')),
     [`agent/${arm64Key}/vmlinuz`, `agent/${arm64Key}/initrd.gz`],
