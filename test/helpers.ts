@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pathBetween } from '../src/lifecycle/lifecycle.js';
-import type { InventoryInput, MachineJson, MachineState, Store } from '../src/store/index.js';
+import type { InventoryInput, MachineEventJson, MachineJson, MachineState, Store } from '../src/store/index.js';
 import { edk2Request4011 } from './dhcp-proxy/fixtures.js';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -246,6 +246,16 @@ export async function claimAddress(serve: Serving, from: string, mac: string): P
     return await Promise.race([answered, new Promise<null>((resolve) => setTimeout(() => resolve(null), 300))]);
   } finally {
     socket.close();
+  }
+}
+
+/** A machine's events once `until` holds of them (boot events reach the store in batches), or as they are after 5 s. */
+export async function eventsOf(serve: Serving, id: string, until: (events: MachineEventJson[]) => boolean): Promise<MachineEventJson[]> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
+    if (until(events) || Date.now() > deadline) return events;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -185,9 +185,9 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     ],
     arch,
   ) as [DebianPackage, DebianPackage, ...DebianPackage[]];
-  // depmod runs here, on this machine's CPU: its own busybox-static, whatever the image's.
+  // depmod runs here, on this machine's CPU: the image's busybox when the CPUs match, else this machine's busybox-static.
   const hostArch = apt(['dpkg', '--print-architecture']).trim();
-  const [depmodPackage] = hostArch === arch ? [busyboxPackage] : debianPackages(['busybox-static'], hostArch);
+  const hostBusyboxPackage = hostArch === arch ? null : debianPackages(['busybox-static'], hostArch)[0]!;
   const sources = agentSources();
   const key = sha256(
     JSON.stringify({
@@ -209,7 +209,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
   const packages = join(cacheDir, 'packages');
   const kernelDeb = download(kernelPackage, packages, log);
   const busyboxDeb = download(busyboxPackage, packages, log);
-  const depmodDeb = download(depmodPackage!, packages, log);
+  const hostBusyboxDeb = hostBusyboxPackage === null ? null : download(hostBusyboxPackage, packages, log);
   const toolDebs = toolPackages.map((pkg) => download(pkg, packages, log));
   const work = mkdtempSync(join(cacheDir, '.build-'));
   try {
@@ -233,9 +233,13 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     mkdirSync(busyboxRoot);
     unpack(busyboxDeb, busyboxRoot, ['./bin/busybox']);
     const busybox = join(busyboxRoot, 'bin/busybox');
-    const depmodRoot = join(work, 'depmod');
-    mkdirSync(depmodRoot);
-    unpack(depmodDeb, depmodRoot, ['./bin/busybox']);
+    let depmod = busybox;
+    if (hostBusyboxDeb !== null) {
+      const hostRoot = join(work, 'host-busybox');
+      mkdirSync(hostRoot);
+      unpack(hostBusyboxDeb, hostRoot, ['./bin/busybox']);
+      depmod = join(hostRoot, 'bin/busybox');
+    }
     const toolsRoot = join(work, 'tools');
     mkdirSync(toolsRoot);
     for (const deb of toolDebs) unpack(deb, toolsRoot, []);
@@ -244,7 +248,7 @@ export function buildAgentImage(cacheDir: string, log: (line: string) => void = 
     if (release === undefined) throw new MetalboxError('E_AGENT_BUILD', `${kernelPackage.name} holds no /lib/modules`);
     const modulesDir = join(kernelRoot, 'lib/modules', release);
     // The .deb leaves modules.dep to its postinst's depmod; busybox's makes it here.
-    execFileSync(join(depmodRoot, 'bin/busybox'), ['depmod', '-b', kernelRoot, release]);
+    execFileSync(depmod, ['depmod', '-b', kernelRoot, release]);
     const dependencies = parseModulesDep(readFileSync(join(modulesDir, 'modules.dep'), 'utf8'));
     const chosen = moduleClosure(dependencies, AGENT_MODULES);
     // busybox's depmod leaves out, silently, a dependency whose module was not unpacked:

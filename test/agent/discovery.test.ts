@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { prepareDataDir, Store, type MachineEventJson } from '../../src/store/index.js';
-import { claimAddress, startServe, tempDir } from '../helpers.js';
+import { claimAddress, eventsOf, startServe, tempDir } from '../helpers.js';
 import { call, discovering, MACHINE_HOST, machines, NIC, OTHER_HOST, r650Facts, standInImage } from './kit.js';
 
 test('PXE discovery: an unknown machine gets a record, boots the agent, and its report makes it ready; its token works only for it', async (t) => {
@@ -23,14 +23,13 @@ test('PXE discovery: an unknown machine gets a record, boots the agent, and its 
   assert.match(script.text, new RegExp(`initrd --name initrd\\.gz ${serve.url}/agent/${key}/initrd\\.gz`));
   assert.equal(await (await fetch(`${serve.url}/agent/${key}/vmlinuz`)).text(), 'stand-in kernel', 'the image is served from memory');
   // The agent's kernel is a boot milestone of the machine that fetched it, as an installer's is.
-  const deadline = Date.now() + 5000;
-  let milestones: string[] = [];
-  while (Date.now() < deadline && milestones.length === 0) {
-    const list = (await (await serve.fetch(`/api/v1/machines/${found!.id}/events`)).json()) as MachineEventJson[];
-    milestones = list.filter((event) => event.type === 'boot.kernel').map((event) => event.message);
-    if (milestones.length === 0) await new Promise((done) => setTimeout(done, 100));
-  }
-  assert.deepEqual(milestones, [`HTTP sent agent kernel ${key}/vmlinuz`]);
+  const milestones = (await eventsOf(serve, found!.id, (list) => list.some((event) => event.type === 'boot.kernel'))).filter(
+    (event) => event.type === 'boot.kernel',
+  );
+  assert.deepEqual(
+    milestones.map((event) => event.message),
+    [`HTTP sent agent kernel ${key}/vmlinuz`],
+  );
 
   await t.test('refused alike: from another host, a wrong token, a forged machine; nothing changes', async () => {
     const wrongToken = agentUrl!.replace(/[\w-]{43}$/, 'x'.repeat(43));

@@ -4,9 +4,9 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { FileThreadStats } from '../../src/ipxe/file-threads.js';
-import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
+import type { MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { claimAddress, labAssets, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
+import { claimAddress, eventsOf, labAssets, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const INSTALLING_NIC = '52:54:00:77:00:e1';
 const READY_NIC = '52:54:00:77:00:b1';
@@ -26,15 +26,6 @@ function raw(url: string, path: string, options: { method?: string; headers?: Re
     req.on('error', reject);
     req.end();
   });
-}
-
-async function eventsOf(serve: Serving, id: string, until: (events: MachineEventJson[]) => boolean): Promise<MachineEventJson[]> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
-    if (until(events) || Date.now() > deadline) return events;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 // With file threads, the script names the files on a thread's port, and everything under

@@ -5,9 +5,8 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodePacket } from '../../src/dhcp-proxy/codec.js';
-import type { MachineEventJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
-import { claimAddress, dl360Inventory, labAssets, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
+import { claimAddress, dl360Inventory, eventsOf, labAssets, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const run = promisify(execFile);
 const GRUB_NIC = '52:54:00:77:00:e3';
@@ -107,13 +106,7 @@ test('the GRUB path: shim and GRUB by TFTP, the bootstrap, each machine its own 
   assert.equal(await tftpGet(serve, 'assets/../secret', GRUB_FROM), null);
 
   // The machine's timeline: the GRUB config and the kernel as milestones.
-  const deadline = Date.now() + 5000;
-  let events: MachineEventJson[] = [];
-  while (Date.now() < deadline) {
-    events = (await (await serve.fetch(`/api/v1/machines/${grubId}/events`)).json()) as MachineEventJson[];
-    if (events.some((event) => event.type === 'boot.kernel')) break;
-    await new Promise((done) => setTimeout(done, 100));
-  }
+  const events = await eventsOf(serve, grubId, (list) => list.some((event) => event.type === 'boot.kernel'));
   const messages = events.map((event) => `${event.type}: ${event.message}`);
   for (const expected of [
     'boot.dhcp: ProxyDHCP ack: shimx64.efi',
@@ -161,16 +154,10 @@ test("Secure Boot read by a machine's agent: GRUB though its profile names iPXE;
   // The profile written for GRUB, from the same decision as its iPXE script.
   assert.match((await tftpGet(serve, `grub/machines/${secureNic}.cfg`, '127.0.0.31'))!.toString(), /^linux '\/assets\/lab\/vmlinuz'$/m);
 
-  const timeline = async (id: string, type: string) => {
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline) {
-      const events = (await (await serve.fetch(`/api/v1/machines/${id}/events`)).json()) as MachineEventJson[];
-      const found = events.filter((event) => event.type === type).map((event) => event.message);
-      if (found.length > 0) return found;
-      await new Promise((done) => setTimeout(done, 100));
-    }
-    return [];
-  };
+  const timeline = async (id: string, type: string) =>
+    (await eventsOf(serve, id, (list) => list.some((event) => event.type === type)))
+      .filter((event) => event.type === type)
+      .map((event) => event.message);
   assert.deepEqual(await timeline(secureId, 'boot.dhcp'), [
     'ProxyDHCP ack: shimx64.efi (Secure Boot is on (its agent read it): the signed GRUB, not iPXE)',
   ]);
