@@ -69,7 +69,10 @@ export class MachineTrust {
    * when `ip` is not the machine's: then the script is refused and the token never leaves.
    */
   issue(machineId: string, operationId: string, ip: string): string | null {
-    if (!this.#isMachineAddress(machineId, ip) && !this.#firstUseBinds(operationId, ip)) return null;
+    // The bound first-use address is asked before the stored observations: a machine that
+    // fetches its script again from that address is answered from memory, not by a query.
+    const bound = this.options.addressTrust === 'first-use' && this.#firstUse.get(operationId) === ipv4(ip);
+    if (!bound && !this.#isMachineAddress(machineId, ip) && !this.#firstUseBinds(operationId, ip)) return null;
     return this.options.tokens.tokenFor(machineId, operationId);
   }
 

@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { MachineEventJson, MachineJson } from '../../src/store/index.js';
 import { prepareDataDir, Store } from '../../src/store/index.js';
+import type { BootDecisions } from '../../src/netboot/boot-decisions.js';
+import { CallbackTokens } from '../../src/netboot/callback-tokens.js';
+import { ClientAddresses } from '../../src/netboot/client-addresses.js';
+import { MachineTrust } from '../../src/netboot/machine-trust.js';
 import { claimAddress, getFrom, seedMachine, startServe, tempDir, type Serving } from '../helpers.js';
 
 const NIC_A = '52:54:00:77:01:0a';
@@ -128,4 +132,27 @@ test('first-use: with no DHCP seen, the first address to ask gets the operation,
   assert.equal((await getFrom(HOST_B, `${url}?event=installed`)).status, 200);
   assert.equal(await stateOf(serve, a!), 'provisioned');
   assert.equal(await serve.stop(), 0);
+});
+
+test('first-use: the bound address fetching its script again is answered from memory, not by a stored query', () => {
+  const observedAsked: string[] = [];
+  const trust = new MachineTrust({
+    // Only macsOf is read on this path: one machine with one NIC.
+    decisions: { macsOf: () => [NIC_A] } as unknown as BootDecisions,
+    addresses: new ClientAddresses(),
+    tokens: new CallbackTokens('k'.repeat(32)),
+    observed: (mac, ip) => {
+      observedAsked.push(`${mac} ${ip}`);
+      return false;
+    },
+    addressTrust: 'first-use',
+  });
+  const token = trust.issue('m-1', 'op-1', `::ffff:${HOST_B}`);
+  assert.notEqual(token, null, 'the first address binds the operation');
+  assert.deepEqual(observedAsked, [`${NIC_A} ${HOST_B}`], 'the first request asks the stored observations once');
+  assert.equal(trust.issue('m-1', 'op-1', HOST_B), token, 'the bound address, again');
+  assert.equal(trust.issue('m-1', 'op-1', `::ffff:${HOST_B}`), token);
+  assert.equal(observedAsked.length, 1, 'no stored query for the bound address');
+  assert.equal(trust.issue('m-1', 'op-1', ATTACKER), null, 'another address is refused');
+  assert.deepEqual(observedAsked.at(-1), `${NIC_A} ${ATTACKER}`, 'after asking the stored observations, which may know it');
 });
