@@ -4,6 +4,15 @@ import type { AddressInfo } from 'node:net';
 type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
 
 /**
+ * Connections the kernel holds for metalbox to accept (Linux caps it at net.core.somaxconn,
+ * 4096 on current kernels). Node's default, 511, is a quarter of a second of a 10,000-machine
+ * storm's requests: when the main thread fell behind that long, the queue filled, the kernel
+ * dropped the firmware's handshakes, and their retries (1, 3, 7 s) turned a busy moment into
+ * a 30 s tail and resets (bench/RESULTS.md, session 13).
+ */
+const LISTEN_BACKLOG = 4096;
+
+/**
  * The HTTP socket, bound before any service is built: the URL booting machines are sent to
  * names the port actually bound (`http.port: 0` binds any), and every service gets it as a
  * plain value when it is made instead of reading a variable filled in after `listen`.
@@ -25,7 +34,7 @@ export class HttpListener {
     listener.server.setTimeout(0);
     await new Promise<void>((resolve, reject) => {
       listener.server.once('error', reject);
-      listener.server.listen({ host, port }, () => {
+      listener.server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         listener.server.off('error', reject);
         resolve();
       });

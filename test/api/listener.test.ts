@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { buildApi } from '../../src/api/app.js';
@@ -39,4 +40,29 @@ test('the HTTP socket is bound before the app: its port is known, and a request 
   await app.close();
   await listener.close();
   await assert.rejects(fetch(`http://127.0.0.1:${listener.port}/healthz`), 'closed: nothing listens on the port');
+});
+
+test('a burst of connections while the main thread is busy waits in the kernel: more than Node’s default backlog of 511', async (t) => {
+  const listener = await HttpListener.bind('127.0.0.1', 0);
+  t.after(() => listener.close());
+  const connections = 1200;
+  // A second process opens the burst and counts the handshakes done within 800 ms: past a
+  // full accept queue the kernel drops a SYN, and the client's retry waits a second.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const net = require('node:net'); let up = 0; const sockets = [];
+       for (let i = 0; i < ${connections}; i++) { const s = net.connect(${listener.port}, '127.0.0.1', () => up++); s.on('error', () => {}); sockets.push(s); }
+       setTimeout(() => { process.stdout.write(String(up)); for (const s of sockets) s.destroy(); }, 800);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  // This thread accepts nothing meanwhile, as when a storm's work holds the event loop.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+  await exited;
+  assert.equal(Number(output), connections, 'every handshake completed with nothing accepted');
 });
