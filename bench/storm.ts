@@ -1,20 +1,22 @@
 /**
- * Boot storm, end to end: 10,000 simulated UEFI PXE clients (bench/storm-client.ts) arrive
- * over 60 seconds, each a machine being provisioned (state preparing, profile bench), and
- * go DISCOVER → 4011 → TFTP snponly.efi → iPXE DISCOVER → chain → script. Then the same
- * storm on a fresh store while 200 BMCs are onboarded at the same moment (20 ms per Redfish
- * request), to show that the hot paths do not wait on Redfish or the database.
+ * Boot storm, end to end: 10,000 simulated UEFI PXE clients arrive over 30 seconds, each a
+ * machine being provisioned (state preparing, profile bench), and go DISCOVER → 4011 →
+ * TFTP snponly.efi → iPXE DISCOVER → chain → script. Then the same storm on a fresh store
+ * while 200 BMCs are onboarded at the same moment (20 ms per Redfish request), to show that
+ * the hot paths do not wait on Redfish or the database. The clients are
+ * bench/clients/storm-pull.c, compiled at each run: one process, one epoll loop.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seedFleet } from './fleet.js';
 import {
   apiToken,
   BENCH_JS,
   BENCH_PROFILE,
+  compileClient,
   cpuSeconds,
   fixed,
+  GENERATOR_LIMIT,
   IPXE_DIR,
   lastJsonLine,
   LOAD_IP,
@@ -31,7 +33,8 @@ import {
 } from './kit.js';
 
 const CLIENTS = SMOKE ? 200 : 10_000;
-const SPREAD_S = SMOKE ? 5 : Number(process.env.BENCH_STORM_SPREAD_S ?? 60);
+/** 10,000 machines over 30 s: the wall-time target (40 s) leaves 10 s for the last arrivals' boots. */
+const SPREAD_S = SMOKE ? 5 : Number(process.env.BENCH_STORM_SPREAD_S ?? 30);
 const ONBOARDINGS = SMOKE ? 10 : 200;
 /** BENCH_STORM_RUNS=alone|onboarding: one of the two runs (to profile or re-measure it alone). */
 const RUNS = { alone: [false], onboarding: [true] }[process.env.BENCH_STORM_RUNS ?? ''] ?? [false, true];
@@ -47,13 +50,13 @@ interface StormResult {
   p99Ms: number;
   maxMs: number;
   dhcpRetries: number;
+  tftpRetransmits: number;
+  cpuSeconds: number;
 }
 
 async function main(): Promise<void> {
   await workload('storm', async (dir) => {
-    const sha256 = createHash('sha256')
-      .update(readFileSync(join(IPXE_DIR, 'snponly.efi')))
-      .digest('hex');
+    const stormPull = compileClient(dir, 'storm-pull');
     const rows: Cell[][] = [];
     const commands: string[] = [];
     for (const withOnboarding of RUNS) {
@@ -63,19 +66,7 @@ async function main(): Promise<void> {
       writeFileSync(macFile, `${macs.join('\n')}\n`);
       const metalbox = await startMetalbox(runDir, { config: { profiles: { bench: BENCH_PROFILE }, ipxeDir: IPXE_DIR } });
       const cpuBefore = cpuSeconds(metalbox.pid);
-      const stormArgs = [
-        join(BENCH_JS, 'storm-client.js'),
-        '--server',
-        SERVER_IP,
-        '--bind',
-        LOAD_IP.server,
-        '--macs',
-        macFile,
-        '--spread-s',
-        String(SPREAD_S),
-        '--sha256',
-        sha256,
-      ];
+      const stormArgs = [SERVER_IP, LOAD_IP.server, macFile, String(SPREAD_S), join(IPXE_DIR, 'snponly.efi')];
       const fleetArgs = ['--host', LOAD_IP.server, '--base-port', '20000', '--count', String(ONBOARDINGS), '--latency-ms', '20'];
       const onboardArgs = [
         '--server',
@@ -89,7 +80,10 @@ async function main(): Promise<void> {
         '--deadline-s',
         '300',
       ];
-      if (commands.length === 0) commands.push(`node dist/bench/storm-client.js ${stormArgs.slice(1).join(' ').replaceAll(runDir, 'DIR')}`);
+      if (commands.length === 0)
+        commands.push(
+          `storm-pull ${stormArgs.join(' ').replaceAll(runDir, 'DIR')}   (gcc -O2 bench/clients/storm-pull.c, from ns ${NS.load})`,
+        );
       let onboarding: ReturnType<typeof runIn> | null = null;
       let fleet = null;
       if (withOnboarding) {
@@ -103,7 +97,7 @@ async function main(): Promise<void> {
           timeoutMs: 400_000,
         });
       }
-      const storm = await runIn(NS.load, process.execPath, stormArgs, { timeoutMs: (SPREAD_S + 300) * 1000 });
+      const storm = await runIn(NS.load, stormPull, stormArgs, { timeoutMs: (SPREAD_S + 300) * 1000 });
       const serverCpu = cpuSeconds(metalbox.pid) - cpuBefore;
       const result = lastJsonLine<StormResult>(storm.stdout, `the storm client (exit ${storm.code}, ${storm.stderr.slice(-500)})`);
       const onboardRun = onboarding ? await onboarding : null;
@@ -130,8 +124,9 @@ async function main(): Promise<void> {
         fixed(result.p99Ms, 0),
         fixed(result.maxMs, 0),
         result.dhcpRetries,
+        result.tftpRetransmits,
         fixed((100 * serverCpu) / result.wallSeconds, 0),
-        fixed((100 * storm.cpu) / result.wallSeconds, 0),
+        `${fixed((100 * result.cpuSeconds) / result.wallSeconds, 0)}${result.cpuSeconds / result.wallSeconds > GENERATOR_LIMIT ? ' (not a measurement)' : ''}`,
         fixed(memory.peak, 0),
         onboarded
           ? `${onboarded.settledMs === null ? 'not all' : `all in ${fixed(onboarded.settledMs / 1000, 1)} s`}: ${JSON.stringify(onboarded.states)}`
@@ -157,6 +152,7 @@ async function main(): Promise<void> {
         'p99 ms',
         'max ms',
         'DHCP retries',
+        'TFTP retransmits',
         'server CPU %',
         'client CPU %',
         'server peak RSS MiB',
@@ -165,7 +161,7 @@ async function main(): Promise<void> {
       rows,
     );
     report.note(
-      "A client's time runs from its first DISCOVER to its machine's script; wall s from the first arrival to the last script. CPU % is of one core over the wall time; the load generators share the 2 cores with the server.",
+      `A client's time runs from its first DISCOVER to its machine's script; wall s from the first arrival to the last client's end. CPU % is of one core over the wall time; the load generators share the 2 cores with the server, and a run whose client passes ${100 * GENERATOR_LIMIT} % of a core is marked as no measurement.`,
     );
     report.write({});
   });
