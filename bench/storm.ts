@@ -36,8 +36,21 @@ const CLIENTS = SMOKE ? 200 : 10_000;
 /** 10,000 machines over 30 s: the wall-time target (40 s) leaves 10 s for the last arrivals' boots. */
 const SPREAD_S = SMOKE ? 5 : Number(process.env.BENCH_STORM_SPREAD_S ?? 30);
 const ONBOARDINGS = SMOKE ? 10 : 200;
-/** BENCH_STORM_RUNS=alone|onboarding: one of the two runs (to profile or re-measure it alone). */
-const RUNS = { alone: [false], onboarding: [true] }[process.env.BENCH_STORM_RUNS ?? ''] ?? [false, true];
+interface StormRun {
+  name: 'alone' | 'threads' | 'onboarding';
+  label: string;
+  /** serve's flags beyond the bench's own. */
+  args: string[];
+  onboarding: boolean;
+}
+const ALL_RUNS: StormRun[] = [
+  { name: 'alone', label: 'storm alone', args: [], onboarding: false },
+  // The transfers on a thread of their own: the main thread keeps DHCP, HTTP and the store.
+  { name: 'threads', label: 'storm alone, --tftp-threads 1', args: ['--tftp-threads', '1'], onboarding: false },
+  { name: 'onboarding', label: `with ${ONBOARDINGS} onboardings`, args: [], onboarding: true },
+];
+/** BENCH_STORM_RUNS=alone,threads,onboarding: some of the runs (to profile or re-measure them alone). */
+const RUNS = ALL_RUNS.filter((run) => (process.env.BENCH_STORM_RUNS ?? 'alone,threads,onboarding').split(',').includes(run.name));
 
 interface StormResult {
   clients: number;
@@ -59,12 +72,13 @@ async function main(): Promise<void> {
     const stormPull = compileClient(dir, 'storm-pull');
     const rows: Cell[][] = [];
     const commands: string[] = [];
-    for (const withOnboarding of RUNS) {
-      const runDir = join(dir, withOnboarding ? 'with-onboarding' : 'storm');
+    for (const run of RUNS) {
+      const withOnboarding = run.onboarding;
+      const runDir = join(dir, run.name);
       const macs = seedFleet(join(runDir, 'data'), CLIENTS, { state: 'preparing', profile: 'bench' });
       const macFile = join(runDir, 'macs.txt');
       writeFileSync(macFile, `${macs.join('\n')}\n`);
-      const metalbox = await startMetalbox(runDir, { config: { profiles: { bench: BENCH_PROFILE }, ipxeDir: IPXE_DIR } });
+      const metalbox = await startMetalbox(runDir, { config: { profiles: { bench: BENCH_PROFILE }, ipxeDir: IPXE_DIR }, args: run.args });
       const cpuBefore = cpuSeconds(metalbox.pid);
       const stormArgs = [SERVER_IP, LOAD_IP.server, macFile, String(SPREAD_S), join(IPXE_DIR, 'snponly.efi')];
       const fleetArgs = ['--host', LOAD_IP.server, '--base-port', '20000', '--count', String(ONBOARDINGS), '--latency-ms', '20'];
@@ -111,7 +125,7 @@ async function main(): Promise<void> {
       await fleet?.stop();
       await metalbox.stop();
       rows.push([
-        withOnboarding ? `with ${ONBOARDINGS} onboardings` : 'storm alone',
+        run.label,
         result.clients,
         result.ok,
         result.failed,
