@@ -14,9 +14,9 @@
  *
  * DHCP goes through one relay socket (bound to BIND:67, giaddr BIND), as a site's relay
  * forwards a fleet's broadcasts, and answers are matched to clients by xid; a DHCP step is
- * sent again after 4 s, four tries in all. TFTP: the last packet again after 1 s of
- * silence, eight times; "unknown transfer ID" to a stray TID; the final ACK sent before the
- * socket closes. HTTP: one connection per request, as separate firmware would open. The
+ * sent again after 4 s, four tries in all. TFTP by the rules of tftp-read.h, the last
+ * packet again after 1 s of silence, eight times. HTTP: one connection per request, as
+ * separate firmware would open. The
  * same steps as the Node client it replaced (bench/storm-client.ts, which spent most of a
  * core at 10,000 clients over 30 s and so could not measure the storm's wall time).
  *
@@ -35,16 +35,16 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tftp-read.h"
 
 enum stage { DISCOVER, REQUEST_4011, TFTP, IPXE_DISCOVER, CHAIN, SCRIPT, DONE };
 static const char *const STAGE_NAMES[] = {"discover", "request-4011", "tftp", "ipxe-discover", "chain", "script", "done"};
 enum { DHCP_TRIES = 4, TFTP_RETRIES = 8 };
 static const double DHCP_TIMEOUT_S = 4, TFTP_TIMEOUT_S = 1, HTTP_TIMEOUT_S = 30;
-enum { RRQ = 1, DATA = 3, ACK = 4, ERROR = 5, OACK = 6 };
 enum { BLKSIZE = 1468, WINDOWSIZE = 4, HTTP_MAX = 16384 };
 /* epoll data: the client's index shifted left, and what the descriptor is. */
 enum { TAG_TFTP = 1, TAG_HTTP = 2, TAG_RELAY = 3, TAG_PXE = 4 };
@@ -58,14 +58,8 @@ struct client {
   int tries;
   uint32_t xid;
   int fd; /* the TFTP socket or the HTTP connection, -1 between them */
-  /* TFTP */
   char nbp[128];
-  uint16_t server_port;
-  uint32_t expected, since_ack, gap_reported_at;
-  int blksize, windowsize;
-  long long bytes;
-  unsigned char last[600];
-  size_t last_len;
+  struct tftp_read read;
   /* HTTP */
   char url[256];
   char *response;
@@ -80,12 +74,6 @@ static int relay_fd, pxe_fd, epoll_fd;
 static unsigned char *nbp_bytes;
 static long long nbp_size;
 static int dhcp_retries, tftp_retransmits, running;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int compare_doubles(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -114,7 +102,7 @@ static void end(struct client *c, const char *reason) {
   c->response = NULL;
   c->failed = reason != NULL;
   c->reason = reason;
-  c->ended = now();
+  c->ended = tftp_now();
   if (!c->failed) c->stage = DONE;
   running--;
 }
@@ -162,7 +150,7 @@ static void send_dhcp(struct client *c) {
   struct sockaddr_in to = server;
   to.sin_port = htons(to_4011 ? 4011 : 67);
   sendto(to_4011 ? pxe_fd : relay_fd, packet, at, 0, (struct sockaddr *)&to, sizeof to);
-  c->deadline = now() + DHCP_TIMEOUT_S;
+  c->deadline = tftp_now() + DHCP_TIMEOUT_S;
 }
 
 static void start_dhcp(struct client *c, enum stage stage) {
@@ -235,23 +223,6 @@ static void dhcp_answer(const unsigned char *packet, ssize_t size) {
 
 /* ---- TFTP ---- */
 
-static void tftp_send_last(struct client *c) {
-  struct sockaddr_in to = server;
-  to.sin_port = c->server_port != 0 ? c->server_port : htons(69);
-  sendto(c->fd, c->last, c->last_len, 0, (struct sockaddr *)&to, sizeof to);
-  c->deadline = now() + TFTP_TIMEOUT_S;
-}
-
-static void tftp_ack(struct client *c, uint32_t block) {
-  c->last[0] = 0;
-  c->last[1] = ACK;
-  c->last[2] = (unsigned char)(block >> 8);
-  c->last[3] = (unsigned char)block;
-  c->last_len = 4;
-  c->tries = 0;
-  tftp_send_last(c);
-}
-
 static void start_tftp(struct client *c) {
   c->stage = TFTP;
   c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -263,105 +234,23 @@ static void start_tftp(struct client *c) {
   local.sin_port = 0;
   bind(c->fd, (struct sockaddr *)&local, sizeof local);
   watch(c->fd, (int)(c - clients), TAG_TFTP, EPOLLIN);
-  c->server_port = 0;
-  c->expected = 1;
-  c->since_ack = 0;
-  c->gap_reported_at = 0;
-  c->blksize = 512;
-  c->windowsize = 1;
-  c->bytes = 0;
-  c->tries = 0;
-  int length = snprintf((char *)c->last + 2, sizeof c->last - 2, "%s%coctet%cblksize%c%d%cwindowsize%c%d%c", c->nbp, 0, 0, 0, BLKSIZE, 0, 0,
-                        WINDOWSIZE, 0);
-  c->last[0] = 0;
-  c->last[1] = RRQ;
-  c->last_len = (size_t)length + 2;
-  tftp_send_last(c);
+  struct sockaddr_in to = server;
+  to.sin_port = htons(69);
+  tftp_start(&c->read, c->fd, &to, c->nbp, BLKSIZE, WINDOWSIZE, nbp_bytes, nbp_size, TFTP_TIMEOUT_S);
 }
 
-static long oack_option(const unsigned char *packet, ssize_t length, const char *name) {
-  ssize_t at = 2;
-  while (at < length) {
-    const char *key = (const char *)packet + at;
-    size_t key_len = strnlen(key, (size_t)(length - at));
-    if (at + (ssize_t)key_len + 1 >= length) return -1;
-    const char *value = key + key_len + 1;
-    size_t value_len = strnlen(value, (size_t)(length - at - (ssize_t)key_len - 1));
-    if (strcasecmp(key, name) == 0) return atol(value);
-    at += (ssize_t)(key_len + value_len + 2);
+static const char *const TFTP_FAILURES[] = {
+    [TFTP_SERVER_ERROR] = "server error", [TFTP_WRONG_BYTES] = "wrong bytes", [TFTP_TOO_LONG] = "too long", [TFTP_BAD_PACKET] = "bad packet"};
+
+static void tftp_receive_datagram(struct client *c, const unsigned char *packet, ssize_t length, uint16_t from_port) {
+  enum tftp_result result = tftp_receive(&c->read, packet, length, from_port);
+  if (result == TFTP_GOING) return;
+  if (result != TFTP_COMPLETE) {
+    end(c, TFTP_FAILURES[result]);
+    return;
   }
-  return -1;
-}
-
-static void tftp_done(struct client *c) {
   close_fd(c);
   start_dhcp(c, IPXE_DISCOVER);
-}
-
-static void tftp_receive(struct client *c, const unsigned char *packet, ssize_t length, uint16_t from_port) {
-  if (length < 4) return;
-  int opcode = packet[0] << 8 | packet[1];
-  int answers_request = opcode == OACK || opcode == ERROR || (opcode == DATA && packet[2] == 0 && packet[3] == 1);
-  if (c->server_port == 0 && answers_request) c->server_port = from_port;
-  if (from_port != c->server_port) {
-    if (opcode != ERROR) {
-      static const unsigned char unknown_tid[] = {0, ERROR, 0, 5, 'u', 'n', 'k', 'n', 'o', 'w', 'n', ' ', 'T', 'I', 'D', 0};
-      struct sockaddr_in to = server;
-      to.sin_port = from_port;
-      sendto(c->fd, unknown_tid, sizeof unknown_tid, 0, (struct sockaddr *)&to, sizeof to);
-    }
-    return;
-  }
-  if (opcode == ERROR) {
-    end(c, "server error");
-    return;
-  }
-  if (opcode == OACK) {
-    long blksize = oack_option(packet, length, "blksize"), windowsize = oack_option(packet, length, "windowsize");
-    if (blksize > 0) c->blksize = (int)blksize;
-    c->windowsize = windowsize > 0 ? (int)windowsize : 1;
-    tftp_ack(c, 0);
-    return;
-  }
-  if (opcode != DATA) {
-    end(c, "bad packet");
-    return;
-  }
-  uint32_t block = (uint32_t)(packet[2] << 8 | packet[3]);
-  ssize_t payload = length - 4;
-  if (block == (c->expected & 0xffff)) {
-    if (payload > c->blksize || c->bytes + payload > nbp_size) {
-      end(c, "too long");
-      return;
-    }
-    if (memcmp(packet + 4, nbp_bytes + c->bytes, (size_t)payload) != 0) {
-      end(c, "wrong bytes");
-      return;
-    }
-    c->bytes += payload;
-    c->expected++;
-    c->since_ack++;
-    if (payload < c->blksize) {
-      /* The final ACK leaves before the socket closes (the server resends its last window otherwise). */
-      tftp_ack(c, block);
-      if (c->bytes != nbp_size) {
-        end(c, "short file");
-        return;
-      }
-      tftp_done(c);
-      return;
-    }
-    if (c->since_ack >= (uint32_t)c->windowsize) {
-      tftp_ack(c, block);
-      c->since_ack = 0;
-    } else {
-      c->deadline = now() + TFTP_TIMEOUT_S;
-    }
-  } else if (c->gap_reported_at != c->expected) {
-    c->gap_reported_at = c->expected;
-    tftp_ack(c, (c->expected - 1) & 0xffff);
-    c->since_ack = 0;
-  }
 }
 
 /*
@@ -381,7 +270,7 @@ static void tftp_read(struct client *c) {
   int count = recvmmsg(fd, messages, WINDOWSIZE * 2, MSG_DONTWAIT, NULL);
   /* A datagram that ends the transfer closes its socket: the rest of the batch is stale. */
   for (int i = 0; i < count && c->stage == TFTP && c->fd == fd; i++)
-    if (from[i].sin_addr.s_addr == server.sin_addr.s_addr) tftp_receive(c, buffers[i], (ssize_t)messages[i].msg_len, from[i].sin_port);
+    if (from[i].sin_addr.s_addr == server.sin_addr.s_addr) tftp_receive_datagram(c, buffers[i], (ssize_t)messages[i].msg_len, from[i].sin_port);
 }
 
 /* ---- HTTP ---- */
@@ -415,7 +304,7 @@ static void start_http(struct client *c, const char *url) {
   c->response = malloc(HTTP_MAX + 1);
   c->response_len = 0;
   c->request_sent = 0;
-  c->deadline = now() + HTTP_TIMEOUT_S;
+  c->deadline = tftp_now() + HTTP_TIMEOUT_S;
   watch(c->fd, (int)(c - clients), TAG_HTTP, EPOLLOUT | EPOLLIN);
 }
 
@@ -524,15 +413,18 @@ static void http_ready(struct client *c, uint32_t events) {
 static void timeouts(double at) {
   for (int i = 0; i < client_count; i++) {
     struct client *c = &clients[i];
-    if (c->started == 0 || c->ended != 0 || at < c->deadline) continue;
+    if (c->started == 0 || c->ended != 0) continue;
     if (c->stage == TFTP) {
-      if (c->tries >= TFTP_RETRIES) {
+      if (at < c->read.deadline) continue;
+      if (c->read.tries >= TFTP_RETRIES) {
         end(c, "timeout");
         continue;
       }
-      c->tries++;
+      c->read.tries++;
       tftp_retransmits++;
-      tftp_send_last(c);
+      tftp_send_last(&c->read);
+    } else if (at < c->deadline) {
+      continue;
     } else if (c->stage == CHAIN || c->stage == SCRIPT) {
       end(c, "timed out");
     } else {
@@ -593,16 +485,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "storm-pull: bad arguments\n");
     return 2;
   }
-  FILE *nbp = fopen(argv[5], "rb");
-  struct stat info;
-  if (nbp == NULL || fstat(fileno(nbp), &info) != 0) {
+  nbp_bytes = tftp_load_file(argv[5], &nbp_size);
+  if (nbp_bytes == NULL) {
     perror("storm-pull: NBP");
     return 2;
   }
-  nbp_size = info.st_size;
-  nbp_bytes = malloc((size_t)nbp_size + 1);
-  if (fread(nbp_bytes, 1, (size_t)nbp_size, nbp) != (size_t)nbp_size) return 2;
-  fclose(nbp);
   /* A descriptor per client in TFTP or HTTP at once: up to all of them in a bad storm. */
   struct rlimit files = {.rlim_cur = (rlim_t)client_count + 64, .rlim_max = (rlim_t)client_count + 64};
   setrlimit(RLIMIT_NOFILE, &files);
@@ -613,7 +500,7 @@ int main(int argc, char **argv) {
   watch(relay_fd, 0, TAG_RELAY, EPOLLIN);
   watch(pxe_fd, 0, TAG_PXE, EPOLLIN);
 
-  double first = now();
+  double first = tftp_now();
   for (int i = 0; i < client_count; i++) clients[i].arrives = first + spread_s * i / client_count;
   int next_arrival = 0;
   running = client_count;
@@ -621,7 +508,7 @@ int main(int argc, char **argv) {
   unsigned char packet[70000];
   struct epoll_event events[512];
   while (running > 0) {
-    double at = now();
+    double at = tftp_now();
     while (next_arrival < client_count && clients[next_arrival].arrives <= at) {
       struct client *c = &clients[next_arrival++];
       c->started = at;
@@ -648,7 +535,7 @@ int main(int argc, char **argv) {
         http_ready(c, events[e].events);
       }
     }
-    at = now();
+    at = tftp_now();
     if (at >= next_scan) {
       next_scan = at + 0.02;
       timeouts(at);
