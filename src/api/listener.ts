@@ -1,16 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LISTEN_BACKLOG } from '../lib/net.js';
 
 type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
-
-/**
- * Connections the kernel holds for metalbox to accept (Linux caps it at net.core.somaxconn,
- * 4096 on current kernels). Node's default, 511, is a quarter of a second of a 10,000-machine
- * storm's requests: when the main thread fell behind that long, the queue filled, the kernel
- * dropped the firmware's handshakes, and their retries (1, 3, 7 s) turned a busy moment into
- * a 30 s tail and resets (bench/RESULTS.md, session 13).
- */
-const LISTEN_BACKLOG = 4096;
 
 /**
  * The HTTP socket, bound before any service is built: the URL booting machines are sent to

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Fastify from 'fastify';
+import { LISTEN_BACKLOG } from '../lib/net.js';
 import { assetsRoute } from './assets-route.js';
 import { FileChunkCache } from './file-chunks.js';
 
@@ -46,6 +47,6 @@ parent.on('message', (request: FileThreadRequest) => {
   void app.close().then(() => parent.close());
 });
 // A port it cannot bind throws here: the thread's 'error', which fails serve's start-up.
-await app.listen({ host: address, port });
+await app.listen({ host: address, port, backlog: LISTEN_BACKLOG });
 const bound = app.server.address();
 parent.postMessage({ kind: 'listening', port: typeof bound === 'object' && bound !== null ? bound.port : port } satisfies FileThreadReply);

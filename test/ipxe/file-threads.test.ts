@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileThreads, type FileThreadOptions } from '../../src/ipxe/file-threads.js';
+import { LISTEN_BACKLOG } from '../../src/lib/net.js';
 import { tempDir } from '../helpers.js';
 
 /** Three chunks and a bit: the download crosses chunk boundaries (file-chunks.ts reads 1 MiB at a time). */
@@ -38,6 +40,14 @@ test('machines are given the threads in turn, each serves the files byte-identic
   const urls = [0, 1, 2].map(() => threads.filesUrl('http://10.77.0.1:8080'));
   assert.deepEqual(urls, [`http://10.77.0.1:${first}`, `http://10.77.0.1:${second}`, `http://10.77.0.1:${first}`]);
   assert.equal(threads.filesUrl('http://[fd00::1]:8080'), `http://[fd00::1]:${second}`);
+  // Each thread's port queues a storm's connections as the HTTP port does (ss shows a listening socket's backlog as its Send-Q).
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  for (const port of [first, second]) {
+    const [, , backlog] = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
+    assert.equal(Number(backlog), Math.min(LISTEN_BACKLOG, somaxconn), `port ${port}'s backlog`);
+  }
 
   for (const port of [first, second]) {
     const response = await fetch(`http://127.0.0.1:${port}/assets/image.raw`);
