@@ -73,7 +73,6 @@ async function main(): Promise<void> {
     const rows: Cell[][] = [];
     const commands: string[] = [];
     for (const run of RUNS) {
-      const withOnboarding = run.onboarding;
       const runDir = join(dir, run.name);
       const macs = seedFleet(join(runDir, 'data'), CLIENTS, { state: 'preparing', profile: 'bench' });
       const macFile = join(runDir, 'macs.txt');
@@ -100,7 +99,7 @@ async function main(): Promise<void> {
         );
       let onboarding: ReturnType<typeof runIn> | null = null;
       let fleet = null;
-      if (withOnboarding) {
+      if (run.onboarding) {
         commands.push(
           `node dist/bench/bmc-fleet.js ${fleetArgs.join(' ')}`,
           `node dist/bench/onboard-fleet.js ${onboardArgs.join(' ')}   (started with the storm)`,

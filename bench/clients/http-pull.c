@@ -24,10 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "generator.h"
 
 enum phase { HEADERS, BODY, DONE, FAILED };
 
@@ -39,12 +40,6 @@ struct agent {
   long long remaining; /* body bytes still to come */
   long long received;  /* body bytes received */
 };
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int compare(const void *a, const void *b) {
   long long x = *(const long long *)a, y = *(const long long *)b;
@@ -92,7 +87,7 @@ int main(int argc, char **argv) {
 
   struct agent *agents = calloc((size_t)count, sizeof *agents);
   int epoll = epoll_create1(0);
-  double started = now();
+  double started = monotonic_seconds();
   for (int i = 0; i < count; i++) {
     server.sin_port = htons(ports[i % port_count]);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -108,7 +103,7 @@ int main(int argc, char **argv) {
   int open = count, failures = 0, finished = 0;
   struct epoll_event events[256];
   while (open > 0) {
-    double left = seconds - (now() - started);
+    double left = seconds - (monotonic_seconds() - started);
     if (left <= 0) break;
     int ready = epoll_wait(epoll, events, 256, (int)(left * 1000) + 1);
     for (int e = 0; e < ready; e++) {
@@ -138,7 +133,7 @@ int main(int argc, char **argv) {
       }
     }
   }
-  double elapsed = now() - started;
+  double elapsed = monotonic_seconds() - started;
 
   long long total = 0, *received = malloc(sizeof(long long) * (size_t)count);
   int unanswered = 0;
@@ -148,9 +143,7 @@ int main(int argc, char **argv) {
     if (agents[i].phase == HEADERS) unanswered++;
   }
   qsort(received, (size_t)count, sizeof *received, compare);
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  double cpu = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+  double cpu = own_cpu_seconds();
   printf("{\"bytes\":%lld,\"seconds\":%.3f,\"finished\":%d,\"failed\":%d,\"unfinished\":%d,\"unanswered\":%d,"
          "\"minBytes\":%lld,\"medianBytes\":%lld,\"maxBytes\":%lld,\"cpuSeconds\":%.3f}\n",
          total, elapsed, finished, failures, open, unanswered, received[0], received[count / 2], received[count - 1], cpu);

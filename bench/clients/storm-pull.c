@@ -75,11 +75,6 @@ static unsigned char *nbp_bytes;
 static long long nbp_size;
 static int dhcp_retries, tftp_retransmits, running;
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* The p-th percentile (nearest rank) of N ascending values, as bench/clients/stats.ts has it. */
 static double percentile(const double *sorted, int n, double p) {
   int rank = (int)((p / 100) * n + 0.999999999);
@@ -102,7 +97,7 @@ static void end(struct client *c, const char *reason) {
   c->response = NULL;
   c->failed = reason != NULL;
   c->reason = reason;
-  c->ended = tftp_now();
+  c->ended = monotonic_seconds();
   if (!c->failed) c->stage = DONE;
   running--;
 }
@@ -150,7 +145,7 @@ static void send_dhcp(struct client *c) {
   struct sockaddr_in to = server;
   to.sin_port = htons(to_4011 ? 4011 : 67);
   sendto(to_4011 ? pxe_fd : relay_fd, packet, at, 0, (struct sockaddr *)&to, sizeof to);
-  c->deadline = tftp_now() + DHCP_TIMEOUT_S;
+  c->deadline = monotonic_seconds() + DHCP_TIMEOUT_S;
 }
 
 static void start_dhcp(struct client *c, enum stage stage) {
@@ -304,7 +299,7 @@ static void start_http(struct client *c, const char *url) {
   c->response = malloc(HTTP_MAX + 1);
   c->response_len = 0;
   c->request_sent = 0;
-  c->deadline = tftp_now() + HTTP_TIMEOUT_S;
+  c->deadline = monotonic_seconds() + HTTP_TIMEOUT_S;
   watch(c->fd, (int)(c - clients), TAG_HTTP, EPOLLOUT | EPOLLIN);
 }
 
@@ -500,7 +495,7 @@ int main(int argc, char **argv) {
   watch(relay_fd, 0, TAG_RELAY, EPOLLIN);
   watch(pxe_fd, 0, TAG_PXE, EPOLLIN);
 
-  double first = tftp_now();
+  double first = monotonic_seconds();
   for (int i = 0; i < client_count; i++) clients[i].arrives = first + spread_s * i / client_count;
   int next_arrival = 0;
   running = client_count;
@@ -508,7 +503,7 @@ int main(int argc, char **argv) {
   unsigned char packet[70000];
   struct epoll_event events[512];
   while (running > 0) {
-    double at = tftp_now();
+    double at = monotonic_seconds();
     while (next_arrival < client_count && clients[next_arrival].arrives <= at) {
       struct client *c = &clients[next_arrival++];
       c->started = at;
@@ -535,7 +530,7 @@ int main(int argc, char **argv) {
         http_ready(c, events[e].events);
       }
     }
-    at = tftp_now();
+    at = monotonic_seconds();
     if (at >= next_scan) {
       next_scan = at + 0.02;
       timeouts(at);
@@ -559,9 +554,7 @@ int main(int argc, char **argv) {
     if (!clients[i].failed) times[ok++] = (clients[i].ended - clients[i].started) * 1000;
   }
   qsort(times, (size_t)ok, sizeof *times, compare_doubles);
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  double cpu = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+  double cpu = own_cpu_seconds();
   printf("{\"clients\":%d,\"ok\":%d,\"failed\":%d,\"failures\":{", client_count, ok, client_count - ok);
   /* Failures by stage and reason: few kinds, so counted by a scan per distinct pair. */
   const char *separator = "";

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,15 +42,10 @@ struct transfer {
   double started, ended;
 };
 
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static void finish(struct transfer *t, enum outcome outcome, int reason) {
   t->outcome = outcome;
   t->reason = reason;
-  t->ended = tftp_now();
+  t->ended = monotonic_seconds();
   close(t->read.fd);
   t->read.fd = -1;
 }
@@ -79,7 +73,7 @@ int main(int argc, char **argv) {
 
   struct transfer *transfers = calloc((size_t)count, sizeof *transfers);
   int epoll = epoll_create1(0);
-  double started = tftp_now();
+  double started = monotonic_seconds();
   for (int i = 0; i < count; i++) {
     struct transfer *t = &transfers[i];
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -89,14 +83,14 @@ int main(int argc, char **argv) {
     }
     struct epoll_event event = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
     epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event);
-    t->started = tftp_now();
+    t->started = monotonic_seconds();
     tftp_start(&t->read, fd, &server, file, blksize, windowsize, expected_bytes, expected_size, timeout_s);
   }
 
   int running = count, retransmits = 0;
   unsigned char packet[70000];
   struct epoll_event events[512];
-  double next_scan = tftp_now() + 0.05;
+  double next_scan = monotonic_seconds() + 0.05;
   while (running > 0) {
     int ready = epoll_wait(epoll, events, 512, 50);
     for (int e = 0; e < ready; e++) {
@@ -113,7 +107,7 @@ int main(int argc, char **argv) {
       finish(t, result == TFTP_COMPLETE ? OK : FAILED, result);
       running--;
     }
-    double at = tftp_now();
+    double at = monotonic_seconds();
     if (at < next_scan) continue;
     next_scan = at + 0.05;
     for (int i = 0; i < count; i++) {
@@ -129,7 +123,7 @@ int main(int argc, char **argv) {
       tftp_send_last(&t->read);
     }
   }
-  double seconds = tftp_now() - started;
+  double seconds = monotonic_seconds() - started;
 
   int ok = 0, failed_by[REASON_COUNT] = {0};
   long long bytes = 0;
@@ -143,9 +137,7 @@ int main(int argc, char **argv) {
     }
   }
   qsort(times, (size_t)ok, sizeof *times, compare_doubles);
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  double cpu = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+  double cpu = own_cpu_seconds();
   printf("{\"count\":%d,\"ok\":%d,\"failed\":%d,\"errors\":{", count, ok, count - ok);
   const char *separator = "";
   for (int r = 0; r < REASON_COUNT; r++) {

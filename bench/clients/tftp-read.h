@@ -17,7 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
+
+#include "generator.h"
 
 enum { TFTP_RRQ = 1, TFTP_DATA = 3, TFTP_ACK = 4, TFTP_ERROR = 5, TFTP_OACK = 6 };
 
@@ -41,12 +42,6 @@ struct tftp_read {
   double timeout_s, deadline;
 };
 
-static inline double tftp_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* The whole of the file at PATH, the bytes a read is compared with; NULL when it cannot be read. */
 static inline unsigned char *tftp_load_file(const char *path, long long *size) {
   FILE *file = fopen(path, "rb");
@@ -66,7 +61,7 @@ static inline unsigned char *tftp_load_file(const char *path, long long *size) {
 /* Sends the last packet again (or first), and sets when to give up waiting for an answer. */
 static inline void tftp_send_last(struct tftp_read *t) {
   sendto(t->fd, t->last, t->last_len, 0, (const struct sockaddr *)&t->server, sizeof t->server);
-  t->deadline = tftp_now() + t->timeout_s;
+  t->deadline = monotonic_seconds() + t->timeout_s;
 }
 
 static inline void tftp_send_ack(struct tftp_read *t, uint32_t block) {
@@ -162,7 +157,7 @@ static inline enum tftp_result tftp_receive(struct tftp_read *t, const unsigned 
       tftp_send_ack(t, block);
       t->since_ack = 0;
     } else {
-      t->deadline = tftp_now() + t->timeout_s;
+      t->deadline = monotonic_seconds() + t->timeout_s;
     }
   } else if (t->gap_reported_at != t->expected) {
     /* A gap or a duplicate: the last good block, once per gap (RFC 7440 section 4). */
